@@ -1,0 +1,352 @@
+// nodevisor's native layer: thin, synchronous wrappers over the KVM ioctls
+// and the few system calls TypeScript cannot make. No policy lives here; the
+// TypeScript side (src/kvm/) decides what to call and turns errno into
+// actionable messages.
+#include <napi.h>
+#include <v8.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+
+#include "layout.h"
+
+namespace {
+
+// The signal that forces a vCPU thread out of KVM_RUN. Its handler does
+// nothing: delivery alone makes the ioctl return EINTR, because the handler is
+// installed without SA_RESTART.
+int KickSignal() { return SIGRTMIN + 7; }
+
+void NoopHandler(int) {}
+
+void InstallKickHandler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = NoopHandler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;
+    sigaction(KickSignal(), &sa, nullptr);
+  });
+}
+
+Napi::Value ThrowErrno(Napi::Env env, int err, const char* syscall) {
+  const char* name = strerrorname_np(err);
+  Napi::Error e = Napi::Error::New(env, std::string(syscall) + ": " + strerror(err));
+  e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("syscall", Napi::String::New(env, syscall));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+bool ArgInt(const Napi::CallbackInfo& info, size_t i, int64_t* out) {
+  if (i >= info.Length()) return false;
+  if (info[i].IsNumber()) { *out = info[i].As<Napi::Number>().Int64Value(); return true; }
+  if (info[i].IsBigInt()) {
+    bool lossless;
+    *out = static_cast<int64_t>(info[i].As<Napi::BigInt>().Uint64Value(&lossless));
+    return true;
+  }
+  return false;
+}
+
+Napi::Value TypeError(Napi::Env env, const char* msg) {
+  Napi::TypeError::New(env, msg).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+size_t ElementSize(napi_typedarray_type t) {
+  switch (t) {
+    case napi_int8_array: case napi_uint8_array: case napi_uint8_clamped_array: return 1;
+    case napi_int16_array: case napi_uint16_array: return 2;
+    case napi_int32_array: case napi_uint32_array: case napi_float32_array: return 4;
+    default: return 8;
+  }
+}
+
+// Returns the bytes behind a TypedArray/DataView/ArrayBuffer/SharedArrayBuffer.
+bool BufferBytes(Napi::Env env, Napi::Value v, void** data, size_t* len) {
+  napi_status s;
+  bool is;
+  if (napi_is_typedarray(env, v, &is) == napi_ok && is) {
+    napi_typedarray_type t;
+    size_t n, off;
+    napi_value ab;
+    s = napi_get_typedarray_info(env, v, &t, &n, data, &ab, &off);
+    if (s != napi_ok) return false;
+    *len = n * ElementSize(t);
+    return true;
+  }
+  if (napi_is_dataview(env, v, &is) == napi_ok && is) {
+    napi_value ab;
+    size_t off;
+    s = napi_get_dataview_info(env, v, len, data, &ab, &off);
+    return s == napi_ok;
+  }
+  if (napi_is_arraybuffer(env, v, &is) == napi_ok && is) {
+    return napi_get_arraybuffer_info(env, v, data, len) == napi_ok;
+  }
+  return false;
+}
+
+// open(path, flags) -> fd
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) return TypeError(env, "open(path: string, write?: boolean)");
+  std::string path = info[0].As<Napi::String>();
+  bool write = info.Length() < 2 || info[1].ToBoolean();
+  int fd = open(path.c_str(), (write ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+  if (fd < 0) return ThrowErrno(env, errno, ("open " + path).c_str());
+  return Napi::Number::New(env, fd);
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  int64_t fd;
+  if (!ArgInt(info, 0, &fd)) return TypeError(info.Env(), "close(fd)");
+  close(static_cast<int>(fd));
+  return info.Env().Undefined();
+}
+
+// ioctl(fd, request, arg) where arg is an integer or a buffer whose address
+// is passed. Returns the ioctl's non-negative result; throws on error.
+Napi::Value Ioctl(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, req;
+  if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &req)) return TypeError(env, "ioctl(fd, request, arg?)");
+  unsigned long arg = 0;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    int64_t n;
+    if (ArgInt(info, 2, &n)) {
+      arg = static_cast<unsigned long>(n);
+    } else {
+      void* data;
+      size_t len;
+      if (!BufferBytes(env, info[2], &data, &len)) return TypeError(env, "ioctl arg must be a number, bigint or buffer");
+      arg = reinterpret_cast<unsigned long>(data);
+    }
+  }
+  int r;
+  do {
+    r = ioctl(static_cast<int>(fd), static_cast<unsigned long>(req), arg);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) return ThrowErrno(env, errno, "ioctl");
+  return Napi::Number::New(env, r);
+}
+
+// memfdCreate(name, size) -> fd of an anonymous file of that size.
+Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t size;
+  if (info.Length() < 2 || !info[0].IsString() || !ArgInt(info, 1, &size)) return TypeError(env, "memfdCreate(name, size)");
+  std::string name = info[0].As<Napi::String>();
+  int fd = static_cast<int>(syscall(SYS_memfd_create, name.c_str(), MFD_CLOEXEC));
+  if (fd < 0) return ThrowErrno(env, errno, "memfd_create");
+  if (ftruncate(fd, size) < 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, err, "ftruncate");
+  }
+  return Napi::Number::New(env, fd);
+}
+
+void Unmap(void* data, size_t length, void*) { munmap(data, length); }
+
+// mapShared(fd, offset, size) -> { buffer: SharedArrayBuffer, address: bigint }
+// The mapping is MAP_SHARED, so every thread (and KVM, through the memory
+// slot registered at `address`) sees the same bytes. It is unmapped when the
+// last SharedArrayBuffer referring to it is collected in every isolate.
+Napi::Value MapShared(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, offset, size;
+  if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &offset) || !ArgInt(info, 2, &size) || size <= 0)
+    return TypeError(env, "mapShared(fd, offset, size)");
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, static_cast<int>(fd), offset);
+  if (p == MAP_FAILED) return ThrowErrno(env, errno, "mmap");
+  v8::Isolate* isolate = v8::Isolate::GetCurrent();
+  std::shared_ptr<v8::BackingStore> store =
+      v8::SharedArrayBuffer::NewBackingStore(p, static_cast<size_t>(size), Unmap, nullptr);
+  v8::Local<v8::SharedArrayBuffer> sab = v8::SharedArrayBuffer::New(isolate, std::move(store));
+  // N-API has no SharedArrayBuffer constructor in Node 20; a napi_value is a
+  // v8::Local's slot pointer (the same conversion node's own N-API layer does).
+  v8::Local<v8::Value> local = sab;
+  Napi::Value buffer(env, reinterpret_cast<napi_value>(*local));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("buffer", buffer);
+  out.Set("address", Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p))));
+  return out;
+}
+
+// addressOf(view) -> bigint: host address of a buffer's bytes, for ioctl
+// structs that embed pointers (dirty log bitmaps, MSR filter bitmaps).
+Napi::Value AddressOf(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  void* data;
+  size_t len;
+  if (info.Length() < 1 || !BufferBytes(env, info[0], &data, &len)) return TypeError(env, "addressOf(buffer)");
+  return Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(data)));
+}
+
+// ---------------------------------------------------------------------------
+// vCPU slots: the per-thread facts that kick() and run() need, kept in a
+// process-wide table so any thread can kick any vCPU by slot number.
+
+struct VcpuSlot {
+  std::atomic<bool> used{false};
+  int fd = -1;
+  pthread_t thread{};
+  struct kvm_run* run = nullptr;
+  size_t run_size = 0;
+  double* stats = nullptr;  // [0] ns inside KVM_RUN, [1] KVM_RUN calls
+};
+
+constexpr int kMaxSlots = 8192;
+VcpuSlot g_slots[kMaxSlots];
+std::mutex g_slots_lock;
+
+VcpuSlot* SlotArg(const Napi::CallbackInfo& info, size_t i) {
+  int64_t s;
+  if (!ArgInt(info, i, &s) || s < 0 || s >= kMaxSlots || !g_slots[s].used.load()) return nullptr;
+  return &g_slots[s];
+}
+
+// attachVcpu(vcpuFd, runSize, stats: Float64Array(2)) -> { slot, run: ArrayBuffer, tid }
+// Must be called on the thread that will call run(): the slot records it so
+// kick() can signal that thread.
+Napi::Value AttachVcpu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, size;
+  if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &size)) return TypeError(env, "attachVcpu(fd, runSize, stats)");
+  void* statsData = nullptr;
+  size_t statsLen = 0;
+  if (info.Length() > 2 && !info[2].IsUndefined()) {
+    if (!BufferBytes(env, info[2], &statsData, &statsLen) || statsLen < 2 * sizeof(double))
+      return TypeError(env, "stats must be a Float64Array of at least 2 elements");
+  }
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, static_cast<int>(fd), 0);
+  if (p == MAP_FAILED) return ThrowErrno(env, errno, "mmap kvm_run");
+  InstallKickHandler();
+  // The kick signal must be deliverable on this thread even if the runtime
+  // blocked real-time signals for its workers.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, KickSignal());
+  pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+
+  std::lock_guard<std::mutex> guard(g_slots_lock);
+  int slot = -1;
+  for (int i = 0; i < kMaxSlots; i++) {
+    if (!g_slots[i].used.load()) { slot = i; break; }
+  }
+  if (slot < 0) {
+    munmap(p, size);
+    return ThrowErrno(env, EMFILE, "attachVcpu");
+  }
+  VcpuSlot& s = g_slots[slot];
+  s.fd = static_cast<int>(fd);
+  s.thread = pthread_self();
+  s.run = static_cast<struct kvm_run*>(p);
+  s.run_size = static_cast<size_t>(size);
+  s.stats = static_cast<double*>(statsData);
+  s.used.store(true);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("slot", Napi::Number::New(env, slot));
+  out.Set("run", Napi::ArrayBuffer::New(env, p, size, [](Napi::Env, void*) {}));
+  out.Set("tid", Napi::Number::New(env, static_cast<double>(syscall(SYS_gettid))));
+  return out;
+}
+
+// detachVcpu(slot): the kvm_run mapping stays until process exit if a
+// JavaScript view still refers to it, so it is unmapped here only after the
+// slot is marked free; callers must drop their views first.
+Napi::Value DetachVcpu(const Napi::CallbackInfo& info) {
+  VcpuSlot* s = SlotArg(info, 0);
+  if (!s) return TypeError(info.Env(), "detachVcpu(slot): unknown slot");
+  std::lock_guard<std::mutex> guard(g_slots_lock);
+  s->used.store(false);
+  // The run page is left mapped: an ArrayBuffer in the worker may still
+  // point at it until that isolate is torn down, and a kick racing with
+  // detach may still write immediate_exit. It is one page per vCPU.
+  s->run = nullptr;
+  s->stats = nullptr;
+  s->fd = -1;
+  return info.Env().Undefined();
+}
+
+inline double NowNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e9 + static_cast<double>(ts.tv_nsec);
+}
+
+// run(slot) -> 0 after a KVM exit, or -errno for EINTR (a kick) and EAGAIN.
+// A kick leaves immediate_exit set; it is cleared here so the next run enters.
+Napi::Value Run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  VcpuSlot* s = SlotArg(info, 0);
+  if (!s) return TypeError(env, "run(slot): unknown slot");
+  double t0 = NowNs();
+  int r = ioctl(s->fd, KVM_RUN, 0);
+  int err = errno;
+  if (s->stats) {
+    s->stats[0] += NowNs() - t0;
+    s->stats[1] += 1;
+  }
+  if (r < 0) {
+    if (err == EINTR || err == EAGAIN) {
+      __atomic_store_n(&s->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+      return Napi::Number::New(env, -err);
+    }
+    return ThrowErrno(env, err, "ioctl KVM_RUN");
+  }
+  return Napi::Number::New(env, 0);
+}
+
+// kick(slot): forces the slot's thread out of KVM_RUN, or makes its next
+// KVM_RUN return at once if it is not inside one yet.
+Napi::Value Kick(const Napi::CallbackInfo& info) {
+  VcpuSlot* s = SlotArg(info, 0);
+  if (!s) return info.Env().Undefined();
+  struct kvm_run* run = s->run;
+  if (run) __atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+  pthread_kill(s->thread, KickSignal());
+  return info.Env().Undefined();
+}
+
+Napi::Value GetTid(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("open", Napi::Function::New(env, Open));
+  exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("ioctl", Napi::Function::New(env, Ioctl));
+  exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate));
+  exports.Set("mapShared", Napi::Function::New(env, MapShared));
+  exports.Set("addressOf", Napi::Function::New(env, AddressOf));
+  exports.Set("attachVcpu", Napi::Function::New(env, AttachVcpu));
+  exports.Set("detachVcpu", Napi::Function::New(env, DetachVcpu));
+  exports.Set("run", Napi::Function::New(env, Run));
+  exports.Set("kick", Napi::Function::New(env, Kick));
+  exports.Set("gettid", Napi::Function::New(env, GetTid));
+  exports.Set("constants", nodevisor::Constants(env));
+  exports.Set("layout", nodevisor::Layout(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(nodevisor, Init)

@@ -1,0 +1,49 @@
+import type { Clock } from '../sync/clock.js';
+
+/** Width of one port or MMIO access, in bytes. Wider MMIO is split by the bus. */
+export type AccessSize = 1 | 2 | 4;
+
+/**
+ * A device as the bus sees it: reads and writes at an offset relative to the
+ * base it was attached at, made by vCPU `vcpu`. Device instances are per
+ * thread; state that several threads touch lives in shared memory behind
+ * them, so the same device can be attached in every vCPU worker.
+ */
+export interface BusDevice {
+  readonly name: string;
+  read(offset: number, size: AccessSize, vcpu: number): number;
+  write(offset: number, size: AccessSize, value: number, vcpu: number): void;
+}
+
+/** Interrupt lines as devices drive them: by level, like real wires. */
+export interface IrqLines {
+  /** Drives `gsi` high or low. An edge-triggered input fires on low-to-high. */
+  setLevel(gsi: number, high: boolean): void;
+}
+
+/** An `IrqLines` that goes nowhere, for models tested without an irqchip. */
+export const noIrqLines: IrqLines = { setLevel() {} };
+
+/** Why a VM stops; the CLI prints it and maps it to an exit status. */
+export type StopReason =
+  | { kind: 'poweroff' }
+  | { kind: 'reset' }
+  | { kind: 'debug-exit'; code: number }
+  | { kind: 'triple-fault'; vcpu: number; detail: string }
+  | { kind: 'error'; vcpu: number; detail: string }
+  | { kind: 'stopped' };
+
+/** What a device may ask of the VM it lives in. */
+export interface VmControl {
+  /** Ends the VM (all vCPUs stop); the first request wins. */
+  requestStop(reason: StopReason): void;
+  /** A diagnostic line for the user (rate-limited by callers). */
+  log(level: 'info' | 'warn' | 'error', message: string): void;
+}
+
+/** Everything a device needs from the thread it is attached in. */
+export interface DeviceHost {
+  readonly irq: IrqLines;
+  readonly vm: VmControl;
+  readonly clock: Clock;
+}
