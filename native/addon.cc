@@ -330,6 +330,22 @@ Napi::Value GetTid(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
 }
 
+Napi::Object ConstantsObject(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  for (size_t i = 0; i < nv_constants_count; i++) o.Set(nv_constants[i].name, Napi::Number::New(env, nv_constants[i].value));
+  return o;
+}
+
+Napi::Object LayoutObject(Napi::Env env) {
+  Napi::Object root = Napi::Object::New(env);
+  for (size_t i = 0; i < nv_fields_count; i++) {
+    const nv_field& f = nv_fields[i];
+    if (!root.Has(f.type)) root.Set(f.type, Napi::Object::New(env));
+    root.Get(f.type).As<Napi::Object>().Set(f.field, Napi::Number::New(env, f.value));
+  }
+  return root;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("open", Napi::Function::New(env, Open));
   exports.Set("close", Napi::Function::New(env, Close));
@@ -342,8 +358,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("run", Napi::Function::New(env, Run));
   exports.Set("kick", Napi::Function::New(env, Kick));
   exports.Set("gettid", Napi::Function::New(env, GetTid));
-  exports.Set("constants", nodevisor::Constants(env));
-  exports.Set("layout", nodevisor::Layout(env));
+  exports.Set("constants", ConstantsObject(env));
+  exports.Set("layout", LayoutObject(env));
   return exports;
 }
 

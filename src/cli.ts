@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { createVm, type Vm } from './index.js';
+import { VERSION } from './index.js';
+import { ExitStatus } from './vm/stop-reason.js';
+import { NodevisorError } from './kvm/errors.js';
+import { IRQCHIP_MODES, DEFAULT_MEMORY, type VmOptions } from './vm/options.js';
+import type { IrqchipMode } from './vcpu/cpuid.js';
+import type { EntryMode } from './vcpu/boot-state.js';
+
+const HELP = `nodevisor ${VERSION} - an x86-64 hypervisor for Linux/KVM on Node.js
+
+Usage:
+  nodevisor run [options]     boot a guest (the built-in demo guest by default)
+  nodevisor --version
+  nodevisor --help
+
+Options for run:
+  --smp N               number of vCPUs (default 1)
+  --memory SIZE         guest RAM, e.g. 512M or 2G (default ${DEFAULT_MEMORY})
+  --image FILE          a flat binary to boot instead of the demo guest
+  --entry-mode MODE     how --image is entered: real, protected or long (default long)
+  --load-address ADDR   where --image is loaded (default 0x100000; 0x8000 in real mode)
+  --kernel FILE         a Linux bzImage to boot
+  --initrd FILE         an initramfs for --kernel
+  --cmdline TEXT        the kernel command line
+  --irqchip MODE        user (default), split or kernel: where the interrupt
+                        controllers are emulated
+  --quiet               print only guest output (no stop message or logs)
+  --verbose             also print informational logs (unclaimed ports...)
+
+Exit status: 0 guest powered off; 2 guest asked for a reset; 4 triple fault;
+6 vCPU error (e.g. emulation failure); 8 stopped by the host (130 on Ctrl-C);
+64 the VM could not be started; (v << 1) | 1 when the guest writes v to the
+debug-exit port 0xf4.`;
+
+class UsageError extends Error {}
+
+function fail(message: string, status: number = ExitStatus.setupFailed): never {
+  process.stderr.write(`nodevisor: ${message}\n`);
+  process.exit(status);
+}
+
+function parseIntArg(name: string, text: string | undefined, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min} (got "${text}")`);
+  return n;
+}
+
+function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbose: boolean } {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      smp: { type: 'string' },
+      memory: { type: 'string' },
+      image: { type: 'string' },
+      'entry-mode': { type: 'string' },
+      'load-address': { type: 'string' },
+      kernel: { type: 'string' },
+      initrd: { type: 'string' },
+      cmdline: { type: 'string' },
+      irqchip: { type: 'string' },
+      quiet: { type: 'boolean', short: 'q' },
+      verbose: { type: 'boolean', short: 'v' },
+    },
+  });
+  if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" (see nodevisor --help)`);
+  if (values.kernel !== undefined || values.initrd !== undefined || values.cmdline !== undefined) {
+    throw new NodevisorError('EKERNEL', 'booting a Linux kernel (--kernel/--initrd/--cmdline) is not supported by this version of nodevisor yet; use --image for a flat binary');
+  }
+  const irqchip = values.irqchip as IrqchipMode | undefined;
+  if (irqchip !== undefined && !IRQCHIP_MODES.includes(irqchip)) {
+    throw new UsageError(`--irqchip must be one of ${IRQCHIP_MODES.join(', ')} (got "${irqchip}")`);
+  }
+  const mode = (values['entry-mode'] ?? 'long') as EntryMode;
+  if (!['real', 'protected', 'long'].includes(mode)) throw new UsageError(`--entry-mode must be real, protected or long (got "${mode}")`);
+  let loadAddress: number | undefined;
+  if (values['load-address'] !== undefined) {
+    loadAddress = Number(values['load-address']);
+    if (!Number.isSafeInteger(loadAddress) || loadAddress < 0) throw new UsageError(`--load-address must be an address like 0x100000 (got "${values['load-address']}")`);
+  }
+  const options: VmOptions = {
+    vcpus: parseIntArg('smp', values.smp, 1),
+    memory: values.memory,
+    irqchip,
+    image: values.image !== undefined ? { source: values.image, mode, loadAddress } : undefined,
+    consoleOutput: process.stdout,
+    consoleInput: process.stdin,
+  };
+  return { options, quiet: values.quiet ?? false, verbose: values.verbose ?? false };
+}
+
+async function run(args: string[]): Promise<number> {
+  const { options, quiet, verbose } = runOptions(args);
+  const vm: Vm = createVm(options);
+  vm.on('log', (level: string, message: string) => {
+    if (quiet || (level === 'info' && !verbose)) return;
+    process.stderr.write(`nodevisor: ${message}\n`);
+  });
+  const stdin = process.stdin;
+  const raw = stdin.isTTY === true;
+  if (raw) stdin.setRawMode(true);
+  const restore = (): void => {
+    if (raw) stdin.setRawMode(false);
+    stdin.pause();
+  };
+  let interrupted = false;
+  const onSignal = (): void => {
+    interrupted = true;
+    void vm.stop();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await vm.start();
+    // In raw mode Ctrl-C reaches us as a byte, not a signal: Ctrl-A X quits
+    // (as in QEMU), everything else goes to the guest.
+    const result = await vm.wait();
+    restore();
+    if (!quiet) process.stderr.write(`nodevisor: ${result.message}\n`);
+    return interrupted ? 130 : result.exitStatus;
+  } catch (e) {
+    restore();
+    throw e;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  if (command === '--version' || command === '-V') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  if (command === 'run') return run(rest);
+  throw new UsageError(`unknown command "${command}" (see nodevisor --help)`);
+}
+
+main(process.argv.slice(2)).then(
+  (status) => process.exit(status),
+  (e: unknown) => {
+    if (e instanceof UsageError || e instanceof NodevisorError) fail(e.message);
+    if (e instanceof TypeError && 'code' in e && String((e as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')) fail(e.message);
+    fail(`internal error: ${(e as Error).stack ?? String(e)}`, 70);
+  },
+);

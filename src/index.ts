@@ -1,0 +1,30 @@
+/**
+ * nodevisor's library API.
+ *
+ *   import { createVm } from 'nodevisor';
+ *   const vm = createVm({ vcpus: 4, memory: '512M' });
+ *   vm.on('console', (chunk) => process.stdout.write(chunk));
+ *   await vm.start();
+ *   const { reason, exitStatus } = await vm.wait();
+ */
+import { Vm } from './vm/vm.js';
+import type { VmOptions } from './vm/options.js';
+
+export { Vm } from './vm/vm.js';
+export type { VmResult, VmStats, VcpuStats } from './vm/vm.js';
+export type { VmOptions, FlatImage } from './vm/options.js';
+export type { StopReason } from './devices/device.js';
+export type { EntryMode } from './vcpu/boot-state.js';
+export type { IrqchipMode } from './vcpu/cpuid.js';
+export { ExitStatus, exitStatusOf, describeStop } from './vm/stop-reason.js';
+export { NodevisorError } from './kvm/errors.js';
+export { GuestMemory, GuestMemoryError } from './memory/guest-memory.js';
+export { buildGuest } from './guests/build.js';
+export { parseSize } from './memory/layout.js';
+
+/** Creates a VM (nothing runs until `start()`). */
+export function createVm(options: VmOptions = {}): Vm {
+  return new Vm(options);
+}
+
+export const VERSION: string = '0.1.0';

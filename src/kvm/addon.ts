@@ -1,0 +1,57 @@
+import { createRequire } from 'node:module';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** Byte offsets of one C struct, plus its size, read from the kernel headers. */
+export type StructLayout = { readonly size: number } & Readonly<Record<string, number>>;
+
+/** The native addon (native/addon.cc): thin ioctl wrappers, no policy. */
+export interface NativeAddon {
+  open(path: string, write?: boolean): number;
+  close(fd: number): void;
+  ioctl(fd: number, request: number, arg?: number | bigint | ArrayBufferView): number;
+  memfdCreate(name: string, size: number): number;
+  mapShared(fd: number, offset: number, size: number): { buffer: SharedArrayBuffer; address: bigint };
+  addressOf(view: ArrayBufferView): bigint;
+  attachVcpu(fd: number, runSize: number, stats?: Float64Array): { slot: number; run: ArrayBuffer; tid: number };
+  detachVcpu(slot: number): void;
+  run(slot: number): number;
+  kick(slot: number): void;
+  gettid(): number;
+  readonly constants: Readonly<Record<string, number>>;
+  readonly layout: Readonly<Record<string, StructLayout>>;
+}
+
+function load(): NativeAddon {
+  const root = fileURLToPath(new URL('../../../', import.meta.url));
+  const candidates = ['build/Release/nodevisor.node', 'build/Debug/nodevisor.node'];
+  const require = createRequire(import.meta.url);
+  for (const c of candidates) {
+    const p = root + c;
+    if (existsSync(p)) return require(p) as NativeAddon;
+  }
+  throw new Error(`nodevisor's native addon is not built (looked for ${candidates.join(', ')} under ${root}); run \`npm install\` (needs g++, make and python3)`);
+}
+
+export const native: NativeAddon = load();
+
+/** A named constant from <linux/kvm.h>; throws if the addon lacks it (a build mismatch). */
+export function k(name: string): number {
+  const v = native.constants[name];
+  if (v === undefined) throw new Error(`internal: KVM constant ${name} missing from the addon`);
+  return v;
+}
+
+/** The layout of a named struct from <linux/kvm.h>. */
+export function layoutOf(name: string): StructLayout {
+  const l = native.layout[name];
+  if (!l) throw new Error(`internal: struct ${name} missing from the addon`);
+  return l;
+}
+
+/** Field offset `field` of `struct name`. */
+export function off(name: string, field: string): number {
+  const v = layoutOf(name)[field];
+  if (v === undefined) throw new Error(`internal: ${name}.${field} missing from the addon`);
+  return v;
+}

@@ -1,0 +1,85 @@
+import { native, k, layoutOf } from './addon.js';
+import type { Kvm } from './kvm.js';
+
+const REGION = layoutOf('kvm_userspace_memory_region');
+const CAP = layoutOf('kvm_enable_cap');
+const MSI = layoutOf('kvm_msi');
+const IRQ_LEVEL = layoutOf('kvm_irq_level');
+const DIRTY = layoutOf('kvm_dirty_log');
+
+/** A KVM VM file descriptor: memory slots, irqchip set-up, VM-wide capabilities. */
+export class KvmVm {
+  constructor(
+    readonly fd: number,
+    readonly kvm: Kvm,
+  ) {}
+
+  close(): void {
+    native.close(this.fd);
+  }
+
+  /** KVM_CHECK_EXTENSION on the VM fd (some capabilities are per VM). */
+  check(cap: string): number {
+    return native.ioctl(this.fd, k('KVM_CHECK_EXTENSION'), k(cap));
+  }
+
+  setUserMemoryRegion(slot: number, gpa: number, size: number, hostAddress: bigint, flags = 0): void {
+    const b = new DataView(new ArrayBuffer(REGION.size));
+    b.setUint32(REGION.slot!, slot, true);
+    b.setUint32(REGION.flags!, flags, true);
+    b.setBigUint64(REGION.guest_phys_addr!, BigInt(gpa), true);
+    b.setBigUint64(REGION.memory_size!, BigInt(size), true);
+    b.setBigUint64(REGION.userspace_addr!, hostAddress, true);
+    native.ioctl(this.fd, k('KVM_SET_USER_MEMORY_REGION'), b);
+  }
+
+  setTssAddr(gpa: number): void {
+    native.ioctl(this.fd, k('KVM_SET_TSS_ADDR'), gpa);
+  }
+
+  setIdentityMapAddr(gpa: number): void {
+    const b = new DataView(new ArrayBuffer(8));
+    b.setBigUint64(0, BigInt(gpa), true);
+    native.ioctl(this.fd, k('KVM_SET_IDENTITY_MAP_ADDR'), b);
+  }
+
+  enableCap(cap: string, ...args: Array<number | bigint>): void {
+    const b = new DataView(new ArrayBuffer(CAP.size));
+    b.setUint32(CAP.cap!, k(cap), true);
+    args.forEach((a, i) => b.setBigUint64(CAP.args! + i * 8, BigInt(a), true));
+    native.ioctl(this.fd, k('KVM_ENABLE_CAP'), b);
+  }
+
+  createIrqchip(): void {
+    native.ioctl(this.fd, k('KVM_CREATE_IRQCHIP'), 0);
+  }
+
+  /** KVM_IRQ_LINE: drives an in-kernel irqchip input (kernel mode only). */
+  irqLine(gsi: number, level: boolean): void {
+    const b = new DataView(new ArrayBuffer(IRQ_LEVEL.size));
+    b.setUint32(IRQ_LEVEL.irq!, gsi, true);
+    b.setUint32(IRQ_LEVEL.level!, level ? 1 : 0, true);
+    native.ioctl(this.fd, k('KVM_IRQ_LINE'), b);
+  }
+
+  /** KVM_SIGNAL_MSI: delivers a message to the in-kernel LAPICs (split/kernel modes). */
+  signalMsi(addressLo: number, addressHi: number, data: number): number {
+    const b = new DataView(new ArrayBuffer(MSI.size));
+    b.setUint32(MSI.address_lo!, addressLo >>> 0, true);
+    b.setUint32(MSI.address_hi!, addressHi >>> 0, true);
+    b.setUint32(MSI.data!, data >>> 0, true);
+    return native.ioctl(this.fd, k('KVM_SIGNAL_MSI'), b);
+  }
+
+  createVcpuFd(id: number): number {
+    return native.ioctl(this.fd, k('KVM_CREATE_VCPU'), id);
+  }
+
+  /** KVM_GET_DIRTY_LOG for `slot` into `bitmap` (one bit per 4 KiB page). */
+  getDirtyLog(slot: number, bitmap: BigUint64Array): void {
+    const b = new DataView(new ArrayBuffer(DIRTY.size));
+    b.setUint32(DIRTY.slot!, slot, true);
+    b.setBigUint64(DIRTY.dirty_bitmap!, native.addressOf(bitmap), true);
+    native.ioctl(this.fd, k('KVM_GET_DIRTY_LOG'), b);
+  }
+}

@@ -1,0 +1,123 @@
+import type { GuestMemory } from '../memory/guest-memory.js';
+import type { Regs, Segment, Sregs } from '../kvm/structs.js';
+import { REG_NAMES } from '../kvm/structs.js';
+
+/**
+ * Initial CPU state for guests the VMM loads directly: real mode, 32-bit
+ * protected mode (flat segments) or 64-bit long mode (identity-mapped first
+ * 4 GiB). The GDT and page tables live in a small VMM-owned area of low RAM
+ * that guests loaded this way must leave alone.
+ */
+export type EntryMode = 'real' | 'protected' | 'long';
+
+export const BOOT_GDT = 0x500;
+export const BOOT_PML4 = 0x1000;
+export const BOOT_PDPT = 0x2000;
+export const BOOT_PD = 0x3000; // four page directories: 0x3000-0x6fff
+/** First byte after the VMM-owned boot area. */
+export const BOOT_AREA_END = 0x7000;
+
+export const SEL_CODE64 = 0x08;
+export const SEL_DATA = 0x10;
+export const SEL_CODE32 = 0x18;
+
+const CR0_PE = 1n;
+const CR0_MP = 1n << 1n;
+const CR0_ET = 1n << 4n;
+const CR0_NE = 1n << 5n;
+const CR0_WP = 1n << 16n;
+const CR0_PG = 1n << 31n;
+const CR4_PAE = 1n << 5n;
+const EFER_LME = 1n << 8n;
+const EFER_LMA = 1n << 10n;
+
+/** GDT descriptor: flags nibble (G, D/B, L, AVL) and access byte. */
+function descriptor(access: number, flags: number): bigint {
+  const limit = 0xfffff;
+  return (
+    BigInt(limit & 0xffff) |
+    (BigInt(access) << 40n) |
+    (BigInt((limit >> 16) & 0xf) << 48n) |
+    (BigInt(flags) << 52n)
+  );
+}
+
+/** Writes the boot GDT and identity page tables into guest RAM. */
+export function writeBootTables(mem: GuestMemory): void {
+  mem.writeU64(BOOT_GDT, 0n);
+  mem.writeU64(BOOT_GDT + SEL_CODE64, descriptor(0x9b, 0xa)); // present, code, exec/read, accessed; G, L
+  mem.writeU64(BOOT_GDT + SEL_DATA, descriptor(0x93, 0xc)); // present, data, read/write, accessed; G, D
+  mem.writeU64(BOOT_GDT + SEL_CODE32, descriptor(0x9b, 0xc)); // G, D
+  // Identity map 0-4 GiB with 2 MiB pages, user-accessible so that ring-3
+  // payloads of our own guests can run on the same tables.
+  mem.fill(BOOT_PML4, BOOT_AREA_END - BOOT_PML4);
+  mem.writeU64(BOOT_PML4, BigInt(BOOT_PDPT) | 7n);
+  for (let i = 0; i < 4; i++) {
+    const pd = BOOT_PD + i * 0x1000;
+    mem.writeU64(BOOT_PDPT + i * 8, BigInt(pd) | 7n);
+    for (let j = 0; j < 512; j++) {
+      mem.writeU64(pd + j * 8, (BigInt(i) << 30n) | (BigInt(j) << 21n) | 0x87n);
+    }
+  }
+}
+
+function segment(selector: number, type: number, bits: 16 | 32 | 64): Segment {
+  const flat = bits !== 16;
+  return {
+    base: flat ? 0n : BigInt(selector << 4),
+    limit: flat ? 0xffffffff : 0xffff,
+    selector,
+    type,
+    present: 1,
+    dpl: 0,
+    db: bits === 32 || (bits === 64 && type < 8) ? 1 : 0,
+    s: 1,
+    l: bits === 64 && type >= 8 ? 1 : 0,
+    g: flat ? 1 : 0,
+    avl: 0,
+    unusable: 0,
+  };
+}
+
+/** Adjusts `sregs` (as read from a fresh vCPU) for `mode`. */
+export function bootSregs(base: Sregs, mode: EntryMode, realSegment = 0): Sregs {
+  const s: Sregs = { ...base };
+  if (mode === 'real') {
+    s.cs = segment(realSegment, 0xb, 16);
+    for (const n of ['ds', 'es', 'fs', 'gs', 'ss'] as const) s[n] = segment(0, 0x3, 16);
+    s.cr0 = 0x60000010n;
+    s.cr4 = 0n;
+    s.efer = 0n;
+    return s;
+  }
+  s.gdt = { base: BigInt(BOOT_GDT), limit: 4 * 8 - 1 };
+  s.idt = { base: 0n, limit: 0 };
+  const bits = mode === 'long' ? 64 : 32;
+  s.cs = segment(mode === 'long' ? SEL_CODE64 : SEL_CODE32, 0xb, bits);
+  for (const n of ['ds', 'es', 'fs', 'gs', 'ss'] as const) s[n] = segment(SEL_DATA, 0x3, bits);
+  s.tr = { ...s.tr, type: 0xb, present: 1, s: 0, unusable: 0, limit: s.tr.limit || 0x67 };
+  if (mode === 'long') {
+    s.cr3 = BigInt(BOOT_PML4);
+    s.cr4 = CR4_PAE;
+    s.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
+    s.efer = EFER_LME | EFER_LMA;
+  } else {
+    s.cr0 = CR0_PE | CR0_ET;
+    s.cr4 = 0n;
+    s.efer = 0n;
+  }
+  return s;
+}
+
+/**
+ * General registers at entry. Every vCPU gets its index in RDI/EDI/DI and the
+ * vCPU count in RSI, so one image can serve all of them.
+ */
+export function bootRegs(mode: EntryMode, entry: number, vcpu: number, count: number): Regs {
+  const r = Object.fromEntries(REG_NAMES.map((n) => [n, 0n])) as Regs;
+  r.rflags = 2n;
+  r.rip = BigInt(mode === 'real' ? entry & 0xf : entry);
+  r.rdi = BigInt(vcpu);
+  r.rsi = BigInt(count);
+  return r;
+}

@@ -1,0 +1,129 @@
+import { native } from '../kvm/addon.js';
+
+/**
+ * The VM's shared control block: run/stop flags and, per vCPU, the addon
+ * slot, the run state and a wake word. Every thread holds a view; it is how
+ * any thread makes any vCPU notice new work without postMessage.
+ */
+
+const CTL_STOP = 0; // non-zero once a stop has been requested
+const CTL_GO = 1; // workers wait for this before the first KVM_RUN
+const VM_WORDS = 16;
+const V_SLOT = 0;
+const V_STATE = 1;
+const V_WAKE = 2;
+const V_WORDS = 4;
+
+/** Where a vCPU thread is; read by wakers to choose between notify and kick. */
+export const VcpuState = {
+  Created: 0,
+  InVmm: 1,
+  InGuest: 2,
+  Halted: 3,
+  Exited: 4,
+} as const;
+export type VcpuState = (typeof VcpuState)[keyof typeof VcpuState];
+
+export class VmControlBlock {
+  readonly words: Int32Array;
+
+  static allocate(vcpus: number): SharedArrayBuffer {
+    return new SharedArrayBuffer((VM_WORDS + vcpus * V_WORDS) * 4);
+  }
+
+  constructor(
+    readonly buffer: SharedArrayBuffer,
+    readonly vcpus: number,
+  ) {
+    this.words = new Int32Array(buffer);
+    if (this.words.length < VM_WORDS + vcpus * V_WORDS) throw new RangeError('control block too small');
+  }
+
+  private at(vcpu: number, field: number): number {
+    return VM_WORDS + vcpu * V_WORDS + field;
+  }
+
+  get stopRequested(): boolean {
+    return Atomics.load(this.words, CTL_STOP) !== 0;
+  }
+
+  /** Sets the stop flag; returns true for the first caller only. */
+  claimStop(): boolean {
+    return Atomics.compareExchange(this.words, CTL_STOP, 0, 1) === 0;
+  }
+
+  /** Releases workers waiting in `waitForGo`. */
+  go(): void {
+    Atomics.store(this.words, CTL_GO, 1);
+    Atomics.notify(this.words, CTL_GO);
+  }
+
+  waitForGo(): void {
+    while (Atomics.load(this.words, CTL_GO) === 0 && !this.stopRequested) Atomics.wait(this.words, CTL_GO, 0, 100);
+  }
+
+  setSlot(vcpu: number, slot: number): void {
+    Atomics.store(this.words, this.at(vcpu, V_SLOT), slot + 1);
+  }
+
+  state(vcpu: number): VcpuState {
+    return Atomics.load(this.words, this.at(vcpu, V_STATE)) as VcpuState;
+  }
+
+  setState(vcpu: number, s: VcpuState): void {
+    Atomics.store(this.words, this.at(vcpu, V_STATE), s);
+  }
+
+  wakeSnapshot(vcpu: number): number {
+    return Atomics.load(this.words, this.at(vcpu, V_WAKE));
+  }
+
+  /** Parks the calling vCPU until woken or `timeoutMs` passes. */
+  park(vcpu: number, seen: number, timeoutMs: number): void {
+    Atomics.wait(this.words, this.at(vcpu, V_WAKE), seen, timeoutMs);
+  }
+
+  /**
+   * Makes `vcpu` re-check its pending work. The caller must have published
+   * that work (with Atomics) first; the vCPU publishes its state before it
+   * checks for work, so one of the two always sees the other.
+   */
+  wake(vcpu: number): void {
+    const s = Atomics.load(this.words, this.at(vcpu, V_STATE));
+    if (s === VcpuState.InGuest) {
+      const slot = Atomics.load(this.words, this.at(vcpu, V_SLOT)) - 1;
+      if (slot >= 0) native.kick(slot);
+    } else if (s === VcpuState.Halted || s === VcpuState.Created) {
+      const i = this.at(vcpu, V_WAKE);
+      Atomics.add(this.words, i, 1);
+      Atomics.notify(this.words, i);
+    }
+  }
+
+  /** Wakes every vCPU (used when stopping). */
+  wakeAll(): void {
+    for (let i = 0; i < this.vcpus; i++) {
+      // A stop must reach vCPUs in any state, including between checks.
+      const w = this.at(i, V_WAKE);
+      Atomics.add(this.words, w, 1);
+      Atomics.notify(this.words, w);
+      const slot = Atomics.load(this.words, this.at(i, V_SLOT)) - 1;
+      if (slot >= 0 && Atomics.load(this.words, this.at(i, V_STATE)) !== VcpuState.Exited) native.kick(slot);
+    }
+  }
+}
+
+/** Per-vCPU statistics, a Float64Array row per vCPU, readable by any thread at any time. */
+export const Stat = {
+  GuestNs: 0, // written by the addon around KVM_RUN
+  Runs: 1, // written by the addon
+  Tid: 2,
+  HaltNs: 3,
+  StartNs: 4,
+  EndNs: 5,
+  Exits: 6,
+  Injections: 7,
+  /** Exits by KVM exit reason: ExitBase + reason. */
+  ExitBase: 16,
+} as const;
+export const STAT_WORDS = 64;

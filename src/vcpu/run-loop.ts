@@ -1,0 +1,193 @@
+import { native } from '../kvm/addon.js';
+import type { KvmVcpu } from '../kvm/vcpu-fd.js';
+import type { Bus } from '../devices/bus.js';
+import type { AccessSize, StopReason, VmControl } from '../devices/device.js';
+import type { GuestMemory } from '../memory/guest-memory.js';
+import { monotonicClock } from '../sync/clock.js';
+import { VcpuState, Stat, type VmControlBlock } from './control.js';
+import { RunPage, RunOff, Exit, exitName } from './run-page.js';
+import type { VcpuInterrupts } from './interrupts.js';
+import { syncedRegs, instructionBytes, formatRegisters, formatBytes } from './exit-report.js';
+
+export interface RunLoopContext {
+  index: number;
+  slot: number;
+  vcpu: KvmVcpu;
+  run: RunPage;
+  bus: Bus;
+  memory: GuestMemory;
+  control: VmControlBlock;
+  stats: Float64Array;
+  interrupts: VcpuInterrupts;
+  vm: VmControl;
+}
+
+/**
+ * One vCPU's loop: KVM_RUN, dispatch the exit from the kvm_run page, repeat.
+ * The common exits (port and MMIO I/O) cost exactly one ioctl, the KVM_RUN
+ * that resumes the guest.
+ */
+export class RunLoop {
+  private readonly u8: Uint8Array;
+  private readonly u16: Uint16Array;
+  private readonly u32: Uint32Array;
+  private readonly dv: DataView;
+
+  constructor(private readonly c: RunLoopContext) {
+    this.u8 = c.run.u8;
+    this.u16 = c.run.u16;
+    this.u32 = c.run.u32;
+    this.dv = c.run.view;
+  }
+
+  /** Runs until the VM stops; returns when this vCPU has left the guest for good. */
+  run(): void {
+    const { control, index, slot, stats, interrupts, run } = this.c;
+    for (;;) {
+      // Publish "in guest" before looking for work: a waker that misses the
+      // work check sees this state and kicks (see VmControlBlock.wake).
+      control.setState(index, VcpuState.InGuest);
+      if (control.stopRequested) break;
+      interrupts.beforeRun(run);
+      const r = native.run(slot);
+      control.setState(index, VcpuState.InVmm);
+      if (r < 0) continue; // kicked (EINTR) or asked to retry (EAGAIN)
+      const reason = this.u32[RunOff.exitReason >> 2]!;
+      stats[Stat.Exits]! += 1;
+      stats[Stat.ExitBase + reason]! += 1;
+      if (reason === Exit.Io) this.io();
+      else if (reason === Exit.Mmio) this.mmio();
+      else if (!this.slowExit(reason)) break;
+    }
+    control.setState(index, VcpuState.Exited);
+  }
+
+  private io(): void {
+    const { bus, index } = this.c;
+    const u8 = this.u8;
+    const size = u8[RunOff.ioSize]! as AccessSize;
+    const port = this.u16[RunOff.ioPort >> 1]!;
+    const count = this.u32[RunOff.ioCount >> 2]!;
+    let at = this.u32[RunOff.ioDataOffset >> 2]!;
+    if (u8[RunOff.ioDirection] === 1) {
+      for (let i = 0; i < count; i++, at += size) {
+        const v = size === 1 ? u8[at]! : size === 2 ? this.dv.getUint16(at, true) : this.dv.getUint32(at, true);
+        bus.pioWrite(port, size, v, index);
+      }
+    } else {
+      for (let i = 0; i < count; i++, at += size) {
+        const v = bus.pioRead(port, size, index);
+        if (size === 1) u8[at] = v;
+        else if (size === 2) this.dv.setUint16(at, v, true);
+        else this.dv.setUint32(at, v, true);
+      }
+    }
+  }
+
+  private mmio(): void {
+    const { bus, index, run } = this.c;
+    const addr = run.u64(RunOff.mmioPhysAddr);
+    const len = this.u32[RunOff.mmioLen >> 2]!;
+    const data = RunOff.mmioData;
+    const write = this.u8[RunOff.mmioIsWrite] !== 0;
+    // Split into naturally sized pieces: 8-byte accesses become two 4-byte
+    // ones (what devices with 64-bit registers expect from 32-bit drivers).
+    for (let done = 0; done < len; ) {
+      const left = len - done;
+      const size: AccessSize = left >= 4 ? 4 : left >= 2 ? 2 : 1;
+      const at = data + done;
+      if (write) {
+        const v = size === 4 ? this.dv.getUint32(at, true) : size === 2 ? this.dv.getUint16(at, true) : this.u8[at]!;
+        bus.mmioWrite(addr + done, size, v, index);
+      } else {
+        const v = bus.mmioRead(addr + done, size, index);
+        if (size === 4) this.dv.setUint32(at, v, true);
+        else if (size === 2) this.dv.setUint16(at, v, true);
+        else this.u8[at] = v;
+      }
+      done += size;
+    }
+  }
+
+  /** Everything but I/O. Returns false when this vCPU must stop. */
+  private slowExit(reason: number): boolean {
+    const { interrupts, run } = this.c;
+    switch (reason) {
+      case Exit.Hlt:
+        this.halt();
+        return true;
+      case Exit.IrqWindowOpen:
+      case Exit.Intr:
+        return true;
+      case Exit.RdMsr:
+      case Exit.WrMsr: {
+        const index = this.u32[RunOff.msrIndex >> 2]!;
+        if (interrupts.msr?.(run, reason === Exit.WrMsr, index)) return true;
+        // Not ours: tell KVM to raise #GP, as hardware does for an unknown MSR.
+        this.u8[RunOff.msrError] = 1;
+        return true;
+      }
+      case Exit.IoapicEoi:
+        interrupts.eoi?.(this.u8[RunOff.eoiVector]!);
+        return true;
+      case Exit.SystemEvent: {
+        const type = this.u32[RunOff.systemEventType >> 2]!;
+        if (type === 1) return this.stop({ kind: 'poweroff' });
+        if (type === 2) return this.stop({ kind: 'reset' });
+        return this.stop(this.fault('error', `guest crashed (system event ${type})`));
+      }
+      case Exit.Shutdown:
+        return this.stop(this.fault('triple-fault', 'triple fault (the guest took an exception it could not handle)'));
+      case Exit.InternalError:
+        return this.stop(this.fault('error', this.internalError()));
+      case Exit.FailEntry:
+        return this.stop(this.fault('error', `VM entry failed (hardware reason 0x${run.u64(RunOff.failEntryReason).toString(16)})`));
+      default:
+        return this.stop(this.fault('error', `unexpected ${exitName(reason)}`));
+    }
+  }
+
+  private internalError(): string {
+    const sub = this.u32[RunOff.internalSuberror >> 2]!;
+    const what = sub === 1 ? 'emulation failure' : sub === 2 ? 'simultaneous exceptions' : sub === 3 ? 'event delivery failed' : `internal error ${sub}`;
+    return `KVM ${what}: the instruction at RIP could not be executed`;
+  }
+
+  private fault(kind: 'triple-fault' | 'error', what: string): StopReason {
+    const { vcpu, memory, index, run } = this.c;
+    const regs = syncedRegs(run);
+    let detail: string;
+    try {
+      const sregs = vcpu.getSregs();
+      const fromKvm = this.u32[RunOff.internalSuberror >> 2] === 1 && (this.u32[RunOff.emulationFlags >> 2]! & 1) !== 0;
+      const bytes = fromKvm
+        ? this.u8.slice(RunOff.insnBytes, RunOff.insnBytes + Math.min(15, this.u8[RunOff.insnSize]!))
+        : instructionBytes(vcpu, memory, regs, sregs);
+      detail = `${what} on vCPU ${index} at RIP 0x${regs.rip.toString(16)}\ninstruction bytes: ${formatBytes(bytes)}\n${formatRegisters(regs, sregs)}`;
+    } catch (e) {
+      detail = `${what} on vCPU ${index} at RIP 0x${regs.rip.toString(16)}\n${formatRegisters(regs)}\n(special registers unavailable: ${(e as Error).message})`;
+    }
+    return kind === 'triple-fault' ? { kind, vcpu: index, detail } : { kind, vcpu: index, detail };
+  }
+
+  private stop(reason: StopReason): false {
+    this.c.vm.requestStop(reason);
+    return false;
+  }
+
+  /** Parks until an interrupt is pending, a timer is due, or the VM stops. */
+  private halt(): void {
+    const { control, index, interrupts, stats } = this.c;
+    const t0 = monotonicClock.nowNs();
+    for (;;) {
+      control.setState(index, VcpuState.Halted);
+      const seen = control.wakeSnapshot(index);
+      if (control.stopRequested || interrupts.hasPending()) break;
+      const ms = interrupts.msUntilTimer();
+      if (ms > 0) control.park(index, seen, ms);
+      interrupts.poll();
+    }
+    control.setState(index, VcpuState.InVmm);
+    stats[Stat.HaltNs]! += monotonicClock.nowNs() - t0;
+  }
+}

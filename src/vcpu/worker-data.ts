@@ -1,0 +1,31 @@
+import type { CpuidEntry, Regs, Sregs } from '../kvm/structs.js';
+import type { MemoryRegion } from '../memory/guest-memory.js';
+import type { DeviceSpec } from '../vm/device-specs.js';
+import type { StopReason } from '../devices/device.js';
+import type { EntryMode } from './boot-state.js';
+import type { IrqchipMode } from './cpuid.js';
+
+/** Everything a vCPU worker is started with (structured-cloned). */
+export interface VcpuWorkerData {
+  index: number;
+  count: number;
+  vmFd: number;
+  runSize: number;
+  control: SharedArrayBuffer;
+  stats: SharedArrayBuffer;
+  /** One bit per port: set once an unclaimed port has been reported. */
+  reportedPorts: SharedArrayBuffer;
+  memory: MemoryRegion[];
+  devices: DeviceSpec[];
+  cpuid: CpuidEntry[];
+  irqchip: IrqchipMode;
+  /** Entry state for a directly loaded guest, or explicit registers. */
+  boot: { mode: EntryMode; entry: number } | { regs: Regs; sregs: Partial<Sregs> } | null;
+  syncRegs: boolean;
+}
+
+export type WorkerMessage =
+  | { type: 'ready'; index: number; tid: number }
+  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
+  | { type: 'stop'; reason: StopReason }
+  | { type: 'exited'; index: number };

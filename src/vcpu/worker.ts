@@ -1,0 +1,90 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { native, k } from '../kvm/addon.js';
+import { KvmVcpu } from '../kvm/vcpu-fd.js';
+import { Bus, type AddressSpace } from '../devices/bus.js';
+import type { DeviceHost, StopReason, VmControl } from '../devices/device.js';
+import { GuestMemory } from '../memory/guest-memory.js';
+import { monotonicClock } from '../sync/clock.js';
+import { attachDevices } from '../vm/device-specs.js';
+import { createIrqLines } from '../vm/irq-lines.js';
+import { bootRegs, bootSregs } from './boot-state.js';
+import { VmControlBlock, Stat, STAT_WORDS } from './control.js';
+import { noInterrupts } from './interrupts.js';
+import { RunLoop } from './run-loop.js';
+import { RunPage, RunOff } from './run-page.js';
+import type { VcpuWorkerData, WorkerMessage } from './worker-data.js';
+
+const data = workerData as VcpuWorkerData;
+const post = (m: WorkerMessage): void => parentPort!.postMessage(m);
+const control = new VmControlBlock(data.control, data.count);
+const stats = new Float64Array(data.stats, data.index * STAT_WORDS * 8, STAT_WORDS);
+
+const vm: VmControl = {
+  requestStop(reason: StopReason): void {
+    if (control.claimStop()) post({ type: 'stop', reason });
+    control.wakeAll();
+  },
+  log(level, message): void {
+    post({ type: 'log', level, message });
+  },
+};
+
+const reported = new Int32Array(data.reportedPorts);
+const reportedMmio = new Set<number>();
+function unhandled(space: AddressSpace, address: number, size: number, write: boolean): void {
+  if (space === 'pio') {
+    const bit = 1 << (address & 31);
+    if (Atomics.or(reported, address >> 5, bit) & bit) return;
+  } else {
+    const page = Math.floor(address / 4096);
+    if (reportedMmio.has(page) || reportedMmio.size > 256) return;
+    reportedMmio.add(page);
+  }
+  const what = space === 'pio' ? `port 0x${address.toString(16)}` : `MMIO address 0x${address.toString(16)}`;
+  vm.log('info', `vCPU ${data.index}: ${write ? 'write to' : 'read from'} unclaimed ${what} (${size} bytes) ignored${write ? '' : ', reads as all ones'}`);
+}
+
+function main(): void {
+  const memory = new GuestMemory(data.memory);
+  const host: DeviceHost = { irq: createIrqLines(data), vm, clock: monotonicClock };
+  const bus = new Bus(unhandled);
+  attachDevices(bus, data.devices, host);
+
+  const vcpu = new KvmVcpu(native.ioctl(data.vmFd, k('KVM_CREATE_VCPU'), data.index));
+  const attached = native.attachVcpu(vcpu.fd, data.runSize, stats);
+  control.setSlot(data.index, attached.slot);
+  stats[Stat.Tid] = attached.tid;
+  const run = new RunPage(attached.run);
+  try {
+    vcpu.setCpuid(data.cpuid);
+    applyBootState(vcpu);
+    if (data.syncRegs) run.u32[RunOff.validRegs >> 2] = k('KVM_SYNC_X86_REGS');
+    post({ type: 'ready', index: data.index, tid: attached.tid });
+    control.waitForGo();
+    stats[Stat.StartNs] = monotonicClock.nowNs();
+    const loop = new RunLoop({ index: data.index, slot: attached.slot, vcpu, run, bus, memory, control, stats, interrupts: noInterrupts, vm });
+    loop.run();
+  } catch (e) {
+    vm.requestStop({ kind: 'error', vcpu: data.index, detail: `vCPU ${data.index} failed: ${(e as Error).stack ?? String(e)}` });
+  } finally {
+    stats[Stat.EndNs] = monotonicClock.nowNs();
+    native.detachVcpu(attached.slot);
+    native.close(vcpu.fd);
+    post({ type: 'exited', index: data.index });
+  }
+}
+
+function applyBootState(vcpu: KvmVcpu): void {
+  const boot = data.boot;
+  if (!boot) return;
+  if ('mode' in boot) {
+    vcpu.setSregs(bootSregs(vcpu.getSregs(), boot.mode, boot.mode === 'real' ? boot.entry >>> 4 : 0));
+    vcpu.setRegs(bootRegs(boot.mode, boot.entry, data.index, data.count));
+  } else {
+    vcpu.setSregs({ ...vcpu.getSregs(), ...boot.sregs });
+    vcpu.setRegs(boot.regs);
+  }
+  vcpu.resetFpu();
+}
+
+main();

@@ -1,0 +1,34 @@
+import type { Writable, Readable } from 'node:stream';
+import type { EntryMode } from '../vcpu/boot-state.js';
+import type { IrqchipMode } from '../vcpu/cpuid.js';
+
+/** A flat binary the VMM loads and enters directly (our test and demo guests). */
+export interface FlatImage {
+  /** Path of the binary, or its bytes. */
+  source: string | Uint8Array;
+  mode: EntryMode;
+  /** Guest-physical load address; default 0x100000 (0x8000 in real mode). */
+  loadAddress?: number;
+  /** Entry point; default the load address. */
+  entry?: number;
+}
+
+export interface VmOptions {
+  /** Number of vCPUs (default 1). */
+  vcpus?: number;
+  /** Guest RAM in bytes, or a size string like "512M" (default 256M). */
+  memory?: number | string;
+  /** Interrupt controller placement (default "user"). */
+  irqchip?: IrqchipMode;
+  /** A flat binary to boot; default the built-in demo guest. */
+  image?: FlatImage;
+  /** Where guest console output goes besides the 'console' event (default: nowhere). */
+  consoleOutput?: Writable | null;
+  /** Bytes from this stream are typed into the guest console. */
+  consoleInput?: Readable | null;
+  /** Path of the KVM device (default /dev/kvm). */
+  kvmPath?: string;
+}
+
+export const DEFAULT_MEMORY = '256M';
+export const IRQCHIP_MODES: readonly IrqchipMode[] = ['user', 'split', 'kernel'];

@@ -1,0 +1,368 @@
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { native } from '../kvm/addon.js';
+import { Kvm, kvmRunSize } from '../kvm/kvm.js';
+import { KvmVm } from '../kvm/vm-fd.js';
+import { NodevisorError, errnoCode } from '../kvm/errors.js';
+import type { CpuidEntry } from '../kvm/structs.js';
+import type { StopReason, DeviceHost } from '../devices/device.js';
+import { DEBUG_EXIT_PORT } from '../devices/debug-exit.js';
+import { Uart16550 } from '../devices/uart16550.js';
+import { AcpiPm } from '../devices/acpi-pm.js';
+import { allocateGuestRam, type AllocatedMemory } from '../memory/allocate.js';
+import { GuestMemory } from '../memory/guest-memory.js';
+import { parseSize, formatSize } from '../memory/layout.js';
+import { monotonicClock } from '../sync/clock.js';
+import { writeBootTables, BOOT_AREA_END } from '../vcpu/boot-state.js';
+import { VmControlBlock, Stat, STAT_WORDS } from '../vcpu/control.js';
+import { vcpuCpuid } from '../vcpu/cpuid.js';
+import { exitName } from '../vcpu/run-page.js';
+import type { VcpuWorkerData, WorkerMessage } from '../vcpu/worker-data.js';
+import { demoImage } from '../guests/demo.js';
+import { platformDevices, PlatformPorts } from './platform.js';
+import { createIrqLines } from './irq-lines.js';
+import type { DeviceSpec } from './device-specs.js';
+import { DEFAULT_MEMORY, IRQCHIP_MODES, type FlatImage, type VmOptions } from './options.js';
+import { exitStatusOf, describeStop } from './stop-reason.js';
+
+export interface VmResult {
+  reason: StopReason;
+  /** The process exit status this outcome maps to (see ExitStatus). */
+  exitStatus: number;
+  /** Human-readable: why the guest stopped. */
+  message: string;
+}
+
+export interface VcpuStats {
+  index: number;
+  /** OS thread id of the vCPU's worker. */
+  tid: number;
+  exits: number;
+  exitsByReason: Record<string, number>;
+  /** Seconds inside KVM_RUN. */
+  guestSeconds: number;
+  /** Seconds parked in HLT. */
+  haltSeconds: number;
+  /** Seconds in the VMM handling exits (wall time minus the two above). */
+  vmmSeconds: number;
+}
+
+export interface VmStats {
+  vcpus: VcpuStats[];
+  console: { bytesOut: number; bytesIn: number };
+}
+
+type State = 'new' | 'starting' | 'running' | 'stopped';
+
+/**
+ * A virtual machine: guest RAM, devices, one worker thread per vCPU.
+ * Events: 'console' (Buffer of guest serial output), 'log' (level, message),
+ * 'stop' (VmResult).
+ */
+export class Vm extends EventEmitter {
+  readonly vcpus: number;
+  readonly memorySize: number;
+  readonly irqchip: NonNullable<VmOptions['irqchip']>;
+  private state: State = 'new';
+  private kvm?: Kvm;
+  private vmFd?: KvmVm;
+  private ram?: AllocatedMemory;
+  private guestMemory?: GuestMemory;
+  private control?: VmControlBlock;
+  private statsBuffer?: SharedArrayBuffer;
+  private workers: Worker[] = [];
+  private stopReason?: StopReason;
+  private uart?: Uart16550;
+  private acpi?: AcpiPm;
+  private result?: Promise<VmResult>;
+  private resolveResult?: (r: VmResult) => void;
+  private inputListener?: (chunk: Buffer | string) => void;
+
+  constructor(private readonly options: VmOptions = {}) {
+    super();
+    this.vcpus = options.vcpus ?? 1;
+    if (!Number.isInteger(this.vcpus) || this.vcpus < 1) throw new NodevisorError('EVCPUS', `the vCPU count must be a positive integer (got ${options.vcpus})`);
+    const mem = options.memory ?? DEFAULT_MEMORY;
+    try {
+      this.memorySize = typeof mem === 'number' ? mem : parseSize(mem);
+    } catch (e) {
+      throw new NodevisorError('EMEMORY', (e as Error).message);
+    }
+    this.irqchip = options.irqchip ?? 'user';
+    if (!IRQCHIP_MODES.includes(this.irqchip)) throw new NodevisorError('EIRQCHIP', `unknown irqchip mode "${this.irqchip}": use one of ${IRQCHIP_MODES.join(', ')}`);
+  }
+
+  /** Guest RAM (available once started, and after the VM stops). */
+  get memory(): GuestMemory {
+    if (!this.guestMemory) throw new Error('guest memory exists once start() has been called');
+    return this.guestMemory;
+  }
+
+  /** Creates the VM, loads the guest and starts every vCPU. */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`start() called on a VM that is ${this.state}`);
+    this.state = 'starting';
+    try {
+      const image = this.loadImage(this.options.image ?? demoImage());
+      this.kvm = Kvm.open(this.options.kvmPath);
+      const max = this.kvm.maxVcpus;
+      if (this.vcpus > max) throw new NodevisorError('EVCPUS', `${this.vcpus} vCPUs requested but this host's KVM allows at most ${max}`);
+      this.vmFd = this.kvm.createVm();
+      this.setUpIrqchip(this.vmFd);
+      this.setUpMemory(this.vmFd);
+      this.placeImage(image);
+      const devices = this.createDevices();
+      await this.spawnVcpus(image, devices);
+      this.state = 'running';
+      this.control!.go();
+    } catch (e) {
+      this.state = 'stopped';
+      this.control?.claimStop();
+      this.control?.wakeAll();
+      await Promise.all(this.workers.map((w) => w.terminate()));
+      this.release();
+      throw e;
+    }
+  }
+
+  /** Resolves when the VM has stopped, with why. */
+  wait(): Promise<VmResult> {
+    if (!this.result) throw new Error('wait() called before start()');
+    return this.result;
+  }
+
+  /** Stops every vCPU and resolves once they have all left the guest. */
+  async stop(): Promise<VmResult> {
+    this.requestStop({ kind: 'stopped' });
+    return this.wait();
+  }
+
+  /** Asks an ACPI guest to shut down, as pressing the power button does. */
+  powerButton(): void {
+    this.acpi?.pressPowerButton();
+  }
+
+  /** Types bytes into the guest's serial console; returns how many fitted. */
+  sendConsoleInput(bytes: Uint8Array): number {
+    return this.uart?.receive(bytes) ?? 0;
+  }
+
+  stats(): VmStats {
+    const vcpus: VcpuStats[] = [];
+    if (this.statsBuffer) {
+      const now = monotonicClock.nowNs();
+      for (let i = 0; i < this.vcpus; i++) {
+        const s = new Float64Array(this.statsBuffer, i * STAT_WORDS * 8, STAT_WORDS);
+        const byReason: Record<string, number> = {};
+        for (let r = 0; r < STAT_WORDS - Stat.ExitBase; r++) {
+          const n = s[Stat.ExitBase + r]!;
+          if (n) byReason[exitName(r)] = n;
+        }
+        const wall = s[Stat.StartNs] ? (s[Stat.EndNs] || now) - s[Stat.StartNs]! : 0;
+        const guest = s[Stat.GuestNs]!;
+        const halt = s[Stat.HaltNs]!;
+        vcpus.push({
+          index: i,
+          tid: s[Stat.Tid]!,
+          exits: s[Stat.Exits]!,
+          exitsByReason: byReason,
+          guestSeconds: guest / 1e9,
+          haltSeconds: halt / 1e9,
+          vmmSeconds: Math.max(0, wall - guest - halt) / 1e9,
+        });
+      }
+    }
+    const u = this.uart?.stats();
+    return { vcpus, console: { bytesOut: u?.txBytes ?? 0, bytesIn: u?.rxBytes ?? 0 } };
+  }
+
+  private loadImage(image: FlatImage): { bytes: Uint8Array; mode: FlatImage['mode']; load: number; entry: number } {
+    let bytes: Uint8Array;
+    if (typeof image.source === 'string') {
+      try {
+        bytes = readFileSync(image.source);
+      } catch (e) {
+        const why = errnoCode(e) === 'ENOENT' ? 'does not exist' : errnoCode(e) === 'EACCES' ? 'is not readable (permission denied)' : (e as Error).message;
+        throw new NodevisorError('EIMAGE', `guest image ${image.source} ${why}`, { cause: e });
+      }
+    } else {
+      bytes = image.source;
+    }
+    if (bytes.length === 0) throw new NodevisorError('EIMAGE', 'guest image is empty');
+    const load = image.loadAddress ?? (image.mode === 'real' ? 0x8000 : 0x100000);
+    const entry = image.entry ?? load;
+    if (load < BOOT_AREA_END) throw new NodevisorError('EIMAGE', `load address 0x${load.toString(16)} overlaps the VMM's boot area (below 0x${BOOT_AREA_END.toString(16)})`);
+    if (image.mode === 'real' && (entry >= 0x100000 || load + bytes.length > 0x9fc00)) {
+      throw new NodevisorError('EIMAGE', 'a real-mode image must load and start below 0x9fc00');
+    }
+    return { bytes, mode: image.mode, load, entry };
+  }
+
+  private setUpIrqchip(vm: KvmVm): void {
+    if (this.irqchip === 'kernel') vm.createIrqchip();
+    if (vm.check('KVM_CAP_SET_TSS_ADDR')) vm.setTssAddr(0xfffbd000);
+  }
+
+  private setUpMemory(vm: KvmVm): void {
+    this.ram = allocateGuestRam(this.memorySize);
+    this.ram.regions.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.hostAddress));
+    this.guestMemory = new GuestMemory(this.ram.regions);
+  }
+
+  private placeImage(image: { bytes: Uint8Array; mode: string; load: number }): void {
+    const mem = this.memory;
+    if (!mem.contains(image.load, image.bytes.length)) {
+      throw new NodevisorError('EIMAGE', `the guest image (${image.bytes.length} bytes at 0x${image.load.toString(16)}) does not fit in ${formatSize(this.memorySize)} of RAM`);
+    }
+    if (image.mode !== 'real') writeBootTables(mem);
+    mem.write(image.load, image.bytes);
+  }
+
+  private createDevices(): DeviceSpec[] {
+    const uartState = Uart16550.allocate();
+    const acpiState = AcpiPm.allocate();
+    // The main thread's own views: it drains console output, types input and
+    // presses the power button.
+    const host: DeviceHost = {
+      irq: createIrqLines({ irqchip: this.irqchip, vmFd: this.vmFd!.fd }),
+      vm: { requestStop: (r) => this.requestStop(r), log: (level, message) => this.emit('log', level, message) },
+      clock: monotonicClock,
+    };
+    this.uart = new Uart16550(uartState, host, { irq: PlatformPorts.com1Irq });
+    this.acpi = new AcpiPm(acpiState, host, { sciIrq: PlatformPorts.sciIrq, s5SlpTyp: PlatformPorts.s5SlpTyp });
+    this.pumpConsole(this.uart);
+    return [...platformDevices({ uart: uartState, acpi: acpiState }), { kind: 'debug-exit', port: DEBUG_EXIT_PORT }];
+  }
+
+  private async pumpConsole(uart: Uart16550): Promise<void> {
+    const out = this.options.consoleOutput;
+    const flush = (): void => {
+      const bytes = uart.takeOutput();
+      if (bytes.length === 0) return;
+      const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+      out?.write(chunk);
+      this.emit('console', chunk);
+    };
+    const input = this.options.consoleInput;
+    if (input) {
+      this.inputListener = (chunk) => {
+        uart.receive(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+      };
+      input.on('data', this.inputListener);
+    }
+    while (this.state !== 'stopped') {
+      const seen = uart.outputSnapshot();
+      flush();
+      await uart.waitForOutput(seen, 50);
+    }
+    flush();
+  }
+
+  private async spawnVcpus(image: { mode: FlatImage['mode']; entry: number }, devices: DeviceSpec[]): Promise<void> {
+    const kvm = this.kvm!;
+    const vm = this.vmFd!;
+    this.control = new VmControlBlock(VmControlBlock.allocate(this.vcpus), this.vcpus);
+    this.statsBuffer = new SharedArrayBuffer(this.vcpus * STAT_WORDS * 8);
+    const reportedPorts = new SharedArrayBuffer(0x10000 / 8);
+    const supported = kvm.supportedCpuid();
+    const softwareVirt = Kvm.isSoftwareVirtualised();
+    const syncRegs = (vm.check('KVM_CAP_SYNC_REGS') & 1) !== 0;
+    const runSize = Math.max(kvm.vcpuMmapSize, kvmRunSize());
+    this.result = new Promise((resolve) => (this.resolveResult = resolve));
+
+    let exited = 0;
+    const ready = new Set<number>();
+    let readyResolve!: () => void;
+    let readyReject!: (e: Error) => void;
+    const allReady = new Promise<void>((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
+    for (let i = 0; i < this.vcpus; i++) {
+      const cpuid: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, apicId: i, vcpus: this.vcpus, irqchip: this.irqchip, softwareVirt, x2apic: false });
+      const data: VcpuWorkerData = {
+        index: i,
+        count: this.vcpus,
+        vmFd: vm.fd,
+        runSize,
+        control: this.control.buffer,
+        stats: this.statsBuffer,
+        reportedPorts,
+        memory: this.memory.descriptors(),
+        devices,
+        cpuid,
+        irqchip: this.irqchip,
+        boot: { mode: image.mode, entry: image.entry },
+        syncRegs,
+      };
+      const w = new Worker(new URL('../vcpu/worker.js', import.meta.url), { workerData: data, name: `vcpu${i}` });
+      w.on('message', (m: WorkerMessage) => {
+        switch (m.type) {
+          case 'ready':
+            ready.add(m.index);
+            if (ready.size === this.vcpus) readyResolve();
+            break;
+          case 'log':
+            this.emit('log', m.level, m.message);
+            break;
+          case 'stop':
+            this.stopReason ??= m.reason;
+            break;
+          case 'exited':
+            break;
+        }
+      });
+      w.on('error', (e) => {
+        this.requestStop({ kind: 'error', vcpu: i, detail: `vCPU ${i} worker failed: ${e.stack ?? e.message}` });
+        readyReject(this.setupError(i, e));
+      });
+      w.on('exit', () => {
+        if (++exited === this.vcpus) this.finish();
+      });
+      this.workers.push(w);
+    }
+    await allReady.catch((e: Error) => {
+      throw this.stopReason?.kind === 'error' && !ready.size ? this.setupError(0, e) : e;
+    });
+    if (this.stopReason) throw new NodevisorError('ESTART', `the VM failed while starting: ${describeStop(this.stopReason)}`);
+  }
+
+  private setupError(vcpu: number, e: Error): Error {
+    if (errnoCode(e) === 'EINVAL' || /KVM_CREATE_VCPU/.test(e.message)) {
+      return new NodevisorError('EVCPUS', `KVM refused to create vCPU ${vcpu} (${e.message}); try fewer vCPUs`, { cause: e });
+    }
+    return e;
+  }
+
+  private requestStop(reason: StopReason): void {
+    if (!this.control) {
+      this.stopReason ??= reason;
+      return;
+    }
+    if (this.control.claimStop()) this.stopReason ??= reason;
+    this.control.wakeAll();
+  }
+
+  private finish(): void {
+    const reason = this.stopReason ?? { kind: 'stopped' };
+    this.state = 'stopped';
+    if (this.inputListener) this.options.consoleInput?.off('data', this.inputListener);
+    this.release();
+    const result: VmResult = { reason, exitStatus: exitStatusOf(reason), message: describeStop(reason) };
+    // Let the console pump drain what the guest printed last.
+    setImmediate(() => {
+      this.emit('stop', result);
+      this.resolveResult?.(result);
+    });
+  }
+
+  /** Closes KVM file descriptors; guest RAM stays readable until collected. */
+  private release(): void {
+    this.vmFd?.close();
+    this.kvm?.close();
+    if (this.ram) native.close(this.ram.fd);
+    this.vmFd = undefined;
+    this.kvm = undefined;
+  }
+}
