@@ -176,6 +176,8 @@ export class Uart16550 implements BusDevice {
   /**
    * Host -> guest: queues bytes for RBR. Returns how many were accepted; the
    * rest are lost as an overrun (LSR.OE), as on a real line with no flow control.
+   * Input is queued in loopback too (a chip would not hear the line), so that
+   * keys typed while the guest probes its UART are not lost.
    */
   receive(bytes: Uint8Array): number {
     return this.lock.with(() => {
@@ -246,7 +248,11 @@ export class Uart16550 implements BusDevice {
 
   /** Bytes in the RX FIFO at which a 16550A raises received-data (recorded, see the class comment). */
   get rxTriggerLevel(): number {
-    return this.lock.with(() => TRIGGER_LEVELS[(this.words[FCR]! & UartFcr.TriggerMask) >> 6]!);
+    return this.lock.with(() => this.triggerLevel());
+  }
+
+  private triggerLevel(): number {
+    return TRIGGER_LEVELS[(this.words[FCR]! & UartFcr.TriggerMask) >> 6]!;
   }
 
   private get dlab(): boolean {
@@ -422,7 +428,7 @@ export class Uart16550 implements BusDevice {
     if (ier & UartIer.RLSI && w[OVERRUN] !== 0) {
       id = UartIir.Rlsi;
     } else if (ier & UartIer.RDI && waiting > 0) {
-      id = fifo && waiting < TRIGGER_LEVELS[(w[FCR]! & UartFcr.TriggerMask) >> 6]! ? UartIir.RxTimeout : UartIir.Rdi;
+      id = fifo && waiting < this.triggerLevel() ? UartIir.RxTimeout : UartIir.Rdi;
     } else if (ier & UartIer.THRI && w[THR_PENDING] !== 0) {
       id = UartIir.Thri;
     } else if (ier & UartIer.MSI && w[MSR_DELTA] !== 0) {
@@ -434,7 +440,9 @@ export class Uart16550 implements BusDevice {
   /**
    * On a PC the UART's INTR pin reaches the interrupt controller only through
    * a buffer enabled by MCR.OUT2, which is why Linux's 8250 driver sets OUT2;
-   * a guest that leaves it clear polls. Called after every state change.
+   * a guest that leaves it clear polls. In loopback a real board loses the
+   * IRQ too (OUT2 feeds DCD instead); we keep gating by the MCR bit alone, so
+   * a loopback self-test may use interrupts. Called after every state change.
    */
   private updateIrq(): void {
     const w = this.words;

@@ -134,28 +134,30 @@ export class RunLoop {
         const type = this.u32[RunOff.systemEventType >> 2]!;
         if (type === 1) return this.stop({ kind: 'poweroff' });
         if (type === 2) return this.stop({ kind: 'reset' });
-        return this.stop(this.fault('error', `guest crashed (system event ${type})`));
+        return this.stop(this.fault('error', 'guest crash', `system event ${type}`));
       }
       case Exit.Shutdown:
-        return this.stop(this.fault('triple-fault', 'triple fault (the guest took an exception it could not handle)'));
+        return this.stop(this.fault('triple-fault', 'triple fault', 'the guest took an exception it could not handle'));
       case Exit.InternalError:
-        return this.stop(this.fault('error', this.internalError()));
+        return this.stop(this.fault('error', this.internalError(), 'KVM could not execute the instruction at RIP'));
       case Exit.FailEntry:
-        return this.stop(this.fault('error', `VM entry failed (hardware reason 0x${run.u64(RunOff.failEntryReason).toString(16)})`));
+        return this.stop(this.fault('error', 'VM entry failure', `hardware reason 0x${run.u64(RunOff.failEntryReason).toString(16)}`));
       default:
-        return this.stop(this.fault('error', `unexpected ${exitName(reason)}`));
+        return this.stop(this.fault('error', `unexpected ${exitName(reason)}`, 'nodevisor does not handle this exit'));
     }
   }
 
   private internalError(): string {
     const sub = this.u32[RunOff.internalSuberror >> 2]!;
     const what = sub === 1 ? 'emulation failure' : sub === 2 ? 'simultaneous exceptions' : sub === 3 ? 'event delivery failed' : `internal error ${sub}`;
-    return `KVM ${what}: the instruction at RIP could not be executed`;
+    return `KVM ${what}`;
   }
 
-  private fault(kind: 'triple-fault' | 'error', what: string): StopReason {
+  /** A stop reason whose first line says what, where and why, followed by the guest's state. */
+  private fault(kind: 'triple-fault' | 'error', what: string, why: string): StopReason {
     const { vcpu, memory, index, run } = this.c;
     const regs = syncedRegs(run);
+    const headline = `${what} on vCPU ${index} at RIP 0x${regs.rip.toString(16)}: ${why}`;
     let detail: string;
     try {
       const sregs = vcpu.getSregs();
@@ -163,11 +165,11 @@ export class RunLoop {
       const bytes = fromKvm
         ? this.u8.slice(RunOff.insnBytes, RunOff.insnBytes + Math.min(15, this.u8[RunOff.insnSize]!))
         : instructionBytes(vcpu, memory, regs, sregs);
-      detail = `${what} on vCPU ${index} at RIP 0x${regs.rip.toString(16)}\ninstruction bytes: ${formatBytes(bytes)}\n${formatRegisters(regs, sregs)}`;
+      detail = `${headline}\ninstruction bytes: ${formatBytes(bytes)}\n${formatRegisters(regs, sregs)}`;
     } catch (e) {
-      detail = `${what} on vCPU ${index} at RIP 0x${regs.rip.toString(16)}\n${formatRegisters(regs)}\n(special registers unavailable: ${(e as Error).message})`;
+      detail = `${headline}\n${formatRegisters(regs)}\n(special registers unavailable: ${(e as Error).message})`;
     }
-    return kind === 'triple-fault' ? { kind, vcpu: index, detail } : { kind, vcpu: index, detail };
+    return { kind, vcpu: index, detail };
   }
 
   private stop(reason: StopReason): false {

@@ -1,0 +1,34 @@
+import { join } from 'node:path';
+import { buildGuest, PACKAGE_ROOT } from '../../src/guests/build.js';
+import { createVm, type Vm, type VmResult } from '../../src/index.js';
+import type { VmOptions, FlatImage } from '../../src/vm/options.js';
+import type { EntryMode } from '../../src/vcpu/boot-state.js';
+
+export const TEST_GUESTS = join(PACKAGE_ROOT, 'test', 'guests');
+
+/** Builds test/guests/<name>.S (cached) and returns a FlatImage for it. */
+export function testImage(name: string, mode: EntryMode = 'long'): FlatImage {
+  const loadAddress = mode === 'real' ? 0x8000 : 0x100000;
+  const source = buildGuest({ sources: [join(TEST_GUESTS, `${name}.S`)], loadAddress });
+  return { source, mode, loadAddress };
+}
+
+export interface GuestRun {
+  vm: Vm;
+  result: VmResult;
+  console: string;
+  logs: string[];
+}
+
+/** Boots `options`, collects console output and logs, and waits for the stop. */
+export async function runVm(options: VmOptions, during?: (vm: Vm) => Promise<void>): Promise<GuestRun> {
+  const vm = createVm({ memory: '64M', ...options });
+  let console = '';
+  const logs: string[] = [];
+  vm.on('console', (c: Buffer) => (console += c.toString('latin1')));
+  vm.on('log', (_level: string, m: string) => logs.push(m));
+  await vm.start();
+  if (during) await during(vm);
+  const result = await vm.wait();
+  return { vm, result, console, logs };
+}
