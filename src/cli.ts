@@ -3,7 +3,8 @@ import { parseArgs } from 'node:util';
 import { createVm, type Vm } from './index.js';
 import { VERSION } from './index.js';
 import { ExitStatus } from './vm/stop-reason.js';
-import { NodevisorError } from './kvm/errors.js';
+import { accessSync, constants } from 'node:fs';
+import { NodevisorError, errnoCode } from './kvm/errors.js';
 import { IRQCHIP_MODES, DEFAULT_MEMORY, type VmOptions } from './vm/options.js';
 import type { IrqchipMode } from './vcpu/cpuid.js';
 import type { EntryMode } from './vcpu/boot-state.js';
@@ -28,6 +29,9 @@ Options for run:
                         controllers are emulated
   --quiet               print only guest output (no stop message or logs)
   --verbose             also print informational logs (unclaimed ports...)
+
+On a terminal the console is in raw mode: keys go to the guest (Ctrl-C too).
+Press Ctrl-A then X to stop the VM, Ctrl-A Ctrl-A to send Ctrl-A.
 
 Exit status: 0 guest powered off; 2 guest asked for a reset; 4 triple fault;
 6 vCPU error (e.g. emulation failure); 8 stopped by the host (130 on Ctrl-C);
@@ -67,6 +71,15 @@ function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbo
     },
   });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" (see nodevisor --help)`);
+  for (const [flag, path] of [['kernel', values.kernel], ['initrd', values.initrd]] as const) {
+    if (path === undefined) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (e) {
+      const why = errnoCode(e) === 'ENOENT' ? 'does not exist' : 'is not readable';
+      throw new NodevisorError('EKERNEL', `--${flag} ${path} ${why}`);
+    }
+  }
   if (values.kernel !== undefined || values.initrd !== undefined || values.cmdline !== undefined) {
     throw new NodevisorError('EKERNEL', 'booting a Linux kernel (--kernel/--initrd/--cmdline) is not supported by this version of nodevisor yet; use --image for a flat binary');
   }
@@ -87,7 +100,6 @@ function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbo
     irqchip,
     image: values.image !== undefined ? { source: values.image, mode, loadAddress } : undefined,
     consoleOutput: process.stdout,
-    consoleInput: process.stdin,
   };
   return { options, quiet: values.quiet ?? false, verbose: values.verbose ?? false };
 }
@@ -99,14 +111,34 @@ async function run(args: string[]): Promise<number> {
     if (quiet || (level === 'info' && !verbose)) return;
     process.stderr.write(`nodevisor: ${message}\n`);
   });
+  let interrupted = false;
   const stdin = process.stdin;
   const raw = stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);
+  // In raw mode Ctrl-C reaches the guest as a byte, as on a serial line;
+  // Ctrl-A X stops the VM and Ctrl-A Ctrl-A sends one Ctrl-A (QEMU's keys).
+  let escape = false;
+  stdin.on('data', (chunk: Buffer) => {
+    if (!raw) return vm.sendConsoleInput(chunk);
+    const out: number[] = [];
+    for (const b of chunk) {
+      if (escape) {
+        escape = false;
+        if (b === 0x78 || b === 0x58) {
+          interrupted = true;
+          void vm.stop();
+          return;
+        }
+        if (b === 0x01) out.push(b);
+      } else if (b === 0x01) escape = true;
+      else out.push(b);
+    }
+    vm.sendConsoleInput(Uint8Array.from(out));
+  });
   const restore = (): void => {
     if (raw) stdin.setRawMode(false);
     stdin.pause();
   };
-  let interrupted = false;
   const onSignal = (): void => {
     interrupted = true;
     void vm.stop();
@@ -115,8 +147,6 @@ async function run(args: string[]): Promise<number> {
   process.once('SIGTERM', onSignal);
   try {
     await vm.start();
-    // In raw mode Ctrl-C reaches us as a byte, not a signal: Ctrl-A X quits
-    // (as in QEMU), everything else goes to the guest.
     const result = await vm.wait();
     restore();
     if (!quiet) process.stderr.write(`nodevisor: ${result.message}\n`);

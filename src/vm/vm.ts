@@ -78,6 +78,7 @@ export class Vm extends EventEmitter {
   private result?: Promise<VmResult>;
   private resolveResult?: (r: VmResult) => void;
   private inputListener?: (chunk: Buffer | string) => void;
+  private pendingInput: Buffer[] = [];
 
   constructor(private readonly options: VmOptions = {}) {
     super();
@@ -143,9 +144,26 @@ export class Vm extends EventEmitter {
     this.acpi?.pressPowerButton();
   }
 
-  /** Types bytes into the guest's serial console; returns how many fitted. */
-  sendConsoleInput(bytes: Uint8Array): number {
-    return this.uart?.receive(bytes) ?? 0;
+  /**
+   * Types bytes into the guest's serial console. What the UART's receive
+   * FIFO cannot take yet is held and fed in as the guest reads, never dropped.
+   */
+  sendConsoleInput(bytes: Uint8Array): void {
+    if (bytes.length) this.pendingInput.push(Buffer.from(bytes));
+    this.feedInput();
+  }
+
+  private feedInput(): void {
+    const uart = this.uart;
+    while (uart && this.pendingInput.length) {
+      const head = this.pendingInput[0]!;
+      const n = uart.receive(head.subarray(0, Math.min(head.length, uart.receiveSpace())));
+      if (n === head.length) this.pendingInput.shift();
+      else {
+        this.pendingInput[0] = head.subarray(n);
+        return;
+      }
+    }
   }
 
   stats(): VmStats {
@@ -246,15 +264,15 @@ export class Vm extends EventEmitter {
     };
     const input = this.options.consoleInput;
     if (input) {
-      this.inputListener = (chunk) => {
-        uart.receive(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-      };
+      this.inputListener = (chunk) => this.sendConsoleInput(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
       input.on('data', this.inputListener);
     }
     while (this.state !== 'stopped') {
       const seen = uart.outputSnapshot();
       flush();
-      await uart.waitForOutput(seen, 50);
+      this.feedInput();
+      // Held-back input is retried soon; otherwise output wakes us.
+      await uart.waitForOutput(seen, this.pendingInput.length ? 5 : 50);
     }
     flush();
   }

@@ -1,0 +1,82 @@
+import { expect } from 'chai';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { testImage } from './helpers/guests.js';
+
+const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
+
+interface Outcome {
+  status: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(...args: string[]): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const child = execFile(process.execPath, [CLI, ...args], { timeout: 60000 }, (err, stdout, stderr) => {
+      resolve({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
+    });
+    child.stdin?.end();
+  });
+}
+
+describe('nodevisor CLI', function () {
+  this.timeout(90000);
+
+  it('boots the demo guest with no arguments and exits 0 when it powers off', async () => {
+    const r = await cli('run');
+    expect(r.status).to.equal(0);
+    expect(r.stdout).to.contain('nodevisor demo: vCPU 0 (APIC ID 0) of 1 online');
+    expect(r.stderr).to.equal('nodevisor: the guest powered off\n');
+  });
+
+  it('boots the demo guest on 4 vCPUs', async () => {
+    const r = await cli('run', '--smp', '4', '--memory', '128M');
+    expect(r.status).to.equal(0);
+    for (let i = 0; i < 4; i++) expect(r.stdout).to.contain(`vCPU ${i} (APIC ID ${i}) of 4 online`);
+  });
+
+  it('prints only guest output with --quiet', async () => {
+    const r = await cli('run', '--quiet');
+    expect(r.status).to.equal(0);
+    expect(r.stderr).to.equal('');
+    expect(r.stdout).to.contain('powering off');
+  });
+
+  it('maps the debug-exit port to (value << 1) | 1', async () => {
+    const r = await cli('run', '--image', testImage('mode-long').source as string);
+    expect(r.status).to.equal((0x34 << 1) | 1);
+  });
+
+  it('prints --version and --help', async () => {
+    expect((await cli('--version')).stdout.trim()).to.match(/^\d+\.\d+\.\d+$/);
+    const help = await cli('--help');
+    expect(help.status).to.equal(0);
+    for (const flag of ['--smp', '--memory', '--kernel', '--initrd', '--cmdline', '--irqchip', '--quiet']) expect(help.stdout).to.contain(flag);
+  });
+
+  const bad: Array<[string[], RegExp]> = [
+    [['run', '--kernel', '/nonexistent'], /^nodevisor: --kernel \/nonexistent does not exist$/],
+    [['run', '--initrd', '/nonexistent.cpio'], /^nodevisor: --initrd \/nonexistent.cpio does not exist$/],
+    [['run', '--image', '/nonexistent.bin'], /^nodevisor: guest image \/nonexistent.bin does not exist$/],
+    [['run', '--smp', '0'], /^nodevisor: --smp must be an integer >= 1 \(got "0"\)$/],
+    [['run', '--smp', 'many'], /^nodevisor: --smp must be an integer >= 1/],
+    [['run', '--smp', '100000'], /^nodevisor: 100000 vCPUs requested but this host's KVM allows at most \d+$/],
+    [['run', '--memory', '12Q'], /^nodevisor: cannot parse size "12Q"/],
+    [['run', '--memory', '1M'], /^nodevisor: guest memory must be between 4M and 1024G \(got 1M\)$/],
+    [['run', '--irqchip', 'bogus'], /^nodevisor: --irqchip must be one of user, split, kernel \(got "bogus"\)$/],
+    [['run', '--entry-mode', 'vm86'], /^nodevisor: --entry-mode must be real, protected or long/],
+    [['run', '--bogus'], /^nodevisor: Unknown option '--bogus'/],
+    [['run', 'extra'], /^nodevisor: unexpected argument "extra"/],
+    [['frobnicate'], /^nodevisor: unknown command "frobnicate"/],
+  ];
+  for (const [args, message] of bad) {
+    it(`rejects \`${args.join(' ')}\` with one clear line and status 64`, async () => {
+      const r = await cli(...args);
+      expect(r.status).to.equal(64);
+      expect(r.stdout).to.equal('');
+      expect(r.stderr.trimEnd().split('\n')).to.have.length(1);
+      expect(r.stderr.trimEnd()).to.match(message);
+    });
+  }
+});
