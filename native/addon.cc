@@ -16,6 +16,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#include <stdint.h>
 
 #include <atomic>
 #include <mutex>
@@ -29,14 +30,24 @@ namespace {
 // installed without SA_RESTART.
 int KickSignal() { return SIGRTMIN + 7; }
 
-void NoopHandler(int) {}
+// The vCPU run page of the calling thread, for the signal handler. Initial-
+// exec TLS is async-signal-safe; it is written on the vCPU thread itself
+// before any signal can target that thread.
+__thread struct kvm_run* t_run __attribute__((tls_model("initial-exec"))) = nullptr;
+
+// Delivery alone interrupts KVM_RUN (no SA_RESTART); setting immediate_exit
+// also covers a signal that lands just before the thread enters KVM_RUN.
+void KickHandler(int) {
+  struct kvm_run* run = t_run;
+  if (run) __atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+}
 
 void InstallKickHandler() {
   static std::once_flag once;
   std::call_once(once, [] {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = NoopHandler;
+    sa.sa_handler = KickHandler;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = 0;
     sigaction(KickSignal(), &sa, nullptr);
@@ -211,6 +222,8 @@ struct VcpuSlot {
   struct kvm_run* run = nullptr;
   size_t run_size = 0;
   double* stats = nullptr;  // [0] ns inside KVM_RUN, [1] KVM_RUN calls
+  timer_t timer{};          // fires the kick signal at this thread
+  bool has_timer = false;
 };
 
 constexpr int kMaxSlots = 8192;
@@ -256,11 +269,18 @@ Napi::Value AttachVcpu(const Napi::CallbackInfo& info) {
     return ThrowErrno(env, EMFILE, "attachVcpu");
   }
   VcpuSlot& s = g_slots[slot];
+  struct sigevent sev;
+  memset(&sev, 0, sizeof sev);
+  sev.sigev_notify = SIGEV_THREAD_ID;
+  sev.sigev_signo = KickSignal();
+  sev._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));
+  s.has_timer = timer_create(CLOCK_MONOTONIC, &sev, &s.timer) == 0;
   s.fd = static_cast<int>(fd);
   s.thread = pthread_self();
   s.run = static_cast<struct kvm_run*>(p);
   s.run_size = static_cast<size_t>(size);
   s.stats = static_cast<double*>(statsData);
+  t_run = s.run;
   s.used.store(true);
   Napi::Object out = Napi::Object::New(env);
   out.Set("slot", Napi::Number::New(env, slot));
@@ -276,6 +296,9 @@ Napi::Value DetachVcpu(const Napi::CallbackInfo& info) {
   VcpuSlot* s = SlotArg(info, 0);
   if (!s) return TypeError(info.Env(), "detachVcpu(slot): unknown slot");
   std::lock_guard<std::mutex> guard(g_slots_lock);
+  if (s->has_timer) timer_delete(s->timer);
+  s->has_timer = false;
+  t_run = nullptr;
   s->used.store(false);
   // The run page is left mapped: an ArrayBuffer in the worker may still
   // point at it until that isolate is torn down, and a kick racing with
@@ -326,6 +349,28 @@ Napi::Value Kick(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setTimer(slot, deadlineNs): at CLOCK_MONOTONIC time `deadlineNs` (0 =
+// disarm), kick the slot's vCPU thread, so a guest running in KVM_RUN comes
+// out for its LAPIC timer. Called on the vCPU's own thread.
+Napi::Value SetTimer(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  VcpuSlot* s = SlotArg(info, 0);
+  if (!s || info.Length() < 2 || !info[1].IsNumber()) return TypeError(env, "setTimer(slot, deadlineNs)");
+  if (!s->has_timer) return ThrowErrno(env, ENOSYS, "timer_create");
+  double ns = info[1].As<Napi::Number>().DoubleValue();
+  struct itimerspec its;
+  memset(&its, 0, sizeof its);
+  if (ns > 0) {
+    its.it_value.tv_sec = static_cast<time_t>(ns / 1e9);
+    its.it_value.tv_nsec = static_cast<long>(ns - static_cast<double>(its.it_value.tv_sec) * 1e9);
+    if (its.it_value.tv_nsec < 0) its.it_value.tv_nsec = 0;
+    if (its.it_value.tv_nsec >= 1000000000L) its.it_value.tv_nsec = 999999999L;
+    if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0) its.it_value.tv_nsec = 1;
+  }
+  if (timer_settime(s->timer, TIMER_ABSTIME, &its, nullptr) < 0) return ThrowErrno(env, errno, "timer_settime");
+  return env.Undefined();
+}
+
 Napi::Value GetTid(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
 }
@@ -358,6 +403,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("run", Napi::Function::New(env, Run));
   exports.Set("kick", Napi::Function::New(env, Kick));
   exports.Set("gettid", Napi::Function::New(env, GetTid));
+  exports.Set("setTimer", Napi::Function::New(env, SetTimer));
   exports.Set("constants", ConstantsObject(env));
   exports.Set("layout", LayoutObject(env));
   return exports;

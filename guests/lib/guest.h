@@ -9,6 +9,7 @@
 #define POST_PORT       0x80
 #define ACPI_PM1A_CNT   0x604
 #define ACPI_SLP_S5     ((5 << 10) | (1 << 13))
+#define LAPIC_ID_ADDR   0xfee00020
 
 #define MAX_CPUS        256
 

@@ -18,7 +18,7 @@ interface Range {
  * maps to a range number); MMIO is a binary search over few ranges.
  */
 export class Bus {
-  private readonly ports = new Uint16Array(0x10000);
+  private readonly ports = new Uint32Array(0x10000);
   private readonly pioRanges: Range[] = [{ base: 0, end: 0, device: null as unknown as BusDevice }];
   private mmioRanges: Range[] = [];
 
@@ -34,6 +34,9 @@ export class Bus {
   }
 
   attachMmio(base: number, length: number, device: BusDevice): void {
+    if (!Number.isSafeInteger(base) || !Number.isSafeInteger(length) || base < 0 || length <= 0) {
+      throw new RangeError(`${device.name}: MMIO range 0x${base.toString(16)}+${length} is not a valid address range`);
+    }
     const end = base + length;
     const clash = this.mmioRanges.find((r) => base < r.end && r.base < end);
     if (clash) throw new RangeError(`${device.name}: MMIO range 0x${base.toString(16)}+0x${length.toString(16)} overlaps ${clash.device.name}`);

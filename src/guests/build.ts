@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -10,7 +10,7 @@ export const PACKAGE_ROOT = resolve(fileURLToPath(new URL('../../../', import.me
 export const GUEST_LIB = join(PACKAGE_ROOT, 'guests', 'lib');
 
 export interface GuestSpec {
-  /** Assembly (.S, preprocessed) or freestanding C (.c) sources; the first holds the entry point. */
+  /** Assembly (.S, preprocessed) or freestanding C (.c) sources; the first holds the entry point, the last names the guest. */
   sources: string[];
   /** Guest-physical address the binary is linked for and loaded at. */
   loadAddress: number;
@@ -22,7 +22,7 @@ export interface GuestSpec {
 
 const CFLAGS = [
   '-ffreestanding', '-fno-pic', '-fno-pie', '-fno-stack-protector', '-fno-asynchronous-unwind-tables',
-  '-mno-sse', '-mno-red-zone', '-mgeneral-regs-only', '-mcmodel=kernel', '-nostdlib', '-O2', '-Wall',
+  '-mno-sse', '-mno-red-zone', '-mgeneral-regs-only', '-nostdlib', '-O2', '-Wall',
 ];
 
 /**
@@ -36,11 +36,12 @@ export function buildGuest(spec: GuestSpec): string {
   const hash = createHash('sha256');
   hash.update(JSON.stringify({ load: spec.loadAddress, defines, CFLAGS }));
   for (const s of spec.sources) hash.update(readFileSync(s));
-  for (const lib of ['serial.h', 'guest.h']) {
+  for (const lib of ['guest.h', 'kit.h', 'serial64.S', 'start64.S']) {
     const p = join(GUEST_LIB, lib);
     if (existsSync(p)) hash.update(readFileSync(p));
   }
-  const name = basename(spec.sources[0]!).replace(/\.[^.]+$/, '');
+  // Named after the guest's own source (the last; shared runtime comes first).
+  const name = basename(spec.sources[spec.sources.length - 1]!).replace(/\.[^.]+$/, '');
   const out = join(outDir, `${name}-${hash.digest('hex').slice(0, 12)}.bin`);
   if (existsSync(out)) return out;
 
@@ -58,6 +59,9 @@ export function buildGuest(spec: GuestSpec): string {
   const tmp = `${out}.${process.pid}`;
   run('objcopy', ['-O', 'binary', elf, tmp]);
   renameSync(tmp, out);
+  // Keep the ELF beside the binary: symbols for debugging a guest.
+  renameSync(elf, out.replace(/\.bin$/, '.elf'));
+  rmSync(work, { recursive: true, force: true });
   return out;
 }
 

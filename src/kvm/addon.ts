@@ -17,6 +17,8 @@ export interface NativeAddon {
   detachVcpu(slot: number): void;
   run(slot: number): number;
   kick(slot: number): void;
+  /** Kicks the slot's thread at CLOCK_MONOTONIC `deadlineNs` (0 disarms); call on that thread. */
+  setTimer(slot: number, deadlineNs: number): void;
   gettid(): number;
   readonly constants: Readonly<Record<string, number>>;
   readonly layout: Readonly<Record<string, StructLayout>>;

@@ -32,6 +32,6 @@ export function kvmOpenError(path: string, e: unknown): NodevisorError {
     case 'EPERM':
       return new NodevisorError('EKVMPERM', `no permission to open ${path} read/write: add your user to its group (usually \`sudo usermod -aG kvm $USER\`, then log in again) or run as root.`, { cause: e });
     default:
-      return new NodevisorError('EKVM', `cannot open ${path}: ${(e as Error).message}`, { cause: e });
+      return new NodevisorError('EKVM', `cannot open ${path}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
   }
 }

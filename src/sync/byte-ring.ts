@@ -17,7 +17,9 @@ export class ByteRing {
   private readonly wake: WakeWord;
 
   static allocate(capacity: number): SharedArrayBuffer {
-    if (capacity < 2 || (capacity & (capacity - 1)) !== 0) throw new RangeError('ring capacity must be a power of two');
+    if (!Number.isInteger(capacity) || capacity < 2 || capacity > 2 ** 30 || (capacity & (capacity - 1)) !== 0) {
+      throw new RangeError(`ring capacity must be a power of two between 2 and 2^30 (got ${capacity})`);
+    }
     return new SharedArrayBuffer(HEADER_WORDS * 4 + capacity);
   }
 

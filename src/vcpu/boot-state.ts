@@ -86,8 +86,11 @@ export function bootSregs(base: Sregs, mode: EntryMode, realSegment = 0): Sregs 
     s.cs = segment(realSegment, 0xb, 16);
     for (const n of ['ds', 'es', 'fs', 'gs', 'ss'] as const) s[n] = segment(0, 0x3, 16);
     s.cr0 = 0x60000010n;
+    s.cr3 = 0n;
     s.cr4 = 0n;
     s.efer = 0n;
+    s.gdt = { base: 0n, limit: 0xffff };
+    s.idt = { base: 0n, limit: 0xffff };
     return s;
   }
   s.gdt = { base: BigInt(BOOT_GDT), limit: 4 * 8 - 1 };

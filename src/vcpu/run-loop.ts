@@ -48,9 +48,13 @@ export class RunLoop {
       // work check sees this state and kicks (see VmControlBlock.wake).
       control.setState(index, VcpuState.InGuest);
       if (control.stopRequested) break;
-      interrupts.beforeRun(run);
+      if (!interrupts.beforeRun(run)) {
+        this.park();
+        continue;
+      }
       const r = native.run(slot);
       control.setState(index, VcpuState.InVmm);
+      interrupts.afterRun?.(run);
       if (r < 0) continue; // kicked (EINTR) or asked to retry (EAGAIN)
       const reason = this.u32[RunOff.exitReason >> 2]!;
       stats[Stat.Exits]! += 1;
@@ -114,7 +118,8 @@ export class RunLoop {
     const { interrupts, run } = this.c;
     switch (reason) {
       case Exit.Hlt:
-        this.halt();
+        // With KVM's LAPIC, the next KVM_RUN blocks in the kernel until an interrupt.
+        if (!interrupts.haltInKernel) this.park();
         return true;
       case Exit.IrqWindowOpen:
       case Exit.Intr:
@@ -177,8 +182,8 @@ export class RunLoop {
     return false;
   }
 
-  /** Parks until an interrupt is pending, a timer is due, or the VM stops. */
-  private halt(): void {
+  /** Parks (HLT, or waiting for SIPI) until something is pending, a timer is due, or the VM stops. */
+  private park(): void {
     const { control, index, interrupts, stats } = this.c;
     const t0 = monotonicClock.nowNs();
     for (;;) {

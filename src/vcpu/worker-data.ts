@@ -4,6 +4,7 @@ import type { DeviceSpec } from '../vm/device-specs.js';
 import type { StopReason } from '../devices/device.js';
 import type { EntryMode } from './boot-state.js';
 import type { IrqchipMode } from './cpuid.js';
+import type { IrqchipState } from '../vm/irqchip.js';
 
 /** Everything a vCPU worker is started with (structured-cloned). */
 export interface VcpuWorkerData {
@@ -19,6 +20,9 @@ export interface VcpuWorkerData {
   devices: DeviceSpec[];
   cpuid: CpuidEntry[];
   irqchip: IrqchipMode;
+  irqchipState: IrqchipState;
+  /** 'all': every vCPU enters the image; 'sipi': APs wait for INIT-SIPI-SIPI. */
+  startup: 'all' | 'sipi';
   /** Entry state for a directly loaded guest, or explicit registers. */
   boot: { mode: EntryMode; entry: number } | { regs: Regs; sregs: Partial<Sregs> } | null;
   syncRegs: boolean;

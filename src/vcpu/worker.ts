@@ -6,10 +6,12 @@ import type { DeviceHost, StopReason, VmControl } from '../devices/device.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { monotonicClock } from '../sync/clock.js';
 import { attachDevices } from '../vm/device-specs.js';
-import { createIrqLines } from '../vm/irq-lines.js';
+import { IrqchipViews } from '../vm/irqchip.js';
 import { bootRegs, bootSregs } from './boot-state.js';
 import { VmControlBlock, Stat, STAT_WORDS } from './control.js';
-import { noInterrupts } from './interrupts.js';
+import { kernelInterrupts, type VcpuInterrupts } from './interrupts.js';
+import { UserInterrupts } from './user-interrupts.js';
+import { SplitInterrupts } from './split-interrupts.js';
 import { RunLoop } from './run-loop.js';
 import { RunPage, RunOff } from './run-page.js';
 import type { VcpuWorkerData, WorkerMessage } from './worker-data.js';
@@ -46,8 +48,10 @@ function unhandled(space: AddressSpace, address: number, size: number, write: bo
 
 function main(): void {
   const memory = new GuestMemory(data.memory);
-  const host: DeviceHost = { irq: createIrqLines(data), vm, clock: monotonicClock };
+  const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: monotonicClock, wake: (i) => control.wake(i) });
+  const host: DeviceHost = { irq: irqchip.lines, vm, clock: monotonicClock };
   const bus = new Bus(unhandled);
+  irqchip.attach(bus);
   attachDevices(bus, data.devices, host);
 
   const vcpu = new KvmVcpu(native.ioctl(data.vmFd, k('KVM_CREATE_VCPU'), data.index));
@@ -62,7 +66,8 @@ function main(): void {
     post({ type: 'ready', index: data.index, tid: attached.tid });
     control.waitForGo();
     stats[Stat.StartNs] = monotonicClock.nowNs();
-    const loop = new RunLoop({ index: data.index, slot: attached.slot, vcpu, run, bus, memory, control, stats, interrupts: noInterrupts, vm });
+    const interrupts = interruptsFor(irqchip, vcpu, attached.slot, run);
+    const loop = new RunLoop({ index: data.index, slot: attached.slot, vcpu, run, bus, memory, control, stats, interrupts, vm });
     loop.run();
   } catch (e) {
     vm.requestStop({ kind: 'error', vcpu: data.index, detail: `vCPU ${data.index} failed: ${(e as Error).stack ?? String(e)}` });
@@ -74,7 +79,30 @@ function main(): void {
   }
 }
 
+function interruptsFor(irqchip: IrqchipViews, vcpu: KvmVcpu, slot: number, run: RunPage): VcpuInterrupts {
+  switch (data.irqchip) {
+    case 'user':
+      return new UserInterrupts({
+        slot,
+        vcpu,
+        lapic: irqchip.lapics!.get(data.index),
+        pic: irqchip.pic!,
+        clock: monotonicClock,
+        stats,
+        run,
+        waitForSipi: data.startup === 'sipi' && data.index > 0,
+      });
+    case 'split':
+      return new SplitInterrupts(data.index, vcpu, irqchip.pic!, irqchip.ioapic!, stats);
+    case 'kernel':
+      return kernelInterrupts;
+  }
+}
+
 function applyBootState(vcpu: KvmVcpu): void {
+  // KVM's LAPIC holds APs until INIT-SIPI; when we start every vCPU, release them.
+  if (data.irqchip !== 'user' && data.startup === 'all' && data.index > 0) vcpu.setMpState(k('KVM_MP_STATE_RUNNABLE'));
+  if (data.startup === 'sipi' && data.index > 0) return;
   const boot = data.boot;
   if (!boot) return;
   if ('mode' in boot) {

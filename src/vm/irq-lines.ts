@@ -1,6 +1,5 @@
 import { native, k, layoutOf } from '../kvm/addon.js';
 import type { IrqLines } from '../devices/device.js';
-import { noIrqLines } from '../devices/device.js';
 
 const IRQ_LEVEL = layoutOf('kvm_irq_level');
 
@@ -16,10 +15,4 @@ export class KernelIrqLines implements IrqLines {
     this.arg.setUint32(IRQ_LEVEL.level!, high ? 1 : 0, true);
     native.ioctl(this.vmFd, this.request, this.arg);
   }
-}
-
-/** The IRQ lines devices in this thread drive, for the VM's irqchip mode. */
-export function createIrqLines(cfg: { irqchip: string; vmFd: number }): IrqLines {
-  if (cfg.irqchip === 'kernel') return new KernelIrqLines(cfg.vmFd);
-  return noIrqLines;
 }

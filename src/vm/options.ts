@@ -11,6 +11,12 @@ export interface FlatImage {
   loadAddress?: number;
   /** Entry point; default the load address. */
   entry?: number;
+  /**
+   * 'all' (default): every vCPU enters at `entry` with its index in rdi.
+   * 'sipi': only vCPU 0 does; the others wait for INIT-SIPI-SIPI, as under
+   * firmware that leaves APs to the OS.
+   */
+  startup?: 'all' | 'sipi';
 }
 
 export interface VmOptions {

@@ -21,7 +21,7 @@ import { exitName } from '../vcpu/run-page.js';
 import type { VcpuWorkerData, WorkerMessage } from '../vcpu/worker-data.js';
 import { demoImage } from '../guests/demo.js';
 import { platformDevices, PlatformPorts } from './platform.js';
-import { createIrqLines } from './irq-lines.js';
+import { allocateIrqchip, IrqchipViews, type IrqchipState } from './irqchip.js';
 import type { DeviceSpec } from './device-specs.js';
 import { DEFAULT_MEMORY, IRQCHIP_MODES, type FlatImage, type VmOptions } from './options.js';
 import { exitStatusOf, describeStop } from './stop-reason.js';
@@ -55,6 +55,14 @@ export interface VmStats {
 
 type State = 'new' | 'starting' | 'running' | 'stopped';
 
+interface LoadedImage {
+  bytes: Uint8Array;
+  mode: FlatImage['mode'];
+  load: number;
+  entry: number;
+  startup: 'all' | 'sipi';
+}
+
 /**
  * A virtual machine: guest RAM, devices, one worker thread per vCPU.
  * Events: 'console' (Buffer of guest serial output), 'log' (level, message),
@@ -76,6 +84,8 @@ export class Vm extends EventEmitter {
   private uart?: Uart16550;
   private acpi?: AcpiPm;
   private result?: Promise<VmResult>;
+  private irqchipState?: IrqchipState;
+  private irqchipViews?: IrqchipViews;
   private resolveResult?: (r: VmResult) => void;
   private inputListener?: (chunk: Buffer | string) => void;
   private pendingInput: Buffer[] = [];
@@ -195,7 +205,7 @@ export class Vm extends EventEmitter {
     return { vcpus, console: { bytesOut: u?.txBytes ?? 0, bytesIn: u?.rxBytes ?? 0 } };
   }
 
-  private loadImage(image: FlatImage): { bytes: Uint8Array; mode: FlatImage['mode']; load: number; entry: number } {
+  private loadImage(image: FlatImage): LoadedImage {
     let bytes: Uint8Array;
     if (typeof image.source === 'string') {
       try {
@@ -214,11 +224,14 @@ export class Vm extends EventEmitter {
     if (image.mode === 'real' && (entry >= 0x100000 || load + bytes.length > 0x9fc00)) {
       throw new NodevisorError('EIMAGE', 'a real-mode image must load and start below 0x9fc00');
     }
-    return { bytes, mode: image.mode, load, entry };
+    return { bytes, mode: image.mode, load, entry, startup: image.startup ?? 'all' };
   }
 
   private setUpIrqchip(vm: KvmVm): void {
+    this.irqchipState = allocateIrqchip(this.irqchip, this.vcpus);
     if (this.irqchip === 'kernel') vm.createIrqchip();
+    // Split: KVM keeps the LAPICs; 24 routes for our IOAPIC's EOI tracking.
+    if (this.irqchip === 'split') vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', 24);
     if (vm.check('KVM_CAP_SET_TSS_ADDR')) vm.setTssAddr(0xfffbd000);
   }
 
@@ -242,8 +255,9 @@ export class Vm extends EventEmitter {
     const acpiState = AcpiPm.allocate();
     // The main thread's own views: it drains console output, types input and
     // presses the power button.
+    this.irqchipViews = new IrqchipViews(this.irqchipState!, { vmFd: this.vmFd!.fd, clock: monotonicClock, wake: (i) => this.control?.wake(i) });
     const host: DeviceHost = {
-      irq: createIrqLines({ irqchip: this.irqchip, vmFd: this.vmFd!.fd }),
+      irq: this.irqchipViews.lines,
       vm: { requestStop: (r) => this.requestStop(r), log: (level, message) => this.emit('log', level, message) },
       clock: monotonicClock,
     };
@@ -277,7 +291,7 @@ export class Vm extends EventEmitter {
     flush();
   }
 
-  private async spawnVcpus(image: { mode: FlatImage['mode']; entry: number }, devices: DeviceSpec[]): Promise<void> {
+  private async spawnVcpus(image: LoadedImage, devices: DeviceSpec[]): Promise<void> {
     const kvm = this.kvm!;
     const vm = this.vmFd!;
     this.control = new VmControlBlock(VmControlBlock.allocate(this.vcpus), this.vcpus);
@@ -311,6 +325,8 @@ export class Vm extends EventEmitter {
         devices,
         cpuid,
         irqchip: this.irqchip,
+        irqchipState: this.irqchipState!,
+        startup: image.startup,
         boot: { mode: image.mode, entry: image.entry },
         syncRegs,
       };

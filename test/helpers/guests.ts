@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { buildGuest, PACKAGE_ROOT } from '../../src/guests/build.js';
+import { buildGuest, PACKAGE_ROOT, GUEST_LIB } from '../../src/guests/build.js';
 import { createVm, type Vm, type VmResult } from '../../src/index.js';
 import type { VmOptions, FlatImage } from '../../src/vm/options.js';
 import type { EntryMode } from '../../src/vcpu/boot-state.js';
@@ -31,4 +31,15 @@ export async function runVm(options: VmOptions, during?: (vm: Vm) => Promise<voi
   if (during) await during(vm);
   const result = await vm.wait();
   return { vm, result, console, logs };
+}
+
+/** Builds a C test guest (test/guests/<name>.c + the guest kit) as a long-mode FlatImage. */
+export function kitImage(name: string, options: { defines?: Record<string, string | number>; startup?: 'all' | 'sipi' } = {}): FlatImage {
+  const loadAddress = 0x100000;
+  const source = buildGuest({
+    sources: [join(GUEST_LIB, 'start64.S'), join(TEST_GUESTS, `${name}.c`)],
+    loadAddress,
+    defines: options.defines,
+  });
+  return { source, mode: 'long', loadAddress, startup: options.startup ?? 'all' };
 }

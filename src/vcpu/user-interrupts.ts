@@ -1,0 +1,133 @@
+import { native } from '../kvm/addon.js';
+import type { KvmVcpu } from '../kvm/vcpu-fd.js';
+import type { Lapic } from '../irqchip/lapic.js';
+import { LapicEvent } from '../irqchip/lapic.js';
+import type { DualPic } from '../irqchip/pic.js';
+import type { Clock } from '../sync/clock.js';
+import { Stat } from './control.js';
+import { bootRegs, bootSregs } from './boot-state.js';
+import type { VcpuInterrupts } from './interrupts.js';
+import { RunOff, type RunPage } from './run-page.js';
+
+export interface UserInterruptsContext {
+  slot: number;
+  vcpu: KvmVcpu;
+  lapic: Lapic;
+  pic: DualPic;
+  clock: Clock;
+  stats: Float64Array;
+  run: RunPage;
+  /** Start parked until INIT-SIPI (an AP under an OS that boots its APs). */
+  waitForSipi: boolean;
+}
+
+/**
+ * `user` irqchip mode: our LAPIC decides what the vCPU takes. Pending
+ * vectors are injected with KVM_INTERRUPT once the guest can take them
+ * (IF set, no interrupt shadow); otherwise KVM is asked for an exit when it
+ * can. INIT parks the vCPU until a SIPI restarts it in real mode.
+ */
+export class UserInterrupts implements VcpuInterrupts {
+  readonly haltInKernel = false;
+  private waitingForSipi: boolean;
+  private events = 0;
+  private armed = Infinity;
+  private cr8 = 0;
+  private readonly u8: Uint8Array;
+
+  constructor(private readonly c: UserInterruptsContext) {
+    this.waitingForSipi = c.waitForSipi;
+    this.u8 = c.run.u8;
+  }
+
+  private collectEvents(): number {
+    const taken = this.c.lapic.takeEvents();
+    if (taken) this.events |= taken;
+    return this.events;
+  }
+
+  hasPending(): boolean {
+    const ev = this.collectEvents();
+    if (this.waitingForSipi) return (ev & (LapicEvent.INIT | LapicEvent.SIPI)) !== 0;
+    if (ev) return true;
+    // With IF clear only NMI/INIT/SIPI end a HLT, as on hardware.
+    return this.u8[RunOff.ifFlag] !== 0 && this.c.lapic.hasPendingInterrupt();
+  }
+
+  msUntilTimer(): number {
+    const d = this.c.lapic.nextDeadlineNs();
+    return d === Infinity ? Infinity : (d - this.c.clock.nowNs()) / 1e6;
+  }
+
+  poll(): void {
+    const d = this.c.lapic.nextDeadlineNs();
+    if (d !== Infinity && d <= this.c.clock.nowNs()) this.c.lapic.pollTimer();
+  }
+
+  afterRun(run: RunPage): void {
+    const cr8 = run.u8[RunOff.cr8]! & 0xf;
+    if (cr8 !== this.cr8) {
+      this.cr8 = cr8;
+      this.c.lapic.setCr8(cr8);
+    }
+  }
+
+  beforeRun(run: RunPage): boolean {
+    const { lapic, vcpu } = this.c;
+    if (this.collectEvents()) this.handleEvents();
+    if (this.waitingForSipi) return false;
+    this.poll();
+    this.armTimer();
+    // KVM loads CR8 from the run page on every entry when the LAPIC is ours.
+    this.cr8 = lapic.cr8();
+    run.u8[RunOff.cr8] = this.cr8;
+    const u8 = this.u8;
+    if (lapic.hasPendingInterrupt()) {
+      if (u8[RunOff.readyForInjection] && u8[RunOff.ifFlag]) {
+        let vector: number;
+        if (lapic.extIntPending()) {
+          vector = this.c.pic.acknowledge();
+          lapic.acknowledgeExtInt();
+        } else {
+          vector = lapic.acknowledge();
+        }
+        vcpu.interrupt(vector);
+        this.c.stats[Stat.Injections]! += 1;
+        // The guest cannot take another until this one is in; ask to hear when it can.
+        u8[RunOff.requestInterruptWindow] = lapic.hasPendingInterrupt() ? 1 : 0;
+      } else {
+        u8[RunOff.requestInterruptWindow] = 1;
+      }
+    } else {
+      u8[RunOff.requestInterruptWindow] = 0;
+    }
+    return true;
+  }
+
+  /** Arms the addon's per-thread timer so a vCPU inside KVM_RUN comes out for its LAPIC timer. */
+  private armTimer(): void {
+    const d = this.c.lapic.nextDeadlineNs();
+    if (d === this.armed) return;
+    this.armed = d;
+    native.setTimer(this.c.slot, d === Infinity ? 0 : d);
+  }
+
+  private handleEvents(): void {
+    const ev = this.events;
+    this.events = 0;
+    const { lapic, vcpu } = this.c;
+    if (ev & LapicEvent.INIT) {
+      // INIT: the APIC and the CPU return to their INIT state and wait for a SIPI (SDM 8.4, 11.4.7.3).
+      lapic.resetForInit();
+      this.waitingForSipi = true;
+    }
+    if (ev & LapicEvent.SIPI && this.waitingForSipi) {
+      const vector = lapic.sipiVector();
+      vcpu.setSregs(bootSregs(vcpu.getSregs(), 'real', vector << 8));
+      vcpu.setRegs(bootRegs('real', vector << 12, 0, 0));
+      vcpu.resetFpu();
+      this.waitingForSipi = false;
+    }
+    if (ev & LapicEvent.NMI && !this.waitingForSipi) vcpu.nmi();
+  }
+}
