@@ -928,6 +928,11 @@ export class Lapic {
     m.assert = (lo & ICR_ASSERT) !== 0 || mode !== DeliveryMode.INIT;
     m.shorthand = ((lo >>> ICR_SHORTHAND_SHIFT) & 3) as Shorthand;
     m.x2apic = wide;
+    const delay = this.options.testIpiDelayNs;
+    if (delay) {
+      const until = this.options.clock.nowNs() + delay;
+      while (this.options.clock.nowNs() < until);
+    }
     this.bus.deliver(m);
   }
 }

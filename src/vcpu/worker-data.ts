@@ -5,6 +5,7 @@ import type { StopReason } from '../devices/device.js';
 import type { EntryMode } from './boot-state.js';
 import type { IrqchipMode } from './cpuid.js';
 import type { IrqchipState } from '../vm/irqchip.js';
+import type { TestKnobs } from '../bench/types.js';
 
 /** Everything a vCPU worker is started with (structured-cloned). */
 export interface VcpuWorkerData {
@@ -26,6 +27,7 @@ export interface VcpuWorkerData {
   /** Entry state for a directly loaded guest, or explicit registers. */
   boot: { mode: EntryMode; entry: number } | { regs: Regs; sregs: Partial<Sregs> } | null;
   syncRegs: boolean;
+  testKnobs?: TestKnobs;
 }
 
 export type WorkerMessage =

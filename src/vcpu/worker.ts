@@ -48,7 +48,7 @@ function unhandled(space: AddressSpace, address: number, size: number, write: bo
 
 function main(): void {
   const memory = new GuestMemory(data.memory);
-  const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: monotonicClock, wake: (i) => control.wake(i) });
+  const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: monotonicClock, wake: (i) => control.wake(i), testKnobs: data.testKnobs });
   const host: DeviceHost = { irq: irqchip.lines, vm, clock: monotonicClock };
   const bus = new Bus(unhandled);
   irqchip.attach(bus);

@@ -7,6 +7,7 @@ import { IrqRouter } from '../irqchip/irq-router.js';
 import type { ApicBus, WakeFn } from '../irqchip/types.js';
 import type { Clock } from '../sync/clock.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
+import type { TestKnobs } from '../bench/types.js';
 import { KernelIrqLines } from './irq-lines.js';
 import { MsiApicBus } from './msi-bus.js';
 
@@ -33,6 +34,7 @@ export interface IrqchipThreadOptions {
   vmFd: number;
   clock: Clock;
   wake: WakeFn;
+  testKnobs?: TestKnobs;
 }
 
 /**
@@ -61,6 +63,7 @@ export class IrqchipViews {
         clock: o.clock,
         wake: o.wake,
         eoi: { onEoi: (v) => this.ioapic!.onEoi(v) },
+        testIpiDelayNs: (o.testKnobs?.ipiDelayUs ?? 0) * 1000,
       });
       this.lapics = lapics;
       bus = lapics;

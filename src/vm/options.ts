@@ -1,6 +1,7 @@
 import type { Writable, Readable } from 'node:stream';
 import type { EntryMode } from '../vcpu/boot-state.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
+import type { TestKnobs } from '../bench/types.js';
 
 /** A flat binary the VMM loads and enters directly (our test and demo guests). */
 export interface FlatImage {
@@ -34,6 +35,8 @@ export interface VmOptions {
   consoleInput?: Readable | null;
   /** Path of the KVM device (default /dev/kvm). */
   kvmPath?: string;
+  /** Test-only slow-downs that benchmark tests use to prove regressions are caught. */
+  testKnobs?: TestKnobs;
 }
 
 export const DEFAULT_MEMORY = '256M';

@@ -329,6 +329,7 @@ export class Vm extends EventEmitter {
         startup: image.startup,
         boot: { mode: image.mode, entry: image.entry },
         syncRegs,
+        testKnobs: this.options.testKnobs,
       };
       const w = new Worker(new URL('../vcpu/worker.js', import.meta.url), { workerData: data, name: `vcpu${i}` });
       w.on('message', (m: WorkerMessage) => {
