@@ -110,6 +110,11 @@ export interface LapicSetOptions {
   virtualWire?: boolean;
   /** MAXPHYADDR for the APIC base reserved-bit check. Default 52. */
   physAddrBits?: number;
+  /**
+   * Test-only: busy-wait this long before every IPI is sent, so benchmark
+   * tests can prove a slowed delivery path is caught as a regression.
+   */
+  testIpiDelayNs?: number;
 }
 
 /** The mode IA32_APIC_BASE selects. */
