@@ -152,10 +152,22 @@ K(KVM_IOEVENTFD_FLAG_DATAMATCH)
 K(KVM_IOEVENTFD_FLAG_PIO)
 K(KVM_IOEVENTFD_FLAG_DEASSIGN)
 K(KVM_CPUID_FLAG_SIGNIFCANT_INDEX)
+K(KVM_IRQ_ROUTING_MSI)
+K(KVM_IRQ_ROUTING_IRQCHIP)
 };
 const size_t nv_constants_count = sizeof(nv_constants) / sizeof(nv_constants[0]);
 
 const struct nv_field nv_fields[] = {
+  {"kvm_irq_routing", "size", sizeof(struct kvm_irq_routing)},
+  {"kvm_irq_routing", "nr", offsetof(struct kvm_irq_routing, nr)},
+  {"kvm_irq_routing", "flags", offsetof(struct kvm_irq_routing, flags)},
+  {"kvm_irq_routing", "entries", offsetof(struct kvm_irq_routing, entries)},
+  {"kvm_irq_routing_entry", "size", sizeof(struct kvm_irq_routing_entry)},
+  {"kvm_irq_routing_entry", "gsi", offsetof(struct kvm_irq_routing_entry, gsi)},
+  {"kvm_irq_routing_entry", "type", offsetof(struct kvm_irq_routing_entry, type)},
+  {"kvm_irq_routing_entry", "msi_address_lo", offsetof(struct kvm_irq_routing_entry, u.msi.address_lo)},
+  {"kvm_irq_routing_entry", "msi_address_hi", offsetof(struct kvm_irq_routing_entry, u.msi.address_hi)},
+  {"kvm_irq_routing_entry", "msi_data", offsetof(struct kvm_irq_routing_entry, u.msi.data)},
   {"kvm_run", "size", sizeof(struct kvm_run)},
   {"kvm_run", "request_interrupt_window", offsetof(struct kvm_run, request_interrupt_window)},
   {"kvm_run", "immediate_exit", offsetof(struct kvm_run, immediate_exit)},

@@ -40,6 +40,7 @@ extern u8 ap_trampoline[], ap_trampoline_end[];
 
 static inline void outb(u16 port, u8 v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
 static inline void outw(u16 port, u16 v) { __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port)); }
+static inline u16 inw(u16 port) { u16 v; __asm__ volatile("inw %1, %0" : "=a"(v) : "Nd"(port)); return v; }
 static inline u8 inb(u16 port) { u8 v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
 static inline void mmio_write32(u64 addr, u32 v) { *(volatile u32 *)addr = v; }
 static inline u32 mmio_read32(u64 addr) { return *(volatile u32 *)addr; }

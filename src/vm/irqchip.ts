@@ -10,6 +10,7 @@ import type { IrqchipMode } from '../vcpu/cpuid.js';
 import type { TestKnobs } from '../bench/types.js';
 import { KernelIrqLines } from './irq-lines.js';
 import { MsiApicBus } from './msi-bus.js';
+import { SplitEoiRoutes } from './split-eoi-routes.js';
 
 /** Shared state of the userspace interrupt controllers (what `user`/`split` modes keep here). */
 export interface IrqchipState {
@@ -48,11 +49,13 @@ export class IrqchipViews {
   readonly pic?: DualPic;
   /** What devices drive their interrupt lines through. */
   readonly lines: IrqLines;
+  private readonly vmFd: number;
 
   constructor(
     readonly state: IrqchipState,
     o: IrqchipThreadOptions,
   ) {
+    this.vmFd = o.vmFd;
     if (state.mode === 'kernel') {
       this.lines = new KernelIrqLines(o.vmFd);
       return;
@@ -82,7 +85,10 @@ export class IrqchipViews {
   /** Attaches the controllers' registers to a vCPU thread's bus. */
   attach(bus: Bus): void {
     if (this.lapics) bus.attachMmio(LAPIC_DEFAULT_BASE, LAPIC_MMIO_SIZE, createMmioDevice(this.lapics));
-    if (this.ioapic) bus.attachMmio(IOAPIC_BASE, IOAPIC_MMIO_SIZE, this.ioapic);
+    if (this.ioapic) {
+      const window = this.state.mode === 'split' ? new SplitEoiRoutes(this.ioapic, this.vmFd) : this.ioapic;
+      bus.attachMmio(IOAPIC_BASE, IOAPIC_MMIO_SIZE, window);
+    }
     if (this.pic) {
       bus.attachPio(PIC_MASTER_BASE, PIC_PORT_COUNT, this.pic.master);
       bus.attachPio(PIC_SLAVE_BASE, PIC_PORT_COUNT, this.pic.slave);

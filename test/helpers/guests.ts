@@ -20,16 +20,28 @@ export interface GuestRun {
   logs: string[];
 }
 
-/** Boots `options`, collects console output and logs, and waits for the stop. */
-export async function runVm(options: VmOptions, during?: (vm: Vm) => Promise<void>): Promise<GuestRun> {
+/**
+ * Boots `options`, collects console output and logs, and waits for the stop.
+ * A guest that has not stopped after `deadlineMs` is stopped (its result is
+ * then 'stopped', which the caller's expectations reject), so a broken guest
+ * fails its test instead of keeping the test process alive.
+ */
+export async function runVm(options: VmOptions, during?: (vm: Vm) => Promise<void>, deadlineMs = 60000): Promise<GuestRun> {
   const vm = createVm({ memory: '64M', ...options });
   let console = '';
   const logs: string[] = [];
   vm.on('console', (c: Buffer) => (console += c.toString('latin1')));
   vm.on('log', (_level: string, m: string) => logs.push(m));
   await vm.start();
-  if (during) await during(vm);
+  const deadline = setTimeout(() => void vm.stop(), deadlineMs);
+  try {
+    if (during) await during(vm);
+  } catch (e) {
+    await vm.stop();
+    throw e;
+  }
   const result = await vm.wait();
+  clearTimeout(deadline);
   return { vm, result, console, logs };
 }
 
