@@ -11,6 +11,8 @@ export interface CpuidPolicy {
   softwareVirt: boolean;
   /** Our LAPIC can take x2APIC MSR accesses (userspace MSR exits work). */
   x2apic: boolean;
+  /** Our LAPIC can run the TSC-deadline timer (it has a guest TSC source). */
+  tscDeadline?: boolean;
 }
 
 const LEAF1_ECX_CX16 = 1 << 13;
@@ -43,8 +45,10 @@ export function vcpuCpuid(supported: readonly CpuidEntry[], p: CpuidPolicy): Cpu
         e.edx = p.vcpus > 1 ? e.edx | LEAF1_EDX_HTT : e.edx & ~LEAF1_EDX_HTT;
         e.ecx |= LEAF1_ECX_HYPERVISOR;
         // Our userspace LAPIC can only offer x2APIC and the TSC-deadline
-        // timer where MSR writes and reads both reach the VMM.
+        // timer where MSR writes and reads both reach the VMM, and the
+        // deadline timer also needs the guest's TSC.
         if (p.irqchip === 'user' && !p.x2apic) e.ecx &= ~(LEAF1_ECX_X2APIC | LEAF1_ECX_TSC_DEADLINE);
+        if (p.irqchip === 'user' && !p.tscDeadline) e.ecx &= ~LEAF1_ECX_TSC_DEADLINE;
         // cmpxchg16b is an emulation failure in ring 0 on software-virtualising hosts.
         if (p.softwareVirt) e.ecx &= ~LEAF1_ECX_CX16;
         break;

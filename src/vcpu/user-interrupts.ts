@@ -1,7 +1,7 @@
 import { native } from '../kvm/addon.js';
 import type { KvmVcpu } from '../kvm/vcpu-fd.js';
 import type { Lapic } from '../irqchip/lapic.js';
-import { LapicEvent } from '../irqchip/lapic.js';
+import { LapicEvent, isLapicMsr } from '../irqchip/lapic.js';
 import type { DualPic } from '../irqchip/pic.js';
 import type { Clock } from '../sync/clock.js';
 import { Stat } from './control.js';
@@ -100,6 +100,28 @@ export class UserInterrupts implements VcpuInterrupts {
       }
     } else {
       u8[RunOff.requestInterruptWindow] = 0;
+    }
+    return true;
+  }
+
+  /**
+   * RDMSR/WRMSR exits for the APIC's MSRs (x2APIC, APIC base, TSC deadline),
+   * routed to us by the MSR filter. An MSR the APIC refuses raises #GP.
+   */
+  msr(run: RunPage, write: boolean, index: number): boolean {
+    if (!isLapicMsr(index)) return false;
+    const { lapic } = this.c;
+    const v = run.view;
+    if (write) {
+      const ok = lapic.writeMsr(index, v.getBigUint64(RunOff.msrData, true));
+      run.u8[RunOff.msrError] = ok ? 0 : 1;
+    } else {
+      const value = lapic.readMsr(index);
+      if (value === undefined) run.u8[RunOff.msrError] = 1;
+      else {
+        run.u8[RunOff.msrError] = 0;
+        v.setBigUint64(RunOff.msrData, value, true);
+      }
     }
     return true;
   }

@@ -22,6 +22,7 @@ import type { VcpuWorkerData, WorkerMessage } from '../vcpu/worker-data.js';
 import { demoImage } from '../guests/demo.js';
 import { platformDevices, PlatformPorts } from './platform.js';
 import { allocateIrqchip, IrqchipViews, type IrqchipState } from './irqchip.js';
+import { routeMsrsToUserspace, LAPIC_MSR_RANGES } from './msr-filter.js';
 import type { DeviceSpec } from './device-specs.js';
 import { DEFAULT_MEMORY, IRQCHIP_MODES, type FlatImage, type VmOptions } from './options.js';
 import { exitStatusOf, describeStop } from './stop-reason.js';
@@ -86,6 +87,7 @@ export class Vm extends EventEmitter {
   private result?: Promise<VmResult>;
   private irqchipState?: IrqchipState;
   private irqchipViews?: IrqchipViews;
+  private x2apic = false;
   private resolveResult?: (r: VmResult) => void;
   private inputListener?: (chunk: Buffer | string) => void;
   private pendingInput: Buffer[] = [];
@@ -232,6 +234,10 @@ export class Vm extends EventEmitter {
     if (this.irqchip === 'kernel') vm.createIrqchip();
     // Split: KVM keeps the LAPICs; 24 routes for our IOAPIC's EOI tracking.
     if (this.irqchip === 'split') vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', 24);
+    // x2APIC needs the guest's APIC MSR reads and writes to reach our LAPIC.
+    // On software-virtualising hosts RDMSR never exits (host-kvm notes), so
+    // x2APIC stays hidden there.
+    this.x2apic = this.irqchip === 'user' && !Kvm.isSoftwareVirtualised() && routeMsrsToUserspace(vm, LAPIC_MSR_RANGES);
     if (vm.check('KVM_CAP_SET_TSS_ADDR')) vm.setTssAddr(0xfffbd000);
   }
 
@@ -312,7 +318,7 @@ export class Vm extends EventEmitter {
       readyReject = rej;
     });
     for (let i = 0; i < this.vcpus; i++) {
-      const cpuid: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, apicId: i, vcpus: this.vcpus, irqchip: this.irqchip, softwareVirt, x2apic: false });
+      const cpuid: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, apicId: i, vcpus: this.vcpus, irqchip: this.irqchip, softwareVirt, x2apic: this.x2apic });
       const data: VcpuWorkerData = {
         index: i,
         count: this.vcpus,

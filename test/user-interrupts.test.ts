@@ -1,0 +1,145 @@
+import { expect } from 'chai';
+import { layoutOf } from '../src/kvm/addon.js';
+import type { KvmVcpu } from '../src/kvm/vcpu-fd.js';
+import type { Regs, Sregs, Segment } from '../src/kvm/structs.js';
+import { LapicSet, LapicEvent, MSR_IA32_APIC_BASE, APIC_BASE_EN, APIC_BASE_EXTD } from '../src/irqchip/lapic.js';
+import { DualPic } from '../src/irqchip/pic.js';
+import { DeliveryMode, Shorthand } from '../src/irqchip/types.js';
+import { FakeClock } from '../src/sync/clock.js';
+import { RunPage, RunOff } from '../src/vcpu/run-page.js';
+import { UserInterrupts } from '../src/vcpu/user-interrupts.js';
+
+const seg = (): Segment => ({ base: 0n, limit: 0, selector: 0, type: 0, present: 0, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0, unusable: 0 });
+
+class FakeVcpu {
+  injected: number[] = [];
+  nmis = 0;
+  sregs?: Sregs;
+  regs?: Regs;
+  interrupt(v: number): void {
+    this.injected.push(v);
+  }
+  nmi(): void {
+    this.nmis++;
+  }
+  getSregs(): Sregs {
+    const s = { gdt: { base: 0n, limit: 0 }, idt: { base: 0n, limit: 0 }, cr0: 0n, cr2: 0n, cr3: 0n, cr4: 0n, cr8: 0n, efer: 0n, apic_base: 0n, interrupt_bitmap: [0n, 0n, 0n, 0n] } as unknown as Sregs;
+    for (const n of ['cs', 'ds', 'es', 'fs', 'gs', 'ss', 'tr', 'ldt'] as const) s[n] = seg();
+    return s;
+  }
+  setSregs(s: Sregs): void {
+    this.sregs = s;
+  }
+  setRegs(r: Regs): void {
+    this.regs = r;
+  }
+  resetFpu(): void {}
+}
+
+function setup(waitForSipi = false) {
+  const clock = new FakeClock(1e9);
+  const woken: number[] = [];
+  const set = new LapicSet(LapicSet.allocate(2), { clock, wake: (i) => woken.push(i) });
+  const pic = new DualPic(DualPic.allocate(), { onOutput: (h) => set.get(0).setLint(0, h) });
+  const run = new RunPage(new ArrayBuffer(layoutOf('kvm_run').size + 4096));
+  const vcpu = new FakeVcpu();
+  const stats = new Float64Array(64);
+  const lapic = set.get(0);
+  const irq = new UserInterrupts({ slot: -1, vcpu: vcpu as unknown as KvmVcpu, lapic, pic, clock, stats, run, waitForSipi });
+  lapic.write(0xf0, 4, 0x1ff); // software-enable, spurious vector 0xff
+  return { set, pic, run, vcpu, irq, lapic, woken, stats };
+}
+
+const fixed = (vector: number, dest = 0) => ({ vector, deliveryMode: DeliveryMode.Fixed, logical: false, dest, levelTriggered: false, assert: true, shorthand: Shorthand.None, source: -1 });
+
+describe('user-mode interrupt injection (UserInterrupts)', () => {
+  it('injects the pending vector when the guest can take it, and only then', () => {
+    const t = setup();
+    t.set.deliver(fixed(0x41));
+    t.run.u8[RunOff.readyForInjection] = 1;
+    t.run.u8[RunOff.ifFlag] = 0;
+    expect(t.irq.beforeRun(t.run)).to.equal(true);
+    expect(t.vcpu.injected).to.deep.equal([]);
+    expect(t.run.u8[RunOff.requestInterruptWindow]).to.equal(1);
+    t.run.u8[RunOff.ifFlag] = 1;
+    t.irq.beforeRun(t.run);
+    expect(t.vcpu.injected).to.deep.equal([0x41]);
+    expect(t.stats[7]).to.equal(1);
+    expect(t.run.u8[RunOff.requestInterruptWindow]).to.equal(0);
+    expect(t.lapic.read(0x100 + 0x20, 4) & 2).to.equal(2); // ISR bit 0x41 set
+  });
+
+  it('asks for another window while more interrupts wait behind the injected one', () => {
+    const t = setup();
+    t.set.deliver(fixed(0x51));
+    t.set.deliver(fixed(0x61));
+    t.run.u8[RunOff.readyForInjection] = 1;
+    t.run.u8[RunOff.ifFlag] = 1;
+    t.irq.beforeRun(t.run);
+    expect(t.vcpu.injected).to.deep.equal([0x61]);
+    // 0x51 is below the in-service 0x61's class: not deliverable until EOI.
+    expect(t.run.u8[RunOff.requestInterruptWindow]).to.equal(0);
+    t.lapic.write(0xb0, 4, 0);
+    t.irq.beforeRun(t.run);
+    expect(t.vcpu.injected).to.deep.equal([0x61, 0x51]);
+  });
+
+  it('takes ExtINT vectors from the 8259 through LINT0', () => {
+    const t = setup();
+    for (const [port, v] of [[0x20, 0x11], [0x21, 0x30], [0x21, 0x04], [0x21, 0x01], [0x21, 0xfe]] as const) t.pic.master.write(port - 0x20, 1, v, 0);
+    t.pic.setLevel(0, true);
+    t.run.u8[RunOff.readyForInjection] = 1;
+    t.run.u8[RunOff.ifFlag] = 1;
+    expect(t.irq.hasPending()).to.equal(true);
+    t.irq.beforeRun(t.run);
+    expect(t.vcpu.injected).to.deep.equal([0x30]);
+  });
+
+  it('does not end a HLT for a maskable interrupt while IF is clear, but does for NMI', () => {
+    const t = setup();
+    t.set.deliver(fixed(0x41));
+    t.run.u8[RunOff.ifFlag] = 0;
+    expect(t.irq.hasPending()).to.equal(false);
+    t.set.deliver({ ...fixed(0), deliveryMode: DeliveryMode.NMI });
+    expect(t.irq.hasPending()).to.equal(true);
+    t.irq.beforeRun(t.run);
+    expect(t.vcpu.nmis).to.equal(1);
+  });
+
+  it('parks an AP until INIT-SIPI, then starts it in real mode at vector << 12', () => {
+    const t = setup(true);
+    expect(t.irq.beforeRun(t.run)).to.equal(false);
+    expect(t.irq.hasPending()).to.equal(false);
+    t.set.deliver({ ...fixed(0), deliveryMode: DeliveryMode.INIT });
+    t.set.deliver({ ...fixed(0x9a), deliveryMode: DeliveryMode.StartUp });
+    expect(t.irq.hasPending()).to.equal(true);
+    expect(t.irq.beforeRun(t.run)).to.equal(true);
+    expect(t.vcpu.sregs!.cs.base).to.equal(0x9a000n);
+    expect(t.vcpu.sregs!.cs.selector).to.equal(0x9a00);
+    expect(t.vcpu.regs!.rip).to.equal(0n);
+    expect(t.vcpu.sregs!.cr0 & 1n).to.equal(0n);
+  });
+
+  it('ignores a SIPI that arrives while the vCPU is running', () => {
+    const t = setup(false);
+    t.set.deliver({ ...fixed(0x9a), deliveryMode: DeliveryMode.StartUp });
+    expect(t.irq.beforeRun(t.run)).to.equal(true);
+    expect(t.vcpu.sregs).to.equal(undefined);
+    expect(LapicEvent.SIPI).to.be.a('number');
+  });
+
+  it('serves the APIC MSRs from MSR exits and raises #GP for the ones it refuses', () => {
+    const t = setup();
+    const v = t.run.view;
+    // Switch to x2APIC mode through IA32_APIC_BASE.
+    v.setBigUint64(RunOff.msrData, BigInt((0xfee00000 | APIC_BASE_EN | APIC_BASE_EXTD | 0x100) >>> 0), true);
+    expect(t.irq.msr(t.run, true, MSR_IA32_APIC_BASE)).to.equal(true);
+    expect(t.run.u8[RunOff.msrError]).to.equal(0);
+    expect(t.irq.msr(t.run, false, 0x802)).to.equal(true); // x2APIC ID
+    expect(t.run.u8[RunOff.msrError]).to.equal(0);
+    expect(v.getBigUint64(RunOff.msrData, true)).to.equal(0n);
+    expect(t.irq.msr(t.run, false, 0x8ff)).to.equal(true); // reserved: #GP
+    expect(t.run.u8[RunOff.msrError]).to.equal(1);
+    expect(t.irq.msr(t.run, false, 0x10)).to.equal(false); // not the APIC's
+  });
+});
