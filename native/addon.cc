@@ -211,6 +211,31 @@ Napi::Value AddressOf(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(data)));
 }
 
+// cmpxchg16b(view, offset, expected: BigUint64Array(2), replacement:
+// BigUint64Array(2)) -> boolean. An atomic 16-byte compare-and-swap on guest
+// RAM (lock cmpxchg16b on the host), for guests whose own cmpxchg16b the KVM
+// emulator cannot execute. On failure `expected` receives the current value.
+Napi::Value Cmpxchg16b(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  void* data;
+  size_t len;
+  int64_t offset;
+  void *exp, *rep;
+  size_t expLen, repLen;
+  if (info.Length() < 4 || !BufferBytes(env, info[0], &data, &len) || !ArgInt(info, 1, &offset) ||
+      !BufferBytes(env, info[2], &exp, &expLen) || !BufferBytes(env, info[3], &rep, &repLen) || expLen < 16 || repLen < 16)
+    return TypeError(env, "cmpxchg16b(view, offset, expected: BigUint64Array(2), replacement: BigUint64Array(2))");
+  if (offset < 0 || static_cast<size_t>(offset) + 16 > len || (reinterpret_cast<uintptr_t>(data) + offset) % 16 != 0)
+    return TypeError(env, "cmpxchg16b: target must be 16 bytes, 16-byte aligned, inside the buffer");
+  unsigned __int128* target = reinterpret_cast<unsigned __int128*>(static_cast<char*>(data) + offset);
+  unsigned __int128 expected, desired;
+  memcpy(&expected, exp, 16);
+  memcpy(&desired, rep, 16);
+  bool ok = __atomic_compare_exchange_n(target, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  if (!ok) memcpy(exp, &expected, 16);
+  return Napi::Boolean::New(env, ok);
+}
+
 // ---------------------------------------------------------------------------
 // vCPU slots: the per-thread facts that kick() and run() need, kept in a
 // process-wide table so any thread can kick any vCPU by slot number.
@@ -404,6 +429,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("kick", Napi::Function::New(env, Kick));
   exports.Set("gettid", Napi::Function::New(env, GetTid));
   exports.Set("setTimer", Napi::Function::New(env, SetTimer));
+  exports.Set("cmpxchg16b", Napi::Function::New(env, Cmpxchg16b));
   exports.Set("constants", ConstantsObject(env));
   exports.Set("layout", LayoutObject(env));
   return exports;

@@ -19,6 +19,8 @@ export interface NativeAddon {
   kick(slot: number): void;
   /** Kicks the slot's thread at CLOCK_MONOTONIC `deadlineNs` (0 disarms); call on that thread. */
   setTimer(slot: number, deadlineNs: number): void;
+  /** Atomic 16-byte compare-and-swap at `offset` (16-aligned); on failure `expected` gets the current value. */
+  cmpxchg16b(view: ArrayBufferView, offset: number, expected: BigUint64Array, replacement: BigUint64Array): boolean;
   gettid(): number;
   readonly constants: Readonly<Record<string, number>>;
   readonly layout: Readonly<Record<string, StructLayout>>;
