@@ -47,3 +47,18 @@ export interface DeviceHost {
   readonly vm: VmControl;
   readonly clock: Clock;
 }
+
+/**
+ * A device with time-driven behaviour (PIT, RTC): it has no timers of its
+ * own; the VM's device-timer thread sleeps until the earliest deadline and
+ * calls `poll()`. Both may be called from any thread.
+ */
+export interface TimedDevice {
+  /** When `poll` next has work, in `Clock` ns; Infinity if nothing is due. */
+  nextDeadlineNs(): number;
+  /** Fires whatever is due now (drives IRQ lines, re-arms). */
+  poll(): void;
+}
+
+export const isTimedDevice = (d: object): d is TimedDevice & object =>
+  typeof (d as Partial<TimedDevice>).nextDeadlineNs === 'function' && typeof (d as Partial<TimedDevice>).poll === 'function';

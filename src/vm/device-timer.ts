@@ -1,0 +1,63 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import type { DeviceHost, TimedDevice } from '../devices/device.js';
+import { isTimedDevice } from '../devices/device.js';
+import { Bus } from '../devices/bus.js';
+import { monotonicClock } from '../sync/clock.js';
+import { VmControlBlock } from '../vcpu/control.js';
+import { attachDevices, type DeviceSpec } from './device-specs.js';
+import { IrqchipViews, type IrqchipState } from './irqchip.js';
+import { TimerWake } from './timer-wake.js';
+
+/**
+ * The device-timer thread: sleeps until the earliest deadline of the VM's
+ * time-driven devices (PIT, RTC, ...) and polls them, so their interrupts
+ * arrive on time whatever the vCPUs are doing. vCPUs that reprogram one of
+ * these devices bump the wake word, so a new, earlier deadline is seen at once.
+ */
+export interface DeviceTimerData {
+  vcpus: number;
+  vmFd: number;
+  control: SharedArrayBuffer;
+  wake: SharedArrayBuffer;
+  irqchipState: IrqchipState;
+  devices: DeviceSpec[];
+}
+
+const data = workerData as DeviceTimerData;
+const control = new VmControlBlock(data.control, data.vcpus);
+const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: monotonicClock, wake: (i) => control.wake(i) });
+const host: DeviceHost = {
+  irq: irqchip.lines,
+  vm: {
+    requestStop(reason) {
+      if (control.claimStop()) parentPort!.postMessage({ type: 'stop', reason });
+      control.wakeAll();
+    },
+    log(level, message) {
+      parentPort!.postMessage({ type: 'log', level, message });
+    },
+  },
+  clock: monotonicClock,
+};
+const timed: TimedDevice[] = attachDevices(new Bus(), data.devices, host).filter(isTimedDevice);
+const wake = new TimerWake(data.wake);
+
+/** Never sleep longer than this: a bound on how late a missed wake could make us. */
+const MAX_SLEEP_MS = 100;
+
+while (!control.stopRequested) {
+  const seen = wake.snapshot();
+  let next = Infinity;
+  const now = monotonicClock.nowNs();
+  for (const d of timed) {
+    let t = d.nextDeadlineNs();
+    if (t <= now) {
+      d.poll();
+      t = d.nextDeadlineNs();
+    }
+    if (t < next) next = t;
+  }
+  const ms = Math.min(MAX_SLEEP_MS, (next - monotonicClock.nowNs()) / 1e6);
+  if (ms > 0) wake.wait(seen, ms);
+}
+parentPort!.postMessage({ type: 'exited' });
