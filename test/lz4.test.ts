@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { decodeBlock, decodeLz4Legacy, isLz4Legacy, Lz4Error } from '../src/images/lz4.js';
+import { decodeBlock, decodeLz4Legacy, isLz4Legacy, Lz4Error } from '../src/boot/lz4.js';
 
 function hasLz4(): boolean {
   try {

@@ -25,7 +25,7 @@ export interface VcpuWorkerData {
   /** 'all': every vCPU enters the image; 'sipi': APs wait for INIT-SIPI-SIPI. */
   startup: 'all' | 'sipi';
   /** Entry state for a directly loaded guest, or explicit registers. */
-  boot: { mode: EntryMode; entry: number } | { regs: Regs; sregs: Partial<Sregs> } | null;
+  boot: { mode: EntryMode; entry: number; rsi?: number } | { regs: Regs; sregs: Partial<Sregs> } | null;
   syncRegs: boolean;
   testKnobs?: TestKnobs;
 }

@@ -107,7 +107,9 @@ function applyBootState(vcpu: KvmVcpu): void {
   if (!boot) return;
   if ('mode' in boot) {
     vcpu.setSregs(bootSregs(vcpu.getSregs(), boot.mode, boot.mode === 'real' ? boot.entry >>> 4 : 0));
-    vcpu.setRegs(bootRegs(boot.mode, boot.entry, data.index, data.count));
+    const regs = bootRegs(boot.mode, boot.entry, data.index, data.count);
+    if (boot.rsi !== undefined) regs.rsi = BigInt(boot.rsi);
+    vcpu.setRegs(regs);
   } else {
     vcpu.setSregs({ ...vcpu.getSregs(), ...boot.sregs });
     vcpu.setRegs(boot.regs);

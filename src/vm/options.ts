@@ -27,8 +27,14 @@ export interface VmOptions {
   memory?: number | string;
   /** Interrupt controller placement (default "user"). */
   irqchip?: IrqchipMode;
-  /** A flat binary to boot; default the built-in demo guest. */
+  /** A flat binary to boot; default the built-in demo guest (ignored when `kernel` is set). */
   image?: FlatImage;
+  /** A Linux kernel to boot: a bzImage (or an x86-64 vmlinux ELF), path or bytes. */
+  kernel?: string | Uint8Array;
+  /** An initramfs for `kernel`, path or bytes. */
+  initrd?: string | Uint8Array;
+  /** The kernel command line (default "console=ttyS0"). */
+  cmdline?: string;
   /** Where guest console output goes besides the 'console' event (default: nowhere). */
   consoleOutput?: Writable | null;
   /** Bytes from this stream are typed into the guest console. */

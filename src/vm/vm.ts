@@ -26,6 +26,25 @@ import { routeMsrsToUserspace, LAPIC_MSR_RANGES } from './msr-filter.js';
 import type { DeviceSpec } from './device-specs.js';
 import { DEFAULT_MEMORY, IRQCHIP_MODES, type FlatImage, type VmOptions } from './options.js';
 import { exitStatusOf, describeStop } from './stop-reason.js';
+import { loadLinux, type LinuxBoot } from '../boot/linux.js';
+import { guestCmdline } from './host-quirks.js';
+
+/** Reads a file the guest boots from, with an error that names it and says what is wrong. */
+function readGuestFile(source: string | Uint8Array, what: string, code: string): Uint8Array {
+  if (typeof source !== 'string') {
+    if (source.length === 0) throw new NodevisorError(code, `the ${what} is empty`);
+    return source;
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(source);
+  } catch (e) {
+    const why = errnoCode(e) === 'ENOENT' ? 'does not exist' : errnoCode(e) === 'EACCES' ? 'is not readable (permission denied)' : errnoCode(e) === 'EISDIR' ? 'is a directory' : (e as Error).message;
+    throw new NodevisorError(code, `${what} ${source} ${why}`, { cause: e });
+  }
+  if (bytes.length === 0) throw new NodevisorError(code, `${what} ${source} is empty`);
+  return bytes;
+}
 
 export interface VmResult {
   reason: StopReason;
@@ -64,6 +83,15 @@ interface LoadedImage {
   startup: 'all' | 'sipi';
 }
 
+/** How the vCPUs start: the entry state and who enters. */
+interface BootPlan {
+  mode: FlatImage['mode'];
+  entry: number;
+  /** RSI at entry (the Linux zero page); default the vCPU count. */
+  rsi?: number;
+  startup: 'all' | 'sipi';
+}
+
 /**
  * A virtual machine: guest RAM, devices, one worker thread per vCPU.
  * Events: 'console' (Buffer of guest serial output), 'log' (level, message),
@@ -88,6 +116,7 @@ export class Vm extends EventEmitter {
   private irqchipState?: IrqchipState;
   private irqchipViews?: IrqchipViews;
   private x2apic = false;
+  private linux?: LinuxBoot;
   private resolveResult?: (r: VmResult) => void;
   private inputListener?: (chunk: Buffer | string) => void;
   private pendingInput: Buffer[] = [];
@@ -117,16 +146,17 @@ export class Vm extends EventEmitter {
     if (this.state !== 'new') throw new Error(`start() called on a VM that is ${this.state}`);
     this.state = 'starting';
     try {
-      const image = this.loadImage(this.options.image ?? demoImage());
+      const kernel = this.options.kernel !== undefined ? this.readKernelFiles() : null;
+      const image = kernel ? null : this.loadImage(this.options.image ?? demoImage());
       this.kvm = Kvm.open(this.options.kvmPath);
       const max = this.kvm.maxVcpus;
       if (this.vcpus > max) throw new NodevisorError('EVCPUS', `${this.vcpus} vCPUs requested but this host's KVM allows at most ${max}`);
       this.vmFd = this.kvm.createVm();
       this.setUpIrqchip(this.vmFd);
       this.setUpMemory(this.vmFd);
-      this.placeImage(image);
+      const plan = image ? this.placeImage(image) : this.placeLinux(kernel!);
       const devices = this.createDevices();
-      await this.spawnVcpus(image, devices);
+      await this.spawnVcpus(plan, devices);
       this.state = 'running';
       this.control!.go();
     } catch (e) {
@@ -208,18 +238,7 @@ export class Vm extends EventEmitter {
   }
 
   private loadImage(image: FlatImage): LoadedImage {
-    let bytes: Uint8Array;
-    if (typeof image.source === 'string') {
-      try {
-        bytes = readFileSync(image.source);
-      } catch (e) {
-        const why = errnoCode(e) === 'ENOENT' ? 'does not exist' : errnoCode(e) === 'EACCES' ? 'is not readable (permission denied)' : (e as Error).message;
-        throw new NodevisorError('EIMAGE', `guest image ${image.source} ${why}`, { cause: e });
-      }
-    } else {
-      bytes = image.source;
-    }
-    if (bytes.length === 0) throw new NodevisorError('EIMAGE', 'guest image is empty');
+    const bytes = readGuestFile(image.source, 'guest image', 'EIMAGE');
     const load = image.loadAddress ?? (image.mode === 'real' ? 0x8000 : 0x100000);
     const entry = image.entry ?? load;
     if (load < BOOT_AREA_END) throw new NodevisorError('EIMAGE', `load address 0x${load.toString(16)} overlaps the VMM's boot area (below 0x${BOOT_AREA_END.toString(16)})`);
@@ -247,13 +266,39 @@ export class Vm extends EventEmitter {
     this.guestMemory = new GuestMemory(this.ram.regions);
   }
 
-  private placeImage(image: { bytes: Uint8Array; mode: string; load: number }): void {
+  private placeImage(image: LoadedImage): BootPlan {
     const mem = this.memory;
     if (!mem.contains(image.load, image.bytes.length)) {
       throw new NodevisorError('EIMAGE', `the guest image (${image.bytes.length} bytes at 0x${image.load.toString(16)}) does not fit in ${formatSize(this.memorySize)} of RAM`);
     }
     if (image.mode !== 'real') writeBootTables(mem);
     mem.write(image.load, image.bytes);
+    return { mode: image.mode, entry: image.entry, startup: image.startup };
+  }
+
+  private readKernelFiles(): { kernel: Uint8Array; initrd: Uint8Array | null; source: string } {
+    const o = this.options;
+    const kernel = readGuestFile(o.kernel!, 'kernel', 'EKERNEL');
+    const initrd = o.initrd !== undefined ? readGuestFile(o.initrd, 'initrd', 'EKERNEL') : null;
+    return { kernel, initrd, source: typeof o.kernel === 'string' ? o.kernel : 'the kernel image' };
+  }
+
+  /**
+   * Linux through the 64-bit boot protocol: the BSP enters in long mode at
+   * the kernel's entry with RSI = the zero page; the APs wait for the
+   * kernel's INIT-SIPI-SIPI. Firmware tables describe this VM.
+   */
+  private placeLinux(k: { kernel: Uint8Array; initrd: Uint8Array | null; source: string }): BootPlan {
+    const mem = this.memory;
+    writeBootTables(mem);
+    this.linux = loadLinux(mem, {
+      kernel: k.kernel,
+      kernelSource: k.source,
+      initrd: k.initrd,
+      cmdline: guestCmdline(this.options.cmdline, Kvm.isSoftwareVirtualised()),
+      cpus: this.vcpus,
+    });
+    return { mode: 'long', entry: this.linux.entry, rsi: this.linux.bootParams, startup: 'sipi' };
   }
 
   private createDevices(): DeviceSpec[] {
@@ -297,7 +342,7 @@ export class Vm extends EventEmitter {
     flush();
   }
 
-  private async spawnVcpus(image: LoadedImage, devices: DeviceSpec[]): Promise<void> {
+  private async spawnVcpus(image: BootPlan, devices: DeviceSpec[]): Promise<void> {
     const kvm = this.kvm!;
     const vm = this.vmFd!;
     this.control = new VmControlBlock(VmControlBlock.allocate(this.vcpus), this.vcpus);
@@ -333,7 +378,7 @@ export class Vm extends EventEmitter {
         irqchip: this.irqchip,
         irqchipState: this.irqchipState!,
         startup: image.startup,
-        boot: { mode: image.mode, entry: image.entry },
+        boot: { mode: image.mode, entry: image.entry, rsi: image.rsi },
         syncRegs,
         testKnobs: this.options.testKnobs,
       };

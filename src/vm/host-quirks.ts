@@ -1,0 +1,23 @@
+/**
+ * What a Linux guest needs on a software-virtualising KVM host (kvm_pvm:
+ * ring 0 runs in KVM's instruction emulator), where CPUID cannot hide
+ * everything the emulator fails on. Measured; see the shared host-kvm notes.
+ */
+export const SOFTWARE_VIRT_CMDLINE = [
+  'noxsave', // xrstor in FPU init is an emulation failure
+  'clearcpuid=smap,popcnt', // clac/stac and the popcnt hweight alternative
+  'rodata=off', // ~1.3 s of emulated page-table work
+  'percpu_alloc=page',
+  'cryptomgr.notests',
+] as const;
+
+export const DEFAULT_CMDLINE = 'console=ttyS0';
+
+/** The command line the guest gets: the user's (or the default) plus what this host needs. */
+export function guestCmdline(user: string | undefined, softwareVirt: boolean): string {
+  const base = (user ?? DEFAULT_CMDLINE).trim();
+  if (!softwareVirt) return base;
+  const have = new Set(base.split(/\s+/).map((w) => w.split('=')[0]));
+  const extra = SOFTWARE_VIRT_CMDLINE.filter((o) => !have.has(o.split('=')[0]!));
+  return [base, ...extra].filter(Boolean).join(' ');
+}

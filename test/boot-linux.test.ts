@@ -1,0 +1,106 @@
+import { expect } from 'chai';
+import { NodevisorError } from '../src/kvm/errors.js';
+import { e820Map } from '../src/memory/e820.js';
+import { GuestMemory } from '../src/memory/guest-memory.js';
+import { loadLinux } from '../src/boot/linux.js';
+import { fakeBzImage, fakeElf } from './helpers/boot-image.js';
+import { readMadt, readMpTable, readRsdp, readSdt, readXsdtEntries, scanForRsdp } from './helpers/boot-tables.js';
+
+const MiB = 1024 * 1024;
+
+function memory(size: number): GuestMemory {
+  return new GuestMemory([{ gpa: 0, buffer: new SharedArrayBuffer(size) }]);
+}
+
+describe('boot: loadLinux (everything in guest memory for the 64-bit entry)', () => {
+  it('boots a bzImage: kernel, initrd, command line, ACPI, MP table and zero page', () => {
+    const mem = memory(64 * MiB);
+    const file = fakeBzImage({ initSize: 24 * MiB });
+    const initrd = Uint8Array.from({ length: 10_000 }, (_, i) => (i * 13) & 0xff);
+    const boot = loadLinux(mem, { kernel: file, initrd, cmdline: 'console=ttyS0 panic=-1', cpus: 4 });
+
+    expect(boot.format).to.equal('bzimage');
+    expect(boot.entry).to.equal(0x1000200);
+    expect(boot.bootParams).to.equal(0x7000);
+
+    // Kernel: the protected-mode part of the file at the load address.
+    const kernel = file.subarray(5 * 512);
+    expect(Array.from(mem.read(0x1000000, kernel.length))).to.deep.equal(Array.from(kernel));
+    // Initrd: at the top of RAM, page-aligned.
+    expect(boot.layout.initrd).to.deep.equal({ addr: 64 * MiB - 3 * 4096, size: 10_000 });
+    expect(Array.from(mem.read(boot.layout.initrd!.addr, initrd.length))).to.deep.equal(Array.from(initrd));
+    // Command line, NUL-terminated.
+    expect(new TextDecoder().decode(mem.read(0x20000, 23))).to.equal('console=ttyS0 panic=-1\0');
+
+    // Zero page fields point at all of it.
+    const zp = 0x7000;
+    expect(mem.readU16(zp + 0x1fe)).to.equal(0xaa55);
+    expect(mem.readU8(zp + 0x210)).to.equal(0xff);
+    expect(mem.readU32(zp + 0x228)).to.equal(0x20000);
+    expect(mem.readU32(zp + 0x218)).to.equal(boot.layout.initrd!.addr);
+    expect(mem.readU32(zp + 0x21c)).to.equal(10_000);
+    expect(mem.readU64(zp + 0x070)).to.equal(BigInt(boot.acpi!.rsdp));
+    expect(mem.readU8(zp + 0x1e8)).to.equal(e820Map(64 * MiB).length);
+
+    // Firmware tables.
+    expect(scanForRsdp(mem)).to.equal(boot.acpi!.rsdp);
+    const xsdt = readSdt(mem, readRsdp(mem, boot.acpi!.rsdp).xsdtAddress);
+    const madt = readMadt(readSdt(mem, readXsdtEntries(xsdt)[1]!));
+    expect(madt.entries.filter((e) => e.type === 0)).to.have.length(4);
+    expect(boot.mpTable).to.deep.equal({ floating: 0xf0000, table: 0xf0010, length: boot.mpTable!.length });
+    const mp = readMpTable(mem, 0xf0000);
+    expect(mp.checksumOk).to.equal(true);
+    expect(mp.entries.filter((e) => e.type === 'cpu')).to.have.length(4);
+  });
+
+  it('boots a vmlinux with a synthetic setup header', () => {
+    const mem = memory(64 * MiB);
+    const elf = fakeElf({
+      entry: 0x1000000n,
+      segments: [{ vaddr: 0xffffffff81000000n, paddr: 0x1000000n, data: Uint8Array.of(0xf4, 0xeb, 0xfd), memsz: 0x1000 }],
+    });
+    const boot = loadLinux(mem, { kernel: elf, cmdline: 'x', cpus: 1 });
+    expect(boot.format).to.equal('vmlinux');
+    expect(boot.entry).to.equal(0x1000000);
+    expect(Array.from(mem.read(0x1000000, 4))).to.deep.equal([0xf4, 0xeb, 0xfd, 0]);
+    expect(mem.readU32(0x7000 + 0x202)).to.equal(0x53726448);
+    expect(mem.readU32(0x7000 + 0x228)).to.equal(0x20000);
+    expect(mem.readU32(0x7000 + 0x218)).to.equal(0);
+  });
+
+  it('skips the MP table above 255 vCPUs and ACPI when asked', () => {
+    const many = loadLinux(memory(64 * MiB), { kernel: fakeBzImage(), cpus: 300 });
+    expect(many.mpTable).to.equal(null);
+    expect(many.acpi).to.not.equal(null);
+    const mem = memory(64 * MiB);
+    const none = loadLinux(mem, { kernel: fakeBzImage(), cpus: 2, acpi: false });
+    expect(none.acpi).to.equal(null);
+    expect(mem.readU64(0x7000 + 0x070)).to.equal(0n);
+    expect(scanForRsdp(mem)).to.equal(null);
+    expect(none.mpTable).to.not.equal(null);
+  });
+
+  it('describes the same IOAPIC and SCI in both tables', () => {
+    const mem = memory(64 * MiB);
+    loadLinux(mem, { kernel: fakeBzImage(), cpus: 2, acpi: { ioapicId: 3, sciIrq: 11 } });
+    const mp = readMpTable(mem, 0xf0000);
+    expect(mp.entries.find((e) => e.type === 'ioapic')).to.include({ id: 3 });
+    expect(mp.entries.find((e) => e.type === 'ioint' && e.irq === 11 && e.bus === 1)).to.include({ flags: 0x0d, dstApic: 3 });
+    expect(mp.entries.find((e) => e.type === 'ioint' && e.irq === 9 && e.bus === 1)).to.include({ flags: 0 });
+  });
+
+  it('reports what it cannot boot', () => {
+    const err = (f: () => unknown): NodevisorError => {
+      try {
+        f();
+      } catch (e) {
+        return e as NodevisorError;
+      }
+      throw new Error('expected an error');
+    };
+    expect(err(() => loadLinux(memory(64 * MiB), { kernel: new Uint8Array(1024), kernelSource: 'k.bin', cpus: 1 })).message).to.match(/^k\.bin is not a Linux bzImage/);
+    expect(err(() => loadLinux(memory(32 * MiB), { kernel: fakeBzImage(), cpus: 1 })).code).to.equal('EMEMORY');
+    expect(err(() => loadLinux(memory(64 * MiB), { kernel: fakeBzImage({ cmdlineSize: 4 }), cmdline: 'quiet', cpus: 1 })).code).to.equal('EKERNEL');
+    expect(err(() => loadLinux(memory(64 * MiB), { kernel: fakeElf({ machine: 3, segments: [] }), cpus: 1 })).code).to.equal('EKERNEL');
+  });
+});
