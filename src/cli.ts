@@ -3,8 +3,8 @@ import { parseArgs } from 'node:util';
 import { createVm, type Vm } from './index.js';
 import { VERSION } from './index.js';
 import { ExitStatus } from './vm/stop-reason.js';
-import { accessSync, constants } from 'node:fs';
-import { NodevisorError, errnoCode } from './kvm/errors.js';
+import { NodevisorError } from './kvm/errors.js';
+import { buildTestKernel, findTestKernel } from './images/test-kernel.js';
 import { IRQCHIP_MODES, DEFAULT_MEMORY, type VmOptions } from './vm/options.js';
 import type { IrqchipMode } from './vcpu/cpuid.js';
 import type { EntryMode } from './vcpu/boot-state.js';
@@ -13,6 +13,11 @@ const HELP = `nodevisor ${VERSION} - an x86-64 hypervisor for Linux/KVM on Node.
 
 Usage:
   nodevisor run [options]     boot a guest (the built-in demo guest by default)
+  nodevisor image build-test-kernel
+                              build the small Linux test kernel (needs Debian's
+                              linux-source-6.1 and kernel build tools)
+  nodevisor image path test-kernel
+                              print where the built test kernel is
   nodevisor --version
   nodevisor --help
 
@@ -22,9 +27,11 @@ Options for run:
   --image FILE          a flat binary to boot instead of the demo guest
   --entry-mode MODE     how --image is entered: real, protected or long (default long)
   --load-address ADDR   where --image is loaded (default 0x100000; 0x8000 in real mode)
-  --kernel FILE         a Linux bzImage to boot
+  --kernel FILE         a Linux bzImage (or x86-64 vmlinux) to boot
   --initrd FILE         an initramfs for --kernel
-  --cmdline TEXT        the kernel command line
+  --cmdline TEXT        the kernel command line (default "console=ttyS0"; on
+                        software-virtualising KVM hosts the options those
+                        need are appended)
   --irqchip MODE        user (default), split or kernel: where the interrupt
                         controllers are emulated
   --quiet               print only guest output (no stop message or logs)
@@ -71,18 +78,10 @@ function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbo
     },
   });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" (see nodevisor --help)`);
-  for (const [flag, path] of [['kernel', values.kernel], ['initrd', values.initrd]] as const) {
-    if (path === undefined) continue;
-    try {
-      accessSync(path, constants.R_OK);
-    } catch (e) {
-      const why = errnoCode(e) === 'ENOENT' ? 'does not exist' : 'is not readable';
-      throw new NodevisorError('EKERNEL', `--${flag} ${path} ${why}`);
-    }
+  if (values.kernel === undefined && (values.initrd !== undefined || values.cmdline !== undefined)) {
+    throw new UsageError('--initrd and --cmdline need --kernel');
   }
-  if (values.kernel !== undefined || values.initrd !== undefined || values.cmdline !== undefined) {
-    throw new NodevisorError('EKERNEL', 'booting a Linux kernel (--kernel/--initrd/--cmdline) is not supported by this version of nodevisor yet; use --image for a flat binary');
-  }
+  if (values.kernel !== undefined && values.image !== undefined) throw new UsageError('use either --kernel or --image, not both');
   const irqchip = values.irqchip as IrqchipMode | undefined;
   if (irqchip !== undefined && !IRQCHIP_MODES.includes(irqchip)) {
     throw new UsageError(`--irqchip must be one of ${IRQCHIP_MODES.join(', ')} (got "${irqchip}")`);
@@ -99,6 +98,9 @@ function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbo
     memory: values.memory,
     irqchip,
     image: values.image !== undefined ? { source: values.image, mode, loadAddress } : undefined,
+    kernel: values.kernel,
+    initrd: values.initrd,
+    cmdline: values.cmdline,
     consoleOutput: process.stdout,
   };
   return { options, quiet: values.quiet ?? false, verbose: values.verbose ?? false };
@@ -157,6 +159,21 @@ async function run(args: string[]): Promise<number> {
   }
 }
 
+function image(args: string[]): number {
+  const [verb, what] = args;
+  if (verb === 'build-test-kernel' && args.length === 1) {
+    process.stdout.write(`${buildTestKernel()}\n`);
+    return 0;
+  }
+  if (verb === 'path' && what === 'test-kernel' && args.length === 2) {
+    const p = findTestKernel();
+    if (!p) throw new NodevisorError('ENOKERNEL', 'the test kernel has not been built: run `nodevisor image build-test-kernel`');
+    process.stdout.write(`${p}\n`);
+    return 0;
+  }
+  throw new UsageError(`unknown image command "${args.join(' ')}" (see nodevisor --help)`);
+}
+
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -168,6 +185,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'run') return run(rest);
+  if (command === 'image') return image(rest);
   throw new UsageError(`unknown command "${command}" (see nodevisor --help)`);
 }
 

@@ -56,8 +56,11 @@ describe('nodevisor CLI', function () {
   });
 
   const bad: Array<[string[], RegExp]> = [
-    [['run', '--kernel', '/nonexistent'], /^nodevisor: --kernel \/nonexistent does not exist$/],
-    [['run', '--initrd', '/nonexistent.cpio'], /^nodevisor: --initrd \/nonexistent.cpio does not exist$/],
+    [['run', '--kernel', '/nonexistent'], /^nodevisor: kernel \/nonexistent does not exist$/],
+    [['run', '--kernel', '/bin/true'], /^nodevisor: \/bin\/true is a user-space program \(it names an ELF interpreter\), not a Linux kernel$/],
+    [['run', '--kernel', '/etc/hostname'], /^nodevisor: \/etc\/hostname is only \d+ bytes: too short to be a bzImage/],
+    [['run', '--kernel', '/tmp'], /^nodevisor: kernel \/tmp is a directory$/],
+    [['run', '--initrd', '/nonexistent.cpio'], /^nodevisor: --initrd and --cmdline need --kernel$/],
     [['run', '--image', '/nonexistent.bin'], /^nodevisor: guest image \/nonexistent.bin does not exist$/],
     [['run', '--smp', '0'], /^nodevisor: --smp must be an integer >= 1 \(got "0"\)$/],
     [['run', '--smp', 'many'], /^nodevisor: --smp must be an integer >= 1/],
@@ -79,4 +82,18 @@ describe('nodevisor CLI', function () {
       expect(r.stderr.trimEnd()).to.match(message);
     });
   }
+});
+
+describe('nodevisor CLI with a malformed kernel image', function () {
+  this.timeout(30000);
+  it('names what it found instead of a bzImage', async () => {
+    const { writeFileSync, mkdtempSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const path = join(mkdtempSync(join(tmpdir(), 'nv-cli-')), 'junk.bin');
+    writeFileSync(path, Buffer.alloc(8192, 0x5a));
+    const r = await cli('run', '--kernel', path);
+    expect(r.status).to.equal(64);
+    expect(r.stderr.trimEnd()).to.equal(`nodevisor: ${path} is not a Linux bzImage: no "HdrS" signature at offset 0x202 (found 5a 5a 5a 5a)`);
+  });
 });

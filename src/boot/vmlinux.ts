@@ -20,6 +20,7 @@ const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46] as const;
 const ELFCLASS64 = 2;
 const ELFDATA2LSB = 1;
 const ET_EXEC = 2;
+const PT_INTERP = 3;
 const ET_DYN = 3;
 const EM_386 = 3;
 const EM_X86_64 = 62;
@@ -96,6 +97,13 @@ export function parseVmlinux(data: Uint8Array, source = 'the kernel image'): Vml
   if (phnum === 0) throw fail(source, 'has no program headers: nothing to load');
   if (phentsize < ELF64_PHDR_SIZE) throw fail(source, `has ${phentsize}-byte program headers; ELF64 needs ${ELF64_PHDR_SIZE}`);
   if (phoff + BigInt(phnum * phentsize) > BigInt(data.length)) throw fail(source, 'is truncated: its program headers run past the end of the file');
+
+  // A program with an interpreter (ld.so) is user space, never a kernel.
+  for (let i = 0; i < phnum; i++) {
+    if (view.getUint32(Number(phoff) + i * phentsize, true) === PT_INTERP) {
+      throw fail(source, 'is a user-space program (it names an ELF interpreter), not a Linux kernel');
+    }
+  }
 
   const segments: VmlinuxSegment[] = [];
   for (let i = 0; i < phnum; i++) {
