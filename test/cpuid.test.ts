@@ -143,19 +143,23 @@ describe('vcpuCpuid', () => {
       }
     });
 
-    const modes: Array<[CpuidPolicy['irqchip'], boolean, boolean]> = [
-      ['user', false, false],
-      ['user', true, true],
-      ['split', false, true],
-      ['split', true, true],
-      ['kernel', false, true],
-      ['kernel', true, true],
+    // [irqchip, x2APIC MSRs reach us, our LAPIC has a TSC source, x2APIC shown, TSC deadline shown]
+    const modes: Array<[CpuidPolicy['irqchip'], boolean, boolean, boolean, boolean]> = [
+      ['user', false, false, false, false],
+      ['user', false, true, false, false],
+      ['user', true, false, true, false],
+      ['user', true, true, true, true],
+      ['split', false, false, true, true],
+      ['split', true, false, true, true],
+      ['kernel', false, false, true, true],
+      ['kernel', true, false, true, true],
     ];
-    for (const [irqchip, x2apic, shown] of modes) {
-      it(`${shown ? 'keeps' : 'hides'} x2APIC and the TSC-deadline timer with the ${irqchip} irqchip${x2apic ? ' and x2APIC MSRs' : ''}`, () => {
-        const e = leaf(vcpuCpuid(supported(), policy({ irqchip, x2apic })), 1);
-        expect(has(e.ecx, ECX_X2APIC), 'x2APIC').to.equal(shown);
-        expect(has(e.ecx, ECX_TSC_DEADLINE), 'TSC deadline').to.equal(shown);
+    for (const [irqchip, x2apic, tscDeadline, x2Shown, tscShown] of modes) {
+      const what = `${irqchip} irqchip${x2apic ? ', x2APIC MSRs' : ''}${tscDeadline ? ', a guest TSC source' : ''}`;
+      it(`${x2Shown ? 'keeps' : 'hides'} x2APIC and ${tscShown ? 'keeps' : 'hides'} the TSC-deadline timer with the ${what}`, () => {
+        const e = leaf(vcpuCpuid(supported(), policy({ irqchip, x2apic, tscDeadline })), 1);
+        expect(has(e.ecx, ECX_X2APIC), 'x2APIC').to.equal(x2Shown);
+        expect(has(e.ecx, ECX_TSC_DEADLINE), 'TSC deadline').to.equal(tscShown);
         // Nothing else in ECX changes.
         expect(e.ecx | ECX_X2APIC | ECX_TSC_DEADLINE).to.equal(ALL | 0);
       });

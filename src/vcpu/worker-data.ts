@@ -28,6 +28,8 @@ export interface VcpuWorkerData {
   boot: { mode: EntryMode; entry: number; rsi?: number } | { regs: Regs; sregs: Partial<Sregs> } | null;
   syncRegs: boolean;
   testKnobs?: TestKnobs;
+  /** Wake word of the device-timer thread (bumped when a PIT/RTC deadline moves earlier). */
+  timerWake: SharedArrayBuffer;
 }
 
 export type WorkerMessage =

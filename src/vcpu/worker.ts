@@ -7,6 +7,7 @@ import { GuestMemory } from '../memory/guest-memory.js';
 import { monotonicClock } from '../sync/clock.js';
 import { attachDevices } from '../vm/device-specs.js';
 import { IrqchipViews } from '../vm/irqchip.js';
+import { TimerWake } from '../vm/timer-wake.js';
 import { bootRegs, bootSregs } from './boot-state.js';
 import { VmControlBlock, Stat, STAT_WORDS } from './control.js';
 import { kernelInterrupts, type VcpuInterrupts } from './interrupts.js';
@@ -52,7 +53,7 @@ function main(): void {
   const host: DeviceHost = { irq: irqchip.lines, vm, clock: monotonicClock };
   const bus = new Bus(unhandled);
   irqchip.attach(bus);
-  attachDevices(bus, data.devices, host);
+  attachDevices(bus, data.devices, host, new TimerWake(data.timerWake));
 
   const vcpu = new KvmVcpu(native.ioctl(data.vmFd, k('KVM_CREATE_VCPU'), data.index));
   const attached = native.attachVcpu(vcpu.fd, data.runSize, stats);

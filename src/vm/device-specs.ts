@@ -1,11 +1,15 @@
 import type { Bus } from '../devices/bus.js';
 import type { BusDevice, DeviceHost } from '../devices/device.js';
-import { isTimedDevice } from '../devices/device.js';
-import { notifyingTimer, type TimerWake } from './timer-wake.js';
 import { DebugExit } from '../devices/debug-exit.js';
 import { PostCode } from '../devices/post-code.js';
 import { Uart16550, UART_PORT_COUNT, type Uart16550State } from '../devices/uart16550.js';
 import { AcpiPm, ACPI_PM_LENGTH, type AcpiPmState } from '../devices/acpi-pm.js';
+import { I8254Pit, PIT_PORT_COUNT, PORT61, type I8254PitState } from '../devices/i8254-pit.js';
+import { CmosRtc, RTC_PORT_COUNT, type CmosRtcState } from '../devices/cmos-rtc.js';
+import { I8042, type I8042State } from '../devices/i8042.js';
+import { PciHost, type PciHostState } from '../devices/pci-host.js';
+import { ResetControl, type ResetControlState } from '../devices/reset-control.js';
+import type { TimerWake } from './timer-wake.js';
 
 /**
  * Devices described as plain data, so the main thread can send them to every
@@ -16,19 +20,24 @@ export type DeviceSpec =
   | { kind: 'debug-exit'; port: number }
   | { kind: 'post-code'; port: number }
   | { kind: 'uart16550'; port: number; irq: number; state: Uart16550State }
-  | { kind: 'acpi-pm'; port: number; sciIrq: number; s5SlpTyp: number; state: AcpiPmState };
+  | { kind: 'acpi-pm'; port: number; sciIrq: number; s5SlpTyp: number; state: AcpiPmState }
+  | { kind: 'pit'; port: number; irq: number; state: I8254PitState }
+  | { kind: 'rtc'; port: number; irq: number; state: CmosRtcState }
+  | { kind: 'i8042'; dataPort: number; commandPort: number; kbdIrq: number; auxIrq: number; state: I8042State }
+  | { kind: 'pci-host'; port: number; state: PciHostState; reset: ResetControlState };
 
 /**
  * Builds this thread's views of `specs` and attaches them to `bus`; returns
- * the device objects. With `timerWake`, writes to time-driven devices wake
- * the device-timer thread so it sees their new deadlines at once.
+ * the device objects. Time-driven devices wake the device-timer thread
+ * (`timerWake`) whenever they are reprogrammed to an earlier deadline.
  */
 export function attachDevices(bus: Bus, specs: readonly DeviceSpec[], host: DeviceHost, timerWake?: TimerWake): object[] {
   const devices: object[] = [];
   const add = (port: number, length: number, device: BusDevice): void => {
     devices.push(device);
-    bus.attachPio(port, length, timerWake && isTimedDevice(device) ? notifyingTimer(device, timerWake) : device);
+    bus.attachPio(port, length, device);
   };
+  const onDeadlineChange = (): void => timerWake?.notify();
   for (const spec of specs) {
     switch (spec.kind) {
       case 'debug-exit':
@@ -42,6 +51,27 @@ export function attachDevices(bus: Bus, specs: readonly DeviceSpec[], host: Devi
         break;
       case 'acpi-pm':
         add(spec.port, ACPI_PM_LENGTH, new AcpiPm(spec.state, host, { sciIrq: spec.sciIrq, s5SlpTyp: spec.s5SlpTyp }));
+        break;
+      case 'pit': {
+        const pit = new I8254Pit(spec.state, host, { irq: spec.irq, onDeadlineChange });
+        add(spec.port, PIT_PORT_COUNT, pit);
+        bus.attachPio(PORT61, 1, pit.port61);
+        break;
+      }
+      case 'rtc':
+        add(spec.port, RTC_PORT_COUNT, new CmosRtc(spec.state, host, { irq: spec.irq, onDeadlineChange }));
+        break;
+      case 'i8042': {
+        // Port 0x61 sits between the data (0x60) and command (0x64) ports.
+        const kbc = new I8042(spec.state, host, { kbdIrq: spec.kbdIrq, auxIrq: spec.auxIrq });
+        devices.push(kbc);
+        bus.attachPio(spec.dataPort, 1, kbc.dataPort);
+        bus.attachPio(spec.commandPort, 1, kbc.commandPort);
+        break;
+      }
+      case 'pci-host':
+        // 0xCF9 (reset control) lies inside the CONFIG_ADDRESS dword; the host bridge forwards it.
+        add(spec.port, 8, new PciHost(spec.state, { resetControl: new ResetControl(spec.reset, host) }));
         break;
     }
   }

@@ -1,9 +1,15 @@
-import type { Uart16550State } from '../devices/uart16550.js';
-import type { AcpiPmState } from '../devices/acpi-pm.js';
-import { ACPI_PM_LENGTH } from '../devices/acpi-pm.js';
+import { Uart16550 } from '../devices/uart16550.js';
+import { AcpiPm, ACPI_PM_LENGTH } from '../devices/acpi-pm.js';
+import { I8254Pit, PIT_PORT, PIT_IRQ } from '../devices/i8254-pit.js';
+import { CmosRtc, RTC_PORT, RTC_IRQ } from '../devices/cmos-rtc.js';
+import { I8042 } from '../devices/i8042.js';
+import { PciHost } from '../devices/pci-host.js';
+import { ResetControl } from '../devices/reset-control.js';
+import { DEBUG_EXIT_PORT } from '../devices/debug-exit.js';
+import { PCI_HOLE_START } from '../memory/layout.js';
 import type { DeviceSpec } from './device-specs.js';
 
-/** Where the PC platform's fixed devices live; firmware tables describe the same. */
+/** Where the PC platform's fixed devices live; the firmware tables describe the same. */
 export const PlatformPorts = {
   com1: 0x3f8,
   com1Irq: 4,
@@ -13,12 +19,27 @@ export const PlatformPorts = {
   /** SLP_TYP value the DSDT's \_S5 object names for soft-off. */
   s5SlpTyp: 5,
   postCode: 0x80,
+  kbcData: 0x60,
+  kbcCommand: 0x64,
+  pciConfig: 0xcf8,
 } as const;
 
-export function platformDevices(state: { uart: Uart16550State; acpi: AcpiPmState }): DeviceSpec[] {
+export interface PlatformConfig {
+  ramSize: number;
+  vcpus: number;
+}
+
+/** The PC platform every VM gets, with fresh shared state. */
+export function platformDevices(cfg: PlatformConfig): DeviceSpec[] {
+  const below4G = Math.min(cfg.ramSize, PCI_HOLE_START);
   return [
-    { kind: 'uart16550', port: PlatformPorts.com1, irq: PlatformPorts.com1Irq, state: state.uart },
-    { kind: 'acpi-pm', port: PlatformPorts.acpiPm, sciIrq: PlatformPorts.sciIrq, s5SlpTyp: PlatformPorts.s5SlpTyp, state: state.acpi },
+    { kind: 'uart16550', port: PlatformPorts.com1, irq: PlatformPorts.com1Irq, state: Uart16550.allocate() },
+    { kind: 'acpi-pm', port: PlatformPorts.acpiPm, sciIrq: PlatformPorts.sciIrq, s5SlpTyp: PlatformPorts.s5SlpTyp, state: AcpiPm.allocate() },
+    { kind: 'pit', port: PIT_PORT, irq: PIT_IRQ, state: I8254Pit.allocate() },
+    { kind: 'rtc', port: RTC_PORT, irq: RTC_IRQ, state: CmosRtc.allocate({ ramBelow4G: below4G, ramAbove4G: cfg.ramSize - below4G, cpus: cfg.vcpus }) },
+    { kind: 'i8042', dataPort: PlatformPorts.kbcData, commandPort: PlatformPorts.kbcCommand, kbdIrq: 1, auxIrq: 12, state: I8042.allocate() },
+    { kind: 'pci-host', port: PlatformPorts.pciConfig, state: PciHost.allocate(), reset: ResetControl.allocate() },
     { kind: 'post-code', port: PlatformPorts.postCode },
+    { kind: 'debug-exit', port: DEBUG_EXIT_PORT },
   ];
 }

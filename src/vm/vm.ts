@@ -7,7 +7,6 @@ import { KvmVm } from '../kvm/vm-fd.js';
 import { NodevisorError, errnoCode } from '../kvm/errors.js';
 import type { CpuidEntry } from '../kvm/structs.js';
 import type { StopReason, DeviceHost } from '../devices/device.js';
-import { DEBUG_EXIT_PORT } from '../devices/debug-exit.js';
 import { Uart16550 } from '../devices/uart16550.js';
 import { AcpiPm } from '../devices/acpi-pm.js';
 import { allocateGuestRam, type AllocatedMemory } from '../memory/allocate.js';
@@ -20,7 +19,9 @@ import { vcpuCpuid } from '../vcpu/cpuid.js';
 import { exitName } from '../vcpu/run-page.js';
 import type { VcpuWorkerData, WorkerMessage } from '../vcpu/worker-data.js';
 import { demoImage } from '../guests/demo.js';
-import { platformDevices, PlatformPorts } from './platform.js';
+import { platformDevices } from './platform.js';
+import { TimerWake } from './timer-wake.js';
+import type { DeviceTimerData } from './device-timer.js';
 import { allocateIrqchip, IrqchipViews, type IrqchipState } from './irqchip.js';
 import { routeMsrsToUserspace, LAPIC_MSR_RANGES } from './msr-filter.js';
 import type { DeviceSpec } from './device-specs.js';
@@ -117,6 +118,8 @@ export class Vm extends EventEmitter {
   private irqchipViews?: IrqchipViews;
   private x2apic = false;
   private linux?: LinuxBoot;
+  private readonly timerWake = TimerWake.allocate();
+  private timerWorker?: Worker;
   private resolveResult?: (r: VmResult) => void;
   private inputListener?: (chunk: Buffer | string) => void;
   private pendingInput: Buffer[] = [];
@@ -157,13 +160,14 @@ export class Vm extends EventEmitter {
       const plan = image ? this.placeImage(image) : this.placeLinux(kernel!);
       const devices = this.createDevices();
       await this.spawnVcpus(plan, devices);
+      this.startDeviceTimer(devices);
       this.state = 'running';
       this.control!.go();
     } catch (e) {
       this.state = 'stopped';
       this.control?.claimStop();
       this.control?.wakeAll();
-      await Promise.all(this.workers.map((w) => w.terminate()));
+      await Promise.all([...this.workers, ...(this.timerWorker ? [this.timerWorker] : [])].map((w) => w.terminate()));
       this.release();
       throw e;
     }
@@ -302,8 +306,7 @@ export class Vm extends EventEmitter {
   }
 
   private createDevices(): DeviceSpec[] {
-    const uartState = Uart16550.allocate();
-    const acpiState = AcpiPm.allocate();
+    const specs = platformDevices({ ramSize: this.memorySize, vcpus: this.vcpus });
     // The main thread's own views: it drains console output, types input and
     // presses the power button.
     this.irqchipViews = new IrqchipViews(this.irqchipState!, { vmFd: this.vmFd!.fd, clock: monotonicClock, wake: (i) => this.control?.wake(i) });
@@ -312,10 +315,30 @@ export class Vm extends EventEmitter {
       vm: { requestStop: (r) => this.requestStop(r), log: (level, message) => this.emit('log', level, message) },
       clock: monotonicClock,
     };
-    this.uart = new Uart16550(uartState, host, { irq: PlatformPorts.com1Irq });
-    this.acpi = new AcpiPm(acpiState, host, { sciIrq: PlatformPorts.sciIrq, s5SlpTyp: PlatformPorts.s5SlpTyp });
-    this.pumpConsole(this.uart);
-    return [...platformDevices({ uart: uartState, acpi: acpiState }), { kind: 'debug-exit', port: DEBUG_EXIT_PORT }];
+    for (const spec of specs) {
+      if (spec.kind === 'uart16550') this.uart = new Uart16550(spec.state, host, { irq: spec.irq });
+      if (spec.kind === 'acpi-pm') this.acpi = new AcpiPm(spec.state, host, { sciIrq: spec.sciIrq, s5SlpTyp: spec.s5SlpTyp });
+    }
+    void this.pumpConsole(this.uart!);
+    return specs;
+  }
+
+  /** The thread that fires PIT and RTC interrupts on time (see device-timer.ts). */
+  private startDeviceTimer(devices: DeviceSpec[]): void {
+    const data: DeviceTimerData = {
+      vcpus: this.vcpus,
+      vmFd: this.vmFd!.fd,
+      control: this.control!.buffer,
+      wake: this.timerWake,
+      irqchipState: this.irqchipState!,
+      devices,
+    };
+    this.timerWorker = new Worker(new URL('./device-timer.js', import.meta.url), { workerData: data, name: 'device-timer' });
+    this.timerWorker.on('message', (m: WorkerMessage) => {
+      if (m.type === 'stop') this.stopReason ??= m.reason;
+      else if (m.type === 'log') this.emit('log', m.level, m.message);
+    });
+    this.timerWorker.on('error', (e) => this.requestStop({ kind: 'error', vcpu: -1, detail: `device timer thread failed: ${e.stack ?? e.message}` }));
   }
 
   private async pumpConsole(uart: Uart16550): Promise<void> {
@@ -381,6 +404,7 @@ export class Vm extends EventEmitter {
         boot: { mode: image.mode, entry: image.entry, rsi: image.rsi },
         syncRegs,
         testKnobs: this.options.testKnobs,
+        timerWake: this.timerWake,
       };
       const w = new Worker(new URL('../vcpu/worker.js', import.meta.url), { workerData: data, name: `vcpu${i}` });
       w.on('message', (m: WorkerMessage) => {
@@ -428,6 +452,7 @@ export class Vm extends EventEmitter {
     }
     if (this.control.claimStop()) this.stopReason ??= reason;
     this.control.wakeAll();
+    new TimerWake(this.timerWake).notify();
   }
 
   private finish(): void {
