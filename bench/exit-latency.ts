@@ -6,60 +6,16 @@
  * as fast as C; target >= 0.9).
  *
  *   node dist/bench/exit-latency.js [--exits N] [--runs R] [--json FILE]
+ *
+ * The measurement itself lives in src/bench/exit-rtt.ts, shared with the
+ * `micro` suite of `nodevisor bench` (metrics micro.exit-rtt*).
  */
-import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { buildGuest, PACKAGE_ROOT } from '../src/guests/build.js';
-import { createVm } from '../src/index.js';
-import { buildReference } from './lib/cref.js';
+import { exitLatency } from '../src/bench/exit-rtt.js';
 import { median, spread, fmt } from './lib/stats.js';
 
-const LOAD = 0x8000;
-
-export interface ExitLatencyResult {
-  exits: number;
-  runs: number;
-  c: number[];
-  node: number[];
-  /** Median exits per second of each. */
-  cRate: number;
-  nodeRate: number;
-  ratio: number;
-}
-
-async function nodeRun(image: string, exits: number): Promise<number> {
-  const vm = createVm({ memory: '16M', image: { source: image, mode: 'real', loadAddress: LOAD } });
-  await vm.start();
-  const result = await vm.wait();
-  if (result.reason.kind !== 'debug-exit') throw new Error(`benchmark guest stopped unexpectedly: ${result.message}`);
-  const s = vm.stats().vcpus[0]!;
-  const seconds = s.guestSeconds + s.vmmSeconds;
-  if (s.exitsByReason.Io !== exits + 1) throw new Error(`expected ${exits + 1} I/O exits, saw ${s.exitsByReason.Io}`);
-  return (exits + 1) / seconds;
-}
-
-function cRun(ref: string, image: string, exits: number): number {
-  const out = JSON.parse(execFileSync(ref, [image, `0x${LOAD.toString(16)}`]).toString()) as { exits: number; ns: number };
-  if (out.exits !== exits + 1) throw new Error(`C reference saw ${out.exits} exits, expected ${exits + 1}`);
-  return out.exits / (out.ns / 1e9);
-}
-
-export async function exitLatency(exits = 100_000, runs = 5): Promise<ExitLatencyResult> {
-  const image = buildGuest({ sources: [join(PACKAGE_ROOT, 'bench', 'guests', 'pio-loop.S')], loadAddress: LOAD, defines: { ITERATIONS: exits } });
-  const ref = buildReference('exit-latency');
-  const c: number[] = [];
-  const node: number[] = [];
-  // Interleave so drift in machine load hits both sides alike.
-  for (let i = 0; i < runs; i++) {
-    c.push(cRun(ref, image, exits));
-    node.push(await nodeRun(image, exits));
-  }
-  const cRate = median(c);
-  const nodeRate = median(node);
-  return { exits, runs, c, node, cRate, nodeRate, ratio: nodeRate / cRate };
-}
+export { exitLatency, type ExitLatencyResult } from '../src/bench/exit-rtt.js';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: { exits: { type: 'string' }, runs: { type: 'string' }, json: { type: 'string' } } });

@@ -5,6 +5,7 @@ import { VERSION } from './index.js';
 import { ExitStatus } from './vm/stop-reason.js';
 import { NodevisorError } from './kvm/errors.js';
 import { buildTestKernel, findTestKernel } from './images/test-kernel.js';
+import { benchCommand } from './bench/cli.js';
 import { IRQCHIP_MODES, DEFAULT_MEMORY, type VmOptions } from './vm/options.js';
 import type { IrqchipMode } from './vcpu/cpuid.js';
 import type { EntryMode } from './vcpu/boot-state.js';
@@ -13,6 +14,9 @@ const HELP = `nodevisor ${VERSION} - an x86-64 hypervisor for Linux/KVM on Node.
 
 Usage:
   nodevisor run [options]     boot a guest (the built-in demo guest by default)
+  nodevisor bench [suite...] [options]
+                              scalability and micro benchmarks, regression
+                              checks against a baseline (nodevisor bench -h)
   nodevisor image build-test-kernel
                               build the small Linux test kernel (needs Debian's
                               linux-source-6.1 and kernel build tools)
@@ -186,6 +190,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (command === 'run') return run(rest);
   if (command === 'image') return image(rest);
+  if (command === 'bench') return benchCommand(rest);
   throw new UsageError(`unknown command "${command}" (see nodevisor --help)`);
 }
 

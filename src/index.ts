@@ -21,6 +21,7 @@ export { NodevisorError } from './kvm/errors.js';
 export { GuestMemory, GuestMemoryError } from './memory/guest-memory.js';
 export { buildGuest } from './guests/build.js';
 export { parseSize } from './memory/layout.js';
+export * from './bench/index.js';
 
 /** Creates a VM (nothing runs until `start()`). */
 export function createVm(options: VmOptions = {}): Vm {

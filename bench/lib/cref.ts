@@ -1,16 +1,2 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../../src/guests/build.js';
-
-/** Compiles a C reference program from bench/ref/NAME.c (rebuilt when the source is newer). */
-export function buildReference(name: string): string {
-  const src = join(PACKAGE_ROOT, 'bench', 'ref', `${name}.c`);
-  const outDir = join(PACKAGE_ROOT, 'build', 'bench');
-  const out = join(outDir, `${name}-ref`);
-  mkdirSync(outDir, { recursive: true });
-  if (!existsSync(out) || statSync(out).mtimeMs < statSync(src).mtimeMs) {
-    execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-o', out, src, '-lpthread'], { stdio: 'inherit' });
-  }
-  return out;
-}
+/** The C reference builder lives in src/bench/c-reference.ts (shared with `nodevisor bench`). */
+export { buildReference } from '../../src/bench/c-reference.js';

@@ -19,6 +19,13 @@ export interface Metric {
   tolerance: number;
   /** Free-form structured context (vCPU count, irqchip mode, reference values...). */
   params?: Record<string, string | number | boolean>;
+  /**
+   * Optional: the individual observations behind the samples, in the
+   * metric's unit (e.g. every IPI round trip of every repetition, where each
+   * sample is one repetition's median). Only for distribution charts; the
+   * summary and baseline comparison use `samples`.
+   */
+  distribution?: number[];
 }
 
 export interface SuiteResult {

@@ -1,0 +1,86 @@
+/*
+ * IPI round trip between two vCPUs, timed by the sender with RDTSC.
+ * vCPU 0 sends PING (fixed IPI) to vCPU 1, whose handler sends PONG back;
+ * a sample is the TSC from just before vCPU 0's ICR write to the first
+ * statement of its PONG handler. WARMUP + ROUNDS round trips; the host drops
+ * the first WARMUP samples.
+ *
+ * BUSY=0: both vCPUs wait halted (sti; hlt), as an idle OS does; vCPU 0
+ *   starts a round only once vCPU 1 has announced it is halting and a short
+ *   pause loop has passed, so every PING finds it parked in HLT.
+ * BUSY=1: both spin in a `pause` loop with interrupts enabled, so every
+ *   delivery has to force a running vCPU out of the guest (with the
+ *   userspace irqchip: the VMM's kick, a signal to the vCPU's thread).
+ */
+#include "micro-common.h"
+
+#ifndef ROUNDS
+#define ROUNDS 200
+#endif
+#ifndef WARMUP
+#define WARMUP 10
+#endif
+#ifndef BUSY
+#define BUSY 0
+#endif
+#define PING 0x50
+#define PONG 0x51
+#define SETTLE_PAUSES 64
+
+static volatile u64 t0;
+static volatile u32 round, pong, ready, idle;
+
+void isr(u32 vector) {
+  if (vector == PONG) {
+    u64 t1 = rdtsc();
+    SAMPLES[round] = (u32)(t1 - t0);
+    pong = 1;
+  } else if (vector == PING) {
+    idle = 0;
+    send_ipi(0, PONG);
+  }
+  lapic_eoi();
+}
+
+static void receiver(void) {
+  atomic_inc(&ready);
+  for (;;) {
+#if BUSY
+    sti();
+    pause();
+#else
+    cli();
+    idle = 1;
+    safe_halt();
+#endif
+  }
+}
+
+void guest_main(u32 cpu, u32 ncpus) {
+  (void)ncpus;
+  lapic_enable();
+  if (cpu != 0) receiver();
+  while (!atomic_load(&ready)) pause();
+  calibration_start();
+  for (u32 r = 0; r < WARMUP + ROUNDS; r++) {
+#if !BUSY
+    while (!atomic_load(&idle)) pause();
+    for (u32 i = 0; i < SETTLE_PAUSES; i++) pause();
+#endif
+    cli();
+    round = r;
+    pong = 0;
+    t0 = rdtsc();
+    send_ipi(1, PING);
+#if BUSY
+    sti();
+    while (!pong) pause();
+#else
+    while (!pong) safe_halt();
+#endif
+  }
+  cli();
+  micro_finish(WARMUP + ROUNDS, 0);
+}
+
+void ap_main(u32 apic_id) { (void)apic_id; }

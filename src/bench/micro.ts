@@ -1,0 +1,317 @@
+/**
+ * The `micro` suite: the costs everything else is built from, each in every
+ * irqchip mode where the mode matters. Every probe runs once per
+ * repetition and repetitions are interleaved (probe A, B, C, A, B, C...),
+ * so a slow spell on the host spreads over all metrics instead of sinking
+ * one. A sample is one repetition's value (a median of many in-guest
+ * observations for latencies); the observations go in `distribution`.
+ *
+ * What each metric measures exactly is in its description and in the guest
+ * sources (guests/bench/micro-*.c); clocks are explained in micro-guests.ts.
+ */
+import { Kvm } from '../kvm/kvm.js';
+import { IRQCHIP_MODES } from '../vm/options.js';
+import type { IrqchipMode } from '../vcpu/cpuid.js';
+import type { BenchContext, Better, Metric, Suite, SuiteResult, TestKnobs } from './types.js';
+import { exitRatePair, prepareExitRtt, type ExitRttSetup } from './exit-rtt.js';
+import { deviceIrqLatencies, ipiRoundTrips, microImages, timerPeriods, type GuestTiming } from './micro-guests.js';
+import { wakeRoundTrips } from './micro-wake.js';
+import { isSelected } from './select.js';
+import { fmtSig, median, roundSig } from './stats.js';
+
+const EXITS_PER_RUN = 50_000;
+const IPI_ROUNDS = 200;
+const IRQ_ROUNDS = 200;
+const TIMER_PERIOD_US = 1000;
+const TIMER_TICKS = 200;
+const WAKE_ROUNDS = 1000;
+const WAKE_WARMUP = 100;
+const RATIO_VS_C_TARGET = 0.9;
+const USER_VS_KERNEL_TARGET = 2;
+
+type Params = Record<string, string | number | boolean>;
+
+interface MetricSpec {
+  id: string;
+  description: string;
+  unit: string;
+  better: Better;
+  tolerance: number;
+  params?: Params;
+}
+
+/** What one repetition of a probe yields for one of its metrics. */
+interface Observation {
+  sample: number;
+  distribution?: number[];
+  /** Numeric context that varies per repetition (reported as the median over repetitions). */
+  measured?: Record<string, number>;
+}
+
+interface Probe {
+  metrics: MetricSpec[];
+  /** Builds what the timed part needs (guests, the C reference) before any repetition. */
+  prepare(): void;
+  measure(knobs?: TestKnobs): Promise<Map<string, Observation>>;
+}
+
+/** Keeps distributions at ns resolution: more digits are noise and bulk in the JSON. */
+const ns = (us: number): number => Math.round(us * 1000) / 1000;
+
+function latencyObservation(t: GuestTiming, extra: Record<string, number> = {}): Observation {
+  return { sample: median(t.us), distribution: t.us.map(ns), measured: { tscMHz: t.tscMHz, ...extra } };
+}
+
+function exitProbe(): Probe {
+  let setup: ExitRttSetup | undefined;
+  return {
+    metrics: [
+      {
+        id: 'micro.exit-rtt',
+        description: `PIO exit round trips per second: a real-mode guest writes port 0x80 ${EXITS_PER_RUN} times, each a KVM exit handled by the vCPU's worker (time in KVM_RUN plus handling)`,
+        unit: 'exits/s',
+        better: 'higher',
+        tolerance: 0.1,
+        params: { exitsPerRun: EXITS_PER_RUN },
+      },
+      {
+        id: 'micro.exit-rtt.ratio-vs-c',
+        description: `nodevisor's exit rate over a minimal C VMM's (bench/ref/exit-latency.c) on the same guest, run alternately in each repetition (target >= ${RATIO_VS_C_TARGET})`,
+        unit: 'ratio',
+        better: 'higher',
+        tolerance: 0.1,
+        params: { target: RATIO_VS_C_TARGET },
+      },
+    ],
+    prepare() {
+      setup ??= prepareExitRtt(EXITS_PER_RUN);
+    },
+    async measure(knobs) {
+      const pair = await exitRatePair(setup!, knobs);
+      return new Map<string, Observation>([
+        ['micro.exit-rtt', { sample: pair.node, measured: { usPerExit: 1e6 / pair.node } }],
+        ['micro.exit-rtt.ratio-vs-c', { sample: pair.node / pair.c, measured: { cReferenceExitsPerSecond: pair.c } }],
+      ]);
+    },
+  };
+}
+
+function ipiProbe(mode: IrqchipMode): Probe {
+  const id = `micro.ipi-rtt.${mode}`;
+  return {
+    metrics: [
+      {
+        id,
+        description: `IPI round trip between two halted vCPUs, irqchip ${mode}: guest TSC from the PING's ICR write to the PONG handler (median of ${IPI_ROUNDS})`,
+        unit: 'us',
+        better: 'lower',
+        tolerance: 0.25,
+        params: { irqchip: mode, roundsPerRepetition: IPI_ROUNDS },
+      },
+    ],
+    prepare() {
+      microImages.ipi(false, IPI_ROUNDS);
+    },
+    async measure(knobs) {
+      return new Map([[id, latencyObservation(await ipiRoundTrips(mode, false, IPI_ROUNDS, knobs))]]);
+    },
+  };
+}
+
+function irqProbe(mode: IrqchipMode): Probe {
+  const id = `micro.irq-injection.${mode}`;
+  return {
+    metrics: [
+      {
+        id,
+        description: `device interrupt latency, irqchip ${mode}: guest TSC from the OUT that makes the UART raise IRQ 4 (IOAPIC, edge) to the handler; includes that port exit (see portExitUs) (median of ${IRQ_ROUNDS})`,
+        unit: 'us',
+        better: 'lower',
+        tolerance: 0.25,
+        params: { irqchip: mode, roundsPerRepetition: IRQ_ROUNDS },
+      },
+    ],
+    prepare() {
+      microImages.irq(IRQ_ROUNDS);
+    },
+    async measure(knobs) {
+      const t = await deviceIrqLatencies(mode, IRQ_ROUNDS, knobs);
+      return new Map([[id, latencyObservation(t, { portExitUs: median(t.refUs) })]]);
+    },
+  };
+}
+
+function timerProbe(mode: IrqchipMode): Probe {
+  const id = `micro.timer-accuracy.${mode}`;
+  return {
+    metrics: [
+      {
+        id,
+        description: `LAPIC periodic timer, irqchip ${mode}: achieved over requested period for ${TIMER_PERIOD_US} us, ${TIMER_TICKS} ticks timed by the guest TSC (1.0 = exact; above = late or lost ticks)`,
+        unit: 'ratio',
+        better: 'lower',
+        tolerance: 0.1,
+        params: { irqchip: mode, requestedPeriodUs: TIMER_PERIOD_US, ticksPerRepetition: TIMER_TICKS },
+      },
+    ],
+    prepare() {
+      microImages.timer(TIMER_PERIOD_US, TIMER_TICKS);
+    },
+    async measure(knobs) {
+      const t = await timerPeriods(mode, TIMER_PERIOD_US, TIMER_TICKS, knobs);
+      // The achieved period is elapsed time over ticks (the mean), which is
+      // what a guest keeping time by counting ticks sees; single periods
+      // (the distribution) show the jitter.
+      const mean = t.us.reduce((a, b) => a + b, 0) / t.us.length;
+      return new Map([[id, { sample: mean / TIMER_PERIOD_US, distribution: t.us.map((p) => ns(p / TIMER_PERIOD_US)), measured: { tscMHz: t.tscMHz } }]]);
+    },
+  };
+}
+
+function wakeProbe(): Probe {
+  const id = 'micro.wake.notify';
+  return {
+    metrics: [
+      {
+        id,
+        description: `cross-thread wake round trip: two worker_threads ping-pong through WakeWord (Atomics.notify to a thread in Atomics.wait, both ways) (median of ${WAKE_ROUNDS})`,
+        unit: 'us',
+        better: 'lower',
+        tolerance: 0.3,
+        params: { roundsPerRepetition: WAKE_ROUNDS },
+      },
+    ],
+    prepare() {},
+    async measure() {
+      const us = await wakeRoundTrips(WAKE_ROUNDS, WAKE_WARMUP);
+      return new Map([[id, { sample: median(us), distribution: us.map(ns) }]]);
+    },
+  };
+}
+
+function kickProbe(): Probe {
+  const id = 'micro.wake.kick';
+  return {
+    metrics: [
+      {
+        id,
+        description: `kick path: IPI round trip between two vCPUs spinning in the guest (irqchip user), so each delivery kicks a thread out of KVM_RUN (signal + immediate_exit); compare micro.ipi-rtt.user (halted: futex wake) (median of ${IPI_ROUNDS})`,
+        unit: 'us',
+        better: 'lower',
+        tolerance: 0.3,
+        params: { irqchip: 'user', roundsPerRepetition: IPI_ROUNDS },
+      },
+    ],
+    prepare() {
+      microImages.ipi(true, IPI_ROUNDS);
+    },
+    async measure(knobs) {
+      return new Map([[id, latencyObservation(await ipiRoundTrips('user', true, IPI_ROUNDS, knobs))]]);
+    },
+  };
+}
+
+const USER_VS_KERNEL: MetricSpec = {
+  id: 'micro.ipi-rtt.user-vs-kernel',
+  description: `micro.ipi-rtt.user over micro.ipi-rtt.kernel, paired per repetition: the cost of the userspace LAPIC (target <= ${USER_VS_KERNEL_TARGET})`,
+  unit: 'ratio',
+  better: 'lower',
+  tolerance: 0.25,
+  params: { target: USER_VS_KERNEL_TARGET },
+};
+
+function allProbes(): Probe[] {
+  return [
+    exitProbe(),
+    ...IRQCHIP_MODES.map(ipiProbe),
+    ...IRQCHIP_MODES.map(irqProbe),
+    ...IRQCHIP_MODES.map(timerProbe),
+    wakeProbe(),
+    kickProbe(),
+  ];
+}
+
+class Collected {
+  samples: number[] = [];
+  distribution: number[] = [];
+  measured = new Map<string, number[]>();
+
+  add(o: Observation): void {
+    this.samples.push(o.sample);
+    if (o.distribution) this.distribution.push(...o.distribution);
+    for (const [k, v] of Object.entries(o.measured ?? {})) {
+      if (!this.measured.has(k)) this.measured.set(k, []);
+      this.measured.get(k)!.push(v);
+    }
+  }
+
+  toMetric(spec: MetricSpec): Metric {
+    const params: Params = { ...spec.params };
+    for (const [k, v] of this.measured) params[k] = roundSig(median(v), 5);
+    const m: Metric = { ...spec, samples: this.samples, params };
+    if (this.distribution.length) m.distribution = this.distribution;
+    return m;
+  }
+}
+
+export async function runMicro(ctx: BenchContext): Promise<SuiteResult> {
+  const wantRatio = isSelected(USER_VS_KERNEL.id, ctx.only);
+  const needed = (p: Probe): boolean =>
+    p.metrics.some((m) => isSelected(m.id, ctx.only) || (wantRatio && (m.id === 'micro.ipi-rtt.user' || m.id === 'micro.ipi-rtt.kernel')));
+  const probes = allProbes().filter(needed);
+  const notes: string[] = [];
+  if (probes.length === 0) return { suite: 'micro', metrics: [], notes };
+
+  const collected = new Map<string, Collected>();
+  const total = probes.length * ctx.repetitions;
+  let done = 0;
+  ctx.progress(done, total, 'building guests');
+  for (const p of probes) p.prepare();
+  for (let rep = 0; rep < ctx.repetitions; rep++) {
+    for (const p of probes) {
+      const label = p.metrics[0]!.id;
+      ctx.progress(done, total, `${label} (${rep + 1}/${ctx.repetitions})`);
+      let results: Map<string, Observation>;
+      try {
+        results = await p.measure(ctx.testKnobs);
+      } catch (e) {
+        throw new Error(`${label}, repetition ${rep + 1}: ${(e as Error).message}`, { cause: e });
+      }
+      for (const [id, o] of results) {
+        if (!collected.has(id)) collected.set(id, new Collected());
+        collected.get(id)!.add(o);
+        ctx.log(`${id} repetition ${rep + 1}: ${fmtSig(o.sample, 4)}`);
+      }
+      ctx.progress(++done, total, label);
+    }
+  }
+
+  const metrics: Metric[] = [];
+  for (const p of probes) for (const spec of p.metrics) if (collected.has(spec.id)) metrics.push(collected.get(spec.id)!.toMetric(spec));
+  const user = collected.get('micro.ipi-rtt.user')?.samples;
+  const kernel = collected.get('micro.ipi-rtt.kernel')?.samples;
+  if (wantRatio && user && kernel) {
+    const ratio = user.map((u, i) => u / kernel[i]!);
+    metrics.push({ ...USER_VS_KERNEL, samples: ratio, params: { ...USER_VS_KERNEL.params } });
+    const r = median(ratio);
+    notes.push(`IPI round trip, user over kernel irqchip: ${r.toFixed(2)}x (target <= ${USER_VS_KERNEL_TARGET}: ${r <= USER_VS_KERNEL_TARGET ? 'met' : 'missed'})`);
+  }
+  const vsC = collected.get('micro.exit-rtt.ratio-vs-c')?.samples;
+  if (vsC) {
+    const r = median(vsC);
+    notes.push(`exit rate over the C reference's: ${r.toFixed(3)} (target >= ${RATIO_VS_C_TARGET}: ${r >= RATIO_VS_C_TARGET ? 'met' : 'missed'})`);
+  }
+  const tsc = metrics.map((m) => m.params?.tscMHz).filter((v): v is number => typeof v === 'number');
+  if (tsc.length) notes.push(`guest TSC calibrated against the ACPI PM timer: ${roundSig(median(tsc), 5)} MHz`);
+  if (Kvm.isSoftwareVirtualised()) {
+    notes.push('this host\'s KVM virtualises in software (kvm_pvm): guest ring 0 is emulated, so in-guest latencies here are far above what hardware KVM gives');
+  }
+  if (ctx.testKnobs && Object.values(ctx.testKnobs).some((v) => v)) notes.push(`test knobs in effect: ${JSON.stringify(ctx.testKnobs)} (deliberately slowed; not a real measurement)`);
+  return { suite: 'micro', metrics, notes };
+}
+
+export const microSuite: Suite = {
+  name: 'micro',
+  description: 'exit round trip vs a C VMM; IPI, device interrupt and LAPIC timer behaviour per irqchip mode; wake and kick costs',
+  run: runMicro,
+};

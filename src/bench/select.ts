@@ -1,0 +1,29 @@
+/**
+ * Metric-id patterns, as `--only` and `--tolerance` take them: a pattern
+ * names a metric id or any dotted prefix of one, so "micro.ipi-rtt" covers
+ * "micro.ipi-rtt.user" but not "micro.ipi-rttx", and "micro.ipi-rtt.user"
+ * does not cover "micro.ipi-rtt.user-vs-kernel".
+ */
+export function matchesId(id: string, pattern: string): boolean {
+  return id === pattern || id.startsWith(`${pattern}.`);
+}
+
+/** True when `id` is selected by `only` (every id is when `only` is absent or empty). */
+export function isSelected(id: string, only?: readonly string[]): boolean {
+  return !only || only.length === 0 || only.some((p) => matchesId(id, p));
+}
+
+/**
+ * True when some metric of `suite` could be selected by `only`: a pattern
+ * inside the suite ("micro.wake") or one covering it ("micro").
+ */
+export function suiteSelected(suite: string, only?: readonly string[]): boolean {
+  return !only || only.length === 0 || only.some((p) => matchesId(p, suite) || matchesId(suite, p));
+}
+
+/** The longest pattern that covers `id`, for "most specific wins" overrides. */
+export function mostSpecific<T>(id: string, byPattern: ReadonlyMap<string, T>): T | undefined {
+  let best: string | undefined;
+  for (const p of byPattern.keys()) if (matchesId(id, p) && (best === undefined || p.length > best.length)) best = p;
+  return best === undefined ? undefined : byPattern.get(best);
+}

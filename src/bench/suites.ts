@@ -1,0 +1,15 @@
+/**
+ * The benchmark suites `nodevisor bench` and `runBenchmark` know, by name.
+ * A suite implements `Suite` (types.ts); register it here.
+ */
+import type { Suite } from './types.js';
+import { microSuite } from './micro.js';
+import { scalingSuite } from './scaling.js';
+
+export const SUITES: Map<string, Suite> = new Map<string, Suite>([
+  [microSuite.name, microSuite],
+  [scalingSuite.name, scalingSuite],
+]);
+
+/** What runs when no suite is named (those of these that are registered). */
+export const DEFAULT_SUITES: readonly string[] = ['micro', 'scaling'];
