@@ -115,7 +115,12 @@ function logScale(lo: number, hi: number, p0: number, p1: number): Scale {
 }
 
 /** Tick labels: no more digits than the tick needs (0.5, 20, 1,000). */
+/** Axis labels stay short enough for the margin: SI suffixes from 10,000 up (1.2M, 3G). */
 function tickLabel(v: number): string {
+  const a = Math.abs(v);
+  for (const [div, suffix] of [[1e12, 'T'], [1e9, 'G'], [1e6, 'M'], [1e4, 'k']] as const) {
+    if (a >= div) return `${Number((v / (suffix === 'k' ? 1e3 : div)).toPrecision(3))}${suffix === 'k' ? 'k' : suffix}`;
+  }
   return Number(v.toPrecision(6)).toLocaleString('en-US', { maximumFractionDigits: 6 });
 }
 
