@@ -300,7 +300,7 @@ describe('AcpiPm', () => {
     it('keeps only the implemented enable and control bits', () => {
       const { rd, wr } = setup();
       wr(PM1A_EN, 0xffff);
-      expect(rd(PM1A_EN)).to.equal(Pm1Event.TMR | Pm1Event.PWRBTN);
+      expect(rd(PM1A_EN)).to.equal(Pm1Event.TMR | Pm1Event.GBL | Pm1Event.PWRBTN | Pm1Event.RTC);
       wr(PM1A_CNT, 0xffff & ~Pm1Cnt.SLP_EN);
       expect(rd(PM1A_CNT)).to.equal(Pm1Cnt.SCI_EN | Pm1Cnt.SLP_TYP_MASK);
     });

@@ -17,7 +17,7 @@ export const PM1_CNT_LEN = 2;
 export const PM_TMR_LEN = 4;
 
 /** PM1_STS and PM1_EN bits. */
-export const Pm1Event = { TMR: 1 << 0, PWRBTN: 1 << 8, WAK: 1 << 15 } as const;
+export const Pm1Event = { TMR: 1 << 0, GBL: 1 << 5, PWRBTN: 1 << 8, RTC: 1 << 10, WAK: 1 << 15 } as const;
 /** PM1_CNT bits. */
 export const Pm1Cnt = { SCI_EN: 1 << 0, SLP_TYP_SHIFT: 10, SLP_TYP_MASK: 7 << 10, SLP_EN: 1 << 13 } as const;
 
@@ -54,8 +54,10 @@ const TMR_PERIOD = 5; // which half-period of bit 23 the timer was in at the las
 const TMR_STARTED = 6;
 const WORDS = 7;
 
-const STS_BITS = Pm1Event.TMR | Pm1Event.PWRBTN | Pm1Event.WAK;
-const EN_BITS = Pm1Event.TMR | Pm1Event.PWRBTN;
+const STS_BITS = Pm1Event.TMR | Pm1Event.PWRBTN | Pm1Event.RTC | Pm1Event.WAK;
+// RTC_EN and GBL_EN are kept so ACPICA reads back what it enabled; their
+// status bits never set (no RTC wake alarm, no BIOS lock).
+const EN_BITS = Pm1Event.TMR | Pm1Event.GBL | Pm1Event.PWRBTN | Pm1Event.RTC;
 const CNT_BITS = Pm1Cnt.SCI_EN | Pm1Cnt.SLP_TYP_MASK;
 const TMR_MSB_PERIOD = 1 << 23; // ticks between toggles of bit 23
 const TMR_MODULUS = 1 << 24;

@@ -123,6 +123,8 @@ export const Stat = {
   EndNs: 5,
   Exits: 6,
   Injections: 7,
+  /** Emulation failures the quirk layer carried out itself. */
+  QuirkFixes: 8,
   /** Exits by KVM exit reason: ExitBase + reason. */
   ExitBase: 16,
 } as const;

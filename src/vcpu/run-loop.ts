@@ -8,6 +8,9 @@ import { VcpuState, Stat, type VmControlBlock } from './control.js';
 import { RunPage, RunOff, Exit, exitName } from './run-page.js';
 import type { VcpuInterrupts } from './interrupts.js';
 import { syncedRegs, instructionBytes, formatRegisters, formatBytes } from './exit-report.js';
+import { recoverEmulationFailure } from './quirks/apply.js';
+import { disassemble } from './quirks/disasm.js';
+import { cpuModeOf } from './quirks/page-walk.js';
 
 export interface RunLoopContext {
   index: number;
@@ -20,6 +23,8 @@ export interface RunLoopContext {
   stats: Float64Array;
   interrupts: VcpuInterrupts;
   vm: VmControl;
+  /** Recover from KVM emulation failures (software-virtualising hosts only). */
+  quirks: boolean;
 }
 
 /**
@@ -143,13 +148,29 @@ export class RunLoop {
       }
       case Exit.Shutdown:
         return this.stop(this.fault('triple-fault', 'triple fault', 'the guest took an exception it could not handle'));
-      case Exit.InternalError:
-        return this.stop(this.fault('error', this.internalError(), 'KVM could not execute the instruction at RIP'));
+      case Exit.InternalError: {
+        let why = 'KVM could not execute the instruction at RIP';
+        if (this.c.quirks && this.u32[RunOff.internalSuberror >> 2] === 1) {
+          const r = recoverEmulationFailure(this.c.vcpu, this.c.memory, syncedRegs(run), this.kvmInstructionBytes());
+          if (r.recovered) {
+            this.c.stats[Stat.QuirkFixes]! += 1;
+            return true;
+          }
+          why = `no fallback for it: ${r.reason}`;
+        }
+        return this.stop(this.fault('error', this.internalError(), why));
+      }
       case Exit.FailEntry:
         return this.stop(this.fault('error', 'VM entry failure', `hardware reason 0x${run.u64(RunOff.failEntryReason).toString(16)}`));
       default:
         return this.stop(this.fault('error', `unexpected ${exitName(reason)}`, 'nodevisor does not handle this exit'));
     }
+  }
+
+  /** The instruction bytes KVM reported with an emulation failure, if it did. */
+  private kvmInstructionBytes(): Uint8Array | null {
+    if (this.u32[RunOff.internalSuberror >> 2] !== 1 || (this.u32[RunOff.emulationFlags >> 2]! & 1) === 0) return null;
+    return this.u8.slice(RunOff.insnBytes, RunOff.insnBytes + Math.min(15, this.u8[RunOff.insnSize]!));
   }
 
   private internalError(): string {
@@ -166,11 +187,9 @@ export class RunLoop {
     let detail: string;
     try {
       const sregs = vcpu.getSregs();
-      const fromKvm = this.u32[RunOff.internalSuberror >> 2] === 1 && (this.u32[RunOff.emulationFlags >> 2]! & 1) !== 0;
-      const bytes = fromKvm
-        ? this.u8.slice(RunOff.insnBytes, RunOff.insnBytes + Math.min(15, this.u8[RunOff.insnSize]!))
-        : instructionBytes(vcpu, memory, regs, sregs);
-      detail = `${headline}\ninstruction bytes: ${formatBytes(bytes)}\n${formatRegisters(regs, sregs)}`;
+      const bytes = this.kvmInstructionBytes() ?? instructionBytes(vcpu, memory, regs, sregs);
+      const text = bytes.length ? `\ninstruction: ${disassemble(bytes, cpuModeOf(sregs), regs.rip)}` : '';
+      detail = `${headline}\ninstruction bytes: ${formatBytes(bytes)}${text}\n${formatRegisters(regs, sregs)}`;
     } catch (e) {
       detail = `${headline}\n${formatRegisters(regs)}\n(special registers unavailable: ${(e as Error).message})`;
     }

@@ -27,6 +27,8 @@ export interface VcpuWorkerData {
   /** Entry state for a directly loaded guest, or explicit registers. */
   boot: { mode: EntryMode; entry: number; rsi?: number } | { regs: Regs; sregs: Partial<Sregs> } | null;
   syncRegs: boolean;
+  /** Carry out instructions KVM's emulator cannot (software-virtualising hosts). */
+  quirks: boolean;
   testKnobs?: TestKnobs;
   /** Wake word of the device-timer thread (bumped when a PIT/RTC deadline moves earlier). */
   timerWake: SharedArrayBuffer;

@@ -48,6 +48,11 @@ const SSE_PACKED: Readonly<Record<number, string>> = {
   0x14: 'unpcklp', 0x15: 'unpckhp', 0x28: 'movap', 0x29: 'movap', 0x2b: 'movntp', 0x50: 'movmskp', 0x54: 'andp', 0x55: 'andnp',
   0x56: 'orp', 0x57: 'xorp', 0xc6: 'shufp', 0x12: 'movlp', 0x13: 'movlp', 0x16: 'movhp', 0x17: 'movhp',
 };
+/** Conversions, named by mandatory prefix none/66/F3/F2. */
+const SSE_CVT: Readonly<Record<number, string>> = {
+  0x2a: 'cvtpi2ps cvtpi2pd cvtsi2ss cvtsi2sd', 0x2c: 'cvttps2pi cvttpd2pi cvttss2si cvttsd2si', 0x2d: 'cvtps2pi cvtpd2pi cvtss2si cvtsd2si',
+  0x5a: 'cvtps2pd cvtpd2ps cvtss2sd cvtsd2ss', 0x5b: 'cvtdq2ps cvtps2dq cvttps2dq ?', 0xe6: '? cvttpd2dq cvtdq2pd cvtpd2dq',
+};
 /** MMX/SSE2 integer ops 0F 60-6D and 0F D0-FE, named the same with or without 66 ('' = prefix-dependent, handled apart). */
 const SSE_INT_60 = 'punpcklbw punpcklwd punpckldq packsswb pcmpgtb pcmpgtw pcmpgtd packuswb punpckhbw punpckhwd punpckhdq packssdw punpcklqdq punpckhqdq'.split(' ');
 const SSE_INT_D0 = ('addsubpd psrlw psrld psrlq paddq pmullw movq pmovmskb psubusb psubusw pminub pand paddusb paddusw pmaxub pandn ' +
@@ -294,6 +299,8 @@ function twoByte(f: Fmt): string {
 /** The name of an SSE-family instruction in the 0F map from its mandatory prefix `pp` (0 none, 1 66, 2 F3, 3 F2), or null. */
 function sseName(d: DecodedInstruction, pp = d.prefixes.opsize ? 1 : d.prefixes.lastRep === 0xf3 ? 2 : d.prefixes.lastRep === 0xf2 ? 3 : 0): string | null {
   const o = d.opcode;
+  const cvt = SSE_CVT[o];
+  if (cvt) return cvt.split(' ')[pp]!;
   const fp = SSE_FP[o];
   if (fp) return fp + ['ps', 'pd', 'ss', 'sd'][pp];
   const packed = SSE_PACKED[o];
@@ -309,7 +316,8 @@ function sseName(d: DecodedInstruction, pp = d.prefixes.opsize ? 1 : d.prefixes.
     case 0x6f: case 0x7f: return ['movq', 'movdqa', 'movdqu', '?'][pp]!;
     case 0x70: return ['pshufw', 'pshufd', 'pshufhw', 'pshuflw'][pp]!;
     case 0x74: case 0x75: case 0x76: return ['pcmpeqb', 'pcmpeqw', 'pcmpeqd'][o - 0x74]!;
-    case 0x2a: case 0x2c: case 0x2d: case 0x5a: case 0x5b: case 0xe6: return 'cvt';
+    case 0xc4: return 'pinsrw';
+    case 0xc5: return 'pextrw';
   }
   return null;
 }

@@ -15,15 +15,19 @@
  *   and set KVM_SYNC_X86_REGS in kvm_dirty_regs before the next KVM_RUN
  *   (or KVM_SET_REGS with the merged registers).
  * - 'inject-exception', soft=true (int3, int n, into): KVM_SET_VCPU_EVENTS has
- *   no instruction-length field. KVM re-derives it (VMX uses the length of the
- *   last VM exit, SVM re-decodes the instruction at RIP), so injecting a
- *   software exception/interrupt through it pushes a wrong return address
- *   after an emulation failure. Instead: set RIP to `rip` (the next
- *   instruction) via sync_regs, then inject `vector` as an event with no
- *   length adjustment - interrupt.injected=1, interrupt.nr=vector,
- *   interrupt.soft=0 - so the pushed RIP is exactly `rip`. The gate-DPL check
- *   that only software events get (SDM Vol. 3 6.12.1.1) is done here before
- *   returning, so the event can be delivered as a plain one.
+ *   no instruction-length field ("The API doesn't provide the instruction
+ *   length for software exceptions", arch/x86/kvm/x86.c). For a soft event
+ *   KVM supplies one itself: VMX writes vcpu->arch.event_exit_inst_len, the
+ *   length recorded at some earlier exit, into VM_ENTRY_INSTRUCTION_LEN; SVM
+ *   re-decodes the instruction at RIP. After an emulation failure neither
+ *   gives the right return address. So: set RIP to `rip` (the next
+ *   instruction) through sync_regs, then inject `vector` as an event KVM does
+ *   not adjust: interrupt.injected=1, interrupt.nr=vector, interrupt.soft=0
+ *   (not exception.nr=3/4: KVM always treats #BP/#OF as soft). The CPU then
+ *   pushes exactly `rip`. The gate-DPL check that only software events get
+ *   (SDM Vol. 3 6.12.1.1) is done here before returning, so delivering the
+ *   event as a plain interrupt changes nothing the guest can see (short of
+ *   the EXT bit in the error code should delivery itself fault).
  * - 'inject-exception', soft=false (faults: #UD, #GP, #PF, #NM, #SS, #AC):
  *   RIP stays at the faulting instruction (`rip` equals the current RIP);
  *   exception.injected=1, exception.nr=vector, has_error_code/error_code from
@@ -31,9 +35,11 @@
  *   with KVM_SYNC_X86_SREGS), or with KVM_CAP_EXCEPTION_PAYLOAD enabled use
  *   exception.pending=1, exception_has_payload=1, exception_payload=cr2 and
  *   KVM_VCPUEVENT_VALID_PAYLOAD in flags.
- * In both injection cases start from KVM_GET_VCPU_EVENTS (or sync_events)
- * and change only those fields: KVM_SET_VCPU_EVENTS also rewrites the NMI
- * state from the struct.
+ * In both injection cases start from KVM_GET_VCPU_EVENTS (or sync_events,
+ * written back with KVM_SYNC_X86_EVENTS in kvm_dirty_regs) and change only
+ * those fields: KVM_SET_VCPU_EVENTS also rewrites the NMI state from the
+ * struct. If an event is already injected there, deliver that one first
+ * (resume without acting; the instruction fails again afterwards).
  */
 import { native } from '../../kvm/addon.js';
 import type { RegName, Regs, SegmentName, Sregs } from '../../kvm/structs.js';
@@ -116,7 +122,8 @@ interface Ctx {
  * Decides how to get past the instruction KVM could not emulate. `bytes` are
  * the instruction bytes at RIP (KVM reports 15; fewer are fine if the
  * instruction fits), `regs`/`sregs` the vCPU state at the exit, `cpl` the
- * current privilege level (normally sregs.cs.dpl, or ss.dpl).
+ * current privilege level: sregs.ss.dpl, which is how KVM defines it
+ * (CS.DPL differs in conforming code segments), and 0 when CR0.PE is clear.
  */
 export function handleEmulationFailure(bytes: Uint8Array, regs: Regs, sregs: Sregs, mem: GuestMemory, cpl: number): QuirkAction {
   const mode = cpuModeOf(sregs);
@@ -146,6 +153,26 @@ export function handleEmulationFailure(bytes: Uint8Array, regs: Regs, sregs: Sre
     if (e instanceof GuestMemoryError) return unhandled(c, `${c.text} touches memory outside guest RAM (${e.message})`);
     throw e;
   }
+}
+
+/**
+ * Up to 15 instruction bytes at CS:RIP read through the guest's page tables,
+ * for when KVM did not supply them (KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES
+ * clear). Stops at the first page that cannot be fetched from; empty if RIP's
+ * own page cannot.
+ */
+export function fetchInstructionBytes(mem: GuestMemory, sregs: Sregs, rip: bigint, cpl: number): Uint8Array {
+  const linear = linearAddress(sregs, 'cs', rip);
+  const first = Math.min(15, 4096 - Number(linear & 0xfffn));
+  const head = readVirtual(mem, sregs, cpl, linear, first, { access: 'execute' });
+  if ('fault' in head) return new Uint8Array();
+  if (first === 15) return head.bytes;
+  const tail = readVirtual(mem, sregs, cpl, linear + BigInt(first), 15 - first, { access: 'execute' });
+  if ('fault' in tail) return head.bytes;
+  const out = new Uint8Array(15);
+  out.set(head.bytes);
+  out.set(tail.bytes, first);
+  return out;
 }
 
 function dispatch(c: Ctx): QuirkAction {

@@ -161,7 +161,11 @@ const enum Imm {
   FarPtr,
   /** rel8 */
   RelB,
-  /** rel16/32; always rel32 in 64-bit mode (Intel ignores 66 for near branches there, SDM Vol. 1 3.6.1). */
+  /**
+   * rel16/32; always rel32 in 64-bit mode, where Intel CPUs fix near-branch
+   * operand size at 64 bits and ignore 66 (SDM Vol. 2, JMP/Jcc/CALL). AMD
+   * CPUs honour 66 there (rel16); no compiler emits that form.
+   */
   RelZ,
   /** F6/F7 group 3: ib/iz for /0 and /1 (TEST) only. */
   Group3,
@@ -177,7 +181,7 @@ const M: OpInfo = { modrm: true, imm: Imm.None };
 const MB: OpInfo = { modrm: true, imm: Imm.B };
 const op = (imm: Imm): OpInfo => ({ modrm: false, imm });
 
-/** One-byte map; null = invalid in every mode. Prefix bytes never reach this. */
+/** One-byte map; null = undefined in `mode`. Prefix bytes never reach this. */
 function primaryInfo(b: number, mode: CpuMode): OpInfo | null {
   const x64Invalid = mode === 64;
   if (b < 0x40) {
@@ -459,8 +463,8 @@ export function decodeInstruction(bytes: Uint8Array, mode: CpuMode): DecodedInst
 
   const rexX = rex?.x ?? vex?.x ?? false;
   const rexB = rex?.b ?? vex?.b ?? false;
-  const rexW = rex?.w ?? vex?.w ?? false;
-  const operandSize: 16 | 32 | 64 = mode === 64 && rexW && !vex ? 64 : (mode === 16) !== prefixes.opsize ? 16 : 32;
+  // REX.W selects 64-bit operands (VEX.W means something per instruction); 66 toggles the default size.
+  const operandSize: 16 | 32 | 64 = mode === 64 && rex?.w ? 64 : (mode === 16) !== prefixes.opsize ? 16 : 32;
 
   let modrm: ModRm | null = null;
   let sib: Sib | null = null;
