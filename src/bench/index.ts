@@ -13,6 +13,8 @@ export { renderCharts, writeCharts } from './svg.js';
 export type { Chart } from './svg.js';
 export { SUITES, DEFAULT_SUITES } from './suites.js';
 export { microSuite } from './micro.js';
+export { scalingSuite } from './scaling.js';
+export { bootSuite } from './boot.js';
 export { summarize, median, quantile } from './stats.js';
 export type { Summary, SpreadKind } from './stats.js';
 export { matchesId, isSelected } from './select.js';
