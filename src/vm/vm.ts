@@ -403,6 +403,7 @@ export class Vm extends EventEmitter {
         startup: image.startup,
         boot: { mode: image.mode, entry: image.entry, rsi: image.rsi },
         syncRegs,
+        quirks: softwareVirt,
         testKnobs: this.options.testKnobs,
         timerWake: this.timerWake,
       };
