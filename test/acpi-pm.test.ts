@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { DeviceHost, IrqLines, StopReason, VmControl } from '../src/devices/device.js';
+import type { IrqLines } from '../src/devices/device.js';
 import {
   ACPI_PM_LENGTH,
   AcpiPm,
@@ -13,35 +13,11 @@ import {
   PM_TIMER_HZ,
   PM_TMR,
 } from '../src/devices/acpi-pm.js';
-import { FakeClock } from '../src/sync/clock.js';
+import type { FakeClock } from '../src/sync/clock.js';
+import { deviceHost } from './helpers/recording.js';
 
 const SCI = 9;
 const S5 = 5;
-
-class RecordingIrq implements IrqLines {
-  private events: Array<[number, boolean]> = [];
-  setLevel(gsi: number, high: boolean): void {
-    this.events.push([gsi, high]);
-  }
-  /** The SCI levels driven since the last call. */
-  take(): boolean[] {
-    const events = this.events;
-    this.events = [];
-    for (const [gsi] of events) expect(gsi).to.equal(SCI);
-    return events.map(([, high]) => high);
-  }
-}
-
-class RecordingVm implements VmControl {
-  readonly stops: StopReason[] = [];
-  readonly logs: Array<[string, string]> = [];
-  requestStop(reason: StopReason): void {
-    this.stops.push(reason);
-  }
-  log(level: 'info' | 'warn' | 'error', message: string): void {
-    this.logs.push([level, message]);
-  }
-}
 
 /** The nanosecond at which the PM timer has counted `ticks` ticks. */
 function nsAtTick(ticks: number): number {
@@ -56,10 +32,7 @@ function timerAt(ns: number): number {
 
 function setup(options?: AcpiPmAllocateOptions, startNs = 0) {
   const state = AcpiPm.allocate(options);
-  const irq = new RecordingIrq();
-  const vm = new RecordingVm();
-  const clock = new FakeClock(startNs);
-  const host: DeviceHost = { irq, vm, clock };
+  const { host, irq, vm, clock } = deviceHost({ gsi: SCI, startNs });
   const pm = new AcpiPm(state, host, { sciIrq: SCI, s5SlpTyp: S5 });
   const rd = (offset: number, size: 1 | 2 | 4 = 2): number => pm.read(offset, size, 0);
   const wr = (offset: number, value: number, size: 1 | 2 | 4 = 2): void => pm.write(offset, size, value, 0);
@@ -67,7 +40,7 @@ function setup(options?: AcpiPmAllocateOptions, startNs = 0) {
 }
 
 function otherView(state: AcpiPmState, irq: IrqLines, clock: FakeClock): AcpiPm {
-  return new AcpiPm(state, { irq, vm: new RecordingVm(), clock }, { sciIrq: SCI, s5SlpTyp: S5 });
+  return new AcpiPm(state, deviceHost({ irq, clock }).host, { sciIrq: SCI, s5SlpTyp: S5 });
 }
 
 describe('AcpiPm', () => {

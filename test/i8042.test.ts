@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import type { DeviceHost, IrqLines, StopReason, VmControl } from '../src/devices/device.js';
 import {
   I8042,
   I8042_AUX_IRQ,
@@ -15,32 +14,10 @@ import {
   type I8042State,
   PS2_NO_DEVICE_REPLY,
 } from '../src/devices/i8042.js';
-import { FakeClock } from '../src/sync/clock.js';
-
-class RecordingIrq implements IrqLines {
-  events: Array<[number, boolean]> = [];
-  setLevel(gsi: number, high: boolean): void {
-    this.events.push([gsi, high]);
-  }
-  take(): Array<[number, boolean]> {
-    const events = this.events;
-    this.events = [];
-    return events;
-  }
-}
-
-class RecordingVm implements VmControl {
-  readonly stops: StopReason[] = [];
-  requestStop(reason: StopReason): void {
-    this.stops.push(reason);
-  }
-  log(): void {}
-}
+import { deviceHost } from './helpers/recording.js';
 
 function setup(state: I8042State = I8042.allocate()) {
-  const irq = new RecordingIrq();
-  const vm = new RecordingVm();
-  const host: DeviceHost = { irq, vm, clock: new FakeClock() };
+  const { host, irq, vm } = deviceHost();
   const kbc = new I8042(state, host, { kbdIrq: I8042_KBD_IRQ, auxIrq: I8042_AUX_IRQ });
   const status = (): number => kbc.commandPort.read(0, 1, 0);
   const data = (): number => kbc.dataPort.read(0, 1, 0);
@@ -72,7 +49,7 @@ describe('I8042', () => {
       expect(status()).to.equal(I8042Status.UNLOCKED);
       expect(data()).to.equal(0);
       expect(i8042Command(I8042Cmd.ReadCtr, [], 1)).to.deep.equal([I8042Ctr.XLATE]);
-      expect(irq.take()).to.deep.equal([]);
+      expect(irq.takeEvents()).to.deep.equal([]);
     });
 
     it('answers its offset-based interface the same way, and 0xff between the ports', () => {
@@ -170,12 +147,12 @@ describe('I8042', () => {
     it('answers a byte for the keyboard with 0xFE and a timeout, on IRQ 1 when enabled', () => {
       const { send, status, data, irq, i8042Command, kbc } = setup();
       i8042Command(I8042Cmd.WriteCtr, [I8042Ctr.KBDINT | I8042Ctr.XLATE], 0);
-      irq.take();
+      irq.takeEvents();
       send(0xf2); // ATKBD GETID
       expect(status()).to.equal(I8042Status.OBF | I8042Status.TIMEOUT | I8042Status.UNLOCKED);
-      expect(irq.take()).to.deep.equal([[I8042_KBD_IRQ, true]]);
+      expect(irq.takeEvents()).to.deep.equal([[I8042_KBD_IRQ, true]]);
       expect(data()).to.equal(PS2_NO_DEVICE_REPLY);
-      expect(irq.take()).to.deep.equal([[I8042_KBD_IRQ, false]]);
+      expect(irq.takeEvents()).to.deep.equal([[I8042_KBD_IRQ, false]]);
       expect(status() & I8042Status.TIMEOUT).to.equal(I8042Status.TIMEOUT);
       // The next write clears the timeout.
       i8042Command(I8042Cmd.KbdTest, [], 1);
@@ -189,9 +166,9 @@ describe('I8042', () => {
       command(I8042Cmd.AuxSend);
       send(0xff);
       expect(status()).to.equal(I8042Status.OBF | I8042Status.AUXDATA | I8042Status.TIMEOUT | I8042Status.UNLOCKED);
-      expect(irq.take()).to.deep.equal([[I8042_AUX_IRQ, true]]);
+      expect(irq.takeEvents()).to.deep.equal([[I8042_AUX_IRQ, true]]);
       expect(data()).to.equal(PS2_NO_DEVICE_REPLY);
-      expect(irq.take()).to.deep.equal([[I8042_AUX_IRQ, false]]);
+      expect(irq.takeEvents()).to.deep.equal([[I8042_AUX_IRQ, false]]);
     });
 
     it('loops bytes back as keyboard (0xD2) or AUX (0xD3) data', () => {
@@ -208,12 +185,12 @@ describe('I8042', () => {
       const { command, data, irq, i8042Command } = setup();
       command(I8042Cmd.SelfTest);
       data();
-      expect(irq.take()).to.deep.equal([]);
+      expect(irq.takeEvents()).to.deep.equal([]);
       i8042Command(I8042Cmd.WriteCtr, [I8042Ctr.KBDINT], 0);
       command(I8042Cmd.ReadCtr);
-      expect(irq.take()).to.deep.equal([[I8042_KBD_IRQ, true]]);
+      expect(irq.takeEvents()).to.deep.equal([[I8042_KBD_IRQ, true]]);
       expect(data()).to.equal(I8042Ctr.KBDINT);
-      expect(irq.take()).to.deep.equal([[I8042_KBD_IRQ, false]]);
+      expect(irq.takeEvents()).to.deep.equal([[I8042_KBD_IRQ, false]]);
     });
 
     it("lets Linux's i8042 probe run to the end without waiting on a single timeout", () => {
@@ -244,12 +221,12 @@ describe('I8042', () => {
       expect(i8042Command(I8042Cmd.ReadCtr, [], 1)[0]! & I8042Ctr.AUXDIS).to.equal(0);
       // The AUX IRQ test: AUXINT on, loop 0xa5, expect IRQ 12.
       i8042Command(I8042Cmd.WriteCtr, [(probeCtr & ~I8042Ctr.AUXDIS) | I8042Ctr.AUXINT], 0);
-      irq.take();
+      irq.takeEvents();
       command(I8042Cmd.AuxLoop);
       send(0xa5);
-      expect(irq.take()).to.deep.equal([[I8042_AUX_IRQ, true]]);
+      expect(irq.takeEvents()).to.deep.equal([[I8042_AUX_IRQ, true]]);
       expect(data()).to.equal(0xa5);
-      expect(irq.take()).to.deep.equal([[I8042_AUX_IRQ, false]]);
+      expect(irq.takeEvents()).to.deep.equal([[I8042_AUX_IRQ, false]]);
       // Keyboard port enabled with interrupts; atkbd sends GETID and gets a NAK at once.
       i8042Command(I8042Cmd.WriteCtr, [I8042Ctr.KBDINT | I8042Ctr.AUXINT | I8042Ctr.XLATE], 0);
       send(0xf2);

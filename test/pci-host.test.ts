@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { AccessSize, DeviceHost, StopReason, VmControl } from '../src/devices/device.js';
+import type { AccessSize } from '../src/devices/device.js';
 import { noIrqLines } from '../src/devices/device.js';
 import {
   PCI_BAR_COUNT,
@@ -22,15 +22,7 @@ import {
   type PciHostState,
 } from '../src/devices/pci-host.js';
 import { ResetControl } from '../src/devices/reset-control.js';
-import { FakeClock } from '../src/sync/clock.js';
-
-class RecordingVm implements VmControl {
-  readonly stops: StopReason[] = [];
-  requestStop(reason: StopReason): void {
-    this.stops.push(reason);
-  }
-  log(): void {}
-}
+import { deviceHost } from './helpers/recording.js';
 
 /** The test device: a 4 KiB memory BAR, a 32-byte I/O BAR, a 16 KiB 64-bit prefetchable BAR, INTA#, two capabilities. */
 const TEST_SPEC: PciConfigSpec = {
@@ -49,8 +41,7 @@ const TEST_SPEC: PciConfigSpec = {
 };
 
 function setup(state: PciHostState = PciHost.allocate()) {
-  const vm = new RecordingVm();
-  const host: DeviceHost = { irq: noIrqLines, vm, clock: new FakeClock() };
+  const { host, vm } = deviceHost({ irq: noIrqLines });
   const resetState = ResetControl.allocate();
   const reset = new ResetControl(resetState, host);
   const pci = new PciHost(state, { resetControl: reset });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { DeviceHost, IrqLines, StopReason, VmControl } from '../src/devices/device.js';
+import type { IrqLines } from '../src/devices/device.js';
 import {
   I8254Pit,
   type I8254PitState,
@@ -14,7 +14,8 @@ import {
   PORT61,
   Port61Bits,
 } from '../src/devices/i8254-pit.js';
-import { FakeClock } from '../src/sync/clock.js';
+import type { FakeClock } from '../src/sync/clock.js';
+import { deviceHost } from './helpers/recording.js';
 
 const IRQ = PIT_IRQ;
 const HZ = BigInt(PIT_HZ);
@@ -29,40 +30,9 @@ function ticksAt(ns: number): number {
   return Number((BigInt(ns) * HZ) / 1_000_000_000n);
 }
 
-class RecordingIrq implements IrqLines {
-  private events: Array<[number, boolean]> = [];
-  setLevel(gsi: number, high: boolean): void {
-    this.events.push([gsi, high]);
-  }
-  /** Levels driven since the last call. */
-  take(): boolean[] {
-    const events = this.events;
-    this.events = [];
-    for (const [gsi] of events) expect(gsi).to.equal(IRQ);
-    return events.map(([, high]) => high);
-  }
-  /** Pulses (high then low) driven since the last call; fails on anything else. */
-  pulses(): number {
-    const levels = this.take();
-    expect(levels.length % 2, `levels ${levels.join(',')}`).to.equal(0);
-    for (let i = 0; i < levels.length; i += 2) expect([levels[i], levels[i + 1]]).to.deep.equal([true, false]);
-    return levels.length / 2;
-  }
-}
-
-class RecordingVm implements VmControl {
-  readonly stops: StopReason[] = [];
-  requestStop(reason: StopReason): void {
-    this.stops.push(reason);
-  }
-  log(): void {}
-}
-
 function setup(startNs = 0) {
   const state = I8254Pit.allocate();
-  const irq = new RecordingIrq();
-  const clock = new FakeClock(startNs);
-  const host: DeviceHost = { irq, vm: new RecordingVm(), clock };
+  const { host, irq, clock } = deviceHost({ gsi: IRQ, startNs });
   const pit = new I8254Pit(state, host, { irq: IRQ });
   const rd = (reg: number): number => pit.read(reg, 1, 0);
   const wr = (reg: number, value: number): void => pit.write(reg, 1, value, 0);
@@ -92,7 +62,7 @@ function setup(startNs = 0) {
 }
 
 function otherView(state: I8254PitState, irq: IrqLines, clock: FakeClock): I8254Pit {
-  return new I8254Pit(state, { irq, vm: new RecordingVm(), clock }, { irq: IRQ });
+  return new I8254Pit(state, deviceHost({ irq, clock }).host, { irq: IRQ });
 }
 
 describe('I8254Pit', () => {
@@ -673,7 +643,7 @@ describe('I8254Pit', () => {
         calls++;
         expect(pit.nextDeadlineNs()).to.be.lessThan(Infinity); // the mutex is free
       };
-      pit = new I8254Pit(state, { irq, vm: new RecordingVm(), clock }, { irq: IRQ, onDeadlineChange });
+      pit = new I8254Pit(state, deviceHost({ irq, clock }).host, { irq: IRQ, onDeadlineChange });
       pit.write(PitReg.Control, 1, 0x34, 0);
       pit.write(PitReg.Counter0, 1, 0x00, 0);
       expect(calls).to.equal(0);

@@ -1,5 +1,4 @@
 import { expect } from 'chai';
-import type { DeviceHost, StopReason, VmControl } from '../src/devices/device.js';
 import { noIrqLines } from '../src/devices/device.js';
 import {
   RESET_CONTROL_PORT,
@@ -9,19 +8,10 @@ import {
   ResetControlBits,
   type ResetControlState,
 } from '../src/devices/reset-control.js';
-import { FakeClock } from '../src/sync/clock.js';
-
-class RecordingVm implements VmControl {
-  readonly stops: StopReason[] = [];
-  requestStop(reason: StopReason): void {
-    this.stops.push(reason);
-  }
-  log(): void {}
-}
+import { deviceHost } from './helpers/recording.js';
 
 function setup(state: ResetControlState = ResetControl.allocate()) {
-  const vm = new RecordingVm();
-  const host: DeviceHost = { irq: noIrqLines, vm, clock: new FakeClock() };
+  const { host, vm } = deviceHost({ irq: noIrqLines });
   const rc = new ResetControl(state, host);
   const rd = (): number => rc.read(0, 1, 0);
   const wr = (value: number): void => rc.write(0, 1, value, 0);

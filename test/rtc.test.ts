@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import type { DeviceHost, IrqLines, StopReason, VmControl } from '../src/devices/device.js';
+import type { IrqLines } from '../src/devices/device.js';
 import {
   CMOS_SIZE,
   CmosReg,
@@ -17,7 +17,8 @@ import {
   RtcPort,
   rtcPeriodTicks,
 } from '../src/devices/cmos-rtc.js';
-import { FakeClock } from '../src/sync/clock.js';
+import type { FakeClock } from '../src/sync/clock.js';
+import { deviceHost } from './helpers/recording.js';
 
 const IRQ = RTC_IRQ;
 /** A leap day, two seconds before midnight (a Thursday). */
@@ -27,27 +28,6 @@ const T0 = 5_000_000_123;
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
-class RecordingIrq implements IrqLines {
-  private events: Array<[number, boolean]> = [];
-  setLevel(gsi: number, high: boolean): void {
-    this.events.push([gsi, high]);
-  }
-  take(): boolean[] {
-    const events = this.events;
-    this.events = [];
-    for (const [gsi] of events) expect(gsi).to.equal(IRQ);
-    return events.map(([, high]) => high);
-  }
-}
-
-class RecordingVm implements VmControl {
-  readonly stops: StopReason[] = [];
-  requestStop(reason: StopReason): void {
-    this.stops.push(reason);
-  }
-  log(): void {}
-}
-
 /** ns from the anchor to divider tick `tick`, exactly. */
 function nsAtTick32k(tick: number): number {
   return Number((BigInt(tick) * 1_000_000_000n + 32767n) / 32768n);
@@ -55,9 +35,7 @@ function nsAtTick32k(tick: number): number {
 
 function setup(options: CmosRtcAllocateOptions = {}) {
   const state = CmosRtc.allocate({ baseTime: BASE, ...options });
-  const irq = new RecordingIrq();
-  const clock = new FakeClock(T0);
-  const host: DeviceHost = { irq, vm: new RecordingVm(), clock };
+  const { host, irq, clock } = deviceHost({ gsi: IRQ, startNs: T0 });
   const rtc = new CmosRtc(state, host, { irq: IRQ });
   const rd = (index: number): number => {
     rtc.write(RtcPort.Index, 1, index, 0);
@@ -75,7 +53,7 @@ function setup(options: CmosRtcAllocateOptions = {}) {
 }
 
 function otherView(state: CmosRtcState, irq: IrqLines, clock: FakeClock): CmosRtc {
-  return new CmosRtc(state, { irq, vm: new RecordingVm(), clock }, { irq: IRQ });
+  return new CmosRtc(state, deviceHost({ irq, clock }).host, { irq: IRQ });
 }
 
 describe('CmosRtc', () => {
@@ -494,14 +472,14 @@ describe('CmosRtc', () => {
   describe('waking the timer thread', () => {
     it('calls onDeadlineChange when an access moves the deadline earlier, outside the mutex', () => {
       const state = CmosRtc.allocate({ baseTime: BASE });
-      const clock = new FakeClock(T0);
+      const { host, clock } = deviceHost({ gsi: IRQ, startNs: T0 });
       let calls = 0;
       let rtc!: CmosRtc;
       const onDeadlineChange = (): void => {
         calls++;
         expect(rtc.nextDeadlineNs()).to.be.lessThan(Infinity); // the mutex is free
       };
-      rtc = new CmosRtc(state, { irq: new RecordingIrq(), vm: new RecordingVm(), clock }, { irq: IRQ, onDeadlineChange });
+      rtc = new CmosRtc(state, host, { irq: IRQ, onDeadlineChange });
       const wr = (index: number, value: number): void => {
         rtc.write(RtcPort.Index, 1, index, 0);
         rtc.write(RtcPort.Data, 1, value, 0);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { Worker } from 'node:worker_threads';
-import type { DeviceHost, IrqLines, StopReason, VmControl } from '../src/devices/device.js';
+import type { IrqLines } from '../src/devices/device.js';
 import {
   Uart16550,
   UartFcr,
@@ -13,42 +13,19 @@ import {
   type Uart16550AllocateOptions,
   type Uart16550State,
 } from '../src/devices/uart16550.js';
-import { FakeClock } from '../src/sync/clock.js';
+import { deviceHost, RecordingIrq } from './helpers/recording.js';
 import type { UartWorkerData } from './uart16550.worker.js';
 
 const IRQ = 4;
 const THRE_TEMT = UartLsr.THRE | UartLsr.TEMT;
 
-class RecordingIrq implements IrqLines {
-  private events: Array<[number, boolean]> = [];
-  setLevel(gsi: number, high: boolean): void {
-    this.events.push([gsi, high]);
-  }
-  /** The levels driven since the last call, as a sequence of booleans on IRQ. */
-  take(): boolean[] {
-    const events = this.events;
-    this.events = [];
-    for (const [gsi] of events) expect(gsi).to.equal(IRQ);
-    return events.map(([, high]) => high);
-  }
-}
-
-class RecordingVm implements VmControl {
-  readonly stops: StopReason[] = [];
-  requestStop(reason: StopReason): void {
-    this.stops.push(reason);
-  }
-  log(): void {}
-}
-
 function view(state: Uart16550State, irq: IrqLines): Uart16550 {
-  const host: DeviceHost = { irq, vm: new RecordingVm(), clock: new FakeClock() };
-  return new Uart16550(state, host, { irq: IRQ });
+  return new Uart16550(state, deviceHost({ irq }).host, { irq: IRQ });
 }
 
 function setup(options?: Uart16550AllocateOptions) {
   const state = Uart16550.allocate(options);
-  const irq = new RecordingIrq();
+  const irq = new RecordingIrq(IRQ);
   const uart = view(state, irq);
   const rd = (reg: number): number => uart.read(reg, 1, 0);
   const wr = (reg: number, value: number): void => uart.write(reg, 1, value, 0);
@@ -586,7 +563,7 @@ describe('Uart16550', () => {
 
     it('is driven once per change across every view of the same state', () => {
       const state = Uart16550.allocate();
-      const irq = new RecordingIrq();
+      const irq = new RecordingIrq(IRQ);
       const a = view(state, irq);
       const b = view(state, irq);
       a.write(UartReg.Mcr, 1, UartMcr.OUT2, 0);
@@ -645,7 +622,7 @@ describe('Uart16550', () => {
     it('keeps every THR byte from two concurrent writers exactly once, each in order', async () => {
       const count = 20000;
       const state = Uart16550.allocate();
-      const uart = view(state, new RecordingIrq());
+      const uart = view(state, new RecordingIrq(IRQ));
       const worker = startWorker(state, 'burst', count);
       const chunks: Uint8Array[] = [];
       await worker.go();
@@ -665,7 +642,7 @@ describe('Uart16550', () => {
     it('holds back a polling writer on another thread while the TX ring is full, losing nothing', async () => {
       const count = 20000;
       const state = Uart16550.allocate({ txCapacity: 64 });
-      const uart = view(state, new RecordingIrq());
+      const uart = view(state, new RecordingIrq(IRQ));
       const worker = startWorker(state, 'polled', count);
       const chunks: Uint8Array[] = [];
       await worker.go();
@@ -687,7 +664,7 @@ describe('Uart16550', () => {
     it('delivers bytes received on another thread to RBR in order', async () => {
       const count = 20000;
       const state = Uart16550.allocate({ rxCapacity: 256 });
-      const uart = view(state, new RecordingIrq());
+      const uart = view(state, new RecordingIrq(IRQ));
       const worker = startWorker(state, 'receive', count);
       const got = new Uint8Array(count);
       let n = 0;

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { layoutOf } from '../src/kvm/addon.js';
+import { layoutOf, k } from '../src/kvm/addon.js';
+import { eventsOff } from '../src/kvm/structs.js';
 import type { KvmVcpu } from '../src/kvm/vcpu-fd.js';
 import type { Regs, Sregs, Segment } from '../src/kvm/structs.js';
 import { LapicSet, LapicEvent, MSR_IA32_APIC_BASE, APIC_BASE_EN, APIC_BASE_EXTD } from '../src/irqchip/lapic.js';
@@ -36,7 +37,7 @@ class FakeVcpu {
   resetFpu(): void {}
 }
 
-function setup(waitForSipi = false) {
+function setup(waitForSipi = false, syncEvents = false) {
   const clock = new FakeClock(1e9);
   const woken: number[] = [];
   const set = new LapicSet(LapicSet.allocate(2), { clock, wake: (i) => woken.push(i) });
@@ -45,7 +46,7 @@ function setup(waitForSipi = false) {
   const vcpu = new FakeVcpu();
   const stats = new Float64Array(64);
   const lapic = set.get(0);
-  const irq = new UserInterrupts({ slot: -1, vcpu: vcpu as unknown as KvmVcpu, lapic, pic, clock, stats, run, waitForSipi });
+  const irq = new UserInterrupts({ slot: -1, vcpu: vcpu as unknown as KvmVcpu, lapic, pic, clock, stats, run, waitForSipi, syncEvents });
   lapic.write(0xf0, 4, 0x1ff); // software-enable, spurious vector 0xff
   return { set, pic, run, vcpu, irq, lapic, woken, stats };
 }
@@ -67,6 +68,25 @@ describe('user-mode interrupt injection (UserInterrupts)', () => {
     expect(t.stats[7]).to.equal(1);
     expect(t.run.u8[RunOff.requestInterruptWindow]).to.equal(0);
     expect(t.lapic.read(0x100 + 0x20, 4) & 2).to.equal(2); // ISR bit 0x41 set
+  });
+
+  it('injects through the run page, with no ioctl, when KVM syncs vcpu events', () => {
+    const t = setup(false, true);
+    t.set.deliver(fixed(0x41));
+    t.run.u8[RunOff.readyForInjection] = 1;
+    t.run.u8[RunOff.ifFlag] = 1;
+    t.irq.beforeRun(t.run);
+    expect(t.vcpu.injected).to.deep.equal([]);
+    const ev = RunOff.syncEvents;
+    expect(t.run.u8[ev + eventsOff('interrupt_injected')]).to.equal(1);
+    expect(t.run.u8[ev + eventsOff('interrupt_nr')]).to.equal(0x41);
+    expect(t.run.u8[RunOff.dirtyRegs]! & k('KVM_SYNC_X86_EVENTS')).to.not.equal(0);
+    // An NMI goes the same way: pending in the run page, not KVM_NMI.
+    t.set.deliver({ ...fixed(0), deliveryMode: DeliveryMode.NMI });
+    t.irq.beforeRun(t.run);
+    expect(t.vcpu.nmis).to.equal(0);
+    expect(t.run.u8[ev + eventsOff('nmi_pending')]).to.equal(1);
+    expect(t.run.view.getUint32(ev + eventsOff('flags'), true) & k('KVM_VCPUEVENT_VALID_NMI_PENDING')).to.not.equal(0);
   });
 
   it('asks for another window while more interrupts wait behind the injected one', () => {

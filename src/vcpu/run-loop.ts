@@ -25,6 +25,8 @@ export interface RunLoopContext {
   vm: VmControl;
   /** Recover from KVM emulation failures (software-virtualising hosts only). */
   quirks: boolean;
+  /** The run page carries vcpu events (KVM_SYNC_X86_EVENTS). */
+  syncEvents: boolean;
 }
 
 /**
@@ -154,6 +156,9 @@ export class RunLoop {
           const r = recoverEmulationFailure(this.c.vcpu, this.c.memory, syncedRegs(run), this.kvmInstructionBytes());
           if (r.recovered) {
             this.c.stats[Stat.QuirkFixes]! += 1;
+            // The recovery set events by ioctl; the run page's copy from this
+            // exit is stale and must not be written back over them.
+            if (this.c.syncEvents) this.refreshSyncedEvents();
             return true;
           }
           why = `no fallback for it: ${r.reason}`;
@@ -165,6 +170,11 @@ export class RunLoop {
       default:
         return this.stop(this.fault('error', `unexpected ${exitName(reason)}`, 'nodevisor does not handle this exit'));
     }
+  }
+
+  private refreshSyncedEvents(): void {
+    const events = this.c.vcpu.getEvents();
+    this.u8.set(new Uint8Array(events.buffer, events.byteOffset, events.byteLength), RunOff.syncEvents);
   }
 
   /** The instruction bytes KVM reported with an emulation failure, if it did. */

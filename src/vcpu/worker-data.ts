@@ -27,6 +27,8 @@ export interface VcpuWorkerData {
   /** Entry state for a directly loaded guest, or explicit registers. */
   boot: { mode: EntryMode; entry: number; rsi?: number } | { regs: Regs; sregs: Partial<Sregs> } | null;
   syncRegs: boolean;
+  /** KVM can sync vcpu events through the run page (KVM_SYNC_X86_EVENTS). */
+  syncEvents: boolean;
   /** Carry out instructions KVM's emulator cannot (software-virtualising hosts). */
   quirks: boolean;
   testKnobs?: TestKnobs;

@@ -63,12 +63,14 @@ function main(): void {
   try {
     vcpu.setCpuid(data.cpuid);
     applyBootState(vcpu);
-    if (data.syncRegs) run.u32[RunOff.validRegs >> 2] = k('KVM_SYNC_X86_REGS');
+    // Registers for fault reports and the quirk layer; vcpu events so the
+    // userspace irqchip injects through the run page (see UserInterrupts).
+    if (data.syncRegs) run.u32[RunOff.validRegs >> 2] = k('KVM_SYNC_X86_REGS') | (data.syncEvents ? k('KVM_SYNC_X86_EVENTS') : 0);
     post({ type: 'ready', index: data.index, tid: attached.tid });
     control.waitForGo();
     stats[Stat.StartNs] = monotonicClock.nowNs();
     const interrupts = interruptsFor(irqchip, vcpu, attached.slot, run);
-    const loop = new RunLoop({ index: data.index, slot: attached.slot, vcpu, run, bus, memory, control, stats, interrupts, vm, quirks: data.quirks });
+    const loop = new RunLoop({ index: data.index, slot: attached.slot, vcpu, run, bus, memory, control, stats, interrupts, vm, quirks: data.quirks, syncEvents: data.syncEvents });
     loop.run();
   } catch (e) {
     vm.requestStop({ kind: 'error', vcpu: data.index, detail: `vCPU ${data.index} failed: ${(e as Error).stack ?? String(e)}` });
@@ -92,6 +94,7 @@ function interruptsFor(irqchip: IrqchipViews, vcpu: KvmVcpu, slot: number, run: 
         stats,
         run,
         waitForSipi: data.startup === 'sipi' && data.index > 0,
+        syncEvents: data.syncEvents,
       });
     case 'split':
       return new SplitInterrupts(data.index, vcpu, irqchip.pic!, irqchip.ioapic!, stats);

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { native } from '../kvm/addon.js';
+import { native, k } from '../kvm/addon.js';
 import { Kvm, kvmRunSize } from '../kvm/kvm.js';
 import { KvmVm } from '../kvm/vm-fd.js';
 import { NodevisorError, errnoCode } from '../kvm/errors.js';
@@ -373,7 +373,9 @@ export class Vm extends EventEmitter {
     const reportedPorts = new SharedArrayBuffer(0x10000 / 8);
     const supported = kvm.supportedCpuid();
     const softwareVirt = Kvm.isSoftwareVirtualised();
-    const syncRegs = (vm.check('KVM_CAP_SYNC_REGS') & 1) !== 0;
+    const syncCaps = vm.check('KVM_CAP_SYNC_REGS');
+    const syncRegs = (syncCaps & k('KVM_SYNC_X86_REGS')) !== 0;
+    const syncEvents = syncRegs && (syncCaps & k('KVM_SYNC_X86_EVENTS')) !== 0;
     const runSize = Math.max(kvm.vcpuMmapSize, kvmRunSize());
     this.result = new Promise((resolve) => (this.resolveResult = resolve));
 
@@ -403,6 +405,7 @@ export class Vm extends EventEmitter {
         startup: image.startup,
         boot: { mode: image.mode, entry: image.entry, rsi: image.rsi },
         syncRegs,
+        syncEvents,
         quirks: softwareVirt,
         testKnobs: this.options.testKnobs,
         timerWake: this.timerWake,
