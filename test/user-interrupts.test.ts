@@ -46,9 +46,10 @@ function setup(waitForSipi = false, syncEvents = false) {
   const vcpu = new FakeVcpu();
   const stats = new Float64Array(64);
   const lapic = set.get(0);
-  const irq = new UserInterrupts({ slot: -1, vcpu: vcpu as unknown as KvmVcpu, lapic, pic, clock, stats, run, waitForSipi, syncEvents });
+  const timers: number[] = [];
+  const irq = new UserInterrupts({ setTimer: (d) => timers.push(d), vcpu: vcpu as unknown as KvmVcpu, lapic, pic, clock, stats, run, waitForSipi, syncEvents });
   lapic.write(0xf0, 4, 0x1ff); // software-enable, spurious vector 0xff
-  return { set, pic, run, vcpu, irq, lapic, woken, stats };
+  return { set, pic, run, vcpu, irq, lapic, woken, stats, clock, timers };
 }
 
 const fixed = (vector: number, dest = 0) => ({ vector, deliveryMode: DeliveryMode.Fixed, logical: false, dest, levelTriggered: false, assert: true, shorthand: Shorthand.None, source: -1 });
@@ -87,6 +88,36 @@ describe('user-mode interrupt injection (UserInterrupts)', () => {
     expect(t.vcpu.nmis).to.equal(0);
     expect(t.run.u8[ev + eventsOff('nmi_pending')]).to.equal(1);
     expect(t.run.view.getUint32(ev + eventsOff('flags'), true) & k('KVM_VCPUEVENT_VALID_NMI_PENDING')).to.not.equal(0);
+  });
+
+  it('skips its checks only while the APIC has not moved: deliveries, register writes and due timers still count', () => {
+    const t = setup();
+    t.run.u8[RunOff.readyForInjection] = 1;
+    t.run.u8[RunOff.ifFlag] = 1;
+    t.irq.beforeRun(t.run); // idle: nothing pending
+    t.irq.beforeRun(t.run); // fast path
+    expect(t.vcpu.injected).to.deep.equal([]);
+    // A delivery from another thread moves the attention counter.
+    t.set.deliver(fixed(0x41));
+    t.irq.beforeRun(t.run);
+    expect(t.vcpu.injected).to.deep.equal([0x41]);
+    t.lapic.write(0xb0, 4, 0); // EOI
+    t.irq.beforeRun(t.run);
+    // A TPR write (the guest's MMIO) reaches CR8 in the run page.
+    t.lapic.write(0x80, 4, 0x50);
+    t.irq.beforeRun(t.run);
+    expect(t.run.u8[RunOff.cr8]).to.equal(5);
+    // A timer that falls due while the counter stands still is still served.
+    t.lapic.write(0x3e0, 4, 0xb); // divide by 1
+    t.lapic.write(0x320, 4, 0x42); // one-shot, vector 0x42
+    t.lapic.write(0x380, 4, 1000); // 1000 ns
+    t.lapic.write(0x80, 4, 0);
+    t.irq.beforeRun(t.run);
+    expect(t.timers.at(-1)).to.equal(1e9 + 1000); // the vCPU's deadline kick is armed
+    t.clock.advance(2000);
+    t.irq.beforeRun(t.run);
+    expect(t.vcpu.injected).to.deep.equal([0x41, 0x42]);
+    expect(t.timers.at(-1)).to.equal(0); // and disarmed once the one-shot fired
   });
 
   it('asks for another window while more interrupts wait behind the injected one', () => {

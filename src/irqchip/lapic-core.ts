@@ -75,6 +75,7 @@ import {
   W_LINT_REMOTE,
   W_LVT,
   W_SIPI,
+  W_ATTN,
   W_SVR,
   W_TMR,
   W_TPR,
@@ -315,11 +316,29 @@ export class Lapic {
     const tmr = this.b + W_TMR + w;
     if (level) Atomics.or(s, tmr, bit);
     else if (Atomics.load(s, tmr) & bit) Atomics.and(s, tmr, ~bit);
-    return (Atomics.or(s, this.b + W_IRR + w, bit) & bit) === 0;
+    const fresh = (Atomics.or(s, this.b + W_IRR + w, bit) & bit) === 0;
+    if (fresh) this.touch();
+    return fresh;
   }
 
   private raiseEvent(bit: number): boolean {
-    return (Atomics.or(this.s, this.b + W_EVENTS, bit) & bit) === 0;
+    const fresh = (Atomics.or(this.s, this.b + W_EVENTS, bit) & bit) === 0;
+    if (fresh) this.touch();
+    return fresh;
+  }
+
+  /** Marks a change the run loop must look at (see W_ATTN); after the change itself is visible. */
+  private touch(): void {
+    Atomics.add(this.s, this.b + W_ATTN, 1);
+  }
+
+  /**
+   * A counter that moves whenever what this APIC would deliver may have
+   * changed. While it stands still (and nothing was pending when it was
+   * last read), the run loop can skip its checks. Any thread.
+   */
+  attention(): number {
+    return Atomics.load(this.s, this.b + W_ATTN);
   }
 
   /** A locally generated interrupt (timer, LINT, error): accept and wake. */
@@ -359,6 +378,7 @@ export class Lapic {
     const bit = 1 << pin;
     const old = high ? Atomics.or(s, this.b + W_LINT_PINS, bit) : Atomics.and(s, this.b + W_LINT_PINS, ~bit);
     if (((old & bit) !== 0) === high) return;
+    this.touch(); // an ExtINT pin level is read by extIntPending
     let wake = false;
     if (!this.hwEnabled()) {
       if (high) wake = pin === 0 ? true : this.raiseEvent(LapicEvent.NMI);
@@ -430,6 +450,7 @@ export class Lapic {
    */
   acknowledgeExtInt(): void {
     Atomics.and(this.s, this.b + W_EVENTS, ~LapicEvent.EXTINT);
+    this.touch();
   }
 
   // --- Events and interrupt delivery to the core (owner) -------------------
@@ -472,6 +493,7 @@ export class Lapic {
    * nothing is deliverable any more (SDM 11.9).
    */
   acknowledge(): number {
+    this.touch();
     const v = this.pendingVector();
     const s = this.s;
     if (v < 0) return Atomics.load(s, this.b + W_SVR) & SVR_VECTOR;
@@ -493,6 +515,7 @@ export class Lapic {
    * a re-delivery that arrived in the meantime.
    */
   eoi(): void {
+    this.touch();
     const s = this.s;
     const v = s[this.b + W_ISRV]!;
     if (v === 0) return; // nothing in service: ignored
@@ -549,6 +572,7 @@ export class Lapic {
 
   setCr8(value: number): void {
     Atomics.store(this.s, this.b + W_TPR, (value & 0xf) << 4);
+    this.touch();
   }
 
   // --- Timer ----------------------------------------------------------------
@@ -574,12 +598,14 @@ export class Lapic {
    * Pending events are kept: a SIPI may already be queued behind the INIT.
    */
   resetForInit(): void {
+    this.touch();
     this.resetRegisters();
     this.options.timerChanged?.(this.index);
   }
 
   /** Power-up/RESET: also IA32_APIC_BASE (xAPIC at 0xFEE00000), the ID and pending events. */
   reset(): void {
+    this.touch();
     this.powerUp();
     this.options.timerChanged?.(this.index);
   }
@@ -646,6 +672,7 @@ export class Lapic {
   /** Writes the xAPIC page. Only aligned 32-bit writes take effect (the SDM requires them). */
   write(offset: number, size: AccessSize, value: number): void {
     if (this.mode !== 'xapic' || size !== 4 || offset & 0xf) return;
+    this.touch();
     if (this.writeReg(offset >>> 4, value >>> 0, false) === WR_UNIMPLEMENTED) {
       this.raiseError(ESR_ILLEGAL_REGISTER);
     }
@@ -682,6 +709,7 @@ export class Lapic {
   /** WRMSR; false means #GP. See `readMsr` for the MSRs covered. */
   writeMsr(index: number, value: bigint): boolean {
     const v = BigInt.asUintN(64, value);
+    this.touch();
     if (index === MSR_IA32_APIC_BASE) return this.writeApicBase(v);
     if (index === MSR_IA32_TSC_DEADLINE) {
       if (this.options.tsc === undefined) return false;

@@ -176,6 +176,12 @@ export const W_TMICT = 46; // timer lock
 export const W_TDCR = 47; // timer lock
 export const W_ICR_LO = 48; // owner
 export const W_ICR_HI = 49; // owner
+/**
+ * any: bumped on every change that can alter what this APIC delivers
+ * (acceptances, events, LINT levels, the owner's register writes), so the
+ * run loop can skip its interrupt checks while it has not moved.
+ */
+export const W_ATTN = 50;
 /** Float64 slots start here (word 56 = byte 224, 8-byte aligned). */
 export const W_F64 = 56;
 // Float64 indices within a block's Float64 area (all under the timer lock).

@@ -1,4 +1,4 @@
-import { native, k } from '../kvm/addon.js';
+import { k } from '../kvm/addon.js';
 import { eventsOff } from '../kvm/structs.js';
 import type { KvmVcpu } from '../kvm/vcpu-fd.js';
 import type { Lapic } from '../irqchip/lapic.js';
@@ -11,7 +11,8 @@ import type { VcpuInterrupts } from './interrupts.js';
 import { RunOff, type RunPage } from './run-page.js';
 
 export interface UserInterruptsContext {
-  slot: number;
+  /** Arms this vCPU's deadline kick (the addon's per-thread timer); 0 disarms. */
+  setTimer(deadlineNs: number): void;
   vcpu: KvmVcpu;
   lapic: Lapic;
   pic: DualPic;
@@ -45,6 +46,9 @@ export class UserInterrupts implements VcpuInterrupts {
   private events = 0;
   private armed = Infinity;
   private cr8 = 0;
+  /** `lapic.attention()` at the last full check, and whether nothing was pending then. */
+  private attention = -1;
+  private idle = false;
   private readonly u8: Uint8Array;
 
   constructor(private readonly c: UserInterruptsContext) {
@@ -86,6 +90,14 @@ export class UserInterrupts implements VcpuInterrupts {
 
   beforeRun(run: RunPage): boolean {
     const { lapic } = this.c;
+    // Fast path, most exits: the APIC has not moved since the last full check
+    // and had nothing to deliver, and no armed timer is due (its POSIX timer
+    // kicks us out of KVM_RUN at the deadline; the attention counter does not
+    // move for that, hence the clock check).
+    const attention = lapic.attention();
+    if (attention === this.attention && this.idle && (this.armed === Infinity || this.c.clock.nowNs() < this.armed)) return true;
+    this.attention = attention;
+    this.idle = false;
     if (this.collectEvents()) this.handleEvents();
     if (this.waitingForSipi) return false;
     this.poll();
@@ -112,6 +124,7 @@ export class UserInterrupts implements VcpuInterrupts {
       }
     } else {
       u8[RunOff.requestInterruptWindow] = 0;
+      this.idle = this.events === 0;
     }
     return true;
   }
@@ -143,7 +156,7 @@ export class UserInterrupts implements VcpuInterrupts {
     const d = this.c.lapic.nextDeadlineNs();
     if (d === this.armed) return;
     this.armed = d;
-    native.setTimer(this.c.slot, d === Infinity ? 0 : d);
+    this.c.setTimer(d === Infinity ? 0 : d);
   }
 
   private handleEvents(): void {

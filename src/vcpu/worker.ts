@@ -86,7 +86,7 @@ function interruptsFor(irqchip: IrqchipViews, vcpu: KvmVcpu, slot: number, run: 
   switch (data.irqchip) {
     case 'user':
       return new UserInterrupts({
-        slot,
+        setTimer: (deadlineNs) => native.setTimer(slot, deadlineNs),
         vcpu,
         lapic: irqchip.lapics!.get(data.index),
         pic: irqchip.pic!,
