@@ -432,7 +432,7 @@ export class Vm extends EventEmitter {
         readyReject(this.setupError(i, e));
       });
       w.on('exit', () => {
-        if (++exited === this.vcpus) this.finish();
+        if (++exited === this.vcpus) void this.finish();
       });
       this.workers.push(w);
     }
@@ -459,10 +459,13 @@ export class Vm extends EventEmitter {
     new TimerWake(this.timerWake).notify();
   }
 
-  private finish(): void {
+  private async finish(): Promise<void> {
     const reason = this.stopReason ?? { kind: 'stopped' };
     this.state = 'stopped';
     if (this.inputListener) this.options.consoleInput?.off('data', this.inputListener);
+    // The device-timer thread drives IRQ lines through the VM fd: it must be
+    // gone before the fd is closed (and its number possibly reused).
+    await this.stopDeviceTimer();
     this.release();
     const result: VmResult = { reason, exitStatus: exitStatusOf(reason), message: describeStop(reason) };
     // Let the console pump drain what the guest printed last.
@@ -470,6 +473,17 @@ export class Vm extends EventEmitter {
       this.emit('stop', result);
       this.resolveResult?.(result);
     });
+  }
+
+  private async stopDeviceTimer(): Promise<void> {
+    const w = this.timerWorker;
+    if (!w) return;
+    this.control?.claimStop();
+    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+    new TimerWake(this.timerWake).notify();
+    const late = setTimeout(() => void w.terminate(), 2000);
+    await exited;
+    clearTimeout(late);
   }
 
   /** Closes KVM file descriptors; guest RAM stays readable until collected. */
