@@ -120,6 +120,7 @@ export class Vm extends EventEmitter {
   private linux?: LinuxBoot;
   private readonly timerWake = TimerWake.allocate();
   private timerWorker?: Worker;
+  private timerExited?: Promise<void>;
   private resolveResult?: (r: VmResult) => void;
   private inputListener?: (chunk: Buffer | string) => void;
   private pendingInput: Buffer[] = [];
@@ -334,6 +335,8 @@ export class Vm extends EventEmitter {
       devices,
     };
     this.timerWorker = new Worker(new URL('./device-timer.js', import.meta.url), { workerData: data, name: 'device-timer' });
+    const worker = this.timerWorker;
+    this.timerExited = new Promise((resolve) => worker.once('exit', () => resolve()));
     this.timerWorker.on('message', (m: WorkerMessage) => {
       if (m.type === 'stop') this.stopReason ??= m.reason;
       else if (m.type === 'log') this.emit('log', m.level, m.message);
@@ -477,12 +480,11 @@ export class Vm extends EventEmitter {
 
   private async stopDeviceTimer(): Promise<void> {
     const w = this.timerWorker;
-    if (!w) return;
+    if (!w || !this.timerExited) return;
     this.control?.claimStop();
-    const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
     new TimerWake(this.timerWake).notify();
     const late = setTimeout(() => void w.terminate(), 2000);
-    await exited;
+    await this.timerExited;
     clearTimeout(late);
   }
 
