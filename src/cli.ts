@@ -5,6 +5,7 @@ import { VERSION } from './index.js';
 import { ExitStatus } from './vm/stop-reason.js';
 import { NodevisorError } from './kvm/errors.js';
 import { buildTestKernel, findTestKernel } from './images/test-kernel.js';
+import { fetchDebianImage } from './images/debian.js';
 import { benchCommand } from './bench/cli.js';
 import { IRQCHIP_MODES, DEFAULT_MEMORY, type VmOptions } from './vm/options.js';
 import type { IrqchipMode } from './vcpu/cpuid.js';
@@ -22,6 +23,10 @@ Usage:
                               linux-source-6.1 and kernel build tools)
   nodevisor image path test-kernel
                               print where the built test kernel is
+  nodevisor image fetch       get Debian's stock cloud kernel and busybox
+                              (apt-get download) and build an initramfs whose
+                              /init reports the CPU count, runs a workload and
+                              powers off; prints the kernel and initrd paths
   nodevisor --version
   nodevisor --help
 
@@ -167,6 +172,11 @@ function image(args: string[]): number {
   const [verb, what] = args;
   if (verb === 'build-test-kernel' && args.length === 1) {
     process.stdout.write(`${buildTestKernel()}\n`);
+    return 0;
+  }
+  if (verb === 'fetch' && args.length === 1) {
+    const img = fetchDebianImage({ log: (line) => process.stderr.write(`nodevisor: ${line}\n`) });
+    process.stdout.write(`kernel  ${img.kernel}\ninitrd  ${img.initrd}\nversion ${img.version}\n`);
     return 0;
   }
   if (verb === 'path' && what === 'test-kernel' && args.length === 2) {

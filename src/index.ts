@@ -22,6 +22,8 @@ export { GuestMemory, GuestMemoryError } from './memory/guest-memory.js';
 export { buildGuest } from './guests/build.js';
 export { parseSize } from './memory/layout.js';
 export * from './bench/index.js';
+export { fetchDebianImage, debianImagePaths, type DebianImage } from './images/debian.js';
+export { buildTestKernel, findTestKernel } from './images/test-kernel.js';
 
 /** Creates a VM (nothing runs until `start()`). */
 export function createVm(options: VmOptions = {}): Vm {

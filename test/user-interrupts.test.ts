@@ -120,6 +120,23 @@ describe('user-mode interrupt injection (UserInterrupts)', () => {
     expect(t.timers.at(-1)).to.equal(0); // and disarmed once the one-shot fired
   });
 
+  it('never stacks an interrupt on an exception already injected through the run page', () => {
+    const t = setup(false, true);
+    const ev = RunOff.syncEvents;
+    t.run.u8[ev + eventsOff('exception_injected')] = 1; // e.g. a #BP the quirk layer injected
+    t.set.deliver(fixed(0x41));
+    t.run.u8[RunOff.readyForInjection] = 1;
+    t.run.u8[RunOff.ifFlag] = 1;
+    t.irq.beforeRun(t.run);
+    expect(t.run.u8[ev + eventsOff('interrupt_injected')]).to.equal(0);
+    expect(t.run.u8[RunOff.requestInterruptWindow]).to.equal(1);
+    // Once KVM has delivered it (the next exit's events show nothing in flight), the interrupt goes in.
+    t.run.u8[ev + eventsOff('exception_injected')] = 0;
+    t.irq.beforeRun(t.run);
+    expect(t.run.u8[ev + eventsOff('interrupt_injected')]).to.equal(1);
+    expect(t.run.u8[ev + eventsOff('interrupt_nr')]).to.equal(0x41);
+  });
+
   it('asks for another window while more interrupts wait behind the injected one', () => {
     const t = setup();
     t.set.deliver(fixed(0x51));

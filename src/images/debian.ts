@@ -15,7 +15,7 @@
  * pick up a newer kernel); a changed init.sh only rebuilds the initrd.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { NodevisorError } from '../kvm/errors.js';
@@ -46,6 +46,7 @@ interface Manifest {
   busybox: string;
 }
 
+/** Where fetchDebianImage keeps the image by default: cacheDir()/debian. */
 export function debianCacheDir(): string {
   return join(cacheDir(), 'debian');
 }
@@ -83,6 +84,13 @@ function copyAtomic(from: string, to: string): void {
   const tmp = `${to}.${process.pid}.tmp`;
   copyFileSync(from, tmp);
   renameSync(tmp, to);
+}
+
+/** Deletes initrds built from an older init.sh, busybox or layout: nothing uses them any more. */
+function removeStaleInitrds(dir: string, keep: string): void {
+  for (const f of readdirSync(dir)) {
+    if (/^initrd-[0-9a-f]{12}\.cpio\.gz$/.test(f) && f !== keep) rmSync(join(dir, f), { force: true });
+  }
 }
 
 /** The image's paths if it has been fetched (and its initrd matches the current init.sh), else undefined. */
@@ -149,6 +157,7 @@ export function fetchDebianImage(options: FetchDebianOptions = {}): DebianImage 
   if (!existsSync(initrd.path)) {
     log(`building ${basename(initrd.path)} (busybox + guests/linux/init.sh)`);
     writeAtomic(initrd.path, gzipSync(initrd.cpio, { level: 9 }));
+    removeStaleInitrds(dir, basename(initrd.path));
   }
   return { kernel: join(dir, manifest.kernel), initrd: initrd.path, version: manifest.version };
 }

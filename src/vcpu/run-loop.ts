@@ -156,9 +156,12 @@ export class RunLoop {
           const r = recoverEmulationFailure(this.c.vcpu, this.c.memory, syncedRegs(run), this.kvmInstructionBytes());
           if (r.recovered) {
             this.c.stats[Stat.QuirkFixes]! += 1;
-            // The recovery set events by ioctl; the run page's copy from this
-            // exit is stale and must not be written back over them.
+            // The recovery may have injected an event by ioctl: the run page's
+            // copy from this exit is stale (must not be written back over it),
+            // and so is ready_for_interrupt_injection - nothing else may be
+            // injected on this entry, or KVM keeps only one of the two.
             if (this.c.syncEvents) this.refreshSyncedEvents();
+            this.u8[RunOff.readyForInjection] = 0;
             return true;
           }
           why = `no fallback for it: ${r.reason}`;

@@ -30,6 +30,7 @@ const EV_INTERRUPT_INJECTED = eventsOff('interrupt_injected');
 const EV_INTERRUPT_NR = eventsOff('interrupt_nr');
 const EV_INTERRUPT_SOFT = eventsOff('interrupt_soft');
 const EV_NMI_PENDING = eventsOff('nmi_pending');
+const EV_EXCEPTION_INJECTED = eventsOff('exception_injected');
 const EV_FLAGS = eventsOff('flags');
 const NMI_PENDING_VALID = k('KVM_VCPUEVENT_VALID_NMI_PENDING');
 const SYNC_EVENTS = k('KVM_SYNC_X86_EVENTS');
@@ -107,7 +108,7 @@ export class UserInterrupts implements VcpuInterrupts {
     run.u8[RunOff.cr8] = this.cr8;
     const u8 = this.u8;
     if (lapic.hasPendingInterrupt()) {
-      if (u8[RunOff.readyForInjection] && u8[RunOff.ifFlag]) {
+      if (u8[RunOff.readyForInjection] && u8[RunOff.ifFlag] && !this.eventInFlight()) {
         let vector: number;
         if (lapic.extIntPending()) {
           vector = this.c.pic.acknowledge();
@@ -200,6 +201,13 @@ export class UserInterrupts implements VcpuInterrupts {
     this.u8[EV + EV_NMI_PENDING] = 1;
     v.setUint32(EV + EV_FLAGS, v.getUint32(EV + EV_FLAGS, true) | NMI_PENDING_VALID, true);
     this.markEventsDirty();
+  }
+
+  /** An exception or interrupt already being injected (per the run page's synced events). */
+  private eventInFlight(): boolean {
+    if (!this.c.syncEvents) return false;
+    const u8 = this.u8;
+    return u8[EV + EV_INTERRUPT_INJECTED] !== 0 || u8[EV + EV_EXCEPTION_INJECTED] !== 0;
   }
 
   private markEventsDirty(): void {

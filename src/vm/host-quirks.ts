@@ -5,7 +5,12 @@
  */
 export const SOFTWARE_VIRT_CMDLINE = [
   'noxsave', // xrstor in FPU init is an emulation failure
-  'clearcpuid=smap,popcnt', // clac/stac and the popcnt hweight alternative
+  // clac/stac, the popcnt hweight alternative, rdseed; ssse3 because in-kernel
+  // SIMD users (crypto self-tests) run kernel_fpu_begin's ldmxcsr, which the
+  // emulator cannot execute
+  'clearcpuid=smap,popcnt,rdseed,ssse3',
+  'nofsgsbase',
+  'mitigations=off',
   'rodata=off', // ~1.3 s of emulated page-table work
   'percpu_alloc=page',
   'cryptomgr.notests',
