@@ -43,6 +43,9 @@ Options for run:
                         need are appended)
   --irqchip MODE        user (default), split or kernel: where the interrupt
                         controllers are emulated
+  --disk PATH[,readonly] a raw disk image as a virtio-blk PCI device (vda,
+                        vdb, ... in Linux); repeatable
+  --rng                 a virtio-rng PCI device fed from the host's CSPRNG
   --quiet               print only guest output (no stop message or logs)
   --verbose             also print informational logs (unclaimed ports...)
 
@@ -68,6 +71,13 @@ function parseIntArg(name: string, text: string | undefined, min: number): numbe
   return n;
 }
 
+/** `PATH` or `PATH,readonly` (also `ro`). */
+function parseDisk(text: string): { path: string; readonly: boolean } {
+  const m = /^(.*?)(?:,(readonly|ro))?$/.exec(text)!;
+  if (!m[1]) throw new UsageError(`--disk needs a path, optionally followed by ",readonly" (got "${text}")`);
+  return { path: m[1], readonly: m[2] !== undefined };
+}
+
 function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbose: boolean } {
   const { values, positionals } = parseArgs({
     args,
@@ -82,6 +92,8 @@ function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbo
       initrd: { type: 'string' },
       cmdline: { type: 'string' },
       irqchip: { type: 'string' },
+      disk: { type: 'string', multiple: true },
+      rng: { type: 'boolean' },
       quiet: { type: 'boolean', short: 'q' },
       verbose: { type: 'boolean', short: 'v' },
     },
@@ -110,6 +122,8 @@ function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbo
     kernel: values.kernel,
     initrd: values.initrd,
     cmdline: values.cmdline,
+    disks: (values.disk ?? []).map(parseDisk),
+    rng: values.rng ?? false,
     consoleOutput: process.stdout,
   };
   return { options, quiet: values.quiet ?? false, verbose: values.verbose ?? false };

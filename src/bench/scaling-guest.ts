@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildGuest, GUEST_LIB, PACKAGE_ROOT } from '../guests/build.js';
-import { createVm } from '../index.js';
+import { Vm } from '../vm/vm.js';
 import type { FlatImage } from '../vm/options.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
 import { PM_TIMER_HZ } from '../devices/acpi-pm.js';
@@ -120,7 +120,7 @@ export async function runScalingGuest(workload: ScalingWorkload, vcpus: number, 
   const timing = options.timing ?? DEFAULT_TIMING;
   if (vcpus > SCALING_MAX_VCPUS) throw new Error(`the scaling guest supports at most ${SCALING_MAX_VCPUS} vCPUs (asked for ${vcpus})`);
   const what = `scaling ${workload} guest on ${vcpus} vCPU${vcpus === 1 ? '' : 's'}`;
-  const vm = createVm({
+  const vm = new Vm({
     vcpus,
     memory: scalingMemory(vcpus, timing),
     irqchip: options.irqchip,

@@ -53,7 +53,7 @@ function main(): void {
   const host: DeviceHost = { irq: irqchip.lines, vm, clock: monotonicClock };
   const bus = new Bus(unhandled);
   irqchip.attach(bus);
-  attachDevices(bus, data.devices, host, new TimerWake(data.timerWake));
+  attachDevices(bus, data.devices, host, new TimerWake(data.timerWake), { memory, msi: irqchip.msi });
 
   const vcpu = new KvmVcpu(native.ioctl(data.vmFd, k('KVM_CREATE_VCPU'), data.index));
   const attached = native.attachVcpu(vcpu.fd, data.runSize, stats);

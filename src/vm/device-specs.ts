@@ -10,6 +10,12 @@ import { I8042, type I8042State } from '../devices/i8042.js';
 import { PciHost, type PciHostState } from '../devices/pci-host.js';
 import { ResetControl, type ResetControlState } from '../devices/reset-control.js';
 import type { TimerWake } from './timer-wake.js';
+import type { GuestMemory } from '../memory/guest-memory.js';
+import type { MsiSink } from '../devices/msi-sink.js';
+import { PciMmioWindow, PCI_MMIO_BASE, PCI_MMIO_END } from '../devices/pci-mmio-window.js';
+import { GuestRanges } from '../virtio/guest-ranges.js';
+import { VirtioPciTransport, VIRTIO_BAR_SIZE } from '../virtio/pci-transport.js';
+import { virtioModel, type VirtioPciSpec } from './virtio-devices.js';
 
 /**
  * Devices described as plain data, so the main thread can send them to every
@@ -24,15 +30,25 @@ export type DeviceSpec =
   | { kind: 'pit'; port: number; irq: number; state: I8254PitState }
   | { kind: 'rtc'; port: number; irq: number; state: CmosRtcState }
   | { kind: 'i8042'; dataPort: number; commandPort: number; kbdIrq: number; auxIrq: number; state: I8042State }
-  | { kind: 'pci-host'; port: number; state: PciHostState; reset: ResetControlState };
+  | { kind: 'pci-host'; port: number; state: PciHostState; reset: ResetControlState }
+  | VirtioPciSpec;
+
+/** What PCI devices that reach guest RAM or send MSIs need from the thread (absent where they are not attached). */
+export interface PciThreadContext {
+  readonly memory: GuestMemory;
+  readonly msi?: MsiSink;
+}
 
 /**
  * Builds this thread's views of `specs` and attaches them to `bus`; returns
  * the device objects. Time-driven devices wake the device-timer thread
  * (`timerWake`) whenever they are reprogrammed to an earlier deadline.
  */
-export function attachDevices(bus: Bus, specs: readonly DeviceSpec[], host: DeviceHost, timerWake?: TimerWake): object[] {
+export function attachDevices(bus: Bus, specs: readonly DeviceSpec[], host: DeviceHost, timerWake?: TimerWake, pci?: PciThreadContext): object[] {
   const devices: object[] = [];
+  let pciHost: PciHost | undefined;
+  let window: PciMmioWindow | undefined;
+  let ram: GuestRanges | undefined;
   const add = (port: number, length: number, device: BusDevice): void => {
     devices.push(device);
     bus.attachPio(port, length, device);
@@ -71,8 +87,25 @@ export function attachDevices(bus: Bus, specs: readonly DeviceSpec[], host: Devi
       }
       case 'pci-host':
         // 0xCF9 (reset control) lies inside the CONFIG_ADDRESS dword; the host bridge forwards it.
-        add(spec.port, 8, new PciHost(spec.state, { resetControl: new ResetControl(spec.reset, host) }));
+        pciHost = new PciHost(spec.state, { resetControl: new ResetControl(spec.reset, host) });
+        add(spec.port, 8, pciHost);
         break;
+      case 'virtio-pci': {
+        // Only threads that run guest code (or serve it) get virtio functions.
+        if (!pci) break;
+        if (!pciHost) throw new Error('virtio-pci devices must come after the PCI host bridge');
+        ram ??= new GuestRanges(pci.memory);
+        if (!window) {
+          window = new PciMmioWindow();
+          bus.attachMmio(PCI_MMIO_BASE, PCI_MMIO_END - PCI_MMIO_BASE, window);
+        }
+        const m = spec.spec;
+        const transport = new VirtioPciTransport(spec.transport, { ram, irq: host.irq, msi: pci.msi, vm: host.vm }, (ctx) => virtioModel(m, ctx));
+        pciHost.register(spec.device, 0, transport);
+        window.add(transport.config, 0, VIRTIO_BAR_SIZE, transport.bar);
+        devices.push(transport);
+        break;
+      }
     }
   }
   return devices;

@@ -11,6 +11,8 @@ import type { TestKnobs } from '../bench/types.js';
 import { KernelIrqLines } from './irq-lines.js';
 import { MsiApicBus } from './msi-bus.js';
 import { SplitEoiRoutes } from './split-eoi-routes.js';
+import { ApicBusMsiSink, KvmMsiSink } from './msi-signal.js';
+import type { MsiSink } from '../devices/msi-sink.js';
 
 /** Shared state of the userspace interrupt controllers (what `user`/`split` modes keep here). */
 export interface IrqchipState {
@@ -49,6 +51,8 @@ export class IrqchipViews {
   readonly pic?: DualPic;
   /** What devices drive their interrupt lines through. */
   readonly lines: IrqLines;
+  /** What devices send message-signalled interrupts (MSI-X) through. */
+  readonly msi: MsiSink;
   private readonly vmFd: number;
 
   constructor(
@@ -58,6 +62,7 @@ export class IrqchipViews {
     this.vmFd = o.vmFd;
     if (state.mode === 'kernel') {
       this.lines = new KernelIrqLines(o.vmFd);
+      this.msi = new KvmMsiSink(o.vmFd);
       return;
     }
     let bus: ApicBus;
@@ -78,6 +83,7 @@ export class IrqchipViews {
       // KVM_INTERRUPT, so the PIC's output only has to wake vCPU 0.
       this.pic = new DualPic(state.pic!, { onOutput: (high) => high && o.wake(0) });
     }
+    this.msi = state.mode === 'user' ? new ApicBusMsiSink(bus) : new KvmMsiSink(o.vmFd);
     this.ioapic = new Ioapic(state.ioapic!, bus);
     this.lines = new IrqRouter({ ioapic: this.ioapic, pic: this.pic });
   }

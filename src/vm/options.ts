@@ -2,6 +2,7 @@ import type { Writable, Readable } from 'node:stream';
 import type { EntryMode } from '../vcpu/boot-state.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
 import type { TestKnobs } from '../bench/types.js';
+import type { DiskOptions } from './disk-images.js';
 
 /** A flat binary the VMM loads and enters directly (our test and demo guests). */
 export interface FlatImage {
@@ -41,6 +42,10 @@ export interface VmOptions {
   consoleInput?: Readable | null;
   /** Path of the KVM device (default /dev/kvm). */
   kvmPath?: string;
+  /** Raw disk images, each a virtio-blk PCI device (vda, vdb, ...). */
+  disks?: DiskOptions[];
+  /** A virtio-rng PCI device fed from the host's CSPRNG. */
+  rng?: boolean;
   /** Test-only slow-downs that benchmark tests use to prove regressions are caught. */
   testKnobs?: TestKnobs;
 }

@@ -29,6 +29,11 @@ import { DEFAULT_MEMORY, IRQCHIP_MODES, type FlatImage, type VmOptions } from '.
 import { exitStatusOf, describeStop } from './stop-reason.js';
 import { loadLinux, type LinuxBoot } from '../boot/linux.js';
 import { guestCmdline } from './host-quirks.js';
+import { openDiskImages, closeDiskImages, type OpenDisk } from './disk-images.js';
+import { planVirtioDevices, virtioModel, blkIoData, type VirtioPlan } from './virtio-devices.js';
+import { BlkDispatcher } from '../virtio/blk-dispatcher.js';
+import { GuestRanges } from '../virtio/guest-ranges.js';
+import { VirtioPciTransport } from '../virtio/pci-transport.js';
 
 /** Reads a file the guest boots from, with an error that names it and says what is wrong. */
 function readGuestFile(source: string | Uint8Array, what: string, code: string): Uint8Array {
@@ -72,6 +77,8 @@ export interface VcpuStats {
 export interface VmStats {
   vcpus: VcpuStats[];
   console: { bytesOut: number; bytesIn: number };
+  /** Each virtio PCI function: its model, bus 0 device number and device status register (VIRTIO 1.2, 2.1). */
+  virtio: Array<{ name: string; device: number; status: number }>;
 }
 
 type State = 'new' | 'starting' | 'running' | 'stopped';
@@ -124,6 +131,11 @@ export class Vm extends EventEmitter {
   private resolveResult?: (r: VmResult) => void;
   private inputListener?: (chunk: Buffer | string) => void;
   private pendingInput: Buffer[] = [];
+  private disks: OpenDisk[] = [];
+  private virtio: VirtioPlan = { specs: [], pciIntx: [] };
+  private blk?: BlkDispatcher;
+  /** The main thread's views of the virtio functions (block I/O dispatch, stats). */
+  private virtioViews: Array<{ device: number; transport: VirtioPciTransport }> = [];
 
   constructor(private readonly options: VmOptions = {}) {
     super();
@@ -152,6 +164,8 @@ export class Vm extends EventEmitter {
     try {
       const kernel = this.options.kernel !== undefined ? this.readKernelFiles() : null;
       const image = kernel ? null : this.loadImage(this.options.image ?? demoImage());
+      this.disks = openDiskImages(this.options.disks ?? []);
+      this.virtio = planVirtioDevices({ disks: this.disks, rng: this.options.rng ?? false, vcpus: this.vcpus });
       this.kvm = Kvm.open(this.options.kvmPath);
       const max = this.kvm.maxVcpus;
       if (this.vcpus > max) throw new NodevisorError('EVCPUS', `${this.vcpus} vCPUs requested but this host's KVM allows at most ${max}`);
@@ -162,6 +176,7 @@ export class Vm extends EventEmitter {
       const devices = this.createDevices();
       await this.spawnVcpus(plan, devices);
       this.startDeviceTimer(devices);
+      this.startBlockIo();
       this.state = 'running';
       this.control!.go();
     } catch (e) {
@@ -169,6 +184,7 @@ export class Vm extends EventEmitter {
       this.control?.claimStop();
       this.control?.wakeAll();
       await Promise.all([...this.workers, ...(this.timerWorker ? [this.timerWorker] : [])].map((w) => w.terminate()));
+      await this.blk?.close();
       this.release();
       throw e;
     }
@@ -239,7 +255,8 @@ export class Vm extends EventEmitter {
       }
     }
     const u = this.uart?.stats();
-    return { vcpus, console: { bytesOut: u?.txBytes ?? 0, bytesIn: u?.rxBytes ?? 0 } };
+    const virtio = this.virtioViews.map((v) => ({ name: v.transport.name, device: v.device, status: v.transport.status() }));
+    return { vcpus, console: { bytesOut: u?.txBytes ?? 0, bytesIn: u?.rxBytes ?? 0 }, virtio };
   }
 
   private loadImage(image: FlatImage): LoadedImage {
@@ -302,12 +319,14 @@ export class Vm extends EventEmitter {
       initrd: k.initrd,
       cmdline: guestCmdline(this.options.cmdline, Kvm.isSoftwareVirtualised()),
       cpus: this.vcpus,
+      acpi: { pciIntx: this.virtio.pciIntx },
+      pciIntx: this.virtio.pciIntx,
     });
     return { mode: 'long', entry: this.linux.entry, rsi: this.linux.bootParams, startup: 'sipi' };
   }
 
   private createDevices(): DeviceSpec[] {
-    const specs = platformDevices({ ramSize: this.memorySize, vcpus: this.vcpus });
+    const specs: DeviceSpec[] = [...platformDevices({ ramSize: this.memorySize, vcpus: this.vcpus }), ...this.virtio.specs];
     // The main thread's own views: it drains console output, types input and
     // presses the power button.
     this.irqchipViews = new IrqchipViews(this.irqchipState!, { vmFd: this.vmFd!.fd, clock: monotonicClock, wake: (i) => this.control?.wake(i) });
@@ -342,6 +361,18 @@ export class Vm extends EventEmitter {
       else if (m.type === 'log') this.emit('log', m.level, m.message);
     });
     this.timerWorker.on('error', (e) => this.requestStop({ kind: 'error', vcpu: -1, detail: `device timer thread failed: ${e.stack ?? e.message}` }));
+  }
+
+  /** Main-thread virtio views, and the virtio-blk request path: a dispatcher here and the piscina I/O pool (see blk-dispatcher.ts). */
+  private startBlockIo(): void {
+    const ram = new GuestRanges(this.memory);
+    const host = { ram, irq: this.irqchipViews!.lines, msi: this.irqchipViews!.msi, vm: { requestStop: (r: StopReason) => this.requestStop(r), log: (level: 'info' | 'warn' | 'error', m: string) => this.emit('log', level, m) } };
+    this.virtioViews = this.virtio.specs.map((s) => ({ device: s.device, transport: new VirtioPciTransport(s.transport, host, (ctx) => virtioModel(s.spec, ctx)) }));
+    const disks = this.virtio.specs.filter((s) => s.spec.model === 'blk');
+    if (!disks.length) return;
+    const transports = this.virtioViews.filter((v) => v.transport.model.name === 'virtio-blk').map((v) => v.transport);
+    const data = blkIoData(disks, { memory: this.memory.descriptors(), vcpus: this.vcpus, vmFd: this.vmFd!.fd, control: this.control!.buffer, irqchipState: this.irqchipState! });
+    this.blk = new BlkDispatcher({ data, transports, log: (level, m) => this.emit('log', level, m) });
   }
 
   private async pumpConsole(uart: Uart16550): Promise<void> {
@@ -466,9 +497,12 @@ export class Vm extends EventEmitter {
     const reason = this.stopReason ?? { kind: 'stopped' };
     this.state = 'stopped';
     if (this.inputListener) this.options.consoleInput?.off('data', this.inputListener);
-    // The device-timer thread drives IRQ lines through the VM fd: it must be
-    // gone before the fd is closed (and its number possibly reused).
+    // The device-timer thread and the block I/O pool drive IRQ lines through
+    // the VM fd (and the pool writes guest RAM): both must be gone before the
+    // fd is closed (and its number possibly reused) and the disks closed.
     await this.stopDeviceTimer();
+    await this.blk?.close();
+    this.blk = undefined;
     this.release();
     const result: VmResult = { reason, exitStatus: exitStatusOf(reason), message: describeStop(reason) };
     // Let the console pump drain what the guest printed last.
@@ -493,6 +527,8 @@ export class Vm extends EventEmitter {
     this.vmFd?.close();
     this.kvm?.close();
     if (this.ram) native.close(this.ram.fd);
+    closeDiskImages(this.disks);
+    this.disks = [];
     this.vmFd = undefined;
     this.kvm = undefined;
   }

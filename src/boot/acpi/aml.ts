@@ -9,6 +9,8 @@
  *   Name, Scope   §20.2.5.1 (DefName, DefScope)
  *   Device        §20.2.5.2 (DefDevice: ExtOpPrefix DeviceOp)
  *   Package       §20.2.5.4 (DefPackage)
+ *   Buffer        §20.2.5.4 (DefBuffer)
+ *   Method        §20.2.5.2 (DefMethod, here with an empty body)
  */
 import { concatBytes } from '../bytes.js';
 
@@ -23,6 +25,8 @@ export const AmlOp = {
   QWordPrefix: 0x0e,
   Scope: 0x10,
   Package: 0x12,
+  Buffer: 0x11,
+  Method: 0x14,
   DualNamePrefix: 0x2e,
   MultiNamePrefix: 0x2f,
   ExtOpPrefix: 0x5b,
@@ -159,4 +163,17 @@ export function amlScope(path: string, terms: readonly Uint8Array[]): Uint8Array
 export function amlDevice(path: string, terms: readonly Uint8Array[]): Uint8Array {
   const content = concatBytes([amlNameString(path), ...terms]);
   return concatBytes([Uint8Array.of(AmlOp.ExtOpPrefix, AmlOp.Device), amlPkgLength(content.length), content]);
+}
+
+/** Buffer(){bytes}: BufferOp PkgLength BufferSize bytes. */
+export function amlBuffer(bytes: ArrayLike<number>): Uint8Array {
+  const content = concatBytes([amlInteger(bytes.length), Uint8Array.from(bytes)]);
+  return concatBytes([Uint8Array.of(AmlOp.Buffer), amlPkgLength(content.length), content]);
+}
+
+/** Method(name, args){} with an empty body: MethodOp PkgLength NameString MethodFlags (not serialized, sync level 0). */
+export function amlEmptyMethod(name: string, args: number): Uint8Array {
+  if (!Number.isInteger(args) || args < 0 || args > 7) throw new RangeError(`an AML method takes 0-7 arguments (got ${args})`);
+  const content = concatBytes([amlNameString(name), Uint8Array.of(args)]);
+  return concatBytes([Uint8Array.of(AmlOp.Method), amlPkgLength(content.length), content]);
 }

@@ -17,7 +17,8 @@
  * SLP_EN to PM1a_CNT to power off, which acpi-pm.ts answers for SLP_TYP 5.
  */
 import { concatBytes } from '../bytes.js';
-import { amlDevice, amlEisaId, amlInteger, amlName, amlPackage, amlScope } from './aml.js';
+import { amlBuffer, amlDevice, amlEisaId, amlEmptyMethod, amlInteger, amlName, amlNameString, amlPackage, amlScope } from './aml.js';
+import { checkPciIntx, type PciIntxRoute } from '../irq-routing.js';
 import { buildSdt, DEFAULT_SDT_IDS, type SdtIds } from './sdt.js';
 
 export const DSDT_REVISION = 2;
@@ -27,6 +28,8 @@ export interface DsdtConfig {
   readonly s5SlpTyp: number;
   /** Whether to declare \_SB_.PCI0; only when the VM has a PCI host bridge (config ports 0xCF8/0xCFC). */
   readonly pciHostBridge: boolean;
+  /** PCI INTx wiring on bus 0 (only with the host bridge): a _PRT and one interrupt link per route. */
+  readonly pciIntx?: readonly PciIntxRoute[];
   readonly ids?: SdtIds;
 }
 
@@ -36,19 +39,61 @@ export function amlS5(slpTyp: number): Uint8Array {
   return amlName('\\_S5_', amlPackage([amlInteger(slpTyp), amlInteger(slpTyp)]));
 }
 
-/** Scope(\_SB_){ Device(PCI0){ _HID PNP0A03, _SEG 0, _BBN 0, _UID 0 } }. */
-export function amlPciHostBridge(): Uint8Array {
+/**
+ * Scope(\_SB_){ Device(PCI0){ _HID PNP0A03, _SEG 0, _BBN 0, _UID 0 [, _PRT] } [, LNKx...] }.
+ *
+ * PCI INTx routes go through interrupt link devices (PNP0C0F) whose one
+ * possible and current resource is the route's GSI as a level-triggered,
+ * active-HIGH extended interrupt, as QEMU's DSDT does: a _PRT entry naming
+ * a GSI directly makes Linux program the IOAPIC active-low, while our
+ * devices (and KVM's in-kernel IOAPIC, which ignores polarity) drive INTx
+ * high when asserted (see irq-routing.ts on polarity). _SRS accepts and
+ * ignores the one setting there is.
+ */
+export function amlPciHostBridge(pciIntx: readonly PciIntxRoute[] = []): Uint8Array {
+  checkPciIntx(pciIntx);
+  const linkName = (i: number): string => `LNK${'ABCDEFGHIJKLMNOPQRSTUVWXYZ'[i % 26]}${i >= 26 ? String(Math.floor(i / 26) - 1) : ''}`;
+  const prt = pciIntx.length
+    ? [
+        amlName(
+          '_PRT',
+          amlPackage(pciIntx.map((r, i) => amlPackage([amlInteger(((r.device << 16) | 0xffff) >>> 0), amlInteger(r.pin), amlNameString(`\\_SB_.${linkName(i)}`), amlInteger(0)]))),
+        ),
+      ]
+    : [];
+  const links = pciIntx.map((r, i) => {
+    const resources = amlBuffer(extendedIrqResource(r.gsi));
+    return amlDevice(linkName(i), [
+      amlName('_HID', amlEisaId('PNP0C0F')),
+      amlName('_UID', amlInteger(i + 1)),
+      amlName('_PRS', resources),
+      amlName('_CRS', resources),
+      amlEmptyMethod('_SRS', 1),
+      amlEmptyMethod('_DIS', 0),
+    ]);
+  });
   return amlScope('\\_SB_', [
     amlDevice('PCI0', [
       amlName('_HID', amlEisaId('PNP0A03')),
       amlName('_SEG', amlInteger(0)),
       amlName('_BBN', amlInteger(0)),
       amlName('_UID', amlInteger(0)),
+      ...prt,
     ]),
+    ...links,
   ]);
 }
 
+/**
+ * A resource template holding one Extended Interrupt descriptor (ACPI 6.x
+ * §6.4.3.6): consumer, level-triggered, active-high, shared; then the end tag.
+ */
+export function extendedIrqResource(gsi: number): number[] {
+  const flags = 0x01 /* consumer */ | 0x08; /* shared; bit 1 clear: level; bit 2 clear: active-high */
+  return [0x89, 6, 0, flags, 1, gsi & 0xff, (gsi >>> 8) & 0xff, (gsi >>> 16) & 0xff, gsi >>> 24, 0x79, 0];
+}
+
 export function buildDsdt(config: DsdtConfig): Uint8Array {
-  const aml = concatBytes([amlS5(config.s5SlpTyp), ...(config.pciHostBridge ? [amlPciHostBridge()] : [])]);
+  const aml = concatBytes([amlS5(config.s5SlpTyp), ...(config.pciHostBridge ? [amlPciHostBridge(config.pciIntx)] : [])]);
   return buildSdt('DSDT', DSDT_REVISION, aml, config.ids ?? DEFAULT_SDT_IDS);
 }

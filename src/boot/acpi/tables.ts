@@ -18,7 +18,7 @@ import { BIOS_AREA_START } from '../../memory/e820.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { PlatformPorts } from '../../vm/platform.js';
 import { alignUp, hex } from '../bytes.js';
-import { firmwareIsaOverrides } from '../irq-routing.js';
+import { firmwareIsaOverrides, type PciIntxRoute } from '../irq-routing.js';
 import { buildDsdt } from './dsdt.js';
 import { buildFacs, FACS_ALIGNMENT } from './facs.js';
 import { buildFadt, CMOS_CENTURY_INDEX, FADT_SIZE, IapcBootArch, RESET_PORT, RESET_VALUE } from './fadt.js';
@@ -62,6 +62,8 @@ export interface AcpiConfig {
   readonly cmosRtc?: boolean;
   /** Declare \_SB_.PCI0 in the DSDT (default true). */
   readonly pciHostBridge?: boolean;
+  /** PCI INTx wiring the DSDT describes (_PRT and interrupt links); the MP table gets the same. */
+  readonly pciIntx?: readonly PciIntxRoute[];
   readonly ids?: SdtIds;
   /** Region for the tables; default 0xE0000-0xF0000. The RSDP comes first, so `base` must be where the OS scans. */
   readonly base?: number;
@@ -117,7 +119,7 @@ export function layoutAcpiTables(config: AcpiConfig): AcpiTables {
     overrides: firmwareIsaOverrides(sciIrq, config.isaOverrides ?? DEFAULT_ISA_OVERRIDES),
     ids,
   });
-  const dsdt = buildDsdt({ s5SlpTyp: config.s5SlpTyp ?? PlatformPorts.s5SlpTyp, pciHostBridge: config.pciHostBridge ?? true, ids });
+  const dsdt = buildDsdt({ s5SlpTyp: config.s5SlpTyp ?? PlatformPorts.s5SlpTyp, pciHostBridge: config.pciHostBridge ?? true, pciIntx: config.pciIntx, ids });
 
   // Every size is known before the pointers are: place, then build the pointing tables.
   let next = base;

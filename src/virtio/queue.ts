@@ -1,0 +1,371 @@
+import { GuestMemoryError } from '../memory/guest-memory.js';
+import { Mutex } from '../sync/mutex.js';
+import { VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_MAX_SIZE, VIRTIO_MSI_NO_VECTOR, VirtqDesc } from './constants.js';
+import type { GuestRanges } from './guest-ranges.js';
+
+/**
+ * A split virtqueue (VIRTIO 1.2, 2.7) as the device side sees it, over
+ * guest RAM reached only through `GuestMemory`'s bounds-checked accessors.
+ *
+ * The queue's configuration and the device's private indices live in shared
+ * memory behind one mutex, so any thread may drive the queue: the vCPU that
+ * writes the notify register, an I/O worker completing a request, the main
+ * thread feeding console input. Callers hold the lock (`withLock`) around
+ * `pop`, `push` and `needsInterrupt`.
+ *
+ * Descriptor chains are validated before anything is returned: a head or a
+ * `next` outside the table, a chain longer than the table (which is how a
+ * loop shows), an indirect table that is empty, misaligned, nested, chained
+ * or not negotiated, a readable buffer after a writable one, a buffer
+ * outside guest RAM, or a chain whose lengths add up to 4 GiB or more all
+ * throw `VirtqueueError`, which the transport turns into DEVICE_NEEDS_RESET.
+ */
+
+/** A malformed queue or chain: the device stops using the queue until reset. */
+export class VirtqueueError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'VirtqueueError';
+  }
+}
+
+/** One guest buffer of a chain. */
+export interface VirtqBuffer {
+  readonly addr: number;
+  readonly len: number;
+}
+
+/** A validated descriptor chain: device-readable buffers first, then device-writable ones. */
+export interface DescriptorChain {
+  readonly head: number;
+  readonly readable: readonly VirtqBuffer[];
+  readonly writable: readonly VirtqBuffer[];
+  readonly readableLength: number;
+  readonly writableLength: number;
+}
+
+/** The shared state of one queue; structured-cloneable. */
+export interface VirtqueueState {
+  readonly regs: SharedArrayBuffer;
+}
+
+/** Negotiated ring features the queue honours. */
+export interface VirtqueueFeatures {
+  indirect: boolean;
+  eventIdx: boolean;
+}
+
+/** The most entries an indirect table may have: bounds the work one chain can cause. */
+export const MAX_INDIRECT_ENTRIES = 1024;
+const DESC_SIZE = 16;
+const MAX_CHAIN_BYTES = 0xffffffff;
+
+// Int32 words of the state.
+const Q = {
+  Lock: 0,
+  MaxSize: 1,
+  Size: 2,
+  Ready: 3,
+  Vector: 4,
+  DescLo: 5,
+  DescHi: 6,
+  DriverLo: 7,
+  DriverHi: 8,
+  DeviceLo: 9,
+  DeviceHi: 10,
+  /** Next avail ring slot the device will take (free-running 16-bit). */
+  LastAvail: 11,
+  /** The used index the device has published (free-running 16-bit). */
+  UsedIdx: 12,
+  /** Used index at the last interrupt decision, for event idx (2.7.10). */
+  SignalledUsed: 13,
+  SignalledValid: 14,
+  Indirect: 15,
+  EventIdx: 16,
+  /** Bumped at every reset, so completions of requests taken before it are dropped. */
+  Epoch: 17,
+  WORDS: 32,
+} as const;
+
+/** Queue registers the transport exposes in the common configuration. */
+export type QueueRegister = 'size' | 'ready' | 'vector' | 'descLo' | 'descHi' | 'driverLo' | 'driverHi' | 'deviceLo' | 'deviceHi';
+const REGISTER_WORD: Record<QueueRegister, number> = {
+  size: Q.Size,
+  ready: Q.Ready,
+  vector: Q.Vector,
+  descLo: Q.DescLo,
+  descHi: Q.DescHi,
+  driverLo: Q.DriverLo,
+  driverHi: Q.DriverHi,
+  deviceLo: Q.DeviceLo,
+  deviceHi: Q.DeviceHi,
+};
+
+export class SplitVirtqueue {
+  private readonly words: Int32Array;
+  private readonly lock: Mutex;
+
+  static allocate(maxSize: number): VirtqueueState {
+    if (!Number.isInteger(maxSize) || maxSize < 1 || maxSize > VIRTQ_MAX_SIZE || (maxSize & (maxSize - 1)) !== 0) {
+      throw new RangeError(`a split virtqueue's size is a power of two from 1 to ${VIRTQ_MAX_SIZE} (got ${maxSize})`);
+    }
+    const regs = new SharedArrayBuffer(Q.WORDS * 4);
+    const w = new Int32Array(regs);
+    w[Q.MaxSize] = maxSize;
+    resetWords(w);
+    return { regs };
+  }
+
+  constructor(
+    state: VirtqueueState,
+    private readonly ram: GuestRanges,
+  ) {
+    this.words = new Int32Array(state.regs);
+    this.lock = new Mutex(this.words, Q.Lock);
+  }
+
+  withLock<T>(fn: () => T): T {
+    return this.lock.with(fn);
+  }
+
+  get maxSize(): number {
+    return this.words[Q.MaxSize]!;
+  }
+
+  /** Driver-visible register read (transport, any thread). */
+  register(name: QueueRegister): number {
+    return Atomics.load(this.words, REGISTER_WORD[name]) >>> 0;
+  }
+
+  /**
+   * Driver-visible register write. Size must be a power of two no larger
+   * than the maximum (others are ignored, as 4.1.4.3.2 lets the device
+   * refuse); nothing but `ready` changes once the queue is enabled.
+   */
+  setRegister(name: QueueRegister, value: number): void {
+    this.lock.with(() => {
+      const w = this.words;
+      if (name === 'ready') {
+        // 4.1.4.3.2: the driver writes 1 to enable; 0 is not a way to disable.
+        if ((value & 1) && !w[Q.Ready]) {
+          w[Q.Ready] = 1;
+          w[Q.SignalledValid] = 0;
+        }
+        return;
+      }
+      if (w[Q.Ready]) return;
+      if (name === 'size') {
+        if (value >= 1 && value <= w[Q.MaxSize]! && (value & (value - 1)) === 0) w[Q.Size] = value;
+        return;
+      }
+      if (name === 'vector') {
+        w[Q.Vector] = value & 0xffff;
+        return;
+      }
+      w[REGISTER_WORD[name]] = value | 0;
+    });
+  }
+
+  /** The MSI-X vector the driver chose (may change while enabled, 4.1.5.1.3). */
+  setVector(value: number): void {
+    Atomics.store(this.words, Q.Vector, value & 0xffff);
+  }
+
+  get vector(): number {
+    return Atomics.load(this.words, Q.Vector) & 0xffff;
+  }
+
+  get ready(): boolean {
+    return Atomics.load(this.words, Q.Ready) !== 0;
+  }
+
+  /** Sets the ring features the driver accepted (at FEATURES_OK). */
+  setFeatures(f: VirtqueueFeatures): void {
+    this.lock.with(() => {
+      this.words[Q.Indirect] = f.indirect ? 1 : 0;
+      this.words[Q.EventIdx] = f.eventIdx ? 1 : 0;
+    });
+  }
+
+  /** Device reset: back to the disabled state with the maximum size. */
+  reset(): void {
+    this.lock.with(() => {
+      const epoch = this.words[Q.Epoch]!;
+      resetWords(this.words);
+      this.words[Q.Epoch] = (epoch + 1) | 0;
+    });
+  }
+
+  /** Which incarnation of the queue this is (changes at every reset). */
+  get epoch(): number {
+    return Atomics.load(this.words, Q.Epoch);
+  }
+
+  /**
+   * Takes the next available chain, or null when the driver has made none
+   * available (or the queue is not enabled). Caller holds the lock. Throws
+   * VirtqueueError for a malformed ring or chain; the chain is consumed
+   * only when it is valid.
+   */
+  pop(): DescriptorChain | null {
+    const w = this.words;
+    if (!w[Q.Ready]) return null;
+    const size = w[Q.Size]!;
+    const driver = address(w, Q.DriverLo);
+    const last = w[Q.LastAvail]!;
+    let availIdx = this.guest(() => this.ram.memory.readU16(driver + 2), 'avail ring');
+    if (availIdx === last) {
+      // Ask for a notification at the next addition, then look again: the
+      // driver may have added one between our read and its reading avail_event.
+      if (w[Q.EventIdx]) this.guest(() => this.ram.memory.writeU16(address(w, Q.DeviceLo) + 4 + 8 * size, last), 'used ring');
+      fence(w);
+      availIdx = this.guest(() => this.ram.memory.readU16(driver + 2), 'avail ring');
+      if (availIdx === last) return null;
+    }
+    const pending = (availIdx - last) & 0xffff;
+    if (pending > size) throw new VirtqueueError(`the driver made ${pending} buffers available on a queue of ${size}`);
+    // Read the ring entry only after the index (the driver wrote them in the other order).
+    fence(w);
+    const head = this.guest(() => this.ram.memory.readU16(driver + 4 + 2 * (last % size)), 'avail ring');
+    const chain = this.walk(head, size);
+    w[Q.LastAvail] = (last + 1) & 0xffff;
+    if (w[Q.EventIdx]) this.guest(() => this.ram.memory.writeU16(address(w, Q.DeviceLo) + 4 + 8 * size, w[Q.LastAvail]!), 'used ring');
+    return chain;
+  }
+
+  /** Returns chain `head` to the driver with `written` bytes written into it. Caller holds the lock. */
+  push(head: number, written: number): void {
+    const w = this.words;
+    const size = w[Q.Size]!;
+    const used = address(w, Q.DeviceLo);
+    const idx = w[Q.UsedIdx]!;
+    const slot = used + 4 + 8 * (idx % size);
+    this.guest(() => {
+      this.ram.memory.writeU32(slot, head);
+      this.ram.memory.writeU32(slot + 4, written);
+      // The element must be visible before the index that publishes it.
+      fence(w);
+      this.ram.memory.writeU16(used + 2, (idx + 1) & 0xffff);
+    }, 'used ring');
+    w[Q.UsedIdx] = (idx + 1) & 0xffff;
+  }
+
+  /**
+   * Whether the driver wants an interrupt for what was pushed since the last
+   * call: with event idx, whether used_event was crossed (2.7.10);
+   * otherwise unless VIRTQ_AVAIL_F_NO_INTERRUPT is set. Caller holds the lock.
+   */
+  needsInterrupt(): boolean {
+    const w = this.words;
+    if (!w[Q.Ready]) return false;
+    const size = w[Q.Size]!;
+    const driver = address(w, Q.DriverLo);
+    fence(w);
+    if (!w[Q.EventIdx]) return !(this.guest(() => this.ram.memory.readU16(driver), 'avail ring') & VIRTQ_AVAIL_F_NO_INTERRUPT);
+    const now = w[Q.UsedIdx]!;
+    const old = w[Q.SignalledUsed]!;
+    const valid = w[Q.SignalledValid]!;
+    w[Q.SignalledUsed] = now;
+    w[Q.SignalledValid] = 1;
+    if (!valid) return true;
+    const usedEvent = this.guest(() => this.ram.memory.readU16(driver + 4 + 2 * size), 'avail ring');
+    return vringNeedEvent(usedEvent, now, old);
+  }
+
+  /** Follows the chain at `head`, validating every descriptor (see the module comment). */
+  private walk(head: number, size: number): DescriptorChain {
+    const readable: VirtqBuffer[] = [];
+    const writable: VirtqBuffer[] = [];
+    let readableLength = 0;
+    let writableLength = 0;
+    const add = (addr: number, len: number, write: boolean): void => {
+      if (readableLength + writableLength + len > MAX_CHAIN_BYTES) throw new VirtqueueError('the chain describes 4 GiB or more');
+      if (write) {
+        writable.push({ addr, len });
+        writableLength += len;
+      } else {
+        if (writable.length) throw new VirtqueueError('a device-readable descriptor follows a device-writable one');
+        readable.push({ addr, len });
+        readableLength += len;
+      }
+    };
+
+    if (head >= size) throw new VirtqueueError(`avail ring head ${head} is outside a queue of ${size}`);
+    let table = address(this.words, Q.DescLo);
+    let limit = size;
+    let index = head;
+    let count = 0;
+    let indirect = false;
+    for (;;) {
+      if (++count > limit) throw new VirtqueueError(`descriptor chain at ${head} is longer than its table (${limit}): a loop`);
+      const d = this.readDesc(table, index);
+      if (d.flags & VirtqDesc.Indirect) {
+        if (!this.words[Q.Indirect]) throw new VirtqueueError('indirect descriptor without VIRTIO_F_INDIRECT_DESC');
+        if (indirect) throw new VirtqueueError('an indirect table refers to another indirect table');
+        if (d.flags & VirtqDesc.Next) throw new VirtqueueError('an indirect descriptor also has NEXT set');
+        if (d.len === 0 || d.len % DESC_SIZE !== 0) throw new VirtqueueError(`indirect table length ${d.len} is not a nonzero multiple of 16`);
+        const entries = d.len / DESC_SIZE;
+        if (entries > MAX_INDIRECT_ENTRIES) throw new VirtqueueError(`indirect table of ${entries} entries exceeds ${MAX_INDIRECT_ENTRIES}`);
+        if (!this.ram.contains(d.addr, d.len)) throw new VirtqueueError(`indirect table 0x${d.addr.toString(16)}+0x${d.len.toString(16)} is not guest RAM`);
+        // 2.7.5.3.1: the chain continues in the table, from its first entry.
+        indirect = true;
+        table = d.addr;
+        limit = entries;
+        index = 0;
+        count = 0;
+        continue;
+      }
+      add(d.addr, d.len, (d.flags & VirtqDesc.Write) !== 0);
+      if (!(d.flags & VirtqDesc.Next)) break;
+      if (d.next >= limit) throw new VirtqueueError(`descriptor next ${d.next} is outside its table (${limit})`);
+      index = d.next;
+    }
+    // Buffers are checked once the chain's shape and total length are known to be sane.
+    for (const b of [...readable, ...writable]) {
+      if (!this.ram.contains(b.addr, b.len)) throw new VirtqueueError(`descriptor buffer 0x${b.addr.toString(16)}+0x${b.len.toString(16)} is not guest RAM`);
+    }
+    return { head, readable, writable, readableLength, writableLength };
+  }
+
+  private readDesc(table: number, index: number): { addr: number; len: number; flags: number; next: number } {
+    const at = table + DESC_SIZE * index;
+    return this.guest(() => {
+      const addr = this.ram.memory.readU64(at);
+      if (addr > BigInt(Number.MAX_SAFE_INTEGER)) throw new VirtqueueError(`descriptor address 0x${addr.toString(16)} is not guest RAM`);
+      return { addr: Number(addr), len: this.ram.memory.readU32(at + 8), flags: this.ram.memory.readU16(at + 12), next: this.ram.memory.readU16(at + 14) };
+    }, 'descriptor table');
+  }
+
+  /** Runs a ring access, turning "not guest RAM" into a queue error. */
+  private guest<T>(fn: () => T, what: string): T {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof GuestMemoryError) throw new VirtqueueError(`the ${what} is not in guest RAM (${e.message})`);
+      throw e;
+    }
+  }
+}
+
+/** vring_need_event (2.7.10): whether `newIdx` passed `event` since `oldIdx`. */
+export function vringNeedEvent(event: number, newIdx: number, oldIdx: number): boolean {
+  return ((newIdx - event - 1) & 0xffff) < ((newIdx - oldIdx) & 0xffff);
+}
+
+function address(w: Int32Array, lo: number): number {
+  return (w[lo]! >>> 0) + (w[lo + 1]! >>> 0) * 2 ** 32;
+}
+
+/**
+ * Orders guest-RAM accesses around it: an Atomics operation is a full
+ * barrier for V8's compiler and, on x86, a locked instruction for the CPU.
+ */
+function fence(w: Int32Array): void {
+  Atomics.add(w, Q.WORDS - 1, 0);
+}
+
+function resetWords(w: Int32Array): void {
+  for (let i = Q.Size; i < Q.WORDS; i++) w[i] = 0;
+  w[Q.Size] = w[Q.MaxSize]!;
+  w[Q.Vector] = VIRTIO_MSI_NO_VECTOR;
+}

@@ -1,0 +1,76 @@
+import { closeSync, fstatSync, openSync } from 'node:fs';
+import { basename } from 'node:path';
+import { NodevisorError, errnoCode } from '../kvm/errors.js';
+import { SECTOR_SIZE } from '../virtio/blk-request.js';
+
+/** A raw disk image for virtio-blk, as the VM options name it. */
+export interface DiskOptions {
+  path: string;
+  readonly?: boolean;
+}
+
+export interface OpenDisk {
+  readonly path: string;
+  readonly fd: number;
+  /** Bytes the guest sees: the file size rounded down to whole sectors. */
+  readonly size: number;
+  readonly readonly: boolean;
+  /** GET_ID serial: the file name, at most 20 bytes. */
+  readonly id: string;
+}
+
+/**
+ * Opens every image, read-only or read-write as asked, with errors that
+ * say which file and what to do: missing, not readable/writable, a
+ * directory, smaller than a sector, or the same file given twice where
+ * either use writes to it (two writers would corrupt it). Closes what it
+ * opened if any of them fails.
+ */
+export function openDiskImages(disks: readonly DiskOptions[]): OpenDisk[] {
+  const opened: OpenDisk[] = [];
+  const seen = new Map<string, { path: string; readonly: boolean }>();
+  try {
+    for (const d of disks) {
+      const ro = d.readonly ?? false;
+      let fd: number;
+      try {
+        fd = openSync(d.path, ro ? 'r' : 'r+');
+      } catch (e) {
+        const code = errnoCode(e);
+        const why =
+          code === 'ENOENT'
+            ? 'does not exist'
+            : code === 'EACCES' || code === 'EPERM' || code === 'EROFS'
+              ? `is not ${ro ? 'readable' : 'readable and writable'} (${code}); fix its permissions${ro ? '' : ' or add ",readonly"'}`
+              : code === 'EISDIR'
+                ? 'is a directory, not a disk image'
+                : (e as Error).message;
+        throw new NodevisorError('EDISK', `disk image ${d.path} ${why}`, { cause: e });
+      }
+      const st = fstatSync(fd);
+      opened.push({ path: d.path, fd, size: Math.floor(st.size / SECTOR_SIZE) * SECTOR_SIZE, readonly: ro, id: basename(d.path).slice(0, 20) });
+      if (!st.isFile()) throw new NodevisorError('EDISK', `disk image ${d.path} is not a regular file`);
+      if (st.size < SECTOR_SIZE) throw new NodevisorError('EDISK', `disk image ${d.path} is smaller than one 512-byte sector (${st.size} bytes)`);
+      const key = `${st.dev}:${st.ino}`;
+      const other = seen.get(key);
+      if (other && (!ro || !other.readonly)) {
+        throw new NodevisorError('EDISK', `disk image ${d.path} is the same file as ${other.path} and would be opened read-write twice: give it once, or add ",readonly" to both`);
+      }
+      seen.set(key, { path: d.path, readonly: ro && (other?.readonly ?? true) });
+    }
+    return opened;
+  } catch (e) {
+    closeDiskImages(opened);
+    throw e;
+  }
+}
+
+export function closeDiskImages(disks: readonly OpenDisk[]): void {
+  for (const d of disks) {
+    try {
+      closeSync(d.fd);
+    } catch {
+      // already closed
+    }
+  }
+}

@@ -1,0 +1,78 @@
+import type { MemoryRegion } from '../memory/guest-memory.js';
+import { PCI_MMIO_BASE } from '../devices/pci-mmio-window.js';
+import { PCI_GSI_FIRST, PCI_GSI_LAST, type PciIntxRoute } from '../boot/irq-routing.js';
+import { NodevisorError } from '../kvm/errors.js';
+import type { VirtioContext, VirtioDeviceModel } from '../virtio/device.js';
+import { VirtioPciTransport, VIRTIO_BAR_SIZE, type VirtioPciState } from '../virtio/pci-transport.js';
+import { VirtioRng, VIRTIO_RNG_TYPE } from '../virtio/rng.js';
+import { VirtioBlk, allocateVirtioBlk, virtioBlkType, VIRTIO_BLK_MAX_QUEUES, type VirtioBlkState } from '../virtio/blk.js';
+import type { BlkIoData } from '../virtio/blk-io-worker.js';
+import type { IrqchipState } from './irqchip.js';
+import type { OpenDisk } from './disk-images.js';
+
+/**
+ * The VM's virtio PCI functions: one per disk, then the entropy device, at
+ * bus 0 devices 1, 2, ... Each gets its BAR 0 pre-programmed in the PCI
+ * MMIO window and INTA# on its own IOAPIC pin (16, 17, ...), which the MP
+ * table and the DSDT describe (`pciIntx`); hence at most 8 of them.
+ */
+export type VirtioModelSpec = { readonly model: 'rng' } | { readonly model: 'blk'; readonly blk: VirtioBlkState; readonly fd: number; readonly id: string };
+
+export interface VirtioPciSpec {
+  readonly kind: 'virtio-pci';
+  /** PCI device number on bus 0. */
+  readonly device: number;
+  readonly transport: VirtioPciState;
+  readonly spec: VirtioModelSpec;
+}
+
+export const VIRTIO_MAX_FUNCTIONS = PCI_GSI_LAST - PCI_GSI_FIRST + 1;
+/** Default cap on virtio-blk queues: one per vCPU up to this. */
+export const DEFAULT_BLK_QUEUES = 4;
+
+export interface VirtioConfig {
+  readonly disks: readonly OpenDisk[];
+  readonly rng: boolean;
+  readonly vcpus: number;
+}
+
+export interface VirtioPlan {
+  readonly specs: VirtioPciSpec[];
+  readonly pciIntx: PciIntxRoute[];
+}
+
+export function planVirtioDevices(cfg: VirtioConfig): VirtioPlan {
+  const count = cfg.disks.length + (cfg.rng ? 1 : 0);
+  if (count > VIRTIO_MAX_FUNCTIONS) {
+    throw new NodevisorError('EDISK', `${count} virtio devices requested, but nodevisor wires at most ${VIRTIO_MAX_FUNCTIONS} (one IOAPIC pin each, 16-23)`);
+  }
+  const specs: VirtioPciSpec[] = [];
+  const pciIntx: PciIntxRoute[] = [];
+  const place = (type: Parameters<typeof VirtioPciTransport.allocate>[0], spec: VirtioModelSpec): void => {
+    const i = specs.length;
+    const device = 1 + i;
+    const gsi = PCI_GSI_FIRST + i;
+    specs.push({ kind: 'virtio-pci', device, transport: VirtioPciTransport.allocate(type, { bar0: PCI_MMIO_BASE + i * VIRTIO_BAR_SIZE, gsi }), spec });
+    pciIntx.push({ device, pin: 0, gsi });
+  };
+  const queues = Math.min(cfg.vcpus, DEFAULT_BLK_QUEUES, VIRTIO_BLK_MAX_QUEUES);
+  for (const d of cfg.disks) place(virtioBlkType(queues), { model: 'blk', blk: allocateVirtioBlk(d.size, d.readonly, queues), fd: d.fd, id: d.id });
+  if (cfg.rng) place(VIRTIO_RNG_TYPE, { model: 'rng' });
+  return { specs, pciIntx };
+}
+
+/** This thread's device model for `spec`. */
+export function virtioModel(spec: VirtioModelSpec, ctx: VirtioContext): VirtioDeviceModel {
+  switch (spec.model) {
+    case 'rng':
+      return new VirtioRng(ctx);
+    case 'blk':
+      return new VirtioBlk(spec.blk, ctx);
+  }
+}
+
+/** What the virtio-blk I/O pool threads start with. */
+export function blkIoData(specs: readonly VirtioPciSpec[], o: { memory: MemoryRegion[]; vcpus: number; vmFd: number; control: SharedArrayBuffer; irqchipState: IrqchipState }): BlkIoData {
+  const disks = specs.flatMap((s) => (s.spec.model === 'blk' ? [{ transport: s.transport, blk: s.spec.blk, fd: s.spec.fd, id: s.spec.id }] : []));
+  return { ...o, disks };
+}

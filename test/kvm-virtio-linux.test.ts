@@ -1,0 +1,63 @@
+import { expect } from 'chai';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runVm } from './helpers/guests.js';
+import { testKernelOrSkip, testInitramfs } from './helpers/linux.js';
+import { VirtioStatus } from '../src/virtio/constants.js';
+import type { VmStats } from '../src/vm/vm.js';
+
+/**
+ * The test kernel probes the virtio PCI devices: virtio-blk over an image
+ * with an MBR partition table, and virtio-rng. The test kernel has no
+ * CONFIG_PCI_MSI, so this also proves the INTx fallback through the DSDT's
+ * interrupt links and our IOAPIC (split mode: our IOAPIC, KVM's LAPICs).
+ */
+describe('Linux test kernel with virtio-blk and virtio-rng (irqchip "split")', function () {
+  this.timeout(300000);
+  let log = '';
+  let virtio: VmStats['virtio'] = [];
+
+  before(async function () {
+    const kernel = testKernelOrSkip(this);
+    const dir = mkdtempSync(join(tmpdir(), 'nodevisor-linux-blk-'));
+    const image = join(dir, 'disk.img');
+    const bytes = Buffer.alloc(8 << 20);
+    // An MBR with one Linux partition (type 0x83) at LBA 2048, 4096 sectors.
+    bytes[446 + 4] = 0x83;
+    bytes.writeUInt32LE(2048, 446 + 8);
+    bytes.writeUInt32LE(4096, 446 + 12);
+    bytes[510] = 0x55;
+    bytes[511] = 0xaa;
+    writeFileSync(image, bytes);
+    const run = await runVm(
+      { vcpus: 1, memory: '256M', irqchip: 'split', kernel, initrd: testInitramfs(), cmdline: 'console=ttyS0 panic=-1', disks: [{ path: image }], rng: true },
+      async (vm) => {
+        // Sample the device status while the guest still runs: once /init starts, every driver has probed.
+        let seen = '';
+        vm.on('console', (c: Buffer) => (seen += c.toString('latin1')));
+        const deadline = Date.now() + 200000;
+        while (Date.now() < deadline && !/Run \/init as init process/.test(seen)) await new Promise((r) => setTimeout(r, 200));
+        virtio = vm.stats().virtio;
+      },
+      240000,
+    );
+    log = run.console;
+  });
+
+  it('enumerates both functions on bus 0 with their BARs in the PCI MMIO window', () => {
+    expect(log).to.match(/pci 0000:00:01\.0: \[1af4:1042\] type 00 class 0x018000/);
+    expect(log).to.match(/pci 0000:00:02\.0: \[1af4:1044\] type 00 class 0xff0000/);
+    expect(log).to.match(/LNKA: Enabled at IRQ 16/);
+  });
+
+  it('finds vda with the image size and reads its partition table', () => {
+    expect(log).to.match(/virtio_blk virtio0: \[vda\] 16384 512-byte logical blocks \(8\.39 MB\/8\.00 MiB\)/);
+    expect(log).to.match(/ vda: vda1/);
+  });
+
+  it('drives both devices to DRIVER_OK (virtio-blk and virtio-rng bound)', () => {
+    expect(virtio.map((v) => v.name)).to.deep.equal(['virtio-blk', 'virtio-rng']);
+    for (const v of virtio) expect(v.status & (VirtioStatus.DriverOk | VirtioStatus.DeviceNeedsReset), v.name).to.equal(VirtioStatus.DriverOk);
+  });
+});

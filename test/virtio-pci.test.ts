@@ -1,0 +1,259 @@
+import { expect } from 'chai';
+import { mkdtempSync, openSync, closeSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GuestMemory } from '../src/memory/guest-memory.js';
+import { GuestRanges } from '../src/virtio/guest-ranges.js';
+import { VirtioPciTransport, VirtioBar, VIRTIO_BAR_SIZE } from '../src/virtio/pci-transport.js';
+import { VirtioRng, VIRTIO_RNG_TYPE } from '../src/virtio/rng.js';
+import { VirtioStatus, VirtqDesc } from '../src/virtio/constants.js';
+import { PciCfg, PciCommand } from '../src/devices/pci-config.js';
+import { PciHost, pciConfigAddress } from '../src/devices/pci-host.js';
+import { PciMmioWindow, PCI_MMIO_BASE } from '../src/devices/pci-mmio-window.js';
+import { executeBlkRequest, BlkRequestType, BlkStatus } from '../src/virtio/blk-request.js';
+import { openDiskImages, closeDiskImages } from '../src/vm/disk-images.js';
+import { NodevisorError } from '../src/kvm/errors.js';
+
+/** Model tests of the virtio PCI transport, MSI-X, virtio-rng and virtio-blk requests (no KVM). */
+const RAM = 0x20000;
+const DESC = 0x1000;
+const AVAIL = 0x2000;
+const USED = 0x3000;
+const GSI = 16;
+
+function setup() {
+  const mem = new GuestMemory([{ gpa: 0, buffer: new SharedArrayBuffer(RAM) }]);
+  const ram = new GuestRanges(mem);
+  const levels: Array<[number, boolean]> = [];
+  const msis: Array<[number, number, number]> = [];
+  const logs: string[] = [];
+  const state = VirtioPciTransport.allocate(VIRTIO_RNG_TYPE, { bar0: PCI_MMIO_BASE, gsi: GSI });
+  const t = new VirtioPciTransport(
+    state,
+    { ram, irq: { setLevel: (g, h) => levels.push([g, h]) }, msi: { signal: (lo, hi, d) => msis.push([lo, hi, d]) }, vm: { requestStop() {}, log: (_l, m) => logs.push(m) } },
+    (ctx) => new VirtioRng(ctx),
+  );
+  const bar = t.bar;
+  const w32 = (o: number, v: number): void => bar.write(o, 4, v, 0);
+  const w16 = (o: number, v: number): void => bar.write(o, 2, v, 0);
+  const w8 = (o: number, v: number): void => bar.write(o, 1, v, 0);
+  const r = (o: number, s: 1 | 2 | 4 = 4): number => bar.read(o, s, 0);
+  /** The driver's bring-up (3.1.1) with the given ring features. */
+  const bringUp = (features: { lo: number; hi: number }): void => {
+    w8(0x14, VirtioStatus.Acknowledge | VirtioStatus.Driver);
+    w32(0x08, 0);
+    w32(0x0c, features.lo);
+    w32(0x08, 1);
+    w32(0x0c, features.hi);
+    w8(0x14, VirtioStatus.Acknowledge | VirtioStatus.Driver | VirtioStatus.FeaturesOk);
+    w16(0x16, 0);
+    w16(0x18, 8);
+    w32(0x20, DESC);
+    w32(0x28, AVAIL);
+    w32(0x30, USED);
+    w16(0x1c, 1);
+    w8(0x14, VirtioStatus.Acknowledge | VirtioStatus.Driver | VirtioStatus.FeaturesOk | VirtioStatus.DriverOk);
+  };
+  let availIdx = 0;
+  const offer = (head: number, addr: number, len: number, flags: number = VirtqDesc.Write): void => {
+    mem.writeU64(DESC + 16 * head, BigInt(addr));
+    mem.writeU32(DESC + 16 * head + 8, len);
+    mem.writeU16(DESC + 16 * head + 12, flags);
+    mem.writeU16(DESC + 16 * head + 14, head);
+    mem.writeU16(AVAIL + 4 + 2 * (availIdx % 8), head);
+    mem.writeU16(AVAIL + 2, ++availIdx);
+    w16(VirtioBar.Notify, 0);
+  };
+  return { mem, t, levels, msis, logs, w32, w16, w8, r, bringUp, offer };
+}
+
+describe('virtio PCI transport (model)', () => {
+  it('presents a modern virtio function: IDs, BAR 0 pre-programmed and decoding, capabilities', () => {
+    const { t } = setup();
+    expect(t.configRead(PciCfg.VendorId, 2)).to.equal(0x1af4);
+    expect(t.configRead(PciCfg.DeviceId, 2)).to.equal(0x1044);
+    expect(t.configRead(PciCfg.Revision, 1)).to.equal(1);
+    expect(t.config.barAddress(0)).to.equal(PCI_MMIO_BASE);
+    expect(t.config.command() & PciCommand.Memory).to.not.equal(0);
+    expect(t.configRead(PciCfg.InterruptPin, 1)).to.equal(1);
+    expect(t.configRead(PciCfg.InterruptLine, 1)).to.equal(GSI);
+    // BAR sizing: all ones reads back the size mask.
+    t.configWrite(PciCfg.Bar0, 4, 0xffffffff);
+    expect(t.configRead(PciCfg.Bar0, 4)).to.equal((~(VIRTIO_BAR_SIZE - 1) & 0xfffffff0) >>> 0);
+    t.configWrite(PciCfg.Bar0, 4, PCI_MMIO_BASE);
+    const caps: Array<[number, number]> = [];
+    for (let i = 0; ; i++) {
+      const at = t.config.capabilityOffset(i);
+      if (at === undefined) break;
+      caps.push([t.configRead(at, 1), t.configRead(at, 1) === 0x09 ? t.configRead(at + 3, 1) : -1]);
+    }
+    expect(caps).to.deep.equal([
+      [0x11, -1],
+      [0x09, 1],
+      [0x09, 3],
+      [0x09, 4],
+      [0x09, 2],
+    ]);
+  });
+
+  it('is reached through the host bridge and the MMIO window at its BAR', () => {
+    const { t } = setup();
+    const host = new PciHost(PciHost.allocate());
+    host.register(3, 0, t);
+    host.write(0, 4, pciConfigAddress(0, 3, 0, 0), 0);
+    expect(host.read(4, 4, 0)).to.equal(0x10441af4);
+    const win = new PciMmioWindow();
+    win.add(t.config, 0, VIRTIO_BAR_SIZE, t.bar);
+    expect(win.read(0x12, 2, 0)).to.equal(1); // num_queues
+    t.configWrite(PciCfg.Bar0, 4, PCI_MMIO_BASE + 0x100000); // the guest moves it
+    expect(win.read(0x12, 2, 0)).to.equal(0xffff);
+    expect(win.read(0x100012, 2, 0)).to.equal(1);
+    t.configWrite(PciCfg.Command, 2, 0); // decoding off
+    expect(win.read(0x100012, 2, 0)).to.equal(0xffff);
+  });
+
+  it('negotiates features: VERSION_1 required, nothing beyond what is offered', () => {
+    const { w8, w32, r } = setup();
+    w32(0x00, 1);
+    expect(r(0x04) & 1).to.equal(1); // VERSION_1 (bit 32)
+    w8(0x14, 3);
+    w32(0x08, 1);
+    w32(0x0c, 0); // no VERSION_1
+    w8(0x14, 3 | VirtioStatus.FeaturesOk);
+    expect(r(0x14, 1) & VirtioStatus.FeaturesOk).to.equal(0);
+    w32(0x0c, 1 | 2); // an unoffered bit 33
+    w8(0x14, 3 | VirtioStatus.FeaturesOk);
+    expect(r(0x14, 1) & VirtioStatus.FeaturesOk).to.equal(0);
+    w32(0x0c, 1);
+    w8(0x14, 3 | VirtioStatus.FeaturesOk);
+    expect(r(0x14, 1) & VirtioStatus.FeaturesOk).to.equal(VirtioStatus.FeaturesOk);
+  });
+
+  it('serves virtio-rng requests and interrupts on INTx; reading the ISR lowers the line', () => {
+    const { mem, bringUp, offer, levels, r } = setup();
+    bringUp({ lo: 0, hi: 1 });
+    offer(0, 0x8000, 64);
+    expect(mem.readU16(USED + 2)).to.equal(1);
+    expect(mem.readU32(USED + 8)).to.equal(64);
+    expect(Array.from(mem.read(0x8000, 64)).some((b) => b !== 0)).to.equal(true);
+    expect(levels).to.deep.equal([[GSI, true]]);
+    expect(r(VirtioBar.Isr, 1)).to.equal(1);
+    expect(levels).to.deep.equal([
+      [GSI, true],
+      [GSI, false],
+    ]);
+    expect(r(VirtioBar.Isr, 1)).to.equal(0);
+  });
+
+  it('sends MSI-X messages per queue vector, holds them while masked and sends them on unmask', () => {
+    const { t, bringUp, offer, msis, levels, w16, w32 } = setup();
+    const cap = t.config.capabilityOffset(0)!;
+    t.configWrite(cap + 2, 2, 0x8000); // MSI-X enable
+    w32(VirtioBar.MsixTable + 16, 0xfee00000);
+    w32(VirtioBar.MsixTable + 16 + 8, 0x41);
+    bringUp({ lo: 0, hi: 1 });
+    w16(0x16, 0);
+    w16(0x1a, 1); // queue 0 -> vector 1
+    offer(0, 0x8000, 16);
+    expect(msis).to.deep.equal([]); // vector 1 still masked
+    expect(t.bar.read(VirtioBar.MsixPba, 4, 0)).to.equal(2);
+    w32(VirtioBar.MsixTable + 16 + 12, 0); // unmask
+    expect(msis).to.deep.equal([[0xfee00000, 0, 0x41]]);
+    expect(t.bar.read(VirtioBar.MsixPba, 4, 0)).to.equal(0);
+    offer(1, 0x8100, 16);
+    expect(msis).to.have.length(2);
+    expect(levels).to.deep.equal([]); // never INTx while MSI-X is on
+  });
+
+  it('marks the device DEVICE_NEEDS_RESET on a malformed chain and recovers after reset', () => {
+    const { bringUp, offer, r, w8, logs, levels, mem } = setup();
+    bringUp({ lo: 0, hi: 1 });
+    offer(0, 0x8000, 16, VirtqDesc.Write | VirtqDesc.Next); // next = itself: a loop
+    expect(r(0x14, 1) & VirtioStatus.DeviceNeedsReset).to.equal(VirtioStatus.DeviceNeedsReset);
+    expect(logs.join()).to.match(/loop/);
+    expect(levels).to.deep.equal([[GSI, true]]);
+    expect(r(VirtioBar.Isr, 1)).to.equal(2); // configuration change
+    expect(mem.readU16(USED + 2)).to.equal(0);
+    w8(0x14, 0); // reset
+    expect(r(0x14, 1)).to.equal(0);
+    expect(r(0x1c, 2)).to.equal(0); // queue disabled
+  });
+});
+
+describe('virtio-blk requests on an image file (model)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'nodevisor-blk-'));
+  const path = join(dir, 'disk.img');
+  const mem = new GuestMemory([{ gpa: 0, buffer: new SharedArrayBuffer(0x40000) }]);
+  const ram = new GuestRanges(mem);
+  const header = (type: number, sector: number): void => {
+    mem.writeU32(0x1000, type);
+    mem.writeU32(0x1004, 0);
+    mem.writeU64(0x1008, BigInt(sector));
+  };
+  const chain = (data: { addr: number; len: number; write: boolean } | null, readableExtra: Array<{ addr: number; len: number }> = []) => {
+    const readable = [{ addr: 0x1000, len: 16 }, ...readableExtra];
+    const writable: Array<{ addr: number; len: number }> = [];
+    if (data && !data.write) readable.push({ addr: data.addr, len: data.len });
+    if (data?.write) writable.push({ addr: data.addr, len: data.len });
+    writable.push({ addr: 0x3000, len: 1 });
+    const sum = (a: Array<{ len: number }>): number => a.reduce((n, b) => n + b.len, 0);
+    return { head: 0, readable, writable, readableLength: sum(readable), writableLength: sum(writable) };
+  };
+
+  it('reads, writes, flushes and identifies', () => {
+    const image = Buffer.alloc(64 * 1024);
+    image.fill(0xab, 4096, 8192);
+    writeFileSync(path, image);
+    const fd = openSync(path, 'r+');
+    try {
+      const disk = { fd, size: image.length, readonly: false, id: 'disk.img' };
+      header(BlkRequestType.In, 8);
+      expect(executeBlkRequest(ram, disk, chain({ addr: 0x8000, len: 4096, write: true }))).to.equal(4097);
+      expect(mem.readU8(0x3000)).to.equal(BlkStatus.Ok);
+      expect(Array.from(mem.read(0x8000, 4096)).every((b) => b === 0xab)).to.equal(true);
+      mem.fill(0x10000, 1024, 0x5a);
+      header(BlkRequestType.Out, 32);
+      expect(executeBlkRequest(ram, disk, chain({ addr: 0x10000, len: 1024, write: false }))).to.equal(1);
+      header(BlkRequestType.Flush, 0);
+      expect(executeBlkRequest(ram, disk, chain(null))).to.equal(1);
+      expect(mem.readU8(0x3000)).to.equal(BlkStatus.Ok);
+      expect(readFileSync(path).subarray(32 * 512, 32 * 512 + 1024).every((b) => b === 0x5a)).to.equal(true);
+      header(BlkRequestType.GetId, 0);
+      expect(executeBlkRequest(ram, disk, chain({ addr: 0x9000, len: 20, write: true }))).to.equal(21);
+      expect(Buffer.from(mem.read(0x9000, 8)).toString()).to.equal('disk.img');
+      header(BlkRequestType.In, 127); // one sector past the end
+      executeBlkRequest(ram, disk, chain({ addr: 0x8000, len: 1024, write: true }));
+      expect(mem.readU8(0x3000)).to.equal(BlkStatus.IoErr);
+      header(99, 0);
+      executeBlkRequest(ram, disk, chain(null));
+      expect(mem.readU8(0x3000)).to.equal(BlkStatus.Unsupported);
+      header(BlkRequestType.Out, 0);
+      executeBlkRequest(ram, { ...disk, readonly: true }, chain({ addr: 0x10000, len: 512, write: false }));
+      expect(mem.readU8(0x3000)).to.equal(BlkStatus.IoErr);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('gives clear errors for images that are missing, directories, too small, or opened read-write twice', () => {
+    writeFileSync(path, Buffer.alloc(4096));
+    const tiny = join(dir, 'tiny.img');
+    writeFileSync(tiny, Buffer.alloc(100));
+    mkdirSync(join(dir, 'sub'), { recursive: true });
+    const attempt = (disks: Array<{ path: string; readonly?: boolean }>): string => {
+      try {
+        closeDiskImages(openDiskImages(disks));
+        return 'ok';
+      } catch (e) {
+        expect(e).to.be.instanceOf(NodevisorError);
+        return (e as Error).message;
+      }
+    };
+    expect(attempt([{ path: join(dir, 'nope.img') }])).to.match(/nope\.img does not exist/);
+    expect(attempt([{ path: join(dir, 'sub') }])).to.match(/is a directory|not a regular file/);
+    expect(attempt([{ path: tiny }])).to.match(/smaller than one 512-byte sector/);
+    expect(attempt([{ path }, { path }])).to.match(/opened read-write twice/);
+    expect(attempt([{ path }, { path, readonly: true }])).to.match(/opened read-write twice/);
+    expect(attempt([{ path, readonly: true }, { path, readonly: true }])).to.equal('ok');
+  });
+});

@@ -1,0 +1,366 @@
+import { expect } from 'chai';
+import { GuestMemory } from '../src/memory/guest-memory.js';
+import { GuestRanges } from '../src/virtio/guest-ranges.js';
+import { SplitVirtqueue, VirtqueueError, vringNeedEvent, type DescriptorChain } from '../src/virtio/queue.js';
+import { readChain, writeChain } from '../src/virtio/chain-io.js';
+import { VirtqDesc, VIRTQ_AVAIL_F_NO_INTERRUPT } from '../src/virtio/constants.js';
+
+/**
+ * Model tests of the split virtqueue against rings built by hand in a
+ * SharedArrayBuffer: the driver side below writes descriptors and the avail
+ * ring as a guest driver would.
+ */
+const RAM = 0x10000;
+const DESC = 0x1000;
+const AVAIL = 0x2000;
+const USED = 0x3000;
+const SIZE = 8;
+
+interface Desc {
+  addr: number | bigint;
+  len: number;
+  flags?: number;
+  next?: number;
+}
+
+class Driver {
+  readonly mem: GuestMemory;
+  readonly ram: GuestRanges;
+  readonly q: SplitVirtqueue;
+  private availIdx = 0;
+
+  constructor(options: { indirect?: boolean; eventIdx?: boolean; size?: number; regions?: Array<{ gpa: number; size: number }> } = {}) {
+    const regions = options.regions ?? [{ gpa: 0, size: RAM }];
+    this.mem = new GuestMemory(regions.map((r) => ({ gpa: r.gpa, buffer: new SharedArrayBuffer(r.size) })));
+    this.ram = new GuestRanges(this.mem);
+    this.q = new SplitVirtqueue(SplitVirtqueue.allocate(options.size ?? SIZE), this.ram);
+    this.q.setRegister('descLo', DESC);
+    this.q.setRegister('driverLo', AVAIL);
+    this.q.setRegister('deviceLo', USED);
+    this.q.setFeatures({ indirect: options.indirect ?? false, eventIdx: options.eventIdx ?? false });
+    this.q.setRegister('ready', 1);
+  }
+
+  desc(table: number, i: number, d: Desc): void {
+    const at = table + 16 * i;
+    this.mem.writeU64(at, BigInt(d.addr));
+    this.mem.writeU32(at + 8, d.len);
+    this.mem.writeU16(at + 12, d.flags ?? 0);
+    this.mem.writeU16(at + 14, d.next ?? 0);
+  }
+
+  /** Makes chain `head` available. */
+  offer(head: number, size = SIZE): void {
+    this.mem.writeU16(AVAIL + 4 + 2 * (this.availIdx % size), head);
+    this.availIdx = (this.availIdx + 1) & 0xffff;
+    this.mem.writeU16(AVAIL + 2, this.availIdx);
+  }
+
+  setAvailIdx(n: number): void {
+    this.availIdx = n & 0xffff;
+    this.mem.writeU16(AVAIL + 2, this.availIdx);
+  }
+
+  pop(): DescriptorChain | null {
+    return this.q.withLock(() => this.q.pop());
+  }
+
+  usedIdx(): number {
+    return this.mem.readU16(USED + 2);
+  }
+
+  usedElem(i: number, size = SIZE): { id: number; len: number } {
+    const at = USED + 4 + 8 * (i % size);
+    return { id: this.mem.readU32(at), len: this.mem.readU32(at + 4) };
+  }
+}
+
+function expectQueueError(fn: () => unknown, pattern: RegExp): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught, 'expected a VirtqueueError').to.be.instanceOf(VirtqueueError);
+  expect((caught as Error).message).to.match(pattern);
+}
+
+describe('split virtqueue (model)', () => {
+  it('returns nothing while the queue is disabled or empty', () => {
+    const d = new Driver();
+    expect(d.pop()).to.equal(null);
+    const off = new SplitVirtqueue(SplitVirtqueue.allocate(8), d.ram);
+    expect(off.withLock(() => off.pop())).to.equal(null);
+  });
+
+  it('follows a chained request: readable header, writable data and status', () => {
+    const d = new Driver();
+    d.desc(DESC, 0, { addr: 0x4000, len: 16, flags: VirtqDesc.Next, next: 5 });
+    d.desc(DESC, 5, { addr: 0x5000, len: 512, flags: VirtqDesc.Next | VirtqDesc.Write, next: 2 });
+    d.desc(DESC, 2, { addr: 0x6000, len: 1, flags: VirtqDesc.Write });
+    d.offer(0);
+    const c = d.pop()!;
+    expect(c.head).to.equal(0);
+    expect(c.readable).to.deep.equal([{ addr: 0x4000, len: 16 }]);
+    expect(c.writable).to.deep.equal([
+      { addr: 0x5000, len: 512 },
+      { addr: 0x6000, len: 1 },
+    ]);
+    expect(c.readableLength).to.equal(16);
+    expect(c.writableLength).to.equal(513);
+    expect(d.pop()).to.equal(null);
+  });
+
+  it('publishes used elements and the used index', () => {
+    const d = new Driver();
+    d.desc(DESC, 3, { addr: 0x4000, len: 8, flags: VirtqDesc.Write });
+    d.offer(3);
+    const c = d.pop()!;
+    d.q.withLock(() => d.q.push(c.head, 8));
+    expect(d.usedIdx()).to.equal(1);
+    expect(d.usedElem(0)).to.deep.equal({ id: 3, len: 8 });
+  });
+
+  it('follows an indirect table when negotiated', () => {
+    const d = new Driver({ indirect: true });
+    const table = 0x7000;
+    d.desc(table, 0, { addr: 0x4000, len: 16, flags: VirtqDesc.Next, next: 1 });
+    d.desc(table, 1, { addr: 0x5000, len: 4096, flags: VirtqDesc.Next | VirtqDesc.Write, next: 2 });
+    d.desc(table, 2, { addr: 0x6000, len: 1, flags: VirtqDesc.Write });
+    d.desc(DESC, 1, { addr: table, len: 48, flags: VirtqDesc.Indirect });
+    d.offer(1);
+    const c = d.pop()!;
+    expect(c.head).to.equal(1);
+    expect(c.readable.map((b) => b.addr)).to.deep.equal([0x4000]);
+    expect(c.writable.map((b) => b.addr)).to.deep.equal([0x5000, 0x6000]);
+  });
+
+  it('handles avail and used indices that wrap past 65535', () => {
+    const d = new Driver();
+    d.desc(DESC, 0, { addr: 0x4000, len: 4, flags: VirtqDesc.Write });
+    // Start both sides just below the wrap, as after 65534 requests.
+    const start = 0xfffe;
+    d.setAvailIdx(start);
+    // Drain to `start` by making the device believe it consumed as much.
+    for (let i = 0; i < 3; i++) {
+      d.mem.writeU16(AVAIL + 4 + 2 * ((start + i) % SIZE), 0);
+    }
+    // Fast-forward the device's private indices through its own pops.
+    const q = d.q;
+    for (let n = 0; n < start; n += SIZE) {
+      const batch = Math.min(SIZE, start - n);
+      d.mem.writeU16(AVAIL + 2, (n + batch) & 0xffff);
+      for (let i = 0; i < batch; i++) q.withLock(() => q.push(q.pop()!.head, 0));
+    }
+    d.setAvailIdx(start + 3); // 0x0001 after wrapping
+    const heads: number[] = [];
+    for (let c = d.pop(); c; c = d.pop()) {
+      heads.push(c.head);
+      q.withLock(() => q.push(c!.head, 4));
+    }
+    expect(heads).to.have.length(3);
+    expect(d.mem.readU16(AVAIL + 2)).to.equal(1);
+    expect(d.usedIdx()).to.equal(1);
+  });
+
+  it('copies data in and out of chains that straddle RAM regions', () => {
+    const d = new Driver({ regions: [{ gpa: 0, size: 0x10000 }, { gpa: 0x10000, size: 0x10000 }] });
+    d.desc(DESC, 0, { addr: 0xfff0, len: 0x20, flags: VirtqDesc.Write });
+    d.offer(0);
+    const c = d.pop()!;
+    const data = Uint8Array.from({ length: 0x20 }, (_, i) => i + 1);
+    expect(writeChain(d.ram, c.writable, 0, data)).to.equal(0x20);
+    expect(Array.from(readChain(d.ram, c.writable, 0, 0x20))).to.deep.equal(Array.from(data));
+    expect(d.mem.readU8(0x10000)).to.equal(17);
+  });
+
+  describe('interrupt suppression', () => {
+    it('honours VIRTQ_AVAIL_F_NO_INTERRUPT without event idx', () => {
+      const d = new Driver();
+      expect(d.q.withLock(() => d.q.needsInterrupt())).to.equal(true);
+      d.mem.writeU16(AVAIL, VIRTQ_AVAIL_F_NO_INTERRUPT);
+      expect(d.q.withLock(() => d.q.needsInterrupt())).to.equal(false);
+    });
+
+    it('interrupts only when used_event is crossed with event idx', () => {
+      const d = new Driver({ eventIdx: true });
+      d.desc(DESC, 0, { addr: 0x4000, len: 4, flags: VirtqDesc.Write });
+      const complete = (): boolean =>
+        d.q.withLock(() => {
+          const c = d.q.pop()!;
+          d.q.push(c.head, 4);
+          return d.q.needsInterrupt();
+        });
+      // used_event (avail ring slot `size`) = 0: interrupt when used idx moves past 0.
+      d.mem.writeU16(AVAIL + 4 + 2 * SIZE, 0);
+      d.offer(0);
+      expect(complete()).to.equal(true); // the first decision always interrupts
+      d.mem.writeU16(AVAIL + 4 + 2 * SIZE, 3); // wake me when used idx passes 3
+      d.offer(0);
+      expect(complete()).to.equal(false); // used 2
+      d.offer(0);
+      expect(complete()).to.equal(false); // used 3
+      d.offer(0);
+      expect(complete()).to.equal(true); // used 4: crossed 3
+    });
+
+    it('publishes avail_event so the driver notifies for the next buffer', () => {
+      const d = new Driver({ eventIdx: true });
+      d.desc(DESC, 0, { addr: 0x4000, len: 4, flags: VirtqDesc.Write });
+      d.offer(0);
+      d.offer(0);
+      d.pop();
+      expect(d.mem.readU16(USED + 4 + 8 * SIZE)).to.equal(1);
+      d.pop();
+      expect(d.pop()).to.equal(null);
+      expect(d.mem.readU16(USED + 4 + 8 * SIZE)).to.equal(2);
+    });
+
+    it('implements vring_need_event across the 16-bit wrap', () => {
+      expect(vringNeedEvent(0xffff, 0x0001, 0xfffe)).to.equal(true);
+      expect(vringNeedEvent(0x0005, 0x0001, 0xfffe)).to.equal(false);
+      expect(vringNeedEvent(10, 11, 10)).to.equal(true);
+      expect(vringNeedEvent(10, 10, 9)).to.equal(false);
+    });
+  });
+
+  describe('malformed rings and chains are rejected, never followed', () => {
+    it('a chain that loops', () => {
+      const d = new Driver();
+      d.desc(DESC, 0, { addr: 0x4000, len: 4, flags: VirtqDesc.Next, next: 1 });
+      d.desc(DESC, 1, { addr: 0x4000, len: 4, flags: VirtqDesc.Next, next: 0 });
+      d.offer(0);
+      expectQueueError(() => d.pop(), /loop/);
+    });
+
+    it('a descriptor that points to itself', () => {
+      const d = new Driver();
+      d.desc(DESC, 4, { addr: 0x4000, len: 4, flags: VirtqDesc.Next, next: 4 });
+      d.offer(4);
+      expectQueueError(() => d.pop(), /loop/);
+    });
+
+    it('a loop inside an indirect table', () => {
+      const d = new Driver({ indirect: true });
+      d.desc(0x7000, 0, { addr: 0x4000, len: 4, flags: VirtqDesc.Next, next: 1 });
+      d.desc(0x7000, 1, { addr: 0x4000, len: 4, flags: VirtqDesc.Next, next: 0 });
+      d.desc(DESC, 0, { addr: 0x7000, len: 32, flags: VirtqDesc.Indirect });
+      d.offer(0);
+      expectQueueError(() => d.pop(), /loop/);
+    });
+
+    it('a head or next index outside the table', () => {
+      const d = new Driver();
+      d.offer(SIZE);
+      expectQueueError(() => d.pop(), /head 8 is outside/);
+      const e = new Driver();
+      e.desc(DESC, 0, { addr: 0x4000, len: 4, flags: VirtqDesc.Next, next: 200 });
+      e.offer(0);
+      expectQueueError(() => e.pop(), /next 200 is outside/);
+    });
+
+    it('buffers outside guest RAM, including 64-bit addresses', () => {
+      for (const addr of [RAM - 2, 0x80000000, 0xffffffff_fffff000n, 2n ** 53n]) {
+        const d = new Driver();
+        d.desc(DESC, 0, { addr, len: 16, flags: VirtqDesc.Write });
+        d.offer(0);
+        expectQueueError(() => d.pop(), /not guest RAM/);
+      }
+    });
+
+    it('a chain whose lengths add up to 4 GiB or more, before any buffer is looked at', () => {
+      const d = new Driver();
+      d.desc(DESC, 0, { addr: 0x4000, len: 0xfffffff0, flags: VirtqDesc.Next, next: 1 });
+      d.desc(DESC, 1, { addr: 0x4000, len: 0x10 });
+      d.offer(0);
+      expectQueueError(() => d.pop(), /4 GiB/);
+      const e = new Driver({ indirect: true });
+      for (let i = 0; i < 3; i++) e.desc(0x7000, i, { addr: 0, len: 0x60000000, flags: i < 2 ? VirtqDesc.Next : 0, next: i + 1 });
+      e.desc(DESC, 0, { addr: 0x7000, len: 48, flags: VirtqDesc.Indirect });
+      e.offer(0);
+      expectQueueError(() => e.pop(), /4 GiB/);
+    });
+
+    it('ring and table addresses outside guest RAM', () => {
+      const d = new Driver();
+      d.q.reset();
+      d.q.setRegister('descLo', 0);
+      d.q.setRegister('descHi', 1); // 4 GiB: not RAM
+      d.q.setRegister('driverLo', AVAIL);
+      d.q.setRegister('deviceLo', USED);
+      d.q.setRegister('ready', 1);
+      d.offer(0);
+      expectQueueError(() => d.pop(), /descriptor table is not in guest RAM/);
+      const e = new Driver();
+      e.q.reset();
+      e.q.setRegister('descLo', DESC);
+      e.q.setRegister('driverLo', RAM - 2);
+      e.q.setRegister('deviceLo', USED);
+      e.q.setRegister('ready', 1);
+      expectQueueError(() => e.pop(), /avail ring is not in guest RAM/);
+    });
+
+    it('an avail index more than a queue ahead', () => {
+      const d = new Driver();
+      d.setAvailIdx(SIZE + 1);
+      expectQueueError(() => d.pop(), /made 9 buffers available on a queue of 8/);
+    });
+
+    it('indirect descriptors that are not negotiated, nested, chained or badly sized', () => {
+      const cases: Array<{ indirect: boolean; setup: (d: Driver) => void; error: RegExp }> = [
+        { indirect: false, setup: (d) => d.desc(DESC, 0, { addr: 0x7000, len: 16, flags: VirtqDesc.Indirect }), error: /without VIRTIO_F_INDIRECT_DESC/ },
+        {
+          indirect: true,
+          setup: (d) => {
+            d.desc(0x7000, 0, { addr: 0x7800, len: 16, flags: VirtqDesc.Indirect });
+            d.desc(DESC, 0, { addr: 0x7000, len: 16, flags: VirtqDesc.Indirect });
+          },
+          error: /another indirect table/,
+        },
+        { indirect: true, setup: (d) => d.desc(DESC, 0, { addr: 0x7000, len: 16, flags: VirtqDesc.Indirect | VirtqDesc.Next, next: 1 }), error: /also has NEXT/ },
+        { indirect: true, setup: (d) => d.desc(DESC, 0, { addr: 0x7000, len: 20, flags: VirtqDesc.Indirect }), error: /not a nonzero multiple of 16/ },
+        { indirect: true, setup: (d) => d.desc(DESC, 0, { addr: 0x7000, len: 0, flags: VirtqDesc.Indirect }), error: /not a nonzero multiple of 16/ },
+        { indirect: true, setup: (d) => d.desc(DESC, 0, { addr: RAM - 16, len: 32, flags: VirtqDesc.Indirect }), error: /indirect table .* is not guest RAM/ },
+        { indirect: true, setup: (d) => d.desc(DESC, 0, { addr: 0, len: 16 * 2048, flags: VirtqDesc.Indirect }), error: /exceeds 1024/ },
+      ];
+      for (const c of cases) {
+        const d = new Driver({ indirect: c.indirect });
+        c.setup(d);
+        d.offer(0);
+        expectQueueError(() => d.pop(), c.error);
+      }
+    });
+
+    it('a device-readable buffer after a device-writable one', () => {
+      const d = new Driver();
+      d.desc(DESC, 0, { addr: 0x4000, len: 4, flags: VirtqDesc.Write | VirtqDesc.Next, next: 1 });
+      d.desc(DESC, 1, { addr: 0x5000, len: 4 });
+      d.offer(0);
+      expectQueueError(() => d.pop(), /readable descriptor follows a device-writable/);
+    });
+
+    it('does not consume a rejected chain or touch guest memory outside the rings', () => {
+      const d = new Driver();
+      d.desc(DESC, 0, { addr: 0x4000, len: 4, flags: VirtqDesc.Next, next: 0 });
+      d.offer(0);
+      const before = d.mem.read(0, RAM);
+      expectQueueError(() => d.pop(), /loop/);
+      expect(Buffer.from(d.mem.read(0, RAM)).equals(Buffer.from(before))).to.equal(true);
+      expectQueueError(() => d.pop(), /loop/);
+    });
+  });
+
+  it('resets to a disabled queue of the maximum size', () => {
+    const d = new Driver();
+    d.q.setRegister('size', 4);
+    expect(d.q.register('size')).to.equal(SIZE); // ignored while enabled
+    d.q.reset();
+    expect(d.q.ready).to.equal(false);
+    d.q.setRegister('size', 3); // not a power of two: ignored
+    expect(d.q.register('size')).to.equal(SIZE);
+    d.q.setRegister('size', 4);
+    expect(d.q.register('size')).to.equal(4);
+    expect(d.q.vector).to.equal(0xffff);
+  });
+});
