@@ -1,6 +1,7 @@
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { Regs, Segment, Sregs } from '../kvm/structs.js';
 import { REG_NAMES } from '../kvm/structs.js';
+import { Cr0, Cr4, Efer } from '../kvm/x86-bits.js';
 
 /**
  * Initial CPU state for guests the VMM loads directly: real mode, 32-bit
@@ -21,15 +22,6 @@ export const SEL_CODE64 = 0x08;
 export const SEL_DATA = 0x10;
 export const SEL_CODE32 = 0x18;
 
-const CR0_PE = 1n;
-const CR0_MP = 1n << 1n;
-const CR0_ET = 1n << 4n;
-const CR0_NE = 1n << 5n;
-const CR0_WP = 1n << 16n;
-const CR0_PG = 1n << 31n;
-const CR4_PAE = 1n << 5n;
-const EFER_LME = 1n << 8n;
-const EFER_LMA = 1n << 10n;
 
 /** GDT descriptor: flags nibble (G, D/B, L, AVL) and access byte. */
 function descriptor(access: number, flags: number): bigint {
@@ -101,11 +93,11 @@ export function bootSregs(base: Sregs, mode: EntryMode, realSegment = 0): Sregs 
   s.tr = { ...s.tr, type: 0xb, present: 1, s: 0, unusable: 0, limit: s.tr.limit || 0x67 };
   if (mode === 'long') {
     s.cr3 = BigInt(BOOT_PML4);
-    s.cr4 = CR4_PAE;
-    s.cr0 = CR0_PE | CR0_MP | CR0_ET | CR0_NE | CR0_WP | CR0_PG;
-    s.efer = EFER_LME | EFER_LMA;
+    s.cr4 = Cr4.PAE;
+    s.cr0 = Cr0.PE | Cr0.MP | Cr0.ET | Cr0.NE | Cr0.WP | Cr0.PG;
+    s.efer = Efer.LME | Efer.LMA;
   } else {
-    s.cr0 = CR0_PE | CR0_ET;
+    s.cr0 = Cr0.PE | Cr0.ET;
     s.cr4 = 0n;
     s.efer = 0n;
   }

@@ -11,6 +11,7 @@
  * Not modelled: protection keys (CR4.PKE/PKS), shadow stacks, and PAE's
  * PDPTE caching (PDPTEs are re-read from memory on every walk).
  */
+import { Cr0, Cr4, Efer } from '../../kvm/x86-bits.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import type { Sregs, SegmentName } from '../../kvm/structs.js';
 import type { CpuMode } from './insn-decoder.js';
@@ -56,16 +57,6 @@ export interface WalkFault {
 /** #PF error-code bits (SDM Vol. 3 figure 4-12). */
 export const PfError = { present: 1, write: 2, user: 4, reserved: 8, fetch: 16 } as const;
 
-const CR0_PE = 1n << 0n;
-const CR0_WP = 1n << 16n;
-const CR0_PG = 1n << 31n;
-const CR4_PSE = 1n << 4n;
-const CR4_PAE = 1n << 5n;
-const CR4_LA57 = 1n << 12n;
-const CR4_SMEP = 1n << 20n;
-const CR4_SMAP = 1n << 21n;
-const EFER_LMA = 1n << 10n;
-const EFER_NXE = 1n << 11n;
 
 const P = 1n;
 const RW = 2n;
@@ -78,8 +69,8 @@ const U64 = (1n << 64n) - 1n;
 /** Bits lo..hi inclusive. */
 const bits = (lo: number, hi: number): bigint => (hi < lo ? 0n : ((1n << BigInt(hi - lo + 1)) - 1n) << BigInt(lo));
 
-export const isProtectedMode = (s: Sregs): boolean => (s.cr0 & CR0_PE) !== 0n;
-export const isLongMode = (s: Sregs): boolean => (s.efer & EFER_LMA) !== 0n;
+export const isProtectedMode = (s: Sregs): boolean => (s.cr0 & Cr0.PE) !== 0n;
+export const isLongMode = (s: Sregs): boolean => (s.efer & Efer.LMA) !== 0n;
 
 /** The code size the CPU is executing in: 64-bit mode needs EFER.LMA and CS.L; otherwise CS.D/B decides. */
 export function cpuModeOf(s: Sregs): CpuMode {
@@ -113,10 +104,10 @@ interface Level {
 type PagingMode = '32-bit' | 'pae' | '4-level' | '5-level';
 
 function pagingMode(s: Sregs): PagingMode | null {
-  if ((s.cr0 & CR0_PG) === 0n) return null;
-  if ((s.cr4 & CR4_PAE) === 0n) return '32-bit';
+  if ((s.cr0 & Cr0.PG) === 0n) return null;
+  if ((s.cr4 & Cr4.PAE) === 0n) return '32-bit';
   if (!isLongMode(s)) return 'pae';
-  return (s.cr4 & CR4_LA57) !== 0n ? '5-level' : '4-level';
+  return (s.cr4 & Cr4.LA57) !== 0n ? '5-level' : '4-level';
 }
 
 /**
@@ -197,12 +188,12 @@ export function translateVirtual(
     return { gpa: Number(gva & 0xffff_ffffn), pageSize: 4096 };
   }
   const maxPhys = options.maxPhysAddr ?? 52;
-  const nxe = mode !== '32-bit' && (sregs.efer & EFER_NXE) !== 0n;
+  const nxe = mode !== '32-bit' && (sregs.efer & Efer.NXE) !== 0n;
   const user = cpl === 3;
   const write = access === 'write';
   const fetch = access === 'execute';
-  const smep = (sregs.cr4 & CR4_SMEP) !== 0n;
-  const smap = (sregs.cr4 & CR4_SMAP) !== 0n;
+  const smep = (sregs.cr4 & Cr4.SMEP) !== 0n;
+  const smap = (sregs.cr4 & Cr4.SMAP) !== 0n;
 
   let address = gva & U64;
   if (mode === '4-level' || mode === '5-level') {
@@ -229,7 +220,7 @@ export function translateVirtual(
   let userPage = true;
   let noExec = false;
   const used: Array<{ gpa: number; entry: bigint; accessed: boolean }> = [];
-  const pse = (sregs.cr4 & CR4_PSE) !== 0n;
+  const pse = (sregs.cr4 & Cr4.PSE) !== 0n;
 
   for (const lv of levelsOf(mode, pse)) {
     // The PAE PDPT has 4 entries (bits 31:30), 32-bit tables 1024, the others 512.
@@ -261,7 +252,7 @@ export function translateVirtual(
         frame = entry & ADDR_MASK & ~BigInt(pageSize - 1);
       }
       if (mode === '32-bit') frame &= (1n << 40n) - 1n;
-      const wp = (sregs.cr0 & CR0_WP) !== 0n;
+      const wp = (sregs.cr0 & Cr0.WP) !== 0n;
       if (rightsForbid({ user, write, fetch, writable, userPage, noExec, smep, smap, wp, ac: options.ac ?? false })) {
         return pf('protection', lv.level);
       }
