@@ -409,7 +409,8 @@ export class Vm extends EventEmitter {
     const softwareVirt = Kvm.isSoftwareVirtualised();
     const syncCaps = vm.check('KVM_CAP_SYNC_REGS');
     const syncRegs = (syncCaps & k('KVM_SYNC_X86_REGS')) !== 0;
-    const syncEvents = syncRegs && (syncCaps & k('KVM_SYNC_X86_EVENTS')) !== 0;
+    // Only our own LAPIC injects through the run page's events; elsewhere the copy would be wasted work on every exit.
+    const syncEvents = this.irqchip === 'user' && syncRegs && (syncCaps & k('KVM_SYNC_X86_EVENTS')) !== 0;
     const runSize = Math.max(kvm.vcpuMmapSize, kvmRunSize());
     this.result = new Promise((resolve) => (this.resolveResult = resolve));
 
