@@ -169,9 +169,9 @@ describe('boot: bzImage parsing', () => {
       expect(parseError(fakeBzImage({ loadflags: 0 })).message).to.contain('zImage');
     });
 
-    it('not 64-bit capable', () => {
-      const e = parseError(fakeBzImage({ xloadflags: 0x0002 }));
-      expect(e.message).to.contain('not a 64-bit kernel').and.contain('XLF_KERNEL_64');
+    it('not 64-bit capable: parsed, and marked for the 32-bit entry', () => {
+      expect(parseBzImage(fakeBzImage({ xloadflags: 0x0002 })).entry64).to.equal(false);
+      expect(parseBzImage(fakeBzImage({ xloadflags: 0x0003 })).entry64).to.equal(true);
     });
 
     it('truncated inside the setup code', () => {

@@ -10,6 +10,10 @@ import {
   SEL_CODE32,
   SEL_CODE64,
   SEL_DATA,
+  LINUX_GDT64,
+  LINUX_GDT32,
+  LINUX_BOOT_CS,
+  LINUX_BOOT_DS,
   bootRegs,
   bootSregs,
   writeBootTables,
@@ -127,7 +131,11 @@ describe('boot state', () => {
   describe('writeBootTables', () => {
     it('writes only inside the GDT and the boot page-table area', () => {
       const { bytes } = bootMemory();
-      const written = (i: number): boolean => (i >= BOOT_GDT && i < BOOT_GDT + 4 * 8) || (i >= BOOT_PML4 && i < BOOT_AREA_END);
+      const written = (i: number): boolean =>
+        (i >= BOOT_GDT && i < BOOT_GDT + 4 * 8) ||
+        (i >= LINUX_GDT64 && i < LINUX_GDT64 + 4 * 8) ||
+        (i >= LINUX_GDT32 && i < LINUX_GDT32 + 4 * 8) ||
+        (i >= BOOT_PML4 && i < BOOT_AREA_END);
       const strays: number[] = [];
       for (let i = 0; i < 64 * 1024; i++) if (!written(i) && bytes[i] !== FILL) strays.push(i);
       expect(strays).to.deep.equal([]);
@@ -164,6 +172,20 @@ describe('boot state', () => {
         const { mem } = bootMemory();
         expect(SEL_CODE32).to.equal(0x18);
         expect(decodeDescriptor(mem.readU64(BOOT_GDT + SEL_CODE32))).to.deep.equal({ ...common, access: 0x9b, type: 0xb, l: 0, db: 1 });
+      });
+
+      it("gives a Linux entry the boot protocol's __BOOT_CS (0x10) and __BOOT_DS (0x18), 64- and 32-bit", () => {
+        const { mem } = bootMemory();
+        expect([LINUX_BOOT_CS, LINUX_BOOT_DS]).to.deep.equal([0x10, 0x18]);
+        for (const [gdt, l, db] of [[LINUX_GDT64, 1, 0], [LINUX_GDT32, 0, 1]] as const) {
+          expect(mem.readU64(gdt)).to.equal(0n);
+          expect(decodeDescriptor(mem.readU64(gdt + LINUX_BOOT_CS))).to.deep.equal({ ...common, access: 0x9b, type: 0xb, l, db });
+          expect(decodeDescriptor(mem.readU64(gdt + LINUX_BOOT_DS))).to.deep.equal({ ...common, access: 0x93, type: 0x3, l: 0, db: 1 });
+        }
+        const long = bootSregs(freshSregs(), 'long', 0, true);
+        expect([long.cs.selector, long.ds.selector, long.ss.selector, Number(long.gdt.base)]).to.deep.equal([0x10, 0x18, 0x18, LINUX_GDT64]);
+        const prot = bootSregs(freshSregs(), 'protected', 0, true);
+        expect([prot.cs.selector, prot.cs.db, prot.es.selector, Number(prot.gdt.base)]).to.deep.equal([0x10, 1, 0x18, LINUX_GDT32]);
       });
 
       it('covers 4 GiB with every flat segment (4 KiB granularity, limit 0xfffff)', () => {

@@ -51,7 +51,7 @@ export interface KernelPlacement {
   readonly imageSize: number;
   /** Bytes from the load address the kernel uses while booting; the planner uses max(footprint, imageSize). */
   readonly footprint: number;
-  /** The 64-bit entry point, relative to the load address. */
+  /** The entry point (64-bit, or the 32-bit fallback), relative to the load address. */
   readonly entryOffset: number;
   /** Longest command line (without the NUL). */
   readonly cmdlineSize: number;
@@ -72,7 +72,7 @@ export function bzImagePlacement(bz: BzImage): KernelPlacement {
     alignment: bz.relocatable ? bz.kernelAlignment : 1,
     imageSize: bz.kernel.length,
     footprint: Math.max(bz.initSize, bz.kernel.length),
-    entryOffset: ENTRY64_OFFSET,
+    entryOffset: bz.entry64 ? ENTRY64_OFFSET : 0,
     cmdlineSize: bz.cmdlineSize,
     initrdAddrMax: bz.initrdAddrMax,
   };

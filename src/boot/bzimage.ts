@@ -137,6 +137,12 @@ export interface BzImage {
   readonly compression: KernelCompression;
   /** The kernel's version string (e.g. "6.6.8 (builder@host) #1 SMP ..."), if the header points at one. */
   readonly kernelVersion: string | null;
+  /**
+   * The kernel has the 64-bit entry point (xloadflags.XLF_KERNEL_64) at load
+   * address + 0x200; without it the loader falls back to the 32-bit entry at
+   * the load address (boot.rst, "32-bit Boot Protocol").
+   */
+  readonly entry64: boolean;
 }
 
 function fail(source: string, why: string): NodevisorError {
@@ -178,8 +184,8 @@ export function describeNonBzImage(data: Uint8Array): string | null {
 
 /**
  * Parses and validates a bzImage. Throws NodevisorError('EKERNEL') with a
- * message naming `source` for anything a 64-bit loader cannot boot: not a
- * bzImage, protocol older than 2.12, no 64-bit entry, truncated file,
+ * message naming `source` for anything the loader cannot boot: not a
+ * bzImage, protocol older than 2.12, truncated file,
  * inconsistent header.
  */
 export function parseBzImage(data: Uint8Array, source = 'the kernel image'): BzImage {
@@ -221,9 +227,6 @@ export function parseBzImage(data: Uint8Array, source = 'the kernel image'): BzI
     throw fail(source, 'is a zImage (loadflags.LOADED_HIGH clear: it wants to load at 0x10000); only bzImages are supported');
   }
   const xloadflags = view.getUint16(SetupHeader.xloadflags, true);
-  if (!(xloadflags & XLoadFlags.KERNEL_64)) {
-    throw fail(source, 'is not a 64-bit kernel (xloadflags.XLF_KERNEL_64 clear: no 64-bit entry point); build it with CONFIG_X86_64=y');
-  }
 
   const syssize = view.getUint32(SetupHeader.syssize, true);
   const available = data.length - setupSize;
@@ -278,6 +281,7 @@ export function parseBzImage(data: Uint8Array, source = 'the kernel image'): BzI
     payloadLength,
     compression,
     kernelVersion: readKernelVersion(data, view, setupSize),
+    entry64: (xloadflags & XLoadFlags.KERNEL_64) !== 0,
   };
 }
 

@@ -53,8 +53,14 @@ export interface LinuxBootOptions {
 export interface LinuxBoot {
   /** 'bzimage-unpacked': a bzImage whose payload the VMM unpacked and loaded as a vmlinux. */
   readonly format: 'bzimage' | 'bzimage-unpacked' | 'vmlinux';
-  /** RIP for the BSP: the 64-bit entry point (load address + 0x200, or startup_64). */
+  /** RIP for the BSP: the 64-bit entry point (load address + 0x200, or startup_64), or the 32-bit one. */
   readonly entry: number;
+  /**
+   * How the BSP enters: 'long' (64-bit boot protocol), or 'protected' for a
+   * kernel without a 64-bit entry (32-bit boot protocol: flat segments,
+   * paging off, ESI = the zero page).
+   */
+  readonly entryMode: 'long' | 'protected';
   /** RSI for the BSP: the zero page. */
   readonly bootParams: number;
   readonly layout: BootLayout;
@@ -76,7 +82,8 @@ export function loadLinux(mem: GuestMemory, options: LinuxBootOptions): LinuxBoo
   const ramSize = mem.size;
   const elf = isElf(options.kernel);
   const parsed = elf ? null : parseBzImage(options.kernel, source);
-  const unpacked = parsed && options.unpack !== false ? unpackBzImage(parsed) : null;
+  // Only a 64-bit kernel's payload is a vmlinux we can enter at startup_64.
+  const unpacked = parsed && parsed.entry64 && options.unpack !== false ? unpackBzImage(parsed) : null;
   // From here on `bzImage` is set only when the guest runs the bzImage itself.
   const bzImage = unpacked ? null : parsed;
   const vmlinux = elf ? parseVmlinux(options.kernel, source) : unpacked ? parseVmlinux(unpacked, `${source} (unpacked payload)`) : null;
@@ -123,6 +130,7 @@ export function loadLinux(mem: GuestMemory, options: LinuxBootOptions): LinuxBoo
 
   return {
     format: bzImage ? 'bzimage' : unpacked ? 'bzimage-unpacked' : 'vmlinux',
+    entryMode: bzImage && !bzImage.entry64 ? 'protected' : 'long',
     entry: layout.entry,
     bootParams: layout.zeroPage,
     layout,

@@ -22,6 +22,17 @@ export const SEL_CODE64 = 0x08;
 export const SEL_DATA = 0x10;
 export const SEL_CODE32 = 0x18;
 
+/**
+ * Linux's boot protocol names its own selectors: __BOOT_CS 0x10 and
+ * __BOOT_DS 0x18 (boot.rst, 32- and 64-bit boot protocols). Two small GDTs
+ * after ours give a Linux entry exactly that: one with a 64-bit code
+ * segment, one with a 32-bit one.
+ */
+export const LINUX_GDT64 = 0x520;
+export const LINUX_GDT32 = 0x540;
+export const LINUX_BOOT_CS = 0x10;
+export const LINUX_BOOT_DS = 0x18;
+
 
 /** GDT descriptor: flags nibble (G, D/B, L, AVL) and access byte. */
 function descriptor(access: number, flags: number): bigint {
@@ -40,6 +51,12 @@ export function writeBootTables(mem: GuestMemory): void {
   mem.writeU64(BOOT_GDT + SEL_CODE64, descriptor(0x9b, 0xa)); // present, code, exec/read, accessed; G, L
   mem.writeU64(BOOT_GDT + SEL_DATA, descriptor(0x93, 0xc)); // present, data, read/write, accessed; G, D
   mem.writeU64(BOOT_GDT + SEL_CODE32, descriptor(0x9b, 0xc)); // G, D
+  for (const [gdt, codeFlags] of [[LINUX_GDT64, 0xa], [LINUX_GDT32, 0xc]] as const) {
+    mem.writeU64(gdt, 0n);
+    mem.writeU64(gdt + 8, 0n);
+    mem.writeU64(gdt + LINUX_BOOT_CS, descriptor(0x9b, codeFlags));
+    mem.writeU64(gdt + LINUX_BOOT_DS, descriptor(0x93, 0xc));
+  }
   // Identity map 0-4 GiB with 2 MiB pages, user-accessible so that ring-3
   // payloads of our own guests can run on the same tables.
   mem.fill(BOOT_PML4, BOOT_AREA_END - BOOT_PML4);
@@ -71,8 +88,11 @@ function segment(selector: number, type: number, bits: 16 | 32 | 64): Segment {
   };
 }
 
-/** Adjusts `sregs` (as read from a fresh vCPU) for `mode`. */
-export function bootSregs(base: Sregs, mode: EntryMode, realSegment = 0): Sregs {
+/**
+ * Adjusts `sregs` (as read from a fresh vCPU) for `mode`. `linux` selects the
+ * Linux boot protocol's GDT and selectors instead of ours (protected/long).
+ */
+export function bootSregs(base: Sregs, mode: EntryMode, realSegment = 0, linux = false): Sregs {
   const s: Sregs = { ...base };
   if (mode === 'real') {
     s.cs = segment(realSegment, 0xb, 16);
@@ -85,11 +105,12 @@ export function bootSregs(base: Sregs, mode: EntryMode, realSegment = 0): Sregs 
     s.idt = { base: 0n, limit: 0xffff };
     return s;
   }
-  s.gdt = { base: BigInt(BOOT_GDT), limit: 4 * 8 - 1 };
+  s.gdt = { base: BigInt(linux ? (mode === 'long' ? LINUX_GDT64 : LINUX_GDT32) : BOOT_GDT), limit: 4 * 8 - 1 };
   s.idt = { base: 0n, limit: 0 };
   const bits = mode === 'long' ? 64 : 32;
-  s.cs = segment(mode === 'long' ? SEL_CODE64 : SEL_CODE32, 0xb, bits);
-  for (const n of ['ds', 'es', 'fs', 'gs', 'ss'] as const) s[n] = segment(SEL_DATA, 0x3, bits);
+  const code = linux ? LINUX_BOOT_CS : mode === 'long' ? SEL_CODE64 : SEL_CODE32;
+  s.cs = segment(code, 0xb, bits);
+  for (const n of ['ds', 'es', 'fs', 'gs', 'ss'] as const) s[n] = segment(linux ? LINUX_BOOT_DS : SEL_DATA, 0x3, bits);
   s.tr = { ...s.tr, type: 0xb, present: 1, s: 0, unusable: 0, limit: s.tr.limit || 0x67 };
   if (mode === 'long') {
     s.cr3 = BigInt(BOOT_PML4);

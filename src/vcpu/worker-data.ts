@@ -25,7 +25,8 @@ export interface VcpuWorkerData {
   /** 'all': every vCPU enters the image; 'sipi': APs wait for INIT-SIPI-SIPI. */
   startup: 'all' | 'sipi';
   /** Entry state for a directly loaded guest, or explicit registers. */
-  boot: { mode: EntryMode; entry: number; rsi?: number } | { regs: Regs; sregs: Partial<Sregs> } | null;
+  /** `linux`: the Linux boot protocol's GDT and selectors (__BOOT_CS 0x10, __BOOT_DS 0x18). */
+  boot: { mode: EntryMode; entry: number; rsi?: number; linux?: boolean } | { regs: Regs; sregs: Partial<Sregs> } | null;
   syncRegs: boolean;
   /** KVM can sync vcpu events through the run page (KVM_SYNC_X86_EVENTS). */
   syncEvents: boolean;

@@ -110,7 +110,7 @@ function applyBootState(vcpu: KvmVcpu): void {
   const boot = data.boot;
   if (!boot) return;
   if ('mode' in boot) {
-    vcpu.setSregs(bootSregs(vcpu.getSregs(), boot.mode, boot.mode === 'real' ? boot.entry >>> 4 : 0));
+    vcpu.setSregs(bootSregs(vcpu.getSregs(), boot.mode, boot.mode === 'real' ? boot.entry >>> 4 : 0, boot.linux ?? false));
     const regs = bootRegs(boot.mode, boot.entry, data.index, data.count);
     if (boot.rsi !== undefined) regs.rsi = BigInt(boot.rsi);
     vcpu.setRegs(regs);

@@ -97,6 +97,8 @@ interface BootPlan {
   entry: number;
   /** RSI at entry (the Linux zero page); default the vCPU count. */
   rsi?: number;
+  /** Enter with the Linux boot protocol's GDT and selectors. */
+  linux?: boolean;
   startup: 'all' | 'sipi';
 }
 
@@ -322,7 +324,7 @@ export class Vm extends EventEmitter {
       acpi: { pciIntx: this.virtio.pciIntx },
       pciIntx: this.virtio.pciIntx,
     });
-    return { mode: 'long', entry: this.linux.entry, rsi: this.linux.bootParams, startup: 'sipi' };
+    return { mode: this.linux.entryMode, entry: this.linux.entry, rsi: this.linux.bootParams, startup: 'sipi', linux: true };
   }
 
   private createDevices(): DeviceSpec[] {
@@ -438,7 +440,7 @@ export class Vm extends EventEmitter {
         irqchip: this.irqchip,
         irqchipState: this.irqchipState!,
         startup: image.startup,
-        boot: { mode: image.mode, entry: image.entry, rsi: image.rsi },
+        boot: { mode: image.mode, entry: image.entry, rsi: image.rsi, linux: image.linux },
         syncRegs,
         syncEvents,
         quirks: softwareVirt,
