@@ -125,7 +125,7 @@ export class Ioapic implements BusDevice, EoiListener {
   read(offset: number, size: AccessSize, _vcpu: number): number {
     let value: number;
     if (offset === IoapicMmio.RegSel) value = Atomics.load(this.words, W_SELECT);
-    else if (offset === IoapicMmio.Window) value = this.locked(() => this.readRegister(this.words[W_SELECT]!));
+    else if (offset === IoapicMmio.Window) value = this.mutex.with(() => this.readRegister(this.words[W_SELECT]!));
     else return 0;
     return size === 4 ? value >>> 0 : value & (size === 2 ? 0xffff : 0xff);
   }
@@ -136,7 +136,7 @@ export class Ioapic implements BusDevice, EoiListener {
       return;
     }
     if (offset !== IoapicMmio.Window || size !== 4) return;
-    const msg = this.locked(() => this.writeRegister(this.words[W_SELECT]!, value >>> 0));
+    const msg = this.mutex.with(() => this.writeRegister(this.words[W_SELECT]!, value >>> 0));
     if (msg) this.bus.deliver(msg);
   }
 
@@ -153,7 +153,7 @@ export class Ioapic implements BusDevice, EoiListener {
     if (!Number.isInteger(pin) || pin < 0 || pin >= IOAPIC_PINS) {
       throw new RangeError(`IOAPIC pin ${pin} does not exist (0..${IOAPIC_PINS - 1})`);
     }
-    const msg = this.locked(() => {
+    const msg = this.mutex.with(() => {
       const w = this.words;
       const bit = 1 << pin;
       const lines = w[W_LINES]!;
@@ -174,7 +174,7 @@ export class Ioapic implements BusDevice, EoiListener {
    * entries whose line is still active and unmasked deliver again.
    */
   onEoi(vector: number): void {
-    const msgs = this.locked(() => {
+    const msgs = this.mutex.with(() => {
       const w = this.words;
       let out: ApicMessage[] | null = null;
       for (let pin = 0; pin < IOAPIC_PINS; pin++) {
@@ -194,12 +194,12 @@ export class Ioapic implements BusDevice, EoiListener {
 
   /** Back to the power-on state (pin levels, being wires, are kept). */
   reset(): void {
-    this.locked(() => resetWords(this.words));
+    this.mutex.with(() => resetWords(this.words));
   }
 
   /** A consistent snapshot of all 24 entries. */
   entries(): RedirectionEntry[] {
-    return this.locked(() => {
+    return this.mutex.with(() => {
       const w = this.words;
       const lines = w[W_LINES]!;
       const out: RedirectionEntry[] = [];
@@ -228,14 +228,6 @@ export class Ioapic implements BusDevice, EoiListener {
 
   // ---- Internals; all called with the mutex held ----
 
-  private locked<T>(fn: () => T): T {
-    this.mutex.lock();
-    try {
-      return fn();
-    } finally {
-      this.mutex.unlock();
-    }
-  }
 
   /**
    * Delivers a level entry if it is active, unmasked and remote IRR is

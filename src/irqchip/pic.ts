@@ -384,7 +384,7 @@ export class DualPic {
     if (irq === PIC_CASCADE_IRQ) {
       throw new RangeError('PIC IRQ 2 is the cascade input from the slave; no device drives it');
     }
-    this.locked(() => {
+    this.mutex.with(() => {
       this.chips[irq >> 3].setInput(irq & 7, high);
       this.update();
     });
@@ -400,7 +400,7 @@ export class DualPic {
    * classic spurious IRQ7 / IRQ15).
    */
   acknowledge(): number {
-    return this.locked(() => {
+    return this.mutex.with(() => {
       const [master, slave] = this.chips;
       const irq = master.pending();
       let vector: number;
@@ -432,7 +432,7 @@ export class DualPic {
 
   /** Back to the power-on state (input levels, being wires, are kept). */
   reset(): void {
-    this.locked(() => {
+    this.mutex.with(() => {
       for (const chip of this.chips) {
         const lines = chip.lines;
         chip.powerOn();
@@ -444,7 +444,7 @@ export class DualPic {
 
   /** A consistent snapshot of both chips, for tests and diagnostics. */
   state(): { master: PicChipState; slave: PicChipState; output: boolean } {
-    return this.locked(() => ({
+    return this.mutex.with(() => ({
       master: this.chips[0].snapshot(),
       slave: this.chips[1].snapshot(),
       output: this.words[W_OUTPUT] !== 0,
@@ -453,14 +453,6 @@ export class DualPic {
 
   // ---- Internals ----
 
-  private locked<T>(fn: () => T): T {
-    this.mutex.lock();
-    try {
-      return fn();
-    } finally {
-      this.mutex.unlock();
-    }
-  }
 
   /**
    * Propagates the slave's INT to master IR2 and the master's INT to the
@@ -480,7 +472,7 @@ export class DualPic {
 
   /** One byte at a chip's port: `value` undefined for a read. */
   private chipIo(index: 0 | 1, offset: number, value: number | undefined): number {
-    return this.locked(() => {
+    return this.mutex.with(() => {
       const chip = this.chips[index];
       if (value === undefined) {
         // After a poll command the next read (of either port) is the poll
@@ -506,7 +498,7 @@ export class DualPic {
   }
 
   private elcrIo(offset: number, value: number | undefined): number {
-    return this.locked(() => {
+    return this.mutex.with(() => {
       const chip = this.chips[offset & 1];
       if (value === undefined) return chip.elcr;
       chip.elcr = value;
