@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { layoutOf, k } from '../src/kvm/addon.js';
 import { eventsOff } from '../src/kvm/structs.js';
 import type { KvmVcpu } from '../src/kvm/vcpu-fd.js';
-import type { Regs, Sregs, Segment } from '../src/kvm/structs.js';
+import type { Regs, Sregs } from '../src/kvm/structs.js';
+import { freshSregs } from './helpers/sregs.js';
 import { LapicSet, LapicEvent, MSR_IA32_APIC_BASE, APIC_BASE_EN, APIC_BASE_EXTD } from '../src/irqchip/lapic.js';
 import { DualPic } from '../src/irqchip/pic.js';
 import { DeliveryMode, Shorthand } from '../src/irqchip/types.js';
@@ -10,7 +11,6 @@ import { FakeClock } from '../src/sync/clock.js';
 import { RunPage, RunOff } from '../src/vcpu/run-page.js';
 import { UserInterrupts } from '../src/vcpu/user-interrupts.js';
 
-const seg = (): Segment => ({ base: 0n, limit: 0, selector: 0, type: 0, present: 0, dpl: 0, db: 0, s: 0, l: 0, g: 0, avl: 0, unusable: 0 });
 
 class FakeVcpu {
   injected: number[] = [];
@@ -24,9 +24,7 @@ class FakeVcpu {
     this.nmis++;
   }
   getSregs(): Sregs {
-    const s = { gdt: { base: 0n, limit: 0 }, idt: { base: 0n, limit: 0 }, cr0: 0n, cr2: 0n, cr3: 0n, cr4: 0n, cr8: 0n, efer: 0n, apic_base: 0n, interrupt_bitmap: [0n, 0n, 0n, 0n] } as unknown as Sregs;
-    for (const n of ['cs', 'ds', 'es', 'fs', 'gs', 'ss', 'tr', 'ldt'] as const) s[n] = seg();
-    return s;
+    return freshSregs();
   }
   setSregs(s: Sregs): void {
     this.sregs = s;

@@ -21,20 +21,13 @@ import { checkPciIntx, firmwareIsaOverrides, type PciIntxRoute } from './irq-rou
 
 /** Where the floating pointer goes: the start of the BIOS ROM area Linux scans (0xF0000-0xFFFFF). */
 export const MP_FLOATING_ADDR = 0xf0000;
-/** The configuration table follows the 16-byte floating pointer. */
-export const MP_TABLE_ADDR = MP_FLOATING_ADDR + 16;
-/** One past the last byte of the BIOS area; 255 CPUs take ~5.5 KiB, far below it. */
-export const MP_AREA_END = 0x100000;
 export const MP_MAX_CPUS = 255;
 export const MP_SPEC_REV = 4; // 1.4
 
 export const MP_FLOATING_SIZE = 16;
-export const MP_HEADER_SIZE = 44;
 
-/** Entry types (§4.3, table 4-3) and sizes. */
+/** Entry types (§4.3, table 4-3). */
 export const MpEntry = { Processor: 0, Bus: 1, IoApic: 2, IoInterrupt: 3, LocalInterrupt: 4 } as const;
-export const MP_PROCESSOR_ENTRY_SIZE = 20;
-export const MP_SMALL_ENTRY_SIZE = 8;
 /** Interrupt types of I/O and local interrupt entries (§4.3.4, table 4-10). */
 export const MpIntType = { INT: 0, NMI: 1, SMI: 2, ExtINT: 3 } as const;
 /** Processor entry CPU flags (§4.3.1). */

@@ -4,7 +4,7 @@ import { DebugExit } from '../devices/debug-exit.js';
 import { PostCode } from '../devices/post-code.js';
 import { Uart16550, UART_PORT_COUNT, type Uart16550State } from '../devices/uart16550.js';
 import { AcpiPm, ACPI_PM_LENGTH, type AcpiPmState } from '../devices/acpi-pm.js';
-import { I8254Pit, PIT_PORT_COUNT, PORT61, type I8254PitState } from '../devices/i8254-pit.js';
+import { I8254Pit, PIT_PORT_COUNT, PORT61, PORT61_PORT_COUNT, type I8254PitState } from '../devices/i8254-pit.js';
 import { CmosRtc, RTC_PORT_COUNT, type CmosRtcState } from '../devices/cmos-rtc.js';
 import { I8042, type I8042State } from '../devices/i8042.js';
 import { PciHost, type PciHostState } from '../devices/pci-host.js';
@@ -71,7 +71,7 @@ export function attachDevices(bus: Bus, specs: readonly DeviceSpec[], host: Devi
       case 'pit': {
         const pit = new I8254Pit(spec.state, host, { irq: spec.irq, onDeadlineChange });
         add(spec.port, PIT_PORT_COUNT, pit);
-        bus.attachPio(PORT61, 1, pit.port61);
+        bus.attachPio(PORT61, PORT61_PORT_COUNT, pit.port61);
         break;
       }
       case 'rtc':

@@ -9,17 +9,6 @@ import { ByteWriter } from '../bytes.js';
 export const FACS_SIZE = 64;
 export const FACS_ALIGNMENT = 64;
 export const FACS_VERSION = 2;
-export const FacsOffset = {
-  signature: 0,
-  length: 4,
-  hardwareSignature: 8,
-  firmwareWakingVector: 12,
-  globalLock: 16,
-  flags: 20,
-  xFirmwareWakingVector: 24,
-  version: 32,
-  ospmFlags: 36,
-} as const;
 
 /** `hardwareSignature` changes when the hardware configuration does (an OS compares it across S4). */
 export function buildFacs(hardwareSignature = 0): Uint8Array {

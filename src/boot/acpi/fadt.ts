@@ -22,47 +22,6 @@ export const FADT_REVISION = 6;
 export const FADT_MINOR_VERSION = 0;
 export const FADT_SIZE = 276;
 
-/** Offsets in the FADT (table 5-34). */
-export const FadtOffset = {
-  firmwareCtrl: 36,
-  dsdt: 40,
-  preferredPmProfile: 45,
-  sciInt: 46,
-  smiCmd: 48,
-  acpiEnable: 52,
-  acpiDisable: 53,
-  pm1aEvtBlk: 56,
-  pm1aCntBlk: 64,
-  pmTmrBlk: 76,
-  gpe0Blk: 80,
-  pm1EvtLen: 88,
-  pm1CntLen: 89,
-  pm2CntLen: 90,
-  pmTmrLen: 91,
-  gpe0BlkLen: 92,
-  pLvl2Lat: 96,
-  pLvl3Lat: 98,
-  century: 108,
-  iapcBootArch: 109,
-  flags: 112,
-  resetReg: 116,
-  resetValue: 128,
-  armBootArch: 129,
-  minorVersion: 131,
-  xFirmwareCtrl: 132,
-  xDsdt: 140,
-  xPm1aEvtBlk: 148,
-  xPm1bEvtBlk: 160,
-  xPm1aCntBlk: 172,
-  xPm1bCntBlk: 184,
-  xPm2CntBlk: 196,
-  xPmTmrBlk: 208,
-  xGpe0Blk: 220,
-  xGpe1Blk: 232,
-  sleepControlReg: 244,
-  sleepStatusReg: 256,
-  hypervisorVendorId: 268,
-} as const;
 
 /** Fixed feature flags (table 5-35). */
 export const FadtFlags = {
