@@ -7,6 +7,7 @@ import { NodevisorError } from './kvm/errors.js';
 import { buildTestKernel, findTestKernel } from './images/test-kernel.js';
 import { fetchDebianImage } from './images/debian.js';
 import { benchCommand } from './bench/cli.js';
+import { CONSOLE_KINDS, type ConsoleKind } from './vm/guest-console.js';
 import { IRQCHIP_MODES, DEFAULT_MEMORY, type VmOptions } from './vm/options.js';
 import type { IrqchipMode } from './vcpu/cpuid.js';
 import type { EntryMode } from './vcpu/boot-state.js';
@@ -38,7 +39,9 @@ Options for run:
   --load-address ADDR   where --image is loaded (default 0x100000; 0x8000 in real mode)
   --kernel FILE         a Linux bzImage (or x86-64 vmlinux) to boot
   --initrd FILE         an initramfs for --kernel
-  --cmdline TEXT        the kernel command line (default "console=ttyS0"; on
+  --cmdline TEXT        the kernel command line (default "console=ttyS0", or
+                        "earlyprintk=serial console=hvc0" with --console
+                        virtio; on
                         software-virtualising KVM hosts the options those
                         need are appended)
   --irqchip MODE        user (default), split or kernel: where the interrupt
@@ -46,6 +49,9 @@ Options for run:
   --disk PATH[,readonly] a raw disk image as a virtio-blk PCI device (vda,
                         vdb, ... in Linux); repeatable
   --rng                 a virtio-rng PCI device fed from the host's CSPRNG
+  --console KIND        serial (default): the terminal is the 16550 UART
+                        (ttyS0); virtio: it is a virtio-console PCI device
+                        (hvc0) instead, and UART output is still shown
   --quiet               print only guest output (no stop message or logs)
   --verbose             also print informational logs (unclaimed ports...)
 
@@ -94,6 +100,7 @@ function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbo
       irqchip: { type: 'string' },
       disk: { type: 'string', multiple: true },
       rng: { type: 'boolean' },
+      console: { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
       verbose: { type: 'boolean', short: 'v' },
     },
@@ -106,6 +113,10 @@ function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbo
   const irqchip = values.irqchip as IrqchipMode | undefined;
   if (irqchip !== undefined && !IRQCHIP_MODES.includes(irqchip)) {
     throw new UsageError(`--irqchip must be one of ${IRQCHIP_MODES.join(', ')} (got "${irqchip}")`);
+  }
+  const consoleKind = values.console as ConsoleKind | undefined;
+  if (consoleKind !== undefined && !CONSOLE_KINDS.includes(consoleKind)) {
+    throw new UsageError(`--console must be one of ${CONSOLE_KINDS.join(', ')} (got "${consoleKind}")`);
   }
   const mode = (values['entry-mode'] ?? 'long') as EntryMode;
   if (!['real', 'protected', 'long'].includes(mode)) throw new UsageError(`--entry-mode must be real, protected or long (got "${mode}")`);
@@ -124,6 +135,7 @@ function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbo
     cmdline: values.cmdline,
     disks: (values.disk ?? []).map(parseDisk),
     rng: values.rng ?? false,
+    console: consoleKind,
     consoleOutput: process.stdout,
   };
   return { options, quiet: values.quiet ?? false, verbose: values.verbose ?? false };

@@ -13,6 +13,7 @@ import type { VmOptions } from './vm/options.js';
 export { Vm } from './vm/vm.js';
 export type { VmResult, VmStats, VcpuStats } from './vm/vm.js';
 export type { VmOptions, FlatImage } from './vm/options.js';
+export type { ConsoleKind } from './vm/guest-console.js';
 export type { StopReason } from './devices/device.js';
 export type { EntryMode } from './vcpu/boot-state.js';
 export type { IrqchipMode } from './vcpu/cpuid.js';

@@ -52,7 +52,7 @@ describe('nodevisor CLI', function () {
     expect((await cli('--version')).stdout.trim()).to.match(/^\d+\.\d+\.\d+$/);
     const help = await cli('--help');
     expect(help.status).to.equal(0);
-    for (const flag of ['--smp', '--memory', '--kernel', '--initrd', '--cmdline', '--irqchip', '--quiet']) expect(help.stdout).to.contain(flag);
+    for (const flag of ['--smp', '--memory', '--kernel', '--initrd', '--cmdline', '--irqchip', '--disk', '--rng', '--console', '--quiet']) expect(help.stdout).to.contain(flag);
   });
 
   const bad: Array<[string[], RegExp]> = [
@@ -68,6 +68,7 @@ describe('nodevisor CLI', function () {
     [['run', '--memory', '12Q'], /^nodevisor: cannot parse size "12Q"/],
     [['run', '--memory', '1M'], /^nodevisor: guest memory must be between 4M and 1024G \(got 1M\)$/],
     [['run', '--irqchip', 'bogus'], /^nodevisor: --irqchip must be one of user, split, kernel \(got "bogus"\)$/],
+    [['run', '--console', 'hvc'], /^nodevisor: --console must be one of serial, virtio \(got "hvc"\)$/],
     [['run', '--entry-mode', 'vm86'], /^nodevisor: --entry-mode must be real, protected or long/],
     [['run', '--bogus'], /^nodevisor: Unknown option '--bogus'/],
     [['run', 'extra'], /^nodevisor: unexpected argument "extra"/],

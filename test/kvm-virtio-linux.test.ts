@@ -9,11 +9,12 @@ import type { VmStats } from '../src/vm/vm.js';
 
 /**
  * The test kernel probes the virtio PCI devices: virtio-blk over an image
- * with an MBR partition table, and virtio-rng. The test kernel has no
+ * with an MBR partition table, virtio-rng, and virtio-console, which
+ * becomes the kernel's console (hvc0) once bound. The test kernel has no
  * CONFIG_PCI_MSI, so this also proves the INTx fallback through the DSDT's
  * interrupt links and our IOAPIC (split mode: our IOAPIC, KVM's LAPICs).
  */
-describe('Linux test kernel with virtio-blk and virtio-rng (irqchip "split")', function () {
+describe('Linux test kernel with virtio-blk, virtio-rng and virtio-console (irqchip "split")', function () {
   this.timeout(300000);
   let log = '';
   let virtio: VmStats['virtio'] = [];
@@ -31,7 +32,7 @@ describe('Linux test kernel with virtio-blk and virtio-rng (irqchip "split")', f
     bytes[511] = 0xaa;
     writeFileSync(image, bytes);
     const run = await runVm(
-      { vcpus: 1, memory: '256M', irqchip: 'split', kernel, initrd: testInitramfs(), cmdline: 'console=ttyS0 panic=-1', disks: [{ path: image }], rng: true },
+      { vcpus: 1, memory: '256M', irqchip: 'split', kernel, initrd: testInitramfs(), cmdline: 'earlyprintk=serial console=hvc0 panic=-1', disks: [{ path: image }], rng: true, console: 'virtio' },
       async (vm) => {
         // Sample the device status while the guest still runs: once /init starts, every driver has probed.
         let seen = '';
@@ -45,9 +46,10 @@ describe('Linux test kernel with virtio-blk and virtio-rng (irqchip "split")', f
     log = run.console;
   });
 
-  it('enumerates both functions on bus 0 with their BARs in the PCI MMIO window', () => {
+  it('enumerates every function on bus 0 with their BARs in the PCI MMIO window', () => {
     expect(log).to.match(/pci 0000:00:01\.0: \[1af4:1042\] type 00 class 0x018000/);
     expect(log).to.match(/pci 0000:00:02\.0: \[1af4:1044\] type 00 class 0xff0000/);
+    expect(log).to.match(/pci 0000:00:03\.0: \[1af4:1043\] type 00 class 0x078000/);
     expect(log).to.match(/LNKA: Enabled at IRQ 16/);
   });
 
@@ -56,8 +58,17 @@ describe('Linux test kernel with virtio-blk and virtio-rng (irqchip "split")', f
     expect(log).to.match(/ vda: vda1/);
   });
 
-  it('drives both devices to DRIVER_OK (virtio-blk and virtio-rng bound)', () => {
-    expect(virtio.map((v) => v.name)).to.deep.equal(['virtio-blk', 'virtio-rng']);
+  it('hands the console from the UART boot console to hvc0, which carries the rest of the log', () => {
+    const handover = log.indexOf('printk: console [hvc0] enabled');
+    expect(handover).to.be.greaterThan(0);
+    expect(log).to.match(/printk: bootconsole \[earlyser0\] disabled/);
+    // The kernel no longer writes to the UART: what follows came through virtio-console.
+    expect(log.indexOf('Run /init as init process')).to.be.greaterThan(handover);
+    expect(log.match(/Run \/init as init process/g)).to.have.length(1);
+  });
+
+  it('drives every device to DRIVER_OK (virtio-blk, virtio-rng and virtio-console bound)', () => {
+    expect(virtio.map((v) => v.name)).to.deep.equal(['virtio-blk', 'virtio-rng', 'virtio-console']);
     for (const v of virtio) expect(v.status & (VirtioStatus.DriverOk | VirtioStatus.DeviceNeedsReset), v.name).to.equal(VirtioStatus.DriverOk);
   });
 });

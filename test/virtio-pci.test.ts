@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuestMemory } from '../src/memory/guest-memory.js';
 import { GuestRanges } from '../src/virtio/guest-ranges.js';
-import { VirtioPciTransport, VirtioBar, VIRTIO_BAR_SIZE } from '../src/virtio/pci-transport.js';
+import { fakeVirtioFunction, ring, GSI } from './helpers/virtio-driver.js';
+import { VirtioBar, VIRTIO_BAR_SIZE } from '../src/virtio/pci-transport.js';
 import { VirtioRng, VIRTIO_RNG_TYPE } from '../src/virtio/rng.js';
 import { VirtioStatus, VirtqDesc } from '../src/virtio/constants.js';
 import { PciCfg, PciCommand } from '../src/devices/pci-config.js';
@@ -15,57 +16,8 @@ import { openDiskImages, closeDiskImages } from '../src/vm/disk-images.js';
 import { NodevisorError } from '../src/kvm/errors.js';
 
 /** Model tests of the virtio PCI transport, MSI-X, virtio-rng and virtio-blk requests (no KVM). */
-const RAM = 0x20000;
-const DESC = 0x1000;
-const AVAIL = 0x2000;
-const USED = 0x3000;
-const GSI = 16;
-
-function setup() {
-  const mem = new GuestMemory([{ gpa: 0, buffer: new SharedArrayBuffer(RAM) }]);
-  const ram = new GuestRanges(mem);
-  const levels: Array<[number, boolean]> = [];
-  const msis: Array<[number, number, number]> = [];
-  const logs: string[] = [];
-  const state = VirtioPciTransport.allocate(VIRTIO_RNG_TYPE, { bar0: PCI_MMIO_BASE, gsi: GSI });
-  const t = new VirtioPciTransport(
-    state,
-    { ram, irq: { setLevel: (g, h) => levels.push([g, h]) }, msi: { signal: (lo, hi, d) => msis.push([lo, hi, d]) }, vm: { requestStop() {}, log: (_l, m) => logs.push(m) } },
-    (ctx) => new VirtioRng(ctx),
-  );
-  const bar = t.bar;
-  const w32 = (o: number, v: number): void => bar.write(o, 4, v, 0);
-  const w16 = (o: number, v: number): void => bar.write(o, 2, v, 0);
-  const w8 = (o: number, v: number): void => bar.write(o, 1, v, 0);
-  const r = (o: number, s: 1 | 2 | 4 = 4): number => bar.read(o, s, 0);
-  /** The driver's bring-up (3.1.1) with the given ring features. */
-  const bringUp = (features: { lo: number; hi: number }): void => {
-    w8(0x14, VirtioStatus.Acknowledge | VirtioStatus.Driver);
-    w32(0x08, 0);
-    w32(0x0c, features.lo);
-    w32(0x08, 1);
-    w32(0x0c, features.hi);
-    w8(0x14, VirtioStatus.Acknowledge | VirtioStatus.Driver | VirtioStatus.FeaturesOk);
-    w16(0x16, 0);
-    w16(0x18, 8);
-    w32(0x20, DESC);
-    w32(0x28, AVAIL);
-    w32(0x30, USED);
-    w16(0x1c, 1);
-    w8(0x14, VirtioStatus.Acknowledge | VirtioStatus.Driver | VirtioStatus.FeaturesOk | VirtioStatus.DriverOk);
-  };
-  let availIdx = 0;
-  const offer = (head: number, addr: number, len: number, flags: number = VirtqDesc.Write): void => {
-    mem.writeU64(DESC + 16 * head, BigInt(addr));
-    mem.writeU32(DESC + 16 * head + 8, len);
-    mem.writeU16(DESC + 16 * head + 12, flags);
-    mem.writeU16(DESC + 16 * head + 14, head);
-    mem.writeU16(AVAIL + 4 + 2 * (availIdx % 8), head);
-    mem.writeU16(AVAIL + 2, ++availIdx);
-    w16(VirtioBar.Notify, 0);
-  };
-  return { mem, t, levels, msis, logs, w32, w16, w8, r, bringUp, offer };
-}
+const { used: USED } = ring(0);
+const setup = () => fakeVirtioFunction(VIRTIO_RNG_TYPE, (ctx) => new VirtioRng(ctx));
 
 describe('virtio PCI transport (model)', () => {
   it('presents a modern virtio function: IDs, BAR 0 pre-programmed and decoding, capabilities', () => {

@@ -18,6 +18,16 @@ export const SOFTWARE_VIRT_CMDLINE = [
 
 export const DEFAULT_CMDLINE = 'console=ttyS0';
 
+/**
+ * The default command line for a guest whose console is `kind`. For
+ * virtio, Linux's hvc0 exists only once the PCI driver binds, late in boot;
+ * earlier messages go out through the UART as a boot console, which the
+ * kernel retires at that point, so each line is shown once.
+ */
+export function defaultCmdline(kind: 'serial' | 'virtio'): string {
+  return kind === 'virtio' ? 'earlyprintk=serial console=hvc0' : DEFAULT_CMDLINE;
+}
+
 /** The command line the guest gets: the user's (or the default) plus what this host needs. */
 export function guestCmdline(user: string | undefined, softwareVirt: boolean): string {
   const base = (user ?? DEFAULT_CMDLINE).trim();

@@ -3,6 +3,7 @@ import type { EntryMode } from '../vcpu/boot-state.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
 import type { TestKnobs } from '../bench/types.js';
 import type { DiskOptions } from './disk-images.js';
+import type { ConsoleKind } from './guest-console.js';
 
 /** A flat binary the VMM loads and enters directly (our test and demo guests). */
 export interface FlatImage {
@@ -34,7 +35,7 @@ export interface VmOptions {
   kernel?: string | Uint8Array;
   /** An initramfs for `kernel`, path or bytes. */
   initrd?: string | Uint8Array;
-  /** The kernel command line (default "console=ttyS0"). */
+  /** The kernel command line (default "console=ttyS0", or "earlyprintk=serial console=hvc0" with `console: 'virtio'`). */
   cmdline?: string;
   /** Where guest console output goes besides the 'console' event (default: nowhere). */
   consoleOutput?: Writable | null;
@@ -46,6 +47,12 @@ export interface VmOptions {
   disks?: DiskOptions[];
   /** A virtio-rng PCI device fed from the host's CSPRNG. */
   rng?: boolean;
+  /**
+   * The guest's console (default 'serial': the 16550 UART, ttyS0).
+   * 'virtio' adds a virtio-console PCI device (hvc0) that takes the console
+   * input; output from both devices is shown.
+   */
+  console?: ConsoleKind;
   /** Test-only slow-downs that benchmark tests use to prove regressions are caught. */
   testKnobs?: TestKnobs;
 }

@@ -5,18 +5,23 @@ import { NodevisorError } from '../kvm/errors.js';
 import type { VirtioContext, VirtioDeviceModel } from '../virtio/device.js';
 import { VirtioPciTransport, VIRTIO_BAR_SIZE, type VirtioPciState } from '../virtio/pci-transport.js';
 import { VirtioRng, VIRTIO_RNG_TYPE } from '../virtio/rng.js';
+import { VirtioConsole, VIRTIO_CONSOLE_TYPE, allocateVirtioConsole, type VirtioConsoleState } from '../virtio/console.js';
 import { VirtioBlk, allocateVirtioBlk, virtioBlkType, VIRTIO_BLK_MAX_QUEUES, type VirtioBlkState } from '../virtio/blk.js';
 import type { BlkIoData } from '../virtio/blk-io-worker.js';
 import type { IrqchipState } from './irqchip.js';
 import type { OpenDisk } from './disk-images.js';
 
 /**
- * The VM's virtio PCI functions: one per disk, then the entropy device, at
+ * The VM's virtio PCI functions: one per disk, then the entropy device,
+ * then the console, at
  * bus 0 devices 1, 2, ... Each gets its BAR 0 pre-programmed in the PCI
  * MMIO window and INTA# on its own IOAPIC pin (16, 17, ...), which the MP
  * table and the DSDT describe (`pciIntx`); hence at most 8 of them.
  */
-export type VirtioModelSpec = { readonly model: 'rng' } | { readonly model: 'blk'; readonly blk: VirtioBlkState; readonly fd: number; readonly id: string };
+export type VirtioModelSpec =
+  | { readonly model: 'rng' }
+  | { readonly model: 'console'; readonly console: VirtioConsoleState }
+  | { readonly model: 'blk'; readonly blk: VirtioBlkState; readonly fd: number; readonly id: string };
 
 export interface VirtioPciSpec {
   readonly kind: 'virtio-pci';
@@ -33,6 +38,7 @@ export const DEFAULT_BLK_QUEUES = 4;
 export interface VirtioConfig {
   readonly disks: readonly OpenDisk[];
   readonly rng: boolean;
+  readonly console: boolean;
   readonly vcpus: number;
 }
 
@@ -42,7 +48,7 @@ export interface VirtioPlan {
 }
 
 export function planVirtioDevices(cfg: VirtioConfig): VirtioPlan {
-  const count = cfg.disks.length + (cfg.rng ? 1 : 0);
+  const count = cfg.disks.length + (cfg.rng ? 1 : 0) + (cfg.console ? 1 : 0);
   if (count > VIRTIO_MAX_FUNCTIONS) {
     throw new NodevisorError('EDISK', `${count} virtio devices requested, but nodevisor wires at most ${VIRTIO_MAX_FUNCTIONS} (one IOAPIC pin each, 16-23)`);
   }
@@ -58,6 +64,7 @@ export function planVirtioDevices(cfg: VirtioConfig): VirtioPlan {
   const queues = Math.min(cfg.vcpus, DEFAULT_BLK_QUEUES, VIRTIO_BLK_MAX_QUEUES);
   for (const d of cfg.disks) place(virtioBlkType(queues), { model: 'blk', blk: allocateVirtioBlk(d.size, d.readonly, queues), fd: d.fd, id: d.id });
   if (cfg.rng) place(VIRTIO_RNG_TYPE, { model: 'rng' });
+  if (cfg.console) place(VIRTIO_CONSOLE_TYPE, { model: 'console', console: allocateVirtioConsole() });
   return { specs, pciIntx };
 }
 
@@ -66,6 +73,8 @@ export function virtioModel(spec: VirtioModelSpec, ctx: VirtioContext): VirtioDe
   switch (spec.model) {
     case 'rng':
       return new VirtioRng(ctx);
+    case 'console':
+      return new VirtioConsole(spec.console, ctx);
     case 'blk':
       return new VirtioBlk(spec.blk, ctx);
   }

@@ -28,10 +28,12 @@ import type { DeviceSpec } from './device-specs.js';
 import { DEFAULT_MEMORY, IRQCHIP_MODES, type FlatImage, type VmOptions } from './options.js';
 import { exitStatusOf, describeStop } from './stop-reason.js';
 import { loadLinux, type LinuxBoot } from '../boot/linux.js';
-import { guestCmdline } from './host-quirks.js';
+import { guestCmdline, defaultCmdline } from './host-quirks.js';
 import { openDiskImages, closeDiskImages, type OpenDisk } from './disk-images.js';
 import { planVirtioDevices, virtioModel, blkIoData, type VirtioPlan } from './virtio-devices.js';
 import { BlkDispatcher } from '../virtio/blk-dispatcher.js';
+import { VirtioConsole } from '../virtio/console.js';
+import { GuestConsole, CONSOLE_KINDS, type ConsoleKind } from './guest-console.js';
 import { GuestRanges } from '../virtio/guest-ranges.js';
 import { VirtioPciTransport } from '../virtio/pci-transport.js';
 
@@ -111,6 +113,8 @@ export class Vm extends EventEmitter {
   readonly vcpus: number;
   readonly memorySize: number;
   readonly irqchip: NonNullable<VmOptions['irqchip']>;
+  /** The device that is the guest's console (input goes there; output of both is shown). */
+  readonly consoleKind: ConsoleKind;
   private state: State = 'new';
   private kvm?: Kvm;
   private vmFd?: KvmVm;
@@ -120,7 +124,6 @@ export class Vm extends EventEmitter {
   private statsBuffer?: SharedArrayBuffer;
   private workers: Worker[] = [];
   private stopReason?: StopReason;
-  private uart?: Uart16550;
   private acpi?: AcpiPm;
   private result?: Promise<VmResult>;
   private irqchipState?: IrqchipState;
@@ -131,8 +134,7 @@ export class Vm extends EventEmitter {
   private timerWorker?: Worker;
   private timerExited?: Promise<void>;
   private resolveResult?: (r: VmResult) => void;
-  private inputListener?: (chunk: Buffer | string) => void;
-  private pendingInput: Buffer[] = [];
+  private console?: GuestConsole;
   private disks: OpenDisk[] = [];
   private virtio: VirtioPlan = { specs: [], pciIntx: [] };
   private blk?: BlkDispatcher;
@@ -151,6 +153,8 @@ export class Vm extends EventEmitter {
     }
     this.irqchip = options.irqchip ?? 'user';
     if (!IRQCHIP_MODES.includes(this.irqchip)) throw new NodevisorError('EIRQCHIP', `unknown irqchip mode "${this.irqchip}": use one of ${IRQCHIP_MODES.join(', ')}`);
+    this.consoleKind = options.console ?? 'serial';
+    if (!CONSOLE_KINDS.includes(this.consoleKind)) throw new NodevisorError('ECONSOLE', `unknown console "${this.consoleKind}": use one of ${CONSOLE_KINDS.join(', ')}`);
   }
 
   /** Guest RAM (available once started, and after the VM stops). */
@@ -167,7 +171,7 @@ export class Vm extends EventEmitter {
       const kernel = this.options.kernel !== undefined ? this.readKernelFiles() : null;
       const image = kernel ? null : this.loadImage(this.options.image ?? demoImage());
       this.disks = openDiskImages(this.options.disks ?? []);
-      this.virtio = planVirtioDevices({ disks: this.disks, rng: this.options.rng ?? false, vcpus: this.vcpus });
+      this.virtio = planVirtioDevices({ disks: this.disks, rng: this.options.rng ?? false, console: this.consoleKind === 'virtio', vcpus: this.vcpus });
       this.kvm = Kvm.open(this.options.kvmPath);
       const max = this.kvm.maxVcpus;
       if (this.vcpus > max) throw new NodevisorError('EVCPUS', `${this.vcpus} vCPUs requested but this host's KVM allows at most ${max}`);
@@ -178,7 +182,7 @@ export class Vm extends EventEmitter {
       const devices = this.createDevices();
       await this.spawnVcpus(plan, devices);
       this.startDeviceTimer(devices);
-      this.startBlockIo();
+      this.startVirtio();
       this.state = 'running';
       this.control!.go();
     } catch (e) {
@@ -187,6 +191,7 @@ export class Vm extends EventEmitter {
       this.control?.wakeAll();
       await Promise.all([...this.workers, ...(this.timerWorker ? [this.timerWorker] : [])].map((w) => w.terminate()));
       await this.blk?.close();
+      this.console?.close();
       this.release();
       throw e;
     }
@@ -210,25 +215,12 @@ export class Vm extends EventEmitter {
   }
 
   /**
-   * Types bytes into the guest's serial console. What the UART's receive
-   * FIFO cannot take yet is held and fed in as the guest reads, never dropped.
+   * Types bytes into the guest's console (the UART, or virtio-console with
+   * `console: 'virtio'`). What the device cannot take yet is held and fed
+   * in as the guest reads, never dropped.
    */
   sendConsoleInput(bytes: Uint8Array): void {
-    if (bytes.length) this.pendingInput.push(Buffer.from(bytes));
-    this.feedInput();
-  }
-
-  private feedInput(): void {
-    const uart = this.uart;
-    while (uart && this.pendingInput.length) {
-      const head = this.pendingInput[0]!;
-      const n = uart.receive(head.subarray(0, Math.min(head.length, uart.receiveSpace())));
-      if (n === head.length) this.pendingInput.shift();
-      else {
-        this.pendingInput[0] = head.subarray(n);
-        return;
-      }
-    }
+    this.console?.send(bytes);
   }
 
   stats(): VmStats {
@@ -256,9 +248,8 @@ export class Vm extends EventEmitter {
         });
       }
     }
-    const u = this.uart?.stats();
     const virtio = this.virtioViews.map((v) => ({ name: v.transport.name, device: v.device, status: v.transport.status() }));
-    return { vcpus, console: { bytesOut: u?.txBytes ?? 0, bytesIn: u?.rxBytes ?? 0 }, virtio };
+    return { vcpus, console: this.console?.stats() ?? { bytesOut: 0, bytesIn: 0 }, virtio };
   }
 
   private loadImage(image: FlatImage): LoadedImage {
@@ -319,7 +310,7 @@ export class Vm extends EventEmitter {
       kernel: k.kernel,
       kernelSource: k.source,
       initrd: k.initrd,
-      cmdline: guestCmdline(this.options.cmdline, Kvm.isSoftwareVirtualised()),
+      cmdline: guestCmdline(this.options.cmdline ?? defaultCmdline(this.consoleKind), Kvm.isSoftwareVirtualised()),
       cpus: this.vcpus,
       acpi: { pciIntx: this.virtio.pciIntx },
       pciIntx: this.virtio.pciIntx,
@@ -337,11 +328,16 @@ export class Vm extends EventEmitter {
       vm: { requestStop: (r) => this.requestStop(r), log: (level, message) => this.emit('log', level, message) },
       clock: monotonicClock,
     };
+    this.console = new GuestConsole({
+      kind: this.consoleKind,
+      output: this.options.consoleOutput,
+      input: this.options.consoleInput,
+      emit: (chunk) => this.emit('console', chunk),
+    });
     for (const spec of specs) {
-      if (spec.kind === 'uart16550') this.uart = new Uart16550(spec.state, host, { irq: spec.irq });
+      if (spec.kind === 'uart16550') this.console.attachUart(new Uart16550(spec.state, host, { irq: spec.irq }));
       if (spec.kind === 'acpi-pm') this.acpi = new AcpiPm(spec.state, host, { sciIrq: spec.sciIrq, s5SlpTyp: spec.s5SlpTyp });
     }
-    void this.pumpConsole(this.uart!);
     return specs;
   }
 
@@ -365,40 +361,21 @@ export class Vm extends EventEmitter {
     this.timerWorker.on('error', (e) => this.requestStop({ kind: 'error', vcpu: -1, detail: `device timer thread failed: ${e.stack ?? e.message}` }));
   }
 
-  /** Main-thread virtio views, and the virtio-blk request path: a dispatcher here and the piscina I/O pool (see blk-dispatcher.ts). */
-  private startBlockIo(): void {
+  /**
+   * Main-thread virtio views: the virtio-console pump, and the virtio-blk
+   * request path (a dispatcher here and the piscina I/O pool, see
+   * blk-dispatcher.ts).
+   */
+  private startVirtio(): void {
     const ram = new GuestRanges(this.memory);
     const host = { ram, irq: this.irqchipViews!.lines, msi: this.irqchipViews!.msi, vm: { requestStop: (r: StopReason) => this.requestStop(r), log: (level: 'info' | 'warn' | 'error', m: string) => this.emit('log', level, m) } };
     this.virtioViews = this.virtio.specs.map((s) => ({ device: s.device, transport: new VirtioPciTransport(s.transport, host, (ctx) => virtioModel(s.spec, ctx)) }));
+    for (const v of this.virtioViews) if (v.transport.model instanceof VirtioConsole) this.console!.attachVirtio(v.transport.model);
     const disks = this.virtio.specs.filter((s) => s.spec.model === 'blk');
     if (!disks.length) return;
     const transports = this.virtioViews.filter((v) => v.transport.model.name === 'virtio-blk').map((v) => v.transport);
     const data = blkIoData(disks, { memory: this.memory.descriptors(), vcpus: this.vcpus, vmFd: this.vmFd!.fd, control: this.control!.buffer, irqchipState: this.irqchipState! });
     this.blk = new BlkDispatcher({ data, transports, log: (level, m) => this.emit('log', level, m) });
-  }
-
-  private async pumpConsole(uart: Uart16550): Promise<void> {
-    const out = this.options.consoleOutput;
-    const flush = (): void => {
-      const bytes = uart.takeOutput();
-      if (bytes.length === 0) return;
-      const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
-      out?.write(chunk);
-      this.emit('console', chunk);
-    };
-    const input = this.options.consoleInput;
-    if (input) {
-      this.inputListener = (chunk) => this.sendConsoleInput(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-      input.on('data', this.inputListener);
-    }
-    while (this.state !== 'stopped') {
-      const seen = uart.outputSnapshot();
-      flush();
-      this.feedInput();
-      // Held-back input is retried soon; otherwise output wakes us.
-      await uart.waitForOutput(seen, this.pendingInput.length ? 5 : 50);
-    }
-    flush();
   }
 
   private async spawnVcpus(image: BootPlan, devices: DeviceSpec[]): Promise<void> {
@@ -499,20 +476,18 @@ export class Vm extends EventEmitter {
   private async finish(): Promise<void> {
     const reason = this.stopReason ?? { kind: 'stopped' };
     this.state = 'stopped';
-    if (this.inputListener) this.options.consoleInput?.off('data', this.inputListener);
     // The device-timer thread and the block I/O pool drive IRQ lines through
     // the VM fd (and the pool writes guest RAM): both must be gone before the
     // fd is closed (and its number possibly reused) and the disks closed.
     await this.stopDeviceTimer();
     await this.blk?.close();
     this.blk = undefined;
+    // Pass on what the guest printed last before anyone hears of the stop.
+    this.console?.close();
     this.release();
     const result: VmResult = { reason, exitStatus: exitStatusOf(reason), message: describeStop(reason) };
-    // Let the console pump drain what the guest printed last.
-    setImmediate(() => {
-      this.emit('stop', result);
-      this.resolveResult?.(result);
-    });
+    this.emit('stop', result);
+    this.resolveResult?.(result);
   }
 
   private async stopDeviceTimer(): Promise<void> {
