@@ -13,7 +13,7 @@ import {
   amlString,
   eisaId,
 } from '../src/boot/acpi/aml.js';
-import { amlPciHostBridge, amlS5, buildDsdt } from '../src/boot/acpi/dsdt.js';
+import { amlPciHostBridge, amlS5, buildDsdt, pciRootResources } from '../src/boot/acpi/dsdt.js';
 import { buildSdt } from '../src/boot/acpi/sdt.js';
 import {
   decodeAml,
@@ -110,9 +110,20 @@ describe('boot: ACPI tables', () => {
         '08 5f 53 45 47 00', // Name(_SEG, Zero)
         '08 5f 42 42 4e 00', // Name(_BBN, Zero)
         '08 5f 55 49 44 00', // Name(_UID, Zero)
-      ].join(' ');
-      // Device: 5B 82 PkgLength(1 + 4 name + 28 body = 0x21) "PCI0"; Scope: 10 PkgLength(1 + 5 + 35 = 0x29) \_SB_
-      expect(hex(amlPciHostBridge())).to.equal(`10 29 5c 5f 53 42 5f 5b 82 21 50 43 49 30 ${dev}`);
+        // Name(_CRS, Buffer(84) {...}): 11, PkgLength 0x58 in two bytes, BufferSize 0x54
+        '08 5f 43 52 53 11 48 05 0a 54',
+        '88 0d 00 02 0c 00 0000 0000 ff00 0000 0001', // WordBusNumber 0-255, producer, fixed min/max
+        '47 01 f8 0c f8 0c 01 08', // IO(Decode16, 0xCF8, 0xCF8, 1, 8)
+        '88 0d 00 01 0c 03 0000 0000 f70c 0000 f80c', // WordIO 0-0xCF7
+        '88 0d 00 01 0c 03 0000 000d ffff 0000 00f3', // WordIO 0xD00-0xFFFF
+        '87 17 00 00 0c 01 00000000 000000c0 ffffbffe 00000000 0000c03e', // DWordMemory 0xC0000000-0xFEBFFFFF, RW, uncached
+        '79 00', // end tag
+      ]
+        .join(' ')
+        .replace(/([0-9a-f]{2})(?=[0-9a-f])/g, '$1 ');
+      // Device: 5B 82 PkgLength(2 bytes + 4 name + 122 body = 0x80, as 40 08) "PCI0"; Scope: 10 PkgLength(2 + 5 name + 130 device = 0x89, as 49 08) \_SB_
+      expect(hex(amlPciHostBridge())).to.equal(`10 49 08 5c 5f 53 42 5f 5b 82 40 08 50 43 49 30 ${dev}`);
+      expect(pciRootResources()).to.have.length(84);
     });
 
     it('produces a long package whose multi-byte PkgLength decodes back', () => {
@@ -313,6 +324,7 @@ describe('boot: ACPI tables', () => {
                 { op: 'Name', name: '_SEG', value: 0n },
                 { op: 'Name', name: '_BBN', value: 0n },
                 { op: 'Name', name: '_UID', value: 0n },
+                { op: 'Name', name: '_CRS', value: Uint8Array.from(pciRootResources()) },
               ],
             },
           ],
@@ -404,7 +416,7 @@ describe('boot: ACPI tables', () => {
       expect(sum8(t)).to.equal(0);
       expect(new DataView(t.buffer).getUint32(4, true)).to.equal(39);
       expect(() => buildSdt('TOOLONG', 1, new Uint8Array(0))).to.throw(RangeError);
-      expect(buildDsdt({ s5SlpTyp: 5, pciHostBridge: true }).length).to.equal(36 + 13 + 42);
+      expect(buildDsdt({ s5SlpTyp: 5, pciHostBridge: true }).length).to.equal(36 + 13 + amlPciHostBridge().length);
     });
   });
 });

@@ -51,6 +51,10 @@ describe('Linux test kernel with virtio-blk, virtio-rng and virtio-console (irqc
     expect(log).to.match(/pci 0000:00:02\.0: \[1af4:1044\] type 00 class 0xff0000/);
     expect(log).to.match(/pci 0000:00:03\.0: \[1af4:1043\] type 00 class 0x078000/);
     expect(log).to.match(/LNKA: Enabled at IRQ 16/);
+    // PCI0's _CRS: Linux takes the host bridge windows from ACPI.
+    expect(log).to.match(/pci_bus 0000:00: root bus resource \[mem 0xc0000000-0xfebfffff window\]/);
+    expect(log).to.match(/pci_bus 0000:00: root bus resource \[io  0x0d00-0xffff window\]/);
+    expect(log).to.match(/pci_bus 0000:00: root bus resource \[bus 00-ff\]/);
   });
 
   it('finds vda with the image size and reads its partition table', () => {

@@ -373,7 +373,7 @@ export function readFacs(mem: GuestMemory, addr: number): Facs {
 
 // ---------------------------------------------------------------- AML (just the subset the DSDT uses)
 
-export type AmlValue = bigint | string | AmlValue[];
+export type AmlValue = bigint | string | Uint8Array | AmlValue[];
 export type AmlTerm =
   | { op: 'Name'; name: string; value: AmlValue }
   | { op: 'Scope'; name: string; terms: AmlTerm[] }
@@ -454,6 +454,15 @@ function decodeData(b: Uint8Array, at: number): { value: AmlValue; next: number 
       }
       if (i !== end) throw new Error(`package at ${at}: elements end at ${i}, PkgLength says ${end}`);
       return { value: items, next: end };
+    }
+    case 0x11: {
+      // Buffer: PkgLength, BufferSize (an integer), then the bytes.
+      const pkg = decodePkgLength(b, at + 1);
+      const end = at + 1 + pkg.length;
+      const size = decodeData(b, at + 1 + pkg.size);
+      const bytes = b.slice(size.next, end);
+      if (BigInt(bytes.length) !== size.value) throw new Error(`buffer at ${at}: ${bytes.length} bytes, BufferSize says ${String(size.value)}`);
+      return { value: bytes, next: end };
     }
     default:
       throw new Error(`unsupported AML data opcode 0x${op.toString(16)} at ${at}`);

@@ -10,6 +10,7 @@
  *       Name (_SEG, Zero)
  *       Name (_BBN, Zero)
  *       Name (_UID, Zero)
+ *       Name (_CRS, ResourceTemplate () { ... })    // the windows it decodes
  *     }
  *   }
  *
@@ -20,6 +21,9 @@ import { concatBytes } from '../bytes.js';
 import { amlBuffer, amlDevice, amlEisaId, amlEmptyMethod, amlInteger, amlName, amlNameString, amlPackage, amlScope } from './aml.js';
 import { checkPciIntx, type PciIntxRoute } from '../irq-routing.js';
 import { buildSdt, DEFAULT_SDT_IDS, type SdtIds } from './sdt.js';
+import { AddressSpace, dwordMemoryWindow, endTag, extendedIrq, ioPorts, wordWindow } from './resources.js';
+import { PCI_MMIO_BASE, PCI_MMIO_END } from '../../devices/pci-mmio-window.js';
+import { PCI_HOST_PORT as PCI_CONFIG_PORTS, PCI_HOST_PORT_COUNT } from '../../devices/pci-host.js';
 
 export const DSDT_REVISION = 2;
 
@@ -40,7 +44,7 @@ export function amlS5(slpTyp: number): Uint8Array {
 }
 
 /**
- * Scope(\_SB_){ Device(PCI0){ _HID PNP0A03, _SEG 0, _BBN 0, _UID 0 [, _PRT] } [, LNKx...] }.
+ * Scope(\_SB_){ Device(PCI0){ _HID PNP0A03, _SEG 0, _BBN 0, _UID 0, _CRS [, _PRT] } [, LNKx...] }.
  *
  * PCI INTx routes go through interrupt link devices (PNP0C0F) whose one
  * possible and current resource is the route's GSI as a level-triggered,
@@ -62,7 +66,7 @@ export function amlPciHostBridge(pciIntx: readonly PciIntxRoute[] = []): Uint8Ar
       ]
     : [];
   const links = pciIntx.map((r, i) => {
-    const resources = amlBuffer(extendedIrqResource(r.gsi));
+    const resources = amlBuffer([...extendedIrq(r.gsi), ...endTag()]);
     return amlDevice(linkName(i), [
       amlName('_HID', amlEisaId('PNP0C0F')),
       amlName('_UID', amlInteger(i + 1)),
@@ -78,6 +82,7 @@ export function amlPciHostBridge(pciIntx: readonly PciIntxRoute[] = []): Uint8Ar
       amlName('_SEG', amlInteger(0)),
       amlName('_BBN', amlInteger(0)),
       amlName('_UID', amlInteger(0)),
+      amlName('_CRS', amlBuffer(pciRootResources())),
       ...prt,
     ]),
     ...links,
@@ -85,12 +90,20 @@ export function amlPciHostBridge(pciIntx: readonly PciIntxRoute[] = []): Uint8Ar
 }
 
 /**
- * A resource template holding one Extended Interrupt descriptor (ACPI 6.x
- * §6.4.3.6): consumer, level-triggered, active-high, shared; then the end tag.
+ * PCI0's _CRS: what the host bridge decodes, so the OS keeps BARs inside
+ * it: bus 0-255, the configuration ports 0xCF8-0xCFF for itself, every
+ * other I/O port forwarded (legacy devices included, as on a PC), and the
+ * 32-bit MMIO window below the IOAPIC where the VMM places BARs.
  */
-export function extendedIrqResource(gsi: number): number[] {
-  const flags = 0x01 /* consumer */ | 0x08; /* shared; bit 1 clear: level; bit 2 clear: active-high */
-  return [0x89, 6, 0, flags, 1, gsi & 0xff, (gsi >>> 8) & 0xff, (gsi >>> 16) & 0xff, gsi >>> 24, 0x79, 0];
+export function pciRootResources(): number[] {
+  return [
+    ...wordWindow(AddressSpace.BusNumber, 0, 0xff),
+    ...ioPorts(PCI_CONFIG_PORTS, PCI_HOST_PORT_COUNT),
+    ...wordWindow(AddressSpace.Io, 0, PCI_CONFIG_PORTS - 1),
+    ...wordWindow(AddressSpace.Io, PCI_CONFIG_PORTS + PCI_HOST_PORT_COUNT, 0xffff),
+    ...dwordMemoryWindow(PCI_MMIO_BASE, PCI_MMIO_END - 1),
+    ...endTag(),
+  ];
 }
 
 export function buildDsdt(config: DsdtConfig): Uint8Array {
