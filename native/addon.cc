@@ -3,6 +3,7 @@
 // TypeScript side (src/kvm/) decides what to call and turns errno into
 // actionable messages.
 #include <napi.h>
+#include <uv.h>
 #include <v8.h>
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -396,6 +398,120 @@ Napi::Value SetTimer(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// eventfd(initval, flags) -> fd
+Napi::Value EventFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t init, flags;
+  if (!ArgInt(info, 0, &init) || !ArgInt(info, 1, &flags)) return TypeError(env, "eventfd(initval, flags)");
+  int fd = eventfd(static_cast<unsigned>(init), static_cast<int>(flags));
+  if (fd < 0) return ThrowErrno(env, errno, "eventfd");
+  return Napi::Number::New(env, fd);
+}
+
+// eventfdRead(fd) -> the counter, reset to 0; 0 if it was 0 (non-blocking fd).
+Napi::Value EventFdRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd;
+  if (!ArgInt(info, 0, &fd)) return TypeError(env, "eventfdRead(fd)");
+  eventfd_t value = 0;
+  if (eventfd_read(static_cast<int>(fd), &value) < 0) {
+    if (errno == EAGAIN) return Napi::Number::New(env, 0);
+    return ThrowErrno(env, errno, "eventfd read");
+  }
+  return Napi::Number::New(env, static_cast<double>(value));
+}
+
+// eventfdWrite(fd, value): adds value to the counter.
+Napi::Value EventFdWrite(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, value;
+  if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &value)) return TypeError(env, "eventfdWrite(fd, value)");
+  if (eventfd_write(static_cast<int>(fd), static_cast<eventfd_t>(value)) < 0) return ThrowErrno(env, errno, "eventfd write");
+  return env.Undefined();
+}
+
+// fallocate(fd, mode, offset, length)
+Napi::Value Fallocate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, mode, offset, length;
+  if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &mode) || !ArgInt(info, 2, &offset) || !ArgInt(info, 3, &length)) {
+    return TypeError(env, "fallocate(fd, mode, offset, length)");
+  }
+  if (fallocate(static_cast<int>(fd), static_cast<int>(mode), offset, length) < 0) return ThrowErrno(env, errno, "fallocate");
+  return env.Undefined();
+}
+
+// A libuv poll on a file descriptor in this thread's event loop: calls back
+// (with no arguments) whenever the fd is readable. The callback must make it
+// unreadable (read the eventfd) or it is called again at once. Freed once
+// both the handle is closed and the JS handle object is collected.
+struct FdWatch {
+  uv_poll_t poll;
+  Napi::FunctionReference callback;
+  napi_env env;
+  bool closing = false;
+  bool closed = false;
+  bool collected = false;
+};
+
+void OnReadable(uv_poll_t* handle, int status, int) {
+  FdWatch* w = static_cast<FdWatch*>(handle->data);
+  if (status < 0 || w->closing) return;
+  Napi::Env env(w->env);
+  Napi::HandleScope scope(env);
+  // MakeCallback: runs microtasks and reports exceptions like any I/O callback.
+  w->callback.MakeCallback(env.Global(), {});
+}
+
+void CloseWatch(FdWatch* w) {
+  if (w->closing) return;
+  w->closing = true;
+  uv_poll_stop(&w->poll);
+  w->callback.Reset();
+  uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), [](uv_handle_t* h) {
+    FdWatch* w = static_cast<FdWatch*>(h->data);
+    w->closed = true;
+    if (w->collected) delete w;
+  });
+}
+
+// watchReadable(fd, callback) -> a handle for unwatch().
+Napi::Value WatchReadable(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd;
+  if (!ArgInt(info, 0, &fd) || info.Length() < 2 || !info[1].IsFunction()) return TypeError(env, "watchReadable(fd, callback)");
+  uv_loop_t* loop = nullptr;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) return ThrowErrno(env, EINVAL, "napi_get_uv_event_loop");
+  FdWatch* w = new FdWatch();
+  w->env = env;
+  int r = uv_poll_init(loop, &w->poll, static_cast<int>(fd));
+  if (r < 0) {
+    delete w;
+    return ThrowErrno(env, -r, "uv_poll_init");
+  }
+  w->poll.data = w;
+  w->callback = Napi::Persistent(info[1].As<Napi::Function>());
+  r = uv_poll_start(&w->poll, UV_READABLE, OnReadable);
+  auto handle = Napi::External<FdWatch>::New(env, w, [](Napi::Env, FdWatch* w) {
+    w->collected = true;
+    if (w->closed) delete w;
+    else CloseWatch(w);
+  });
+  if (r < 0) {
+    CloseWatch(w);
+    return ThrowErrno(env, -r, "uv_poll_start");
+  }
+  return handle;
+}
+
+// unwatch(handle): stops a watch (later calls do nothing).
+Napi::Value Unwatch(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsExternal()) return TypeError(env, "unwatch(handle)");
+  CloseWatch(info[0].As<Napi::External<FdWatch>>().Data());
+  return env.Undefined();
+}
+
 Napi::Value GetTid(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
 }
@@ -430,6 +546,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gettid", Napi::Function::New(env, GetTid));
   exports.Set("setTimer", Napi::Function::New(env, SetTimer));
   exports.Set("cmpxchg16b", Napi::Function::New(env, Cmpxchg16b));
+  exports.Set("eventfd", Napi::Function::New(env, EventFd));
+  exports.Set("eventfdRead", Napi::Function::New(env, EventFdRead));
+  exports.Set("eventfdWrite", Napi::Function::New(env, EventFdWrite));
+  exports.Set("fallocate", Napi::Function::New(env, Fallocate));
+  exports.Set("watchReadable", Napi::Function::New(env, WatchReadable));
+  exports.Set("unwatch", Napi::Function::New(env, Unwatch));
   exports.Set("constants", ConstantsObject(env));
   exports.Set("layout", LayoutObject(env));
   return exports;

@@ -1,7 +1,11 @@
 /* Constants and struct layouts from the kernel headers, compiled as C:
  * <linux/kvm.h> uses flexible array members, which C++ sizes differently,
  * and ioctl numbers encode struct sizes. */
+#define _GNU_SOURCE
 #include <stddef.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <sys/eventfd.h>
 #include <linux/kvm.h>
 #include "layout.h"
 
@@ -70,6 +74,7 @@ K(KVM_CAP_MAX_VCPU_ID)
 K(KVM_CAP_NR_MEMSLOTS)
 K(KVM_CAP_IRQFD)
 K(KVM_CAP_IOEVENTFD)
+K(KVM_CAP_IOEVENTFD_ANY_LENGTH)
 K(KVM_CAP_IMMEDIATE_EXIT)
 K(KVM_CAP_SYNC_REGS)
 K(KVM_CAP_SPLIT_IRQCHIP)
@@ -131,6 +136,14 @@ K(KVM_VCPUEVENT_VALID_SIPI_VECTOR)
 K(KVM_VCPUEVENT_VALID_SHADOW)
 K(KVM_VCPUEVENT_VALID_PAYLOAD)
 K(KVM_VCPUEVENT_VALID_TRIPLE_FAULT)
+K(KVM_IOEVENTFD_FLAG_DATAMATCH)
+K(KVM_IOEVENTFD_FLAG_PIO)
+K(KVM_IOEVENTFD_FLAG_DEASSIGN)
+// eventfd(2), fallocate(2)
+K(EFD_NONBLOCK)
+K(EFD_CLOEXEC)
+K(FALLOC_FL_KEEP_SIZE)
+K(FALLOC_FL_PUNCH_HOLE)
 K(KVM_MEM_LOG_DIRTY_PAGES)
 K(KVM_MEM_READONLY)
 K(KVM_GUESTDBG_ENABLE)
@@ -319,6 +332,12 @@ const struct nv_field nv_fields[] = {
   {"kvm_msr_filter_range", "nmsrs", offsetof(struct kvm_msr_filter_range, nmsrs)},
   {"kvm_msr_filter_range", "base", offsetof(struct kvm_msr_filter_range, base)},
   {"kvm_msr_filter_range", "bitmap", offsetof(struct kvm_msr_filter_range, bitmap)},
+  {"kvm_ioeventfd", "size", sizeof(struct kvm_ioeventfd)},
+  {"kvm_ioeventfd", "datamatch", offsetof(struct kvm_ioeventfd, datamatch)},
+  {"kvm_ioeventfd", "addr", offsetof(struct kvm_ioeventfd, addr)},
+  {"kvm_ioeventfd", "len", offsetof(struct kvm_ioeventfd, len)},
+  {"kvm_ioeventfd", "fd", offsetof(struct kvm_ioeventfd, fd)},
+  {"kvm_ioeventfd", "flags", offsetof(struct kvm_ioeventfd, flags)},
   {"kvm_msi", "size", sizeof(struct kvm_msi)},
   {"kvm_msi", "address_lo", offsetof(struct kvm_msi, address_lo)},
   {"kvm_msi", "address_hi", offsetof(struct kvm_msi, address_hi)},

@@ -187,6 +187,48 @@ describe('virtio-blk requests on an image file (model)', () => {
     }
   });
 
+  it('discards and writes zeroes (with and without UNMAP) segment by segment, refusing bad segments whole', () => {
+    const image = Buffer.alloc(256 * 1024, 0x77);
+    writeFileSync(path, image);
+    const fd = openSync(path, 'r+');
+    const segments = (segs: Array<[sector: number, count: number, flags: number]>): { addr: number; len: number } => {
+      segs.forEach(([sector, count, flags], i) => {
+        mem.writeU64(0x2000 + 16 * i, BigInt(sector));
+        mem.writeU32(0x2008 + 16 * i, count);
+        mem.writeU32(0x200c + 16 * i, flags);
+      });
+      return { addr: 0x2000, len: 16 * segs.length };
+    };
+    const run = (type: number, segs: Array<[number, number, number]>, disk = { fd, size: image.length, readonly: false, id: 'd' }): number => {
+      header(type, 0);
+      executeBlkRequest(ram, disk, chain(null, [segments(segs)]));
+      return mem.readU8(0x3000);
+    };
+    const zeroed = (sector: number, count: number): boolean => readFileSync(path).subarray(sector * 512, (sector + count) * 512).every((b) => b === 0);
+    const untouched = (sector: number, count: number): boolean => readFileSync(path).subarray(sector * 512, (sector + count) * 512).every((b) => b === 0x77);
+    try {
+      // Two discard segments, 4 KiB aligned: a hole reads as zeroes (tmpfs and ext4 both punch holes).
+      expect(run(BlkRequestType.Discard, [[8, 8, 0], [64, 16, 0]])).to.equal(BlkStatus.Ok);
+      expect(zeroed(8, 8) && zeroed(64, 16)).to.equal(true);
+      expect(untouched(0, 8) && untouched(16, 48) && untouched(80, 432)).to.equal(true);
+      expect(readFileSync(path).length).to.equal(image.length); // KEEP_SIZE
+      // Write zeroes, plain and with UNMAP.
+      expect(run(BlkRequestType.WriteZeroes, [[100, 3, 0]])).to.equal(BlkStatus.Ok);
+      expect(run(BlkRequestType.WriteZeroes, [[200, 8, 1]])).to.equal(BlkStatus.Ok);
+      expect(zeroed(100, 3) && zeroed(200, 8) && untouched(103, 97) && untouched(208, 304)).to.equal(true);
+      // UNMAP on a discard, unknown flags, too many segments: UNSUPP; a range past the end: IOERR; nothing touched.
+      expect(run(BlkRequestType.Discard, [[300, 8, 1]])).to.equal(BlkStatus.Unsupported);
+      expect(run(BlkRequestType.WriteZeroes, [[300, 8, 2]])).to.equal(BlkStatus.Unsupported);
+      expect(run(BlkRequestType.WriteZeroes, [[300, 8, 0], [320, 8, 0]])).to.equal(BlkStatus.Unsupported);
+      expect(run(BlkRequestType.Discard, Array.from({ length: 33 }, (_, i): [number, number, number] => [300 + i, 1, 0]))).to.equal(BlkStatus.Unsupported);
+      expect(run(BlkRequestType.Discard, [[300, 8, 0], [510, 8, 0]])).to.equal(BlkStatus.IoErr);
+      expect(run(BlkRequestType.Discard, [[300, 8, 0]], { fd, size: image.length, readonly: true, id: 'd' })).to.equal(BlkStatus.IoErr);
+      expect(untouched(300, 212)).to.equal(true);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
   it('gives clear errors for images that are missing, directories, too small, or opened read-write twice', () => {
     writeFileSync(path, Buffer.alloc(4096));
     const tiny = join(dir, 'tiny.img');

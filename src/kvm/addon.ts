@@ -5,6 +5,11 @@ import { fileURLToPath } from 'node:url';
 /** Byte offsets of one C struct, plus its size, read from the kernel headers. */
 export type StructLayout = { readonly size: number } & Readonly<Record<string, number>>;
 
+/** An opaque handle from `watchReadable`. */
+export interface FdWatch {
+  readonly __fdWatch: unique symbol;
+}
+
 /** The native addon (native/addon.cc): thin ioctl wrappers, no policy. */
 export interface NativeAddon {
   open(path: string, write?: boolean): number;
@@ -22,6 +27,16 @@ export interface NativeAddon {
   /** Atomic 16-byte compare-and-swap at `offset` (16-aligned); on failure `expected` gets the current value. */
   cmpxchg16b(view: ArrayBufferView, offset: number, expected: BigUint64Array, replacement: BigUint64Array): boolean;
   gettid(): number;
+  /** eventfd(2): a new eventfd (flags: EFD_NONBLOCK, EFD_CLOEXEC). */
+  eventfd(initval: number, flags: number): number;
+  /** Reads (and so resets) an eventfd's counter; 0 when it was 0 on a non-blocking eventfd. */
+  eventfdRead(fd: number): number;
+  eventfdWrite(fd: number, value: number): void;
+  /** fallocate(2) on `fd` (mode: FALLOC_FL_* bits). */
+  fallocate(fd: number, mode: number, offset: number, length: number): void;
+  /** Calls `callback` on this thread's event loop whenever `fd` is readable, until `unwatch`. */
+  watchReadable(fd: number, callback: () => void): FdWatch;
+  unwatch(watch: FdWatch): void;
   readonly constants: Readonly<Record<string, number>>;
   readonly layout: Readonly<Record<string, StructLayout>>;
 }

@@ -6,6 +6,22 @@ const CAP = layoutOf('kvm_enable_cap');
 const MSI = layoutOf('kvm_msi');
 const IRQ_LEVEL = layoutOf('kvm_irq_level');
 const DIRTY = layoutOf('kvm_dirty_log');
+const IOEVENTFD = layoutOf('kvm_ioeventfd');
+
+/**
+ * KVM_IOEVENTFD on VM fd `vmFd`: a guest write of `len` bytes (0: any
+ * length) to MMIO address `addr` signals eventfd `fd` inside KVM, without
+ * an exit to userspace; `assign: false` removes that registration. A free
+ * function, because vCPU threads re-place them when the guest moves a BAR.
+ */
+export function setIoeventfd(vmFd: number, addr: number, len: number, fd: number, assign: boolean): void {
+  const b = new DataView(new ArrayBuffer(IOEVENTFD.size));
+  b.setBigUint64(IOEVENTFD.addr!, BigInt(addr), true);
+  b.setUint32(IOEVENTFD.len!, len, true);
+  b.setInt32(IOEVENTFD.fd!, fd, true);
+  b.setUint32(IOEVENTFD.flags!, assign ? 0 : k('KVM_IOEVENTFD_FLAG_DEASSIGN'), true);
+  native.ioctl(vmFd, k('KVM_IOEVENTFD'), b);
+}
 
 /** A KVM VM file descriptor: memory slots, irqchip set-up, VM-wide capabilities. */
 export class KvmVm {

@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { native, k } from '../kvm/addon.js';
 import { KvmVcpu } from '../kvm/vcpu-fd.js';
+import { setIoeventfd } from '../kvm/vm-fd.js';
 import { Bus, type AddressSpace } from '../devices/bus.js';
 import type { DeviceHost, StopReason, VmControl } from '../devices/device.js';
 import { GuestMemory } from '../memory/guest-memory.js';
@@ -53,7 +54,8 @@ function main(): void {
   const host: DeviceHost = { irq: irqchip.lines, vm, clock: monotonicClock };
   const bus = new Bus(unhandled);
   irqchip.attach(bus);
-  attachDevices(bus, data.devices, host, new TimerWake(data.timerWake), { memory, msi: irqchip.msi });
+  const ioeventfd = (addr: number, len: number, fd: number, assign: boolean): void => setIoeventfd(data.vmFd, addr, len, fd, assign);
+  attachDevices(bus, data.devices, host, new TimerWake(data.timerWake), { memory, msi: irqchip.msi, ioeventfd });
 
   const vcpu = new KvmVcpu(native.ioctl(data.vmFd, k('KVM_CREATE_VCPU'), data.index));
   const attached = native.attachVcpu(vcpu.fd, data.runSize, stats);

@@ -1,13 +1,17 @@
 import { Piscina } from 'piscina';
 import type { VirtioPciTransport } from './pci-transport.js';
 import { VirtqueueError } from './queue.js';
+import { native, type FdWatch } from '../kvm/addon.js';
 import type { BlkIoData, BlkTask, BlkTaskResult } from './blk-io-worker.js';
 
 /**
- * The main thread's part of virtio-blk: waits (without blocking the event
- * loop) on each disk's kick word, takes the chains the driver made
- * available, validated, and hands each to the piscina I/O pool as one task,
- * so requests of one queue and of different queues run in parallel.
+ * The main thread's part of virtio-blk: learns of notifications from each
+ * queue's ioeventfd (a libuv watch; KVM signals it without a guest exit)
+ * or, without one, by waiting (without blocking the event loop) on the
+ * disk's kick word that the notifying vCPU sets; takes the chains the
+ * driver made available, validated, and hands each to the piscina I/O
+ * pool as one task, so requests of one queue and of different queues run
+ * in parallel.
  */
 export interface BlkDispatcherOptions {
   readonly data: BlkIoData;
@@ -22,6 +26,7 @@ export class BlkDispatcher {
   private readonly pool: Piscina<BlkTask, BlkTaskResult>;
   private running = true;
   private readonly loops: Promise<void>[];
+  private readonly watches: FdWatch[] = [];
 
   constructor(private readonly o: BlkDispatcherOptions) {
     const threads = o.threads ?? 4;
@@ -35,11 +40,25 @@ export class BlkDispatcher {
       idleTimeout: Infinity,
     });
     this.loops = o.data.disks.map((d, i) => this.serve(i, new Int32Array(d.blk.kick)));
+    o.transports.forEach((transport, disk) => {
+      for (let q = 0; q < transport.queues.length; q++) {
+        const fd = transport.notifyEventfd(q);
+        if (fd === undefined) continue;
+        this.watches.push(
+          native.watchReadable(fd, () => {
+            transport.countEventfdNotifications(native.eventfdRead(fd));
+            // The vCPU path checks this before kicking; KVM cannot.
+            if (this.running && transport.accepting(q)) this.drain(disk, transport, q);
+          }),
+        );
+      }
+    });
   }
 
   /** Stops taking requests and ends the pool (in-flight requests finish first). */
   async close(): Promise<void> {
     this.running = false;
+    for (const w of this.watches.splice(0)) native.unwatch(w);
     for (const d of this.o.data.disks) {
       const kick = new Int32Array(d.blk.kick);
       Atomics.or(kick, 0, 1 << 31);

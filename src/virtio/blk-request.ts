@@ -1,4 +1,6 @@
 import { fdatasyncSync, readSync, writeSync } from 'node:fs';
+import { native, k } from '../kvm/addon.js';
+import { errnoCode } from '../kvm/errors.js';
 import { chainViews, readChain, writeChain } from './chain-io.js';
 import type { GuestRanges } from './guest-ranges.js';
 import type { DescriptorChain } from './queue.js';
@@ -11,12 +13,18 @@ import type { DescriptorChain } from './queue.js';
  * through a copy. Runs on an I/O pool thread.
  */
 
-export const BlkRequestType = { In: 0, Out: 1, Flush: 4, GetId: 8, WriteZeroes: 13 } as const;
+export const BlkRequestType = { In: 0, Out: 1, Flush: 4, GetId: 8, Discard: 11, WriteZeroes: 13 } as const;
 export const BlkStatus = { Ok: 0, IoErr: 1, Unsupported: 2 } as const;
 export const SECTOR_SIZE = 512;
 export const BLK_ID_BYTES = 20;
 const HEADER_BYTES = 16;
 const ZEROES = new Uint8Array(64 * 1024);
+/** A discard/write-zeroes segment: sector (u64), num_sectors (u32), flags (u32). */
+const SEGMENT_BYTES = 16;
+/** Segment flag: the range may be deallocated (write-zeroes); not allowed on discard (5.2.6.1). */
+const SEGMENT_UNMAP = 1;
+/** Segments per discard request at most (max_discard_seg); write-zeroes takes one. */
+export const BLK_MAX_DISCARD_SEGMENTS = 32;
 
 export interface BlkDisk {
   readonly fd: number;
@@ -78,19 +86,27 @@ export function executeBlkRequest(ram: GuestRanges, disk: BlkDisk, chain: Descri
         const n = writeChain(ram, chain.writable, 0, id.subarray(0, Math.min(BLK_ID_BYTES, statusAt)));
         return finish(BlkStatus.Ok, n);
       }
-      case BlkRequestType.WriteZeroes: {
-        // One segment (max_write_zeroes_seg = 1): sector u64, num_sectors u32, flags u32.
+      case BlkRequestType.WriteZeroes:
+      case BlkRequestType.Discard: {
         if (disk.readonly) return finish(BlkStatus.IoErr, 0);
-        if (chain.readableLength < HEADER_BYTES + 16) return finish(BlkStatus.IoErr, 0);
-        const seg = new DataView(readChain(ram, chain.readable, HEADER_BYTES, 16).buffer);
-        const start = seg.getBigUint64(0, true);
-        const count = seg.getUint32(8, true);
-        if (start > BigInt(Number.MAX_SAFE_INTEGER) || (Number(start) + count) * SECTOR_SIZE > disk.size) return finish(BlkStatus.IoErr, 0);
-        for (let at = Number(start) * SECTOR_SIZE, left = count * SECTOR_SIZE; left > 0; ) {
-          const n = Math.min(left, ZEROES.length);
-          writeFully(disk.fd, ZEROES.subarray(0, n), at);
-          at += n;
-          left -= n;
+        const bytes = chain.readableLength - HEADER_BYTES;
+        const max = type === BlkRequestType.Discard ? BLK_MAX_DISCARD_SEGMENTS : 1;
+        if (bytes < SEGMENT_BYTES || bytes % SEGMENT_BYTES !== 0) return finish(BlkStatus.IoErr, 0);
+        if (bytes / SEGMENT_BYTES > max) return finish(BlkStatus.Unsupported, 0);
+        const segs = new DataView(readChain(ram, chain.readable, HEADER_BYTES, bytes).buffer);
+        const ranges: Array<{ at: number; length: number; unmap: boolean }> = [];
+        for (let i = 0; i < bytes; i += SEGMENT_BYTES) {
+          const start = segs.getBigUint64(i, true);
+          const count = segs.getUint32(i + 8, true);
+          const flags = segs.getUint32(i + 12, true);
+          if (flags & ~SEGMENT_UNMAP || (type === BlkRequestType.Discard && flags & SEGMENT_UNMAP)) return finish(BlkStatus.Unsupported, 0);
+          if (start > BigInt(Number.MAX_SAFE_INTEGER) || (Number(start) + count) * SECTOR_SIZE > disk.size) return finish(BlkStatus.IoErr, 0);
+          ranges.push({ at: Number(start) * SECTOR_SIZE, length: count * SECTOR_SIZE, unmap: (flags & SEGMENT_UNMAP) !== 0 });
+        }
+        // Validate every segment before touching the file: a bad one fails the request whole.
+        for (const r of ranges) {
+          if (type === BlkRequestType.Discard) punchHole(disk.fd, r.at, r.length);
+          else if (!r.unmap || !punchHole(disk.fd, r.at, r.length)) writeZeroes(disk.fd, r.at, r.length);
         }
         return finish(BlkStatus.Ok, 0);
       }
@@ -100,6 +116,30 @@ export function executeBlkRequest(ram: GuestRanges, disk: BlkDisk, chain: Descri
   } catch (e) {
     if (e instanceof Error && 'code' in e) return finish(BlkStatus.IoErr, 0); // an errno from the file
     throw e;
+  }
+}
+
+/**
+ * Deallocates [at, at + length) of the image, which then reads as zeroes;
+ * false where the file system cannot (discard is only a hint then).
+ */
+function punchHole(fd: number, at: number, length: number): boolean {
+  if (length === 0) return true;
+  try {
+    native.fallocate(fd, k('FALLOC_FL_PUNCH_HOLE') | k('FALLOC_FL_KEEP_SIZE'), at, length);
+    return true;
+  } catch (e) {
+    if (errnoCode(e) === 'EOPNOTSUPP' || errnoCode(e) === 'ENOSYS') return false;
+    throw e;
+  }
+}
+
+function writeZeroes(fd: number, at: number, length: number): void {
+  for (let left = length; left > 0; ) {
+    const n = Math.min(left, ZEROES.length);
+    writeFully(fd, ZEROES.subarray(0, n), at);
+    at += n;
+    left -= n;
   }
 }
 

@@ -1,7 +1,7 @@
 import type { AccessSize } from '../devices/device.js';
 import { VirtioDeviceId, featureBit } from './constants.js';
 import type { VirtioContext, VirtioDeviceModel, VirtioDeviceType } from './device.js';
-import { SECTOR_SIZE } from './blk-request.js';
+import { BLK_MAX_DISCARD_SEGMENTS, SECTOR_SIZE } from './blk-request.js';
 
 /**
  * virtio-blk (VIRTIO 1.2, 5.2) as the vCPU threads see it: the
@@ -11,7 +11,9 @@ import { SECTOR_SIZE } from './blk-request.js';
  * requests run on the I/O pool (blk-io-worker.ts).
  */
 
-export const VirtioBlkFeature = { SegMax: 2, Ro: 5, BlkSize: 6, Flush: 9, Mq: 12, WriteZeroes: 14 } as const;
+export const VirtioBlkFeature = { SegMax: 2, Ro: 5, BlkSize: 6, Flush: 9, Mq: 12, Discard: 13, WriteZeroes: 14 } as const;
+/** Discard granularity in sectors (4 KiB): the page size file systems deallocate in. */
+const DISCARD_ALIGNMENT = 8;
 export const VIRTIO_BLK_QUEUE_SIZE = 128;
 /** Queues per disk at most (the kick word has a bit per queue). */
 export const VIRTIO_BLK_MAX_QUEUES = 16;
@@ -50,13 +52,17 @@ export class VirtioBlk implements VirtioDeviceModel {
     this.kick = new Int32Array(state.kick);
     const f = (bit: number): bigint => featureBit(bit);
     this.features =
-      f(VirtioBlkFeature.SegMax) | f(VirtioBlkFeature.BlkSize) | f(VirtioBlkFeature.Flush) | f(VirtioBlkFeature.Mq) | (state.readonly ? f(VirtioBlkFeature.Ro) : f(VirtioBlkFeature.WriteZeroes));
+      f(VirtioBlkFeature.SegMax) | f(VirtioBlkFeature.BlkSize) | f(VirtioBlkFeature.Flush) | f(VirtioBlkFeature.Mq) | (state.readonly ? f(VirtioBlkFeature.Ro) : f(VirtioBlkFeature.WriteZeroes) | f(VirtioBlkFeature.Discard));
     const c = this.config;
     c.setBigUint64(0x00, BigInt(state.size / SECTOR_SIZE), true); // capacity in 512-byte sectors
     c.setUint32(0x0c, VIRTIO_BLK_QUEUE_SIZE - 2, true); // seg_max: a chain also holds header and status
     c.setUint32(0x14, SECTOR_SIZE, true); // blk_size
     c.setUint16(0x22, state.queues, true); // num_queues
+    c.setUint32(0x24, 0xffffffff >>> 9, true); // max_discard_sectors
+    c.setUint32(0x28, BLK_MAX_DISCARD_SEGMENTS, true); // max_discard_seg
+    c.setUint32(0x2c, DISCARD_ALIGNMENT, true); // discard_sector_alignment
     c.setUint32(0x30, 0xffffffff >>> 9, true); // max_write_zeroes_sectors
+    c.setUint8(0x38, 1); // write_zeroes_may_unmap: an UNMAP write-zeroes punches a hole
     c.setUint32(0x34, 1, true); // max_write_zeroes_seg
   }
 

@@ -7,6 +7,7 @@ import { VirtioFeature, VirtioStatus, VIRTIO_MSI_NO_VECTOR, featureBit } from '.
 import type { VirtioContext, VirtioDeviceModel, VirtioDeviceType } from './device.js';
 import type { GuestRanges } from './guest-ranges.js';
 import { SplitVirtqueue, type QueueRegister, type VirtqueueState } from './queue.js';
+import { NotifyEventfds, type IoEventfdRegistrar, type NotifyEventfdState } from './notify-eventfds.js';
 
 /**
  * The virtio 1.x "modern" PCI transport (VIRTIO 1.2, 4.1): a PCI function
@@ -57,6 +58,8 @@ export interface VirtioPciState {
   readonly queues: readonly VirtqueueState[];
   /** The IOAPIC input INTA# drives. */
   readonly gsi: number;
+  /** ioeventfds for the queues' notify registers, if the VM uses them for this function. */
+  readonly notify?: NotifyEventfdState;
 }
 
 export interface VirtioPciPlacement {
@@ -64,6 +67,7 @@ export interface VirtioPciPlacement {
   readonly bar0: number;
   /** The GSI INTA# is wired to (written to the Interrupt Line register too). */
   readonly gsi: number;
+  readonly notify?: NotifyEventfdState;
 }
 
 // Int32 words of `regs`.
@@ -81,6 +85,9 @@ const R = {
   Isr: 10,
   /** The INTx level last driven, so the line is only touched on a change. */
   IntxLevel: 11,
+  /** Queue notifications that reached us as MMIO exits, and through ioeventfds. */
+  NotifyExits: 12,
+  NotifyEventfd: 13,
   WORDS: 16,
 } as const;
 
@@ -92,6 +99,8 @@ export interface VirtioPciHost {
   readonly irq: IrqLines;
   readonly msi?: MsiSink;
   readonly vm: VmControl;
+  /** Present in threads that may move BAR 0 (vCPUs) or place it first (the main thread). */
+  readonly ioeventfd?: IoEventfdRegistrar;
 }
 
 type CommonField = { off: number; size: 1 | 2 | 4; get: () => number; set?: (v: number) => void };
@@ -108,6 +117,7 @@ export class VirtioPciTransport implements PciFunction {
   private readonly intLock: Mutex;
   private readonly fields: CommonField[];
   private readonly offered: bigint;
+  private readonly notifyFds?: NotifyEventfds;
 
   static allocate(type: VirtioDeviceType, placement: VirtioPciPlacement): VirtioPciState {
     const vectors = type.queueSizes.length + 1;
@@ -144,6 +154,7 @@ export class VirtioPciTransport implements PciFunction {
       regs,
       queues: type.queueSizes.map((n) => SplitVirtqueue.allocate(n)),
       gsi: placement.gsi,
+      ...(placement.notify ? { notify: placement.notify } : {}),
     };
   }
 
@@ -162,6 +173,36 @@ export class VirtioPciTransport implements PciFunction {
     this.offered = this.model.features | TRANSPORT_FEATURES;
     this.fields = this.commonFields();
     this.bar = { name: `${this.model.name}-bar0`, read: (o, s) => this.barRead(o, s), write: (o, s, v) => this.barWrite(o, s, v) };
+    if (state.notify && host.ioeventfd) {
+      this.notifyFds = new NotifyEventfds(state.notify, (q) => VirtioBar.Notify + VirtioBar.NotifyMultiplier * q, host.ioeventfd, (m) => host.vm.log('warn', `${this.model.name}: ${m}`));
+    }
+  }
+
+  /** Queue `index`'s notification eventfd, if notifications arrive through one. */
+  notifyEventfd(index: number): number | undefined {
+    return this.state.notify?.fds[index];
+  }
+
+  /** How queue notifications arrived so far: as MMIO exits, or signalled through ioeventfds. */
+  notifications(): { exits: number; eventfd: number } {
+    return { exits: Atomics.load(this.words, R.NotifyExits), eventfd: Atomics.load(this.words, R.NotifyEventfd) };
+  }
+
+  /** Counts `n` notifications read from the queues' eventfds (the thread that reads them calls this). */
+  countEventfdNotifications(n: number): void {
+    Atomics.add(this.words, R.NotifyEventfd, n);
+  }
+
+  /** Whether a notification of queue `index` is to be served: the device is live and the queue enabled. */
+  accepting(index: number): boolean {
+    return this.context().live() && (this.queues[index]?.ready ?? false);
+  }
+
+  /** Puts the notify ioeventfds where BAR 0 decodes now (nowhere while memory decoding is off). */
+  placeNotifyEventfds(): void {
+    if (!this.notifyFds) return;
+    const decoding = (this.config.command() & PciCommand.Memory) !== 0;
+    this.notifyFds.place(decoding ? (this.config.barAddress(0) ?? 0) : 0);
   }
 
   get name(): string {
@@ -176,7 +217,9 @@ export class VirtioPciTransport implements PciFunction {
     this.config.configWrite(offset, size, value);
     // Unmasking or enabling MSI-X may release pending vectors; Interrupt Disable gates INTx.
     if (offset + size > this.state.msixCap && offset < this.state.msixCap + 12) this.msix.deliverPending();
-    if (offset <= PciCfg.Command + 1 && offset + size > PciCfg.Command) this.updateIntx();
+    const command = offset <= PciCfg.Command + 1 && offset + size > PciCfg.Command;
+    if (command) this.updateIntx();
+    if (command || (offset < PciCfg.Bar0 + 4 && offset + size > PciCfg.Bar0)) this.placeNotifyEventfds();
   }
 
   /** The device status register. */
@@ -260,8 +303,8 @@ export class VirtioPciTransport implements PciFunction {
     }
     if (offset >= VirtioBar.Notify && offset < VirtioBar.Notify + VirtioBar.NotifyMultiplier * this.queues.length) {
       const index = Math.floor((offset - VirtioBar.Notify) / VirtioBar.NotifyMultiplier);
-      const q = this.queues[index]!;
-      if (this.context().live() && q.ready) this.model.notify(index);
+      Atomics.add(this.words, R.NotifyExits, 1);
+      if (this.accepting(index)) this.model.notify(index);
       return;
     }
     if (offset >= VirtioBar.Device && offset < VirtioBar.Device + VirtioBar.DeviceLength) {

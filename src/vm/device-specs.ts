@@ -16,6 +16,7 @@ import { PciMmioWindow, PCI_MMIO_BASE, PCI_MMIO_END } from '../devices/pci-mmio-
 import { GuestRanges } from '../virtio/guest-ranges.js';
 import { VirtioPciTransport, VIRTIO_BAR_SIZE } from '../virtio/pci-transport.js';
 import { virtioModel, type VirtioPciSpec } from './virtio-devices.js';
+import type { IoEventfdRegistrar } from '../virtio/notify-eventfds.js';
 
 /**
  * Devices described as plain data, so the main thread can send them to every
@@ -37,6 +38,8 @@ export type DeviceSpec =
 export interface PciThreadContext {
   readonly memory: GuestMemory;
   readonly msi?: MsiSink;
+  /** Moves virtio notify ioeventfds when the guest moves a BAR. */
+  readonly ioeventfd?: IoEventfdRegistrar;
 }
 
 /**
@@ -100,7 +103,7 @@ export function attachDevices(bus: Bus, specs: readonly DeviceSpec[], host: Devi
           bus.attachMmio(PCI_MMIO_BASE, PCI_MMIO_END - PCI_MMIO_BASE, window);
         }
         const m = spec.spec;
-        const transport = new VirtioPciTransport(spec.transport, { ram, irq: host.irq, msi: pci.msi, vm: host.vm }, (ctx) => virtioModel(m, ctx));
+        const transport = new VirtioPciTransport(spec.transport, { ram, irq: host.irq, msi: pci.msi, vm: host.vm, ioeventfd: pci.ioeventfd }, (ctx) => virtioModel(m, ctx));
         pciHost.register(spec.device, 0, transport);
         window.add(transport.config, 0, VIRTIO_BAR_SIZE, transport.bar);
         devices.push(transport);

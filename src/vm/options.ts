@@ -53,6 +53,12 @@ export interface VmOptions {
    * input; output from both devices is shown.
    */
   console?: ConsoleKind;
+  /**
+   * Let KVM signal virtio-blk queue notifications through ioeventfds, so the
+   * guest's notify write does not exit to userspace (default true where
+   * KVM supports it; false forces the exit path, e.g. to compare).
+   */
+  ioeventfd?: boolean;
   /** Test-only slow-downs that benchmark tests use to prove regressions are caught. */
   testKnobs?: TestKnobs;
 }

@@ -10,6 +10,7 @@ import { VirtioBlk, allocateVirtioBlk, virtioBlkType, VIRTIO_BLK_MAX_QUEUES, typ
 import type { BlkIoData } from '../virtio/blk-io-worker.js';
 import type { IrqchipState } from './irqchip.js';
 import type { OpenDisk } from './disk-images.js';
+import type { NotifyEventfdState } from '../virtio/notify-eventfds.js';
 
 /**
  * The VM's virtio PCI functions: one per disk, then the entropy device,
@@ -40,6 +41,8 @@ export interface VirtioConfig {
   readonly rng: boolean;
   readonly console: boolean;
   readonly vcpus: number;
+  /** Makes notify eventfds for a virtio-blk function's queues; absent: notifications exit to userspace. */
+  readonly notifyEventfds?: (queues: number) => NotifyEventfdState;
 }
 
 export interface VirtioPlan {
@@ -54,15 +57,17 @@ export function planVirtioDevices(cfg: VirtioConfig): VirtioPlan {
   }
   const specs: VirtioPciSpec[] = [];
   const pciIntx: PciIntxRoute[] = [];
-  const place = (type: Parameters<typeof VirtioPciTransport.allocate>[0], spec: VirtioModelSpec): void => {
+  const place = (type: Parameters<typeof VirtioPciTransport.allocate>[0], spec: VirtioModelSpec, notify?: NotifyEventfdState): void => {
     const i = specs.length;
     const device = 1 + i;
     const gsi = PCI_GSI_FIRST + i;
-    specs.push({ kind: 'virtio-pci', device, transport: VirtioPciTransport.allocate(type, { bar0: PCI_MMIO_BASE + i * VIRTIO_BAR_SIZE, gsi }), spec });
+    const placement = { bar0: PCI_MMIO_BASE + i * VIRTIO_BAR_SIZE, gsi, ...(notify ? { notify } : {}) };
+    specs.push({ kind: 'virtio-pci', device, transport: VirtioPciTransport.allocate(type, placement), spec });
     pciIntx.push({ device, pin: 0, gsi });
   };
   const queues = Math.min(cfg.vcpus, DEFAULT_BLK_QUEUES, VIRTIO_BLK_MAX_QUEUES);
-  for (const d of cfg.disks) place(virtioBlkType(queues), { model: 'blk', blk: allocateVirtioBlk(d.size, d.readonly, queues), fd: d.fd, id: d.id });
+  // Block queues are the busy ones: only they get notify eventfds.
+  for (const d of cfg.disks) place(virtioBlkType(queues), { model: 'blk', blk: allocateVirtioBlk(d.size, d.readonly, queues), fd: d.fd, id: d.id }, cfg.notifyEventfds?.(queues));
   if (cfg.rng) place(VIRTIO_RNG_TYPE, { model: 'rng' });
   if (cfg.console) place(VIRTIO_CONSOLE_TYPE, { model: 'console', console: allocateVirtioConsole() });
   return { specs, pciIntx };

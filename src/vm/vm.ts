@@ -3,7 +3,8 @@ import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { native, k } from '../kvm/addon.js';
 import { Kvm, kvmRunSize } from '../kvm/kvm.js';
-import { KvmVm } from '../kvm/vm-fd.js';
+import { KvmVm, setIoeventfd } from '../kvm/vm-fd.js';
+import { allocateNotifyEventfds, type NotifyEventfdState } from '../virtio/notify-eventfds.js';
 import { NodevisorError, errnoCode } from '../kvm/errors.js';
 import type { CpuidEntry } from '../kvm/structs.js';
 import type { StopReason, DeviceHost } from '../devices/device.js';
@@ -79,8 +80,12 @@ export interface VcpuStats {
 export interface VmStats {
   vcpus: VcpuStats[];
   console: { bytesOut: number; bytesIn: number };
-  /** Each virtio PCI function: its model, bus 0 device number and device status register (VIRTIO 1.2, 2.1). */
-  virtio: Array<{ name: string; device: number; status: number }>;
+  /**
+   * Each virtio PCI function: its model, bus 0 device number, device status
+   * register (VIRTIO 1.2, 2.1), and how many queue notifications came as
+   * MMIO exits and how many through ioeventfds (no exit).
+   */
+  virtio: Array<{ name: string; device: number; status: number; notifications: { exits: number; eventfd: number } }>;
 }
 
 type State = 'new' | 'starting' | 'running' | 'stopped';
@@ -137,6 +142,8 @@ export class Vm extends EventEmitter {
   private console?: GuestConsole;
   private disks: OpenDisk[] = [];
   private virtio: VirtioPlan = { specs: [], pciIntx: [] };
+  /** Notify eventfds of the virtio queues (closed with the VM). */
+  private eventfds: number[] = [];
   private blk?: BlkDispatcher;
   /** The main thread's views of the virtio functions (block I/O dispatch, stats). */
   private virtioViews: Array<{ device: number; transport: VirtioPciTransport }> = [];
@@ -171,11 +178,17 @@ export class Vm extends EventEmitter {
       const kernel = this.options.kernel !== undefined ? this.readKernelFiles() : null;
       const image = kernel ? null : this.loadImage(this.options.image ?? demoImage());
       this.disks = openDiskImages(this.options.disks ?? []);
-      this.virtio = planVirtioDevices({ disks: this.disks, rng: this.options.rng ?? false, console: this.consoleKind === 'virtio', vcpus: this.vcpus });
       this.kvm = Kvm.open(this.options.kvmPath);
       const max = this.kvm.maxVcpus;
       if (this.vcpus > max) throw new NodevisorError('EVCPUS', `${this.vcpus} vCPUs requested but this host's KVM allows at most ${max}`);
       this.vmFd = this.kvm.createVm();
+      this.virtio = planVirtioDevices({
+        disks: this.disks,
+        rng: this.options.rng ?? false,
+        console: this.consoleKind === 'virtio',
+        vcpus: this.vcpus,
+        notifyEventfds: this.notifyEventfdFactory(this.vmFd),
+      });
       this.setUpIrqchip(this.vmFd);
       this.setUpMemory(this.vmFd);
       const plan = image ? this.placeImage(image) : this.placeLinux(kernel!);
@@ -248,7 +261,7 @@ export class Vm extends EventEmitter {
         });
       }
     }
-    const virtio = this.virtioViews.map((v) => ({ name: v.transport.name, device: v.device, status: v.transport.status() }));
+    const virtio = this.virtioViews.map((v) => ({ name: v.transport.name, device: v.device, status: v.transport.status(), notifications: v.transport.notifications() }));
     return { vcpus, console: this.console?.stats() ?? { bytesOut: 0, bytesIn: 0 }, virtio };
   }
 
@@ -362,14 +375,39 @@ export class Vm extends EventEmitter {
   }
 
   /**
+   * How virtio-blk queues get notify eventfds (KVM_IOEVENTFD), unless the
+   * options or KVM rule them out. Each created eventfd is closed with the VM.
+   */
+  private notifyEventfdFactory(vm: KvmVm): ((queues: number) => NotifyEventfdState) | undefined {
+    if (this.options.ioeventfd === false || vm.check('KVM_CAP_IOEVENTFD') <= 0) return undefined;
+    // Linux writes notify registers 16 bits wide; other widths still work, through an exit.
+    const len = vm.check('KVM_CAP_IOEVENTFD_ANY_LENGTH') > 0 ? 0 : 2;
+    const flags = k('EFD_NONBLOCK') | k('EFD_CLOEXEC');
+    return (queues) => {
+      const fds = Array.from({ length: queues }, () => native.eventfd(0, flags));
+      this.eventfds.push(...fds);
+      return allocateNotifyEventfds(fds, len);
+    };
+  }
+
+  /**
    * Main-thread virtio views: the virtio-console pump, and the virtio-blk
    * request path (a dispatcher here and the piscina I/O pool, see
    * blk-dispatcher.ts).
    */
   private startVirtio(): void {
     const ram = new GuestRanges(this.memory);
-    const host = { ram, irq: this.irqchipViews!.lines, msi: this.irqchipViews!.msi, vm: { requestStop: (r: StopReason) => this.requestStop(r), log: (level: 'info' | 'warn' | 'error', m: string) => this.emit('log', level, m) } };
+    const vmFd = this.vmFd!.fd;
+    const host = {
+      ram,
+      irq: this.irqchipViews!.lines,
+      msi: this.irqchipViews!.msi,
+      vm: { requestStop: (r: StopReason) => this.requestStop(r), log: (level: 'info' | 'warn' | 'error', m: string) => this.emit('log', level, m) },
+      ioeventfd: (addr: number, len: number, fd: number, assign: boolean) => setIoeventfd(vmFd, addr, len, fd, assign),
+    };
     this.virtioViews = this.virtio.specs.map((s) => ({ device: s.device, transport: new VirtioPciTransport(s.transport, host, (ctx) => virtioModel(s.spec, ctx)) }));
+    // Where the VMM placed BAR 0; from here on, the vCPU that moves a BAR moves them.
+    for (const v of this.virtioViews) v.transport.placeNotifyEventfds();
     for (const v of this.virtioViews) if (v.transport.model instanceof VirtioConsole) this.console!.attachVirtio(v.transport.model);
     const disks = this.virtio.specs.filter((s) => s.spec.model === 'blk');
     if (!disks.length) return;
@@ -507,6 +545,7 @@ export class Vm extends EventEmitter {
     if (this.ram) native.close(this.ram.fd);
     closeDiskImages(this.disks);
     this.disks = [];
+    for (const fd of this.eventfds.splice(0)) native.close(fd);
     this.vmFd = undefined;
     this.kvm = undefined;
   }

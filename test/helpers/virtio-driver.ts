@@ -5,6 +5,7 @@ import { VirtioBar } from '../../src/virtio/pci-transport.js';
 import { VirtioStatus, VirtqDesc } from '../../src/virtio/constants.js';
 import type { VirtioContext, VirtioDeviceModel, VirtioDeviceType } from '../../src/virtio/device.js';
 import { PCI_MMIO_BASE } from '../../src/devices/pci-mmio-window.js';
+import type { IoEventfdRegistrar, NotifyEventfdState } from '../../src/virtio/notify-eventfds.js';
 
 /**
  * A virtio PCI function over 128 KiB of fake guest RAM, and the driver
@@ -22,16 +23,26 @@ export function ring(q: number): { desc: number; avail: number; used: number } {
   return { desc: base, avail: base + 0x1000, used: base + 0x2000 };
 }
 
-export function fakeVirtioFunction<M extends VirtioDeviceModel>(type: VirtioDeviceType, model: (ctx: VirtioContext) => M) {
+export function fakeVirtioFunction<M extends VirtioDeviceModel>(
+  type: VirtioDeviceType,
+  model: (ctx: VirtioContext) => M,
+  eventfds?: { notify: NotifyEventfdState; ioeventfd: IoEventfdRegistrar },
+) {
   const mem = new GuestMemory([{ gpa: 0, buffer: new SharedArrayBuffer(RAM) }]);
   const ram = new GuestRanges(mem);
   const levels: Array<[number, boolean]> = [];
   const msis: Array<[number, number, number]> = [];
   const logs: string[] = [];
-  const state = VirtioPciTransport.allocate(type, { bar0: PCI_MMIO_BASE, gsi: GSI });
+  const state = VirtioPciTransport.allocate(type, { bar0: PCI_MMIO_BASE, gsi: GSI, ...(eventfds ? { notify: eventfds.notify } : {}) });
   const t = new VirtioPciTransport(
     state,
-    { ram, irq: { setLevel: (g, h) => levels.push([g, h]) }, msi: { signal: (lo, hi, d) => msis.push([lo, hi, d]) }, vm: { requestStop() {}, log: (_l, m) => logs.push(m) } },
+    {
+      ram,
+      irq: { setLevel: (g, h) => levels.push([g, h]) },
+      msi: { signal: (lo, hi, d) => msis.push([lo, hi, d]) },
+      vm: { requestStop() {}, log: (_l, m) => logs.push(m) },
+      ...(eventfds ? { ioeventfd: eventfds.ioeventfd } : {}),
+    },
     model,
   );
   const bar = t.bar;
