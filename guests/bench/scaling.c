@@ -24,6 +24,7 @@
  * src/bench/scaling-guest.ts mirrors these offsets.
  */
 #include "kit.h"
+#include "ring3.h"
 #include "scaling-workloads.h"
 
 #ifndef WORKLOAD
@@ -47,10 +48,6 @@
 #define EXIT_OK      0x31
 #define PM_TIMER_PORT 0x608
 #define MSR_GS_BASE  0xc0000101u
-
-#define USER_DS  0x23 /* GDT entry 4, RPL 3 */
-#define USER_CS  0x2b /* GDT entry 5, RPL 3 */
-#define TSS_SEL  0x30 /* GDT entries 6-7 */
 #define STACK_BYTES 4096
 
 enum { P_START, P_WARMUP, P_MEASURE, P_STOP };
@@ -89,19 +86,12 @@ _Static_assert(sizeof(struct rec) == 128, "record size is part of the host contr
 _Static_assert(__builtin_offsetof(struct control, cal_tsc) == 0x40, "control layout is part of the host contract");
 _Static_assert(__builtin_offsetof(struct control, counter) == 0x100, "control layout is part of the host contract");
 
-struct tss {
-  u32 reserved0;
-  u64 rsp0, rsp1, rsp2, reserved1, ist[7], reserved2;
-  u16 reserved3, iomap;
-} __attribute__((packed));
-
 /* Reached through GS in the ISR: which vCPU is this, without an APIC exit. */
 struct percpu {
   struct percpu *self;
   u32 cpu, ncpus;
   volatile struct rec *rec;
-  u64 gdt[8] __attribute__((aligned(16)));
-  struct tss tss;
+  struct ring3_cpu ring3;
 } __attribute__((aligned(64)));
 
 static struct percpu percpu[MAX_CPUS];
@@ -129,33 +119,13 @@ static inline struct percpu *this_cpu(void) {
   return p;
 }
 
-/* A flat 4 GiB code/data descriptor: access byte and flags nibble (G, D/B, L). */
-static u64 descriptor(u64 access, u64 flags) {
-  return 0xfffful | (access << 40) | (0xful << 48) | (flags << 52);
-}
-
 /* Boot GDT entries plus ring-3 code/data and a TSS whose RSP0 is this vCPU's kernel stack. */
 static void setup_cpu(struct percpu *pc, u32 cpu, u32 ncpus) {
   pc->self = pc;
   pc->cpu = cpu;
   pc->ncpus = ncpus;
   pc->rec = REC(cpu);
-  struct { u16 limit; u64 base; } __attribute__((packed)) gdtr;
-  __asm__ volatile("sgdt %0" : "=m"(gdtr));
-  const volatile u64 *boot = (const volatile u64 *)gdtr.base; /* the VMM's: null, code64, data, code32 */
-  for (int i = 0; i < 4; i++) pc->gdt[i] = boot[i];
-  pc->gdt[4] = descriptor(0xf3, 0xc); /* data, DPL 3 */
-  pc->gdt[5] = descriptor(0xfb, 0xa); /* code, DPL 3, long mode */
-  u64 base = (u64)&pc->tss, limit = sizeof(struct tss) - 1;
-  pc->gdt[6] = (limit & 0xffff) | ((base & 0xffffff) << 16) | (0x89ul << 40) /* present, available 64-bit TSS */
-             | (((limit >> 16) & 0xf) << 48) | (((base >> 24) & 0xff) << 56);
-  pc->gdt[7] = base >> 32;
-  pc->tss.rsp0 = (u64)kernel_stacks[cpu] + STACK_BYTES;
-  pc->tss.iomap = sizeof(struct tss); /* no I/O bitmap: ring 3 has no ports */
-  gdtr.limit = sizeof(pc->gdt) - 1;
-  gdtr.base = (u64)pc->gdt;
-  __asm__ volatile("lgdt %0" : : "m"(gdtr) : "memory");
-  __asm__ volatile("ltr %w0" : : "r"((u16)TSS_SEL) : "memory");
+  ring3_setup(&pc->ring3, (u64)kernel_stacks[cpu] + STACK_BYTES);
   wrmsr(MSR_GS_BASE, (u64)pc);
 }
 
@@ -260,22 +230,9 @@ static void __attribute__((noreturn, used)) user_main(u64 cpu) {
   for (;;) pause(); /* no hlt in ring 3: vCPU 0's timer ISR ends the VM */
 }
 
-/* iretq into user_main on this vCPU's user stack, interrupts on. */
+/* Into user_main on this vCPU's user stack, interrupts on. */
 static void __attribute__((noreturn)) enter_user(u32 cpu) {
-  u64 sp = (u64)user_stacks[cpu] + STACK_BYTES - 8; /* as if just called: rsp = 8 mod 16 */
-  __asm__ volatile(
-      "mov %w[ds], %%ds\n\t"
-      "mov %w[ds], %%es\n\t"
-      "pushq %[ss]\n\t"
-      "pushq %[sp]\n\t"
-      "pushq $0x202\n\t" /* RFLAGS: IF */
-      "pushq %[cs]\n\t"
-      "pushq %[ip]\n\t"
-      "iretq"
-      :
-      : [ds] "r"((u16)USER_DS), [ss] "i"(USER_DS), [sp] "r"(sp), [cs] "i"(USER_CS), [ip] "r"((u64)user_main), "D"((u64)cpu)
-      : "memory");
-  __builtin_unreachable();
+  ring3_enter(user_main, cpu, (u64)user_stacks[cpu] + STACK_BYTES, RFLAGS_IF);
 }
 #else
 /*

@@ -6,11 +6,13 @@ import type { Suite } from './types.js';
 import { microSuite } from './micro.js';
 import { scalingSuite } from './scaling.js';
 import { bootSuite } from './boot.js';
+import { virtioBlkSuite } from './virtio-blk.js';
 
 export const SUITES: Map<string, Suite> = new Map<string, Suite>([
   [microSuite.name, microSuite],
   [scalingSuite.name, scalingSuite],
   [bootSuite.name, bootSuite],
+  [virtioBlkSuite.name, virtioBlkSuite],
 ]);
 
 /** What runs when no suite is named (those of these that are registered). `boot` needs the test kernel, so it is asked for by name. */

@@ -36,7 +36,7 @@ export function buildGuest(spec: GuestSpec): string {
   const hash = createHash('sha256');
   hash.update(JSON.stringify({ load: spec.loadAddress, defines, CFLAGS }));
   for (const s of spec.sources) hash.update(readFileSync(s));
-  for (const lib of ['guest.h', 'kit.h', 'serial64.S', 'start64.S']) {
+  for (const lib of ['guest.h', 'kit.h', 'serial64.S', 'start64.S', 'virtio.h', 'ring3.h']) {
     const p = join(GUEST_LIB, lib);
     if (existsSync(p)) hash.update(readFileSync(p));
   }

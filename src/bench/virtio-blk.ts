@@ -1,0 +1,160 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Kvm } from '../kvm/kvm.js';
+import type { IrqchipMode } from '../vcpu/cpuid.js';
+import type { BenchContext, Better, Metric, Suite, SuiteResult } from './types.js';
+import { BLOCK_WORD_BYTES, blockSequence, blockSequenceHash, blkBenchImage, runBlkGuest, type BlkGuestRun, type BlkWorkload } from './virtio-blk-guest.js';
+import { HOST_PASSES, runBlkHostReference, type BlkHostRun } from './virtio-blk-ref.js';
+import { tscFrequency } from './scaling-tsc.js';
+import { isSelected } from './select.js';
+import { median, roundSig } from './stats.js';
+
+/**
+ * The virtio-blk suite: 4 KiB random reads (IOPS) and 128 KiB sequential
+ * reads (MiB/s) from a guest through virtio-blk and the I/O pool, at queue
+ * depth 1 and 32, per irqchip mode, against the same reads done by Node on
+ * the image file in the same run. The ratio guest/host is the VMM's cost
+ * (1.0 = none). The guest's loop runs in ring 3 and polls, so on hosts
+ * that emulate ring 0 it still runs natively; every notify is an exit.
+ * Each repetition runs every case once, host reference first, so drift in
+ * machine load hits guest and host alike. The image lives in the page
+ * cache for both sides: this measures the path, not the disk.
+ */
+
+const MiB = 1 << 20;
+
+export interface BlkBenchParams {
+  imageBytes: number;
+  modes: readonly IrqchipMode[];
+  workloads: readonly BlkWorkload[];
+}
+
+export const DEFAULT_BLK_PARAMS: BlkBenchParams = {
+  imageBytes: 64 * MiB,
+  modes: ['user', 'split'],
+  workloads: [
+    { pattern: 'randread', qd: 1, count: 4000, requestBytes: 4096 },
+    { pattern: 'randread', qd: 32, count: 8000, requestBytes: 4096 },
+    { pattern: 'seqread', qd: 1, count: 2048, requestBytes: 128 * 1024 },
+    { pattern: 'seqread', qd: 32, count: 4096, requestBytes: 128 * 1024 },
+  ],
+};
+
+function caseId(w: BlkWorkload): string {
+  return `virtio-blk.${w.pattern}-${w.requestBytes / 1024}k.qd${w.qd}`;
+}
+
+interface Ids {
+  host: string;
+  guest: (mode: IrqchipMode) => string;
+  ratio: (mode: IrqchipMode) => string;
+}
+
+function ids(w: BlkWorkload): Ids {
+  const c = caseId(w);
+  return { host: `${c}.host`, guest: (m) => `${c}.${m}`, ratio: (m) => `${c}.${m}.ratio-vs-host` };
+}
+
+/** IOPS for random reads, MiB/s for sequential ones. */
+function rate(w: BlkWorkload, seconds: number): number {
+  return w.pattern === 'randread' ? w.count / seconds : (w.count * w.requestBytes) / MiB / seconds;
+}
+
+/** The image: every 4 KiB block starts with its index, which both sides check. */
+function writeImage(path: string, bytes: number): void {
+  const image = Buffer.alloc(bytes);
+  for (let at = 0; at < bytes; at += BLOCK_WORD_BYTES) image.writeUInt32LE(at / BLOCK_WORD_BYTES, at);
+  writeFileSync(path, image);
+  readFileSync(path); // into the page cache before anything is timed
+}
+
+/** What one (workload, irqchip mode) pair needs measured, given `only`. */
+function plan(p: BlkBenchParams, only: readonly string[] | undefined): { w: BlkWorkload; modes: IrqchipMode[]; host: boolean }[] {
+  return p.workloads
+    .map((w) => {
+      const i = ids(w);
+      const modes = p.modes.filter((m) => isSelected(i.guest(m), only) || isSelected(i.ratio(m), only));
+      return { w, modes, host: isSelected(i.host, only) || modes.some((m) => isSelected(i.ratio(m), only)) };
+    })
+    .filter((c) => c.modes.length || c.host);
+}
+
+export async function runVirtioBlkBench(ctx: BenchContext, params: BlkBenchParams = DEFAULT_BLK_PARAMS): Promise<SuiteResult> {
+  const cases = plan(params, ctx.only);
+  if (!cases.length) return { suite: 'virtio-blk', metrics: [], notes: [] };
+  const total = ctx.repetitions * cases.reduce((n, c) => n + c.modes.length + (c.host ? 1 : 0), 0);
+  let done = 0;
+  ctx.progress(done, total, 'virtio-blk: building guests and the image');
+  for (const c of cases) if (c.modes.length) blkBenchImage(c.w);
+  const dir = mkdtempSync(join(tmpdir(), 'nodevisor-bench-blk-'));
+  const image = join(dir, 'bench.img');
+  const guest = new Map<string, BlkGuestRun[]>();
+  const host = new Map<string, BlkHostRun[]>();
+  try {
+    writeImage(image, params.imageBytes);
+    for (let rep = 0; rep < ctx.repetitions; rep++) {
+      for (const c of cases) {
+        const i = ids(c.w);
+        const blocks = blockSequence(c.w, Math.floor(params.imageBytes / c.w.requestBytes));
+        if (c.host) {
+          ctx.progress(done, total, `${i.host} (${rep + 1}/${ctx.repetitions})`);
+          host.set(i.host, [...(host.get(i.host) ?? []), await runBlkHostReference(c.w, image, blocks)]);
+          done++;
+        }
+        for (const m of c.modes) {
+          ctx.progress(done, total, `${i.guest(m)} (${rep + 1}/${ctx.repetitions})`);
+          const g = await runBlkGuest(c.w, image, m);
+          if (g.offsetHash !== blockSequenceHash(blocks)) throw new Error(`${i.guest(m)}: the guest read other blocks than the host reference`);
+          guest.set(i.guest(m), [...(guest.get(i.guest(m)) ?? []), g]);
+          done++;
+        }
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  ctx.progress(total, total, 'virtio-blk: done');
+
+  const calibrations = [...guest.values()].flat().map((g) => g.calibration);
+  const tsc = calibrations.length ? tscFrequency(calibrations) : undefined;
+  const metrics: Metric[] = [];
+  for (const c of cases) {
+    const i = ids(c.w);
+    const unit = c.w.pattern === 'randread' ? 'IOPS' : 'MiB/s';
+    const what = `${c.w.pattern === 'randread' ? 'random' : 'sequential'} ${c.w.requestBytes / 1024} KiB reads at queue depth ${c.w.qd}`;
+    const base = { qd: c.w.qd, requestBytes: c.w.requestBytes, requests: c.w.count, pattern: c.w.pattern, imageMiB: params.imageBytes / MiB };
+    const metric = (id: string, description: string, u: string, samples: number[], extra: Record<string, string | number> = {}): Metric => {
+      const better: Better = 'higher';
+      return { id, description, unit: u, better, samples, tolerance: 0.2, params: { ...base, ...extra } };
+    };
+    const hostRates = (host.get(i.host) ?? []).map((h) => rate(c.w, h.seconds));
+    if (isSelected(i.host, ctx.only) && hostRates.length) {
+      metrics.push(metric(i.host, `${what}: Node reading the image file directly (fs.promises, ${c.w.qd} in flight), the reference; median of ${HOST_PASSES} passes`, unit, hostRates, { hostPasses: HOST_PASSES }));
+    }
+    for (const m of c.modes) {
+      const runs = guest.get(i.guest(m)) ?? [];
+      const rates = runs.map((g) => rate(c.w, g.tscTicks / tsc!.hz));
+      const extra = { irqchip: m, notifiesPerRequest: roundSig(median(runs.map((g) => g.notifies / g.completed)), 3), tscMHz: roundSig(tsc!.hz / 1e6, 6) };
+      if (isSelected(i.guest(m), ctx.only)) {
+        metrics.push(metric(i.guest(m), `${what} from a guest (ring 3, polling) through virtio-blk, irqchip ${m}`, unit, rates, extra));
+      }
+      if (isSelected(i.ratio(m), ctx.only)) {
+        // Paired per repetition: both sides met the same machine load.
+        const ratios = rates.map((r, k) => r / hostRates[k]!);
+        metrics.push(metric(i.ratio(m), `${i.guest(m)} over ${i.host}, paired per repetition: the VMM's overhead (1.0 = none)`, 'ratio', ratios, extra));
+      }
+    }
+  }
+  const notes = [`image ${params.imageBytes / MiB} MiB in a temporary directory, in the page cache for guest and host alike; sequential reads wrap at its end`];
+  if (tsc) notes.push(`guest TSC ${(tsc.hz / 1e6).toFixed(3)} MHz, from ${tsc.source === 'sysfs' ? 'sysfs tsc_freq_khz' : 'RDTSC against the ACPI PM timer in every run'}`);
+  if (tsc?.note) notes.push(tsc.note);
+  if (Kvm.isSoftwareVirtualised()) notes.push('this host\'s KVM virtualises in software (kvm_pvm): every notify is an MMIO exit of ~10 us, which bounds queue-depth-1 rates');
+  return { suite: 'virtio-blk', metrics, notes };
+}
+
+export const virtioBlkSuite: Suite = {
+  name: 'virtio-blk',
+  description: '4 KiB random read IOPS and 128 KiB sequential read MiB/s at queue depth 1 and 32 through virtio-blk, per irqchip mode, against Node reading the image directly',
+  run: (ctx) => runVirtioBlkBench(ctx),
+};

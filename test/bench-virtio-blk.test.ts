@@ -1,0 +1,107 @@
+import { expect } from 'chai';
+import { reportJson } from '../src/bench/report.js';
+import { runBenchmark } from '../src/bench/runner.js';
+import { validateReport } from '../src/bench/schema.js';
+import type { Metric, SuiteResult } from '../src/bench/types.js';
+import { runVirtioBlkBench, type BlkBenchParams } from '../src/bench/virtio-blk.js';
+import { blkBenchImage, blockSequence, blockSequenceHash, type BlkWorkload } from '../src/bench/virtio-blk-guest.js';
+
+describe('virtio-blk suite: request sequences', () => {
+  const w = (pattern: BlkWorkload['pattern'], count: number): BlkWorkload => ({ pattern, qd: 1, count, requestBytes: 4096 });
+
+  it('reads sequentially, wrapping at the end of the image', () => {
+    expect(Array.from(blockSequence(w('seqread', 7), 3))).to.deep.equal([0, 1, 2, 0, 1, 2, 0]);
+  });
+
+  it('spreads random reads over the whole image, the same sequence every time', () => {
+    const blocks = 16384;
+    const a = blockSequence(w('randread', 20000), blocks);
+    expect(Array.from(a)).to.deep.equal(Array.from(blockSequence(w('randread', 20000), blocks)));
+    expect(a.every((b) => b < blocks)).to.equal(true);
+    // 20000 draws over 16384 blocks reach about 1 - e^-1.22 = 70% of them; a stuck or short-period generator does not.
+    expect(new Set(a).size).to.be.within(0.65 * blocks, 0.75 * blocks);
+    expect(Math.min(...a)).to.be.below(blocks / 100);
+    expect(Math.max(...a)).to.be.above(blocks - blocks / 100);
+    expect(blockSequenceHash(a)).to.not.equal(blockSequenceHash(blockSequence(w('seqread', 20000), blocks)));
+  });
+
+  it('refuses workloads the guest cannot run', () => {
+    expect(() => blkBenchImage({ ...w('randread', 10), qd: 43 })).to.throw(/queue depth/);
+    expect(() => blkBenchImage({ ...w('randread', 10), requestBytes: 512 })).to.throw(/multiple of 4 KiB/);
+    expect(() => blkBenchImage(w('randread', 0))).to.throw(/request count/);
+  });
+});
+
+describe('virtio-blk suite under KVM', function () {
+  this.timeout(120_000);
+  const params: BlkBenchParams = {
+    imageBytes: 4 << 20,
+    modes: ['user', 'split'],
+    workloads: [
+      { pattern: 'randread', qd: 1, count: 200, requestBytes: 4096 },
+      { pattern: 'randread', qd: 8, count: 400, requestBytes: 4096 },
+      { pattern: 'seqread', qd: 4, count: 96, requestBytes: 64 * 1024 },
+    ],
+  };
+  const progress: { done: number; total: number }[] = [];
+  let result: SuiteResult;
+  let byId: Map<string, Metric>;
+
+  before(async () => {
+    result = await runVirtioBlkBench({ repetitions: 2, maxVcpus: 1, progress: (done, total) => progress.push({ done, total }), log: () => {} }, params);
+    byId = new Map(result.metrics.map((m) => [m.id, m]));
+  });
+
+  it('reports guest rates per irqchip mode, the host reference and their ratio for every workload', () => {
+    const expected: string[] = [];
+    for (const c of ['randread-4k.qd1', 'randread-4k.qd8', 'seqread-64k.qd4']) {
+      expected.push(`virtio-blk.${c}.host`);
+      for (const m of ['user', 'split']) expected.push(`virtio-blk.${c}.${m}`, `virtio-blk.${c}.${m}.ratio-vs-host`);
+    }
+    expect(result.suite).to.equal('virtio-blk');
+    expect([...byId.keys()].sort()).to.deep.equal(expected.sort());
+  });
+
+  it('measures finite, positive samples, one per repetition, in the unit of each workload', () => {
+    for (const m of result.metrics) {
+      expect(m.samples, m.id).to.have.length(2);
+      expect(m.samples.every((s) => Number.isFinite(s) && s > 0), `${m.id}: ${m.samples}`).to.equal(true);
+      expect(m.better, m.id).to.equal('higher');
+      expect(m.tolerance, m.id).to.be.within(0.01, 0.5);
+      expect(m.description.length, m.id).to.be.greaterThan(20);
+      expect(m.unit, m.id).to.equal(m.id.endsWith('ratio-vs-host') ? 'ratio' : m.id.includes('randread') ? 'IOPS' : 'MiB/s');
+      expect(m.params!.qd, m.id).to.equal(Number(/\.qd(\d+)/.exec(m.id)![1]));
+    }
+  });
+
+  it('pairs each ratio with the same repetition of guest and host', () => {
+    for (const c of ['randread-4k.qd1', 'randread-4k.qd8', 'seqread-64k.qd4']) {
+      const host = byId.get(`virtio-blk.${c}.host`)!.samples;
+      for (const m of ['user', 'split']) {
+        const guest = byId.get(`virtio-blk.${c}.${m}`)!;
+        const ratio = byId.get(`virtio-blk.${c}.${m}.ratio-vs-host`)!;
+        expect(guest.params).to.include({ irqchip: m });
+        ratio.samples.forEach((r, k) => expect(r, `${ratio.id} repetition ${k}`).to.be.closeTo(guest.samples[k]! / host[k]!, 1e-9 * r));
+        expect(guest.params!.notifiesPerRequest, `${guest.id}: at most one notify per request`).to.be.within(0.001, 1);
+        expect(guest.params!.tscMHz, guest.id).to.be.within(100, 10_000);
+      }
+    }
+    // One request at a time: every request is its own notify.
+    expect(byId.get('virtio-blk.randread-4k.qd1.user')!.params!.notifiesPerRequest).to.equal(1);
+  });
+
+  it('reports progress for every run, ending complete, and notes how the guest TSC was calibrated', () => {
+    const total = 2 * 3 * 3; // repetitions x workloads x (host + 2 modes)
+    expect(progress[0]!.total).to.equal(total);
+    expect(progress[progress.length - 1]).to.deep.equal({ done: total, total });
+    expect(result.notes.some((n) => /guest TSC [\d.]+ MHz/.test(n))).to.equal(true);
+  });
+
+  it('runs only what --only selects (a pattern covers the metrics below it), through the benchmark runner, into a valid report', async () => {
+    const report = await runBenchmark({ suites: ['virtio-blk'], repetitions: 1, only: ['virtio-blk.randread-4k.qd1.user'] });
+    const suite = report.suites[0]!;
+    expect(suite.error, suite.error).to.equal(undefined);
+    expect(suite.metrics.map((m) => m.id)).to.deep.equal(['virtio-blk.randread-4k.qd1.user', 'virtio-blk.randread-4k.qd1.user.ratio-vs-host']);
+    expect(validateReport(JSON.parse(reportJson(report)))).to.deep.equal([]);
+  });
+});
