@@ -3,7 +3,6 @@
 // TypeScript side (src/kvm/) decides what to call and turns errno into
 // actionable messages.
 #include <napi.h>
-#include <uv.h>
 #include <v8.h>
 
 #include <errno.h>
@@ -12,6 +11,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -441,75 +441,35 @@ Napi::Value Fallocate(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// A libuv poll on a file descriptor in this thread's event loop: calls back
-// (with no arguments) whenever the fd is readable. The callback must make it
-// unreadable (read the eventfd) or it is called again at once. Freed once
-// both the handle is closed and the JS handle object is collected.
-struct FdWatch {
-  uv_poll_t poll;
-  Napi::FunctionReference callback;
-  napi_env env;
-  bool closing = false;
-  bool closed = false;
-  bool collected = false;
-};
-
-void OnReadable(uv_poll_t* handle, int status, int) {
-  FdWatch* w = static_cast<FdWatch*>(handle->data);
-  if (status < 0 || w->closing) return;
-  Napi::Env env(w->env);
-  Napi::HandleScope scope(env);
-  // MakeCallback: runs microtasks and reports exceptions like any I/O callback.
-  w->callback.MakeCallback(env.Global(), {});
-}
-
-void CloseWatch(FdWatch* w) {
-  if (w->closing) return;
-  w->closing = true;
-  uv_poll_stop(&w->poll);
-  w->callback.Reset();
-  uv_close(reinterpret_cast<uv_handle_t*>(&w->poll), [](uv_handle_t* h) {
-    FdWatch* w = static_cast<FdWatch*>(h->data);
-    w->closed = true;
-    if (w->collected) delete w;
-  });
-}
-
-// watchReadable(fd, callback) -> a handle for unwatch().
-Napi::Value WatchReadable(const Napi::CallbackInfo& info) {
+// pollReadable(fds, timeoutMs) -> a bit mask of the fds (at most 31) that
+// are readable; 0 on timeout. Blocks the calling thread (I/O workers only;
+// timeoutMs < 0 waits for ever). EINTR counts as a timeout.
+Napi::Value PollReadable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int64_t fd;
-  if (!ArgInt(info, 0, &fd) || info.Length() < 2 || !info[1].IsFunction()) return TypeError(env, "watchReadable(fd, callback)");
-  uv_loop_t* loop = nullptr;
-  if (napi_get_uv_event_loop(env, &loop) != napi_ok || !loop) return ThrowErrno(env, EINVAL, "napi_get_uv_event_loop");
-  FdWatch* w = new FdWatch();
-  w->env = env;
-  int r = uv_poll_init(loop, &w->poll, static_cast<int>(fd));
-  if (r < 0) {
-    delete w;
-    return ThrowErrno(env, -r, "uv_poll_init");
+  int64_t timeout;
+  if (info.Length() < 2 || !info[0].IsArray() || !ArgInt(info, 1, &timeout)) return TypeError(env, "pollReadable(fds, timeoutMs)");
+  Napi::Array list = info[0].As<Napi::Array>();
+  uint32_t n = list.Length();
+  if (n == 0 || n > 31) return TypeError(env, "pollReadable: 1 to 31 fds");
+  struct pollfd pfds[31];
+  for (uint32_t i = 0; i < n; i++) {
+    Napi::Value v = list.Get(i);
+    if (!v.IsNumber()) return TypeError(env, "pollReadable: fds must be numbers");
+    pfds[i].fd = v.As<Napi::Number>().Int32Value();
+    pfds[i].events = POLLIN;
+    pfds[i].revents = 0;
   }
-  w->poll.data = w;
-  w->callback = Napi::Persistent(info[1].As<Napi::Function>());
-  r = uv_poll_start(&w->poll, UV_READABLE, OnReadable);
-  auto handle = Napi::External<FdWatch>::New(env, w, [](Napi::Env, FdWatch* w) {
-    w->collected = true;
-    if (w->closed) delete w;
-    else CloseWatch(w);
-  });
+  int r = poll(pfds, n, static_cast<int>(timeout));
   if (r < 0) {
-    CloseWatch(w);
-    return ThrowErrno(env, -r, "uv_poll_start");
+    if (errno == EINTR) return Napi::Number::New(env, 0);
+    return ThrowErrno(env, errno, "poll");
   }
-  return handle;
-}
-
-// unwatch(handle): stops a watch (later calls do nothing).
-Napi::Value Unwatch(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsExternal()) return TypeError(env, "unwatch(handle)");
-  CloseWatch(info[0].As<Napi::External<FdWatch>>().Data());
-  return env.Undefined();
+  uint32_t mask = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    if (pfds[i].revents & POLLNVAL) return ThrowErrno(env, EBADF, "poll");
+    if (pfds[i].revents & (POLLIN | POLLERR | POLLHUP)) mask |= 1u << i;
+  }
+  return Napi::Number::New(env, mask);
 }
 
 Napi::Value GetTid(const Napi::CallbackInfo& info) {
@@ -550,8 +510,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("eventfdRead", Napi::Function::New(env, EventFdRead));
   exports.Set("eventfdWrite", Napi::Function::New(env, EventFdWrite));
   exports.Set("fallocate", Napi::Function::New(env, Fallocate));
-  exports.Set("watchReadable", Napi::Function::New(env, WatchReadable));
-  exports.Set("unwatch", Napi::Function::New(env, Unwatch));
+  exports.Set("pollReadable", Napi::Function::New(env, PollReadable));
   exports.Set("constants", ConstantsObject(env));
   exports.Set("layout", LayoutObject(env));
   return exports;

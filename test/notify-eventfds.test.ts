@@ -5,6 +5,7 @@ import { VirtioBlk, allocateVirtioBlk, virtioBlkType } from '../src/virtio/blk.j
 import { VirtioBar } from '../src/virtio/pci-transport.js';
 import { PciCfg, PciCommand } from '../src/devices/pci-config.js';
 import { PCI_MMIO_BASE } from '../src/devices/pci-mmio-window.js';
+import { native, k } from '../src/kvm/addon.js';
 
 /** Model tests: the queues' notify ioeventfds follow BAR 0 and memory decoding (no KVM). */
 type Call = [op: 'assign' | 'deassign', addr: number, fd: number];
@@ -24,23 +25,28 @@ function setup(refuse?: (addr: number) => boolean) {
     }
     calls.push([assign ? 'assign' : 'deassign', addr, fd]);
   };
-  const notify = allocateNotifyEventfds([40, 41], 2);
-  const blk = allocateVirtioBlk(1 << 20, false, 2);
+  const fds = [native.eventfd(0, k('EFD_NONBLOCK')), native.eventfd(0, k('EFD_NONBLOCK'))];
+  opened.push(...fds);
+  const notify = allocateNotifyEventfds(fds, 2);
+  const blk = allocateVirtioBlk(1 << 20, false, fds);
   const f = fakeVirtioFunction(virtioBlkType(2), (ctx) => new VirtioBlk(blk, ctx), { notify, ioeventfd });
   const at = (base: number, q: number): number => base + VirtioBar.Notify + VirtioBar.NotifyMultiplier * q;
-  return { ...f, calls, registered, at };
+  return { ...f, calls, registered, at, fds };
 }
+const opened: number[] = [];
 
 describe('virtio notify ioeventfds (model)', () => {
+  after(() => opened.splice(0).forEach((fd) => native.close(fd)));
+
   it('registers one per queue at BAR 0 when placed, once', () => {
-    const { t, calls, at } = setup();
-    expect(t.notifyEventfd(0)).to.equal(40);
-    expect(t.notifyEventfd(1)).to.equal(41);
+    const { t, calls, at, fds } = setup();
+    expect(t.notifyEventfd(0)).to.equal(fds[0]);
+    expect(t.notifyEventfd(1)).to.equal(fds[1]);
     t.placeNotifyEventfds();
     t.placeNotifyEventfds();
     expect(calls).to.deep.equal([
-      ['assign', at(PCI_MMIO_BASE, 0), 40],
-      ['assign', at(PCI_MMIO_BASE, 1), 41],
+      ['assign', at(PCI_MMIO_BASE, 0), fds[0]],
+      ['assign', at(PCI_MMIO_BASE, 1), fds[1]],
     ]);
   });
 
@@ -69,10 +75,12 @@ describe('virtio notify ioeventfds (model)', () => {
     expect(registered.size).to.equal(2);
   });
 
-  it('counts notifications that still arrive as MMIO exits, and those read from the eventfds', () => {
-    const { t, bringUp, w16 } = setup();
+  it('signals the queue eventfd for a notification that exits, and counts both paths', () => {
+    const { t, bringUp, w16, fds } = setup();
     bringUp({ lo: 0, hi: 1 }, [0, 1]);
     w16(VirtioBar.Notify + VirtioBar.NotifyMultiplier, 1);
+    expect(native.eventfdRead(fds[1]!)).to.equal(1);
+    expect(native.eventfdRead(fds[0]!)).to.equal(0);
     t.countEventfdNotifications(5);
     expect(t.notifications()).to.deep.equal({ exits: 1, eventfd: 5 });
     expect(t.accepting(1)).to.equal(true);

@@ -5,11 +5,6 @@ import { fileURLToPath } from 'node:url';
 /** Byte offsets of one C struct, plus its size, read from the kernel headers. */
 export type StructLayout = { readonly size: number } & Readonly<Record<string, number>>;
 
-/** An opaque handle from `watchReadable`. */
-export interface FdWatch {
-  readonly __fdWatch: unique symbol;
-}
-
 /** The native addon (native/addon.cc): thin ioctl wrappers, no policy. */
 export interface NativeAddon {
   open(path: string, write?: boolean): number;
@@ -34,9 +29,8 @@ export interface NativeAddon {
   eventfdWrite(fd: number, value: number): void;
   /** fallocate(2) on `fd` (mode: FALLOC_FL_* bits). */
   fallocate(fd: number, mode: number, offset: number, length: number): void;
-  /** Calls `callback` on this thread's event loop whenever `fd` is readable, until `unwatch`. */
-  watchReadable(fd: number, callback: () => void): FdWatch;
-  unwatch(watch: FdWatch): void;
+  /** Blocks until one of `fds` (at most 31) is readable or `timeoutMs` passes (< 0: no limit); a bit mask of the readable ones, 0 on timeout. */
+  pollReadable(fds: readonly number[], timeoutMs: number): number;
   readonly constants: Readonly<Record<string, number>>;
   readonly layout: Readonly<Record<string, StructLayout>>;
 }

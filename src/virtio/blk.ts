@@ -1,27 +1,29 @@
 import type { AccessSize } from '../devices/device.js';
+import { native } from '../kvm/addon.js';
 import { VirtioDeviceId, featureBit } from './constants.js';
 import type { VirtioContext, VirtioDeviceModel, VirtioDeviceType } from './device.js';
 import { BLK_MAX_DISCARD_SEGMENTS, SECTOR_SIZE } from './blk-request.js';
 
 /**
  * virtio-blk (VIRTIO 1.2, 5.2) as the vCPU threads see it: the
- * configuration space and the notification path. A notify only sets the
- * queue's bit in a shared kick word and wakes the dispatcher
- * (blk-dispatcher.ts), so the vCPU returns to the guest at once; the
- * requests run on the I/O pool (blk-io-worker.ts).
+ * configuration space and the notification path. Each queue has an
+ * eventfd that an I/O thread waits on (blk-io-worker.ts). KVM signals it
+ * itself where the VM registered it as an ioeventfd; otherwise the notify
+ * write exits and the vCPU signals it here. Either way the vCPU returns to
+ * the guest at once.
  */
 
 export const VirtioBlkFeature = { SegMax: 2, Ro: 5, BlkSize: 6, Flush: 9, Mq: 12, Discard: 13, WriteZeroes: 14 } as const;
 /** Discard granularity in sectors (4 KiB): the page size file systems deallocate in. */
 const DISCARD_ALIGNMENT = 8;
 export const VIRTIO_BLK_QUEUE_SIZE = 128;
-/** Queues per disk at most (the kick word has a bit per queue). */
+/** Queues per disk at most. */
 export const VIRTIO_BLK_MAX_QUEUES = 16;
 const CONFIG_SIZE = 0x3c;
 
 export interface VirtioBlkState {
-  /** Int32 word 0: a bit per notified queue; the dispatcher waits on it. */
-  readonly kick: SharedArrayBuffer;
+  /** One eventfd per queue, signalled for each notification. */
+  readonly eventfds: readonly number[];
   /** Bytes; a multiple of 512. */
   readonly size: number;
   readonly readonly: boolean;
@@ -34,22 +36,24 @@ export function virtioBlkType(queues: number): VirtioDeviceType {
   return { deviceId: VirtioDeviceId.Block, classCode: 0x018000, queueSizes: new Array<number>(queues).fill(VIRTIO_BLK_QUEUE_SIZE) };
 }
 
-export function allocateVirtioBlk(size: number, readonly: boolean, queues: number): VirtioBlkState {
-  return { kick: new SharedArrayBuffer(4), size, readonly, queues };
+/** State of a disk of `size` bytes with one queue per eventfd in `eventfds` (the caller owns and closes them). */
+export function allocateVirtioBlk(size: number, readonly: boolean, eventfds: readonly number[]): VirtioBlkState {
+  virtioBlkType(eventfds.length);
+  return { eventfds, size, readonly, queues: eventfds.length };
 }
 
 export class VirtioBlk implements VirtioDeviceModel {
   readonly name = 'virtio-blk';
   readonly features: bigint;
   readonly configSize = CONFIG_SIZE;
-  private readonly kick: Int32Array;
+  private readonly eventfds: readonly number[];
   private readonly config = new DataView(new ArrayBuffer(CONFIG_SIZE));
 
   constructor(
     state: VirtioBlkState,
     _ctx: VirtioContext,
   ) {
-    this.kick = new Int32Array(state.kick);
+    this.eventfds = state.eventfds;
     const f = (bit: number): bigint => featureBit(bit);
     this.features =
       f(VirtioBlkFeature.SegMax) | f(VirtioBlkFeature.BlkSize) | f(VirtioBlkFeature.Flush) | f(VirtioBlkFeature.Mq) | (state.readonly ? f(VirtioBlkFeature.Ro) : f(VirtioBlkFeature.WriteZeroes) | f(VirtioBlkFeature.Discard));
@@ -74,8 +78,8 @@ export class VirtioBlk implements VirtioDeviceModel {
   configWrite(): void {}
 
   notify(index: number): void {
-    Atomics.or(this.kick, 0, 1 << index);
-    Atomics.notify(this.kick, 0, 1);
+    const fd = this.eventfds[index];
+    if (fd !== undefined) native.eventfdWrite(fd, 1);
   }
 
   reset(): void {}

@@ -10,7 +10,7 @@ import { VirtioBlk, allocateVirtioBlk, virtioBlkType, VIRTIO_BLK_MAX_QUEUES, typ
 import type { BlkIoData } from '../virtio/blk-io-worker.js';
 import type { IrqchipState } from './irqchip.js';
 import type { OpenDisk } from './disk-images.js';
-import type { NotifyEventfdState } from '../virtio/notify-eventfds.js';
+import { allocateNotifyEventfds, type NotifyEventfdState } from '../virtio/notify-eventfds.js';
 
 /**
  * The VM's virtio PCI functions: one per disk, then the entropy device,
@@ -41,8 +41,14 @@ export interface VirtioConfig {
   readonly rng: boolean;
   readonly console: boolean;
   readonly vcpus: number;
-  /** Makes notify eventfds for a virtio-blk function's queues; absent: notifications exit to userspace. */
-  readonly notifyEventfds?: (queues: number) => NotifyEventfdState;
+  /** Makes `count` eventfds (the caller closes them with the VM): one per virtio-blk queue. */
+  readonly eventfds: (count: number) => number[];
+  /**
+   * The length KVM_IOEVENTFD registrations match (0: any), or undefined
+   * where the VM does not register the queues' eventfds with KVM (their
+   * notifications then exit to userspace and the vCPU signals them).
+   */
+  readonly ioeventfdLen?: number;
 }
 
 export interface VirtioPlan {
@@ -66,8 +72,12 @@ export function planVirtioDevices(cfg: VirtioConfig): VirtioPlan {
     pciIntx.push({ device, pin: 0, gsi });
   };
   const queues = Math.min(cfg.vcpus, DEFAULT_BLK_QUEUES, VIRTIO_BLK_MAX_QUEUES);
-  // Block queues are the busy ones: only they get notify eventfds.
-  for (const d of cfg.disks) place(virtioBlkType(queues), { model: 'blk', blk: allocateVirtioBlk(d.size, d.readonly, queues), fd: d.fd, id: d.id }, cfg.notifyEventfds?.(queues));
+  for (const d of cfg.disks) {
+    const eventfds = cfg.eventfds(queues);
+    // Block queues are the busy ones: only they get ioeventfds.
+    const notify = cfg.ioeventfdLen === undefined ? undefined : allocateNotifyEventfds(eventfds, cfg.ioeventfdLen);
+    place(virtioBlkType(queues), { model: 'blk', blk: allocateVirtioBlk(d.size, d.readonly, eventfds), fd: d.fd, id: d.id }, notify);
+  }
   if (cfg.rng) place(VIRTIO_RNG_TYPE, { model: 'rng' });
   if (cfg.console) place(VIRTIO_CONSOLE_TYPE, { model: 'console', console: allocateVirtioConsole() });
   return { specs, pciIntx };

@@ -4,7 +4,6 @@ import { Worker } from 'node:worker_threads';
 import { native, k } from '../kvm/addon.js';
 import { Kvm, kvmRunSize } from '../kvm/kvm.js';
 import { KvmVm, setIoeventfd } from '../kvm/vm-fd.js';
-import { allocateNotifyEventfds, type NotifyEventfdState } from '../virtio/notify-eventfds.js';
 import { NodevisorError, errnoCode } from '../kvm/errors.js';
 import type { CpuidEntry } from '../kvm/structs.js';
 import type { StopReason, DeviceHost } from '../devices/device.js';
@@ -32,7 +31,7 @@ import { loadLinux, type LinuxBoot } from '../boot/linux.js';
 import { guestCmdline, defaultCmdline } from './host-quirks.js';
 import { openDiskImages, closeDiskImages, type OpenDisk } from './disk-images.js';
 import { planVirtioDevices, virtioModel, blkIoData, type VirtioPlan } from './virtio-devices.js';
-import { BlkDispatcher } from '../virtio/blk-dispatcher.js';
+import { BlkIoPool } from '../virtio/blk-io-pool.js';
 import { VirtioConsole } from '../virtio/console.js';
 import { GuestConsole, CONSOLE_KINDS, type ConsoleKind } from './guest-console.js';
 import { GuestRanges } from '../virtio/guest-ranges.js';
@@ -144,7 +143,7 @@ export class Vm extends EventEmitter {
   private virtio: VirtioPlan = { specs: [], pciIntx: [] };
   /** Notify eventfds of the virtio queues (closed with the VM). */
   private eventfds: number[] = [];
-  private blk?: BlkDispatcher;
+  private blk?: BlkIoPool;
   /** The main thread's views of the virtio functions (block I/O dispatch, stats). */
   private virtioViews: Array<{ device: number; transport: VirtioPciTransport }> = [];
 
@@ -187,7 +186,8 @@ export class Vm extends EventEmitter {
         rng: this.options.rng ?? false,
         console: this.consoleKind === 'virtio',
         vcpus: this.vcpus,
-        notifyEventfds: this.notifyEventfdFactory(this.vmFd),
+        eventfds: (count) => this.createEventfds(count),
+        ioeventfdLen: this.ioeventfdLen(this.vmFd),
       });
       this.setUpIrqchip(this.vmFd);
       this.setUpMemory(this.vmFd);
@@ -374,26 +374,24 @@ export class Vm extends EventEmitter {
     this.timerWorker.on('error', (e) => this.requestStop({ kind: 'error', vcpu: -1, detail: `device timer thread failed: ${e.stack ?? e.message}` }));
   }
 
-  /**
-   * How virtio-blk queues get notify eventfds (KVM_IOEVENTFD), unless the
-   * options or KVM rule them out. Each created eventfd is closed with the VM.
-   */
-  private notifyEventfdFactory(vm: KvmVm): ((queues: number) => NotifyEventfdState) | undefined {
+  /** Eventfds for virtio queues, closed with the VM. */
+  private createEventfds(count: number): number[] {
+    const fds = Array.from({ length: count }, () => native.eventfd(0, k('EFD_NONBLOCK') | k('EFD_CLOEXEC')));
+    this.eventfds.push(...fds);
+    return fds;
+  }
+
+  /** The access length notify ioeventfds match, or undefined where the options or KVM rule them out. */
+  private ioeventfdLen(vm: KvmVm): number | undefined {
     if (this.options.ioeventfd === false || vm.check('KVM_CAP_IOEVENTFD') <= 0) return undefined;
     // Linux writes notify registers 16 bits wide; other widths still work, through an exit.
-    const len = vm.check('KVM_CAP_IOEVENTFD_ANY_LENGTH') > 0 ? 0 : 2;
-    const flags = k('EFD_NONBLOCK') | k('EFD_CLOEXEC');
-    return (queues) => {
-      const fds = Array.from({ length: queues }, () => native.eventfd(0, flags));
-      this.eventfds.push(...fds);
-      return allocateNotifyEventfds(fds, len);
-    };
+    return vm.check('KVM_CAP_IOEVENTFD_ANY_LENGTH') > 0 ? 0 : 2;
   }
 
   /**
-   * Main-thread virtio views: the virtio-console pump, and the virtio-blk
-   * request path (a dispatcher here and the piscina I/O pool, see
-   * blk-dispatcher.ts).
+   * Main-thread virtio views (placing the notify ioeventfds, the
+   * virtio-console pump, stats) and the virtio-blk I/O threads (a piscina
+   * pool, see blk-io-pool.ts).
    */
   private startVirtio(): void {
     const ram = new GuestRanges(this.memory);
@@ -411,9 +409,8 @@ export class Vm extends EventEmitter {
     for (const v of this.virtioViews) if (v.transport.model instanceof VirtioConsole) this.console!.attachVirtio(v.transport.model);
     const disks = this.virtio.specs.filter((s) => s.spec.model === 'blk');
     if (!disks.length) return;
-    const transports = this.virtioViews.filter((v) => v.transport.model.name === 'virtio-blk').map((v) => v.transport);
     const data = blkIoData(disks, { memory: this.memory.descriptors(), vcpus: this.vcpus, vmFd: this.vmFd!.fd, control: this.control!.buffer, irqchipState: this.irqchipState! });
-    this.blk = new BlkDispatcher({ data, transports, log: (level, m) => this.emit('log', level, m) });
+    this.blk = new BlkIoPool({ data, log: (level, m) => this.emit('log', level, m) });
   }
 
   private async spawnVcpus(image: BootPlan, devices: DeviceSpec[]): Promise<void> {
