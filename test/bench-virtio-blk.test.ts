@@ -37,6 +37,7 @@ describe('virtio-blk suite under KVM', function () {
   const params: BlkBenchParams = {
     imageBytes: 4 << 20,
     modes: ['user', 'split'],
+    exitNotify: ['user'],
     workloads: [
       { pattern: 'randread', qd: 1, count: 200, requestBytes: 4096 },
       { pattern: 'randread', qd: 8, count: 400, requestBytes: 4096 },
@@ -57,6 +58,7 @@ describe('virtio-blk suite under KVM', function () {
     for (const c of ['randread-4k.qd1', 'randread-4k.qd8', 'seqread-64k.qd4']) {
       expected.push(`virtio-blk.${c}.host`);
       for (const m of ['user', 'split']) expected.push(`virtio-blk.${c}.${m}`, `virtio-blk.${c}.${m}.ratio-vs-host`);
+      expected.push(`virtio-blk.${c}.user.exit-notify`, `virtio-blk.${c}.user.ioeventfd-gain`);
     }
     expect(result.suite).to.equal('virtio-blk');
     expect([...byId.keys()].sort()).to.deep.equal(expected.sort());
@@ -69,7 +71,7 @@ describe('virtio-blk suite under KVM', function () {
       expect(m.better, m.id).to.equal('higher');
       expect(m.tolerance, m.id).to.be.within(0.01, 0.5);
       expect(m.description.length, m.id).to.be.greaterThan(20);
-      expect(m.unit, m.id).to.equal(m.id.endsWith('ratio-vs-host') ? 'ratio' : m.id.includes('randread') ? 'IOPS' : 'MiB/s');
+      expect(m.unit, m.id).to.equal(/ratio-vs-host|ioeventfd-gain/.test(m.id) ? 'ratio' : m.id.includes('randread') ? 'IOPS' : 'MiB/s');
       expect(m.params!.qd, m.id).to.equal(Number(/\.qd(\d+)/.exec(m.id)![1]));
     }
   });
@@ -90,8 +92,19 @@ describe('virtio-blk suite under KVM', function () {
     expect(byId.get('virtio-blk.randread-4k.qd1.user')!.params!.notifiesPerRequest).to.equal(1);
   });
 
+  it('measures the exit path with ioeventfds off and pairs the gain per repetition', () => {
+    for (const c of ['randread-4k.qd1', 'randread-4k.qd8', 'seqread-64k.qd4']) {
+      const on = byId.get(`virtio-blk.${c}.user`)!;
+      const off = byId.get(`virtio-blk.${c}.user.exit-notify`)!;
+      const gain = byId.get(`virtio-blk.${c}.user.ioeventfd-gain`)!;
+      expect(on.params).to.include({ ioeventfd: 1 });
+      expect(off.params).to.include({ irqchip: 'user', ioeventfd: 0 });
+      gain.samples.forEach((g, k) => expect(g, `${gain.id} repetition ${k}`).to.be.closeTo(on.samples[k]! / off.samples[k]!, 1e-9 * g));
+    }
+  });
+
   it('reports progress for every run, ending complete, and notes how the guest TSC was calibrated', () => {
-    const total = 2 * 3 * 3; // repetitions x workloads x (host + 2 modes)
+    const total = 2 * 3 * 4; // repetitions x workloads x (host + 2 modes + user without ioeventfds)
     expect(progress[0]!.total).to.equal(total);
     expect(progress[progress.length - 1]).to.deep.equal({ done: total, total });
     expect(result.notes.some((n) => /guest TSC [\d.]+ MHz/.test(n))).to.equal(true);
@@ -101,7 +114,12 @@ describe('virtio-blk suite under KVM', function () {
     const report = await runBenchmark({ suites: ['virtio-blk'], repetitions: 1, only: ['virtio-blk.randread-4k.qd1.user'] });
     const suite = report.suites[0]!;
     expect(suite.error, suite.error).to.equal(undefined);
-    expect(suite.metrics.map((m) => m.id)).to.deep.equal(['virtio-blk.randread-4k.qd1.user', 'virtio-blk.randread-4k.qd1.user.ratio-vs-host']);
+    expect(suite.metrics.map((m) => m.id)).to.deep.equal([
+      'virtio-blk.randread-4k.qd1.user',
+      'virtio-blk.randread-4k.qd1.user.ratio-vs-host',
+      'virtio-blk.randread-4k.qd1.user.exit-notify',
+      'virtio-blk.randread-4k.qd1.user.ioeventfd-gain',
+    ]);
     expect(validateReport(JSON.parse(reportJson(report)))).to.deep.equal([]);
   });
 });

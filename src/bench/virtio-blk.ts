@@ -27,12 +27,18 @@ const MiB = 1 << 20;
 export interface BlkBenchParams {
   imageBytes: number;
   modes: readonly IrqchipMode[];
+  /**
+   * Modes also measured with ioeventfds off (every notify an MMIO exit to
+   * the vCPU thread), for `<mode>.exit-notify` and `<mode>.ioeventfd-gain`.
+   */
+  exitNotify: readonly IrqchipMode[];
   workloads: readonly BlkWorkload[];
 }
 
 export const DEFAULT_BLK_PARAMS: BlkBenchParams = {
   imageBytes: 64 * MiB,
   modes: ['user', 'split'],
+  exitNotify: ['user'],
   workloads: [
     { pattern: 'randread', qd: 1, count: 4000, requestBytes: 4096 },
     { pattern: 'randread', qd: 32, count: 8000, requestBytes: 4096 },
@@ -49,11 +55,27 @@ interface Ids {
   host: string;
   guest: (mode: IrqchipMode) => string;
   ratio: (mode: IrqchipMode) => string;
+  exit: (mode: IrqchipMode) => string;
+  gain: (mode: IrqchipMode) => string;
 }
 
 function ids(w: BlkWorkload): Ids {
   const c = caseId(w);
-  return { host: `${c}.host`, guest: (m) => `${c}.${m}`, ratio: (m) => `${c}.${m}.ratio-vs-host` };
+  return {
+    host: `${c}.host`,
+    guest: (m) => `${c}.${m}`,
+    ratio: (m) => `${c}.${m}.ratio-vs-host`,
+    exit: (m) => `${c}.${m}.exit-notify`,
+    gain: (m) => `${c}.${m}.ioeventfd-gain`,
+  };
+}
+
+/** One guest configuration of a workload: an irqchip mode, with ioeventfds or with exits. */
+interface GuestRunSpec {
+  mode: IrqchipMode;
+  ioeventfd: boolean;
+  /** The key its runs are kept under (the guest metric's id). */
+  key: string;
 }
 
 /** IOPS for random reads, MiB/s for sequential ones. */
@@ -69,24 +91,26 @@ function writeImage(path: string, bytes: number): void {
   readFileSync(path); // into the page cache before anything is timed
 }
 
-/** What one (workload, irqchip mode) pair needs measured, given `only`. */
-function plan(p: BlkBenchParams, only: readonly string[] | undefined): { w: BlkWorkload; modes: IrqchipMode[]; host: boolean }[] {
+/** What each workload needs measured, given `only`. */
+function plan(p: BlkBenchParams, only: readonly string[] | undefined): { w: BlkWorkload; runs: GuestRunSpec[]; host: boolean }[] {
   return p.workloads
     .map((w) => {
       const i = ids(w);
-      const modes = p.modes.filter((m) => isSelected(i.guest(m), only) || isSelected(i.ratio(m), only));
-      return { w, modes, host: isSelected(i.host, only) || modes.some((m) => isSelected(i.ratio(m), only)) };
+      const exits = p.exitNotify.filter((m) => isSelected(i.exit(m), only) || (p.modes.includes(m) && isSelected(i.gain(m), only)));
+      const modes = p.modes.filter((m) => isSelected(i.guest(m), only) || isSelected(i.ratio(m), only) || (exits.includes(m) && isSelected(i.gain(m), only)));
+      const runs = [...modes.map((mode) => ({ mode, ioeventfd: true, key: i.guest(mode) })), ...exits.map((mode) => ({ mode, ioeventfd: false, key: i.exit(mode) }))];
+      return { w, runs, host: isSelected(i.host, only) || modes.some((m) => isSelected(i.ratio(m), only)) };
     })
-    .filter((c) => c.modes.length || c.host);
+    .filter((c) => c.runs.length || c.host);
 }
 
 export async function runVirtioBlkBench(ctx: BenchContext, params: BlkBenchParams = DEFAULT_BLK_PARAMS): Promise<SuiteResult> {
   const cases = plan(params, ctx.only);
   if (!cases.length) return { suite: 'virtio-blk', metrics: [], notes: [] };
-  const total = ctx.repetitions * cases.reduce((n, c) => n + c.modes.length + (c.host ? 1 : 0), 0);
+  const total = ctx.repetitions * cases.reduce((n, c) => n + c.runs.length + (c.host ? 1 : 0), 0);
   let done = 0;
   ctx.progress(done, total, 'virtio-blk: building guests and the image');
-  for (const c of cases) if (c.modes.length) blkBenchImage(c.w);
+  for (const c of cases) if (c.runs.length) blkBenchImage(c.w);
   const dir = mkdtempSync(join(tmpdir(), 'nodevisor-bench-blk-'));
   const image = join(dir, 'bench.img');
   const guest = new Map<string, BlkGuestRun[]>();
@@ -102,11 +126,11 @@ export async function runVirtioBlkBench(ctx: BenchContext, params: BlkBenchParam
           host.set(i.host, [...(host.get(i.host) ?? []), await runBlkHostReference(c.w, image, blocks)]);
           done++;
         }
-        for (const m of c.modes) {
-          ctx.progress(done, total, `${i.guest(m)} (${rep + 1}/${ctx.repetitions})`);
-          const g = await runBlkGuest(c.w, image, m);
-          if (g.offsetHash !== blockSequenceHash(blocks)) throw new Error(`${i.guest(m)}: the guest read other blocks than the host reference`);
-          guest.set(i.guest(m), [...(guest.get(i.guest(m)) ?? []), g]);
+        for (const r of c.runs) {
+          ctx.progress(done, total, `${r.key} (${rep + 1}/${ctx.repetitions})`);
+          const g = await runBlkGuest(c.w, image, r.mode, r.ioeventfd);
+          if (g.offsetHash !== blockSequenceHash(blocks)) throw new Error(`${r.key}: the guest read other blocks than the host reference`);
+          guest.set(r.key, [...(guest.get(r.key) ?? []), g]);
           done++;
         }
       }
@@ -132,24 +156,32 @@ export async function runVirtioBlkBench(ctx: BenchContext, params: BlkBenchParam
     if (isSelected(i.host, ctx.only) && hostRates.length) {
       metrics.push(metric(i.host, `${what}: Node reading the image file directly (fs.promises, ${c.w.qd} in flight), the reference; median of ${HOST_PASSES} passes`, unit, hostRates, { hostPasses: HOST_PASSES }));
     }
-    for (const m of c.modes) {
-      const runs = guest.get(i.guest(m)) ?? [];
-      const rates = runs.map((g) => rate(c.w, g.tscTicks / tsc!.hz));
-      const extra = { irqchip: m, notifiesPerRequest: roundSig(median(runs.map((g) => g.notifies / g.completed)), 3), tscMHz: roundSig(tsc!.hz / 1e6, 6) };
-      if (isSelected(i.guest(m), ctx.only)) {
-        metrics.push(metric(i.guest(m), `${what} from a guest (ring 3, polling) through virtio-blk, irqchip ${m}`, unit, rates, extra));
+    const ratesOf = (key: string): number[] => (guest.get(key) ?? []).map((g) => rate(c.w, g.tscTicks / tsc!.hz));
+    for (const r of c.runs) {
+      const m = r.mode;
+      const runs = guest.get(r.key) ?? [];
+      const rates = ratesOf(r.key);
+      const extra = { irqchip: m, ioeventfd: r.ioeventfd ? 1 : 0, notifiesPerRequest: roundSig(median(runs.map((g) => g.notifies / g.completed)), 3), tscMHz: roundSig(tsc!.hz / 1e6, 6) };
+      const how = r.ioeventfd ? 'notifies through ioeventfds' : 'every notify an MMIO exit (ioeventfds off)';
+      if (isSelected(r.key, ctx.only)) {
+        metrics.push(metric(r.key, `${what} from a guest (ring 3, polling) through virtio-blk, irqchip ${m}, ${how}`, unit, rates, extra));
       }
-      if (isSelected(i.ratio(m), ctx.only)) {
+      if (r.ioeventfd && isSelected(i.ratio(m), ctx.only)) {
         // Paired per repetition: both sides met the same machine load.
-        const ratios = rates.map((r, k) => r / hostRates[k]!);
+        const ratios = rates.map((x, k) => x / hostRates[k]!);
         metrics.push(metric(i.ratio(m), `${i.guest(m)} over ${i.host}, paired per repetition: the VMM's overhead (1.0 = none)`, 'ratio', ratios, extra));
+      }
+      if (!r.ioeventfd && guest.has(i.guest(m)) && isSelected(i.gain(m), ctx.only)) {
+        const exits = rates;
+        const gains = ratesOf(i.guest(m)).map((x, k) => x / exits[k]!);
+        metrics.push(metric(i.gain(m), `${i.guest(m)} over ${r.key}, paired per repetition: what ioeventfds are worth (above 1: they pay)`, 'ratio', gains, { irqchip: m }));
       }
     }
   }
   const notes = [`image ${params.imageBytes / MiB} MiB in a temporary directory, in the page cache for guest and host alike; sequential reads wrap at its end`];
   if (tsc) notes.push(`guest TSC ${(tsc.hz / 1e6).toFixed(3)} MHz, from ${tsc.source === 'sysfs' ? 'sysfs tsc_freq_khz' : 'RDTSC against the ACPI PM timer in every run'}`);
   if (tsc?.note) notes.push(tsc.note);
-  if (Kvm.isSoftwareVirtualised()) notes.push('this host\'s KVM virtualises in software (kvm_pvm): every notify is an MMIO exit of ~10 us, which bounds queue-depth-1 rates');
+  if (Kvm.isSoftwareVirtualised()) notes.push('this host\'s KVM virtualises in software (kvm_pvm): ring 0 is emulated and a notify that exits costs ~10 us');
   return { suite: 'virtio-blk', metrics, notes };
 }
 
