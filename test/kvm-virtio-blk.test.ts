@@ -263,4 +263,21 @@ describe('virtio-blk under KVM with our own guests', function () {
       });
     });
   }
+
+  // Every notify the guests count reaches the I/O threads exactly once, through KVM's ioeventfd (no exit) or an MMIO exit.
+  for (const mode of ['user', 'kernel'] as const) {
+    for (const ioeventfd of [true, false]) {
+      it(`takes every notification ${ioeventfd ? 'through ioeventfds, without an exit' : 'as an MMIO exit with ioeventfds off'} (irqchip "${mode}")`, async () => {
+        const image = join(dir, 'notify.img');
+        writeFileSync(image, Buffer.alloc((2 * 64 + 7) * SECTOR_SIZE));
+        const defines = { QD: 8, PER_CPU: 64, SEED: SEED_MQ, SHARED: 0, INTX: 0 };
+        const run = await runVm({ image: blkGuest('virtio-blk-mq', defines), vcpus: 2, irqchip: mode, disks: [{ path: image }], ioeventfd });
+        expectPassed(run, 0x10, () => mqReport(run.vm, 2));
+        const notifies = mqReport(run.vm, 2).cpus.reduce((n, c) => n + c.notifies, 0);
+        expect(notifies).to.be.greaterThan(0);
+        const counted = run.vm.stats().virtio[0]!.notifications;
+        expect(counted).to.deep.equal(ioeventfd ? { exits: 0, ioeventfd: notifies } : { exits: notifies, ioeventfd: 0 });
+      });
+    }
+  }
 });

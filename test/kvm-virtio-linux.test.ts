@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runVm } from './helpers/guests.js';
@@ -44,6 +44,7 @@ describe('Linux test kernel with virtio-blk, virtio-rng and virtio-console (irqc
       240000,
     );
     log = run.console;
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('enumerates every function on bus 0 with their BARs in the PCI MMIO window', () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { mkdtempSync, openSync, closeSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GuestMemory } from '../src/memory/guest-memory.js';
@@ -134,6 +134,7 @@ describe('virtio PCI transport (model)', () => {
 
 describe('virtio-blk requests on an image file (model)', () => {
   const dir = mkdtempSync(join(tmpdir(), 'nodevisor-blk-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'disk.img');
   const mem = new GuestMemory([{ gpa: 0, buffer: new SharedArrayBuffer(0x40000) }]);
   const ram = new GuestRanges(mem);

@@ -85,7 +85,7 @@ const R = {
   Isr: 10,
   /** The INTx level last driven, so the line is only touched on a change. */
   IntxLevel: 11,
-  /** Queue notifications that reached us as MMIO exits, and through ioeventfds. */
+  /** Queue notifications that reached us as MMIO exits, and that I/O threads read from the queues' eventfds (both paths). */
   NotifyExits: 12,
   NotifyEventfd: 13,
   WORDS: 16,
@@ -183,12 +183,16 @@ export class VirtioPciTransport implements PciFunction {
     return this.state.notify?.fds[index];
   }
 
-  /** How queue notifications arrived so far: as MMIO exits, or signalled through ioeventfds. */
-  notifications(): { exits: number; eventfd: number } {
-    return { exits: Atomics.load(this.words, R.NotifyExits), eventfd: Atomics.load(this.words, R.NotifyEventfd) };
+  /**
+   * How queue notifications arrived so far: as MMIO exits, or signalled by
+   * KVM through ioeventfds without an exit (eventfd reads less exits).
+   */
+  notifications(): { exits: number; ioeventfd: number } {
+    const exits = Atomics.load(this.words, R.NotifyExits);
+    return { exits, ioeventfd: Math.max(0, Atomics.load(this.words, R.NotifyEventfd) - exits) };
   }
 
-  /** Counts `n` notifications read from the queues' eventfds (the thread that reads them calls this). */
+  /** Counts `n` notifications read from the queues' eventfds, however they were signalled (the reading thread calls this). */
   countEventfdNotifications(n: number): void {
     Atomics.add(this.words, R.NotifyEventfd, n);
   }

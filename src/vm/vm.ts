@@ -84,7 +84,7 @@ export interface VmStats {
    * register (VIRTIO 1.2, 2.1), and how many queue notifications came as
    * MMIO exits and how many through ioeventfds (no exit).
    */
-  virtio: Array<{ name: string; device: number; status: number; notifications: { exits: number; eventfd: number } }>;
+  virtio: Array<{ name: string; device: number; status: number; notifications: { exits: number; ioeventfd: number } }>;
 }
 
 type State = 'new' | 'starting' | 'running' | 'stopped';
