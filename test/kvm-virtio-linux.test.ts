@@ -10,70 +10,88 @@ import type { VmStats } from '../src/vm/vm.js';
 /**
  * The test kernel probes the virtio PCI devices: virtio-blk over an image
  * with an MBR partition table, virtio-rng, and virtio-console, which
- * becomes the kernel's console (hvc0) once bound. The test kernel has no
- * CONFIG_PCI_MSI, so this also proves the INTx fallback through the DSDT's
- * interrupt links and our IOAPIC (split mode: our IOAPIC, KVM's LAPICs).
+ * becomes the kernel's console (hvc0) once bound. Two boots cover both
+ * interrupt paths: MSI-X in split mode (KVM's LAPICs, KVM_SIGNAL_MSI), and
+ * with `pci=nomsi` INTx in user mode, through the DSDT's interrupt links,
+ * our IOAPIC and our LAPIC.
  */
-describe('Linux test kernel with virtio-blk, virtio-rng and virtio-console (irqchip "split")', function () {
-  this.timeout(300000);
-  let log = '';
-  let virtio: VmStats['virtio'] = [];
+const BOOTS = [
+  { irqchip: 'split', extra: '', interrupts: 'msix' },
+  { irqchip: 'user', extra: ' pci=nomsi', interrupts: 'intx' },
+] as const;
 
-  before(async function () {
-    const kernel = testKernelOrSkip(this);
-    const dir = mkdtempSync(join(tmpdir(), 'nodevisor-linux-blk-'));
-    const image = join(dir, 'disk.img');
-    const bytes = Buffer.alloc(8 << 20);
-    // An MBR with one Linux partition (type 0x83) at LBA 2048, 4096 sectors.
-    bytes[446 + 4] = 0x83;
-    bytes.writeUInt32LE(2048, 446 + 8);
-    bytes.writeUInt32LE(4096, 446 + 12);
-    bytes[510] = 0x55;
-    bytes[511] = 0xaa;
-    writeFileSync(image, bytes);
-    const run = await runVm(
-      { vcpus: 1, memory: '256M', irqchip: 'split', kernel, initrd: testInitramfs(), cmdline: 'earlyprintk=serial console=hvc0 panic=-1', disks: [{ path: image }], rng: true, console: 'virtio' },
-      async (vm) => {
-        // Sample the device status while the guest still runs: once /init starts, every driver has probed.
-        let seen = '';
-        vm.on('console', (c: Buffer) => (seen += c.toString('latin1')));
-        const deadline = Date.now() + 200000;
-        while (Date.now() < deadline && !/Run \/init as init process/.test(seen)) await new Promise((r) => setTimeout(r, 200));
-        virtio = vm.stats().virtio;
-      },
-      240000,
-    );
-    log = run.console;
-    rmSync(dir, { recursive: true, force: true });
-  });
+for (const boot of BOOTS) {
+  describe(`Linux test kernel with virtio-blk, virtio-rng and virtio-console (irqchip "${boot.irqchip}", ${boot.interrupts === 'msix' ? 'MSI-X' : 'INTx'})`, function () {
+    this.timeout(300000);
+    let log = '';
+    let virtio: VmStats['virtio'] = [];
 
-  it('enumerates every function on bus 0 with their BARs in the PCI MMIO window', () => {
-    expect(log).to.match(/pci 0000:00:01\.0: \[1af4:1042\] type 00 class 0x018000/);
-    expect(log).to.match(/pci 0000:00:02\.0: \[1af4:1044\] type 00 class 0xff0000/);
-    expect(log).to.match(/pci 0000:00:03\.0: \[1af4:1043\] type 00 class 0x078000/);
-    expect(log).to.match(/LNKA: Enabled at IRQ 16/);
-    // PCI0's _CRS: Linux takes the host bridge windows from ACPI.
-    expect(log).to.match(/pci_bus 0000:00: root bus resource \[mem 0xc0000000-0xfebfffff window\]/);
-    expect(log).to.match(/pci_bus 0000:00: root bus resource \[io  0x0d00-0xffff window\]/);
-    expect(log).to.match(/pci_bus 0000:00: root bus resource \[bus 00-ff\]/);
-  });
+    before(async function () {
+      const kernel = testKernelOrSkip(this);
+      const dir = mkdtempSync(join(tmpdir(), 'nodevisor-linux-blk-'));
+      const image = join(dir, 'disk.img');
+      const bytes = Buffer.alloc(8 << 20);
+      // An MBR with one Linux partition (type 0x83) at LBA 2048, 4096 sectors.
+      bytes[446 + 4] = 0x83;
+      bytes.writeUInt32LE(2048, 446 + 8);
+      bytes.writeUInt32LE(4096, 446 + 12);
+      bytes[510] = 0x55;
+      bytes[511] = 0xaa;
+      writeFileSync(image, bytes);
+      const cmdline = `earlyprintk=serial console=hvc0 panic=-1${boot.extra}`;
+      try {
+        const run = await runVm(
+          { vcpus: 1, memory: '256M', irqchip: boot.irqchip, kernel, initrd: testInitramfs(), cmdline, disks: [{ path: image }], rng: true, console: 'virtio' },
+          async (vm) => {
+            // Sample the devices while the guest still runs: once /init starts, every driver has probed.
+            let seen = '';
+            vm.on('console', (c: Buffer) => (seen += c.toString('latin1')));
+            const deadline = Date.now() + 200000;
+            while (Date.now() < deadline && !/Run \/init as init process/.test(seen)) await new Promise((r) => setTimeout(r, 200));
+            virtio = vm.stats().virtio;
+          },
+          240000,
+        );
+        log = run.console;
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
 
-  it('finds vda with the image size and reads its partition table', () => {
-    expect(log).to.match(/virtio_blk virtio0: \[vda\] 16384 512-byte logical blocks \(8\.39 MB\/8\.00 MiB\)/);
-    expect(log).to.match(/ vda: vda1/);
-  });
+    it('enumerates every function on bus 0 with their BARs in the PCI MMIO window', () => {
+      expect(log).to.match(/pci 0000:00:01\.0: \[1af4:1042\] type 00 class 0x018000/);
+      expect(log).to.match(/pci 0000:00:02\.0: \[1af4:1044\] type 00 class 0xff0000/);
+      expect(log).to.match(/pci 0000:00:03\.0: \[1af4:1043\] type 00 class 0x078000/);
+      expect(log).to.match(/LNKA: Enabled at IRQ 16/);
+      // PCI0's _CRS: Linux takes the host bridge windows from ACPI.
+      expect(log).to.match(/pci_bus 0000:00: root bus resource \[mem 0xc0000000-0xfebfffff window\]/);
+      expect(log).to.match(/pci_bus 0000:00: root bus resource \[io  0x0d00-0xffff window\]/);
+      expect(log).to.match(/pci_bus 0000:00: root bus resource \[bus 00-ff\]/);
+    });
 
-  it('hands the console from the UART boot console to hvc0, which carries the rest of the log', () => {
-    const handover = log.indexOf('printk: console [hvc0] enabled');
-    expect(handover).to.be.greaterThan(0);
-    expect(log).to.match(/printk: bootconsole \[earlyser0\] disabled/);
-    // The kernel no longer writes to the UART: what follows came through virtio-console.
-    expect(log.indexOf('Run /init as init process')).to.be.greaterThan(handover);
-    expect(log.match(/Run \/init as init process/g)).to.have.length(1);
-  });
+    it('finds vda with the image size and reads its partition table', () => {
+      expect(log).to.match(/virtio_blk virtio0: \[vda\] 16384 512-byte logical blocks \(8\.39 MB\/8\.00 MiB\)/);
+      expect(log).to.match(/ vda: vda1/);
+    });
 
-  it('drives every device to DRIVER_OK (virtio-blk, virtio-rng and virtio-console bound)', () => {
-    expect(virtio.map((v) => v.name)).to.deep.equal(['virtio-blk', 'virtio-rng', 'virtio-console']);
-    for (const v of virtio) expect(v.status & (VirtioStatus.DriverOk | VirtioStatus.DeviceNeedsReset), v.name).to.equal(VirtioStatus.DriverOk);
+    it('hands the console from the UART boot console to hvc0, which carries the rest of the log', () => {
+      const handover = log.indexOf('printk: console [hvc0] enabled');
+      expect(handover).to.be.greaterThan(0);
+      expect(log).to.match(/printk: bootconsole \[earlyser0\] disabled/);
+      // The kernel no longer writes to the UART: what follows came through virtio-console.
+      expect(log.indexOf('Run /init as init process')).to.be.greaterThan(handover);
+      expect(log.match(/Run \/init as init process/g)).to.have.length(1);
+    });
+
+    it(`drives every device to DRIVER_OK with ${boot.interrupts === 'msix' ? 'MSI-X' : 'INTx'} interrupts; disk notifications without exits`, () => {
+      expect(virtio.map((v) => v.name)).to.deep.equal(['virtio-blk', 'virtio-rng', 'virtio-console']);
+      for (const v of virtio) {
+        expect(v.status & (VirtioStatus.DriverOk | VirtioStatus.DeviceNeedsReset), v.name).to.equal(VirtioStatus.DriverOk);
+        expect(v.interrupts, v.name).to.equal(boot.interrupts);
+      }
+      // The partition table was read: at least one notification, all through the ioeventfd.
+      expect(virtio[0]!.notifications.exits).to.equal(0);
+      expect(virtio[0]!.notifications.ioeventfd).to.be.greaterThan(0);
+    });
   });
-});
+}

@@ -81,10 +81,11 @@ export interface VmStats {
   console: { bytesOut: number; bytesIn: number };
   /**
    * Each virtio PCI function: its model, bus 0 device number, device status
-   * register (VIRTIO 1.2, 2.1), and how many queue notifications came as
-   * MMIO exits and how many through ioeventfds (no exit).
+   * register (VIRTIO 1.2, 2.1), whether the driver enabled MSI-X or uses
+   * INTx, and how many queue notifications came as MMIO exits and how many
+   * through ioeventfds (no exit).
    */
-  virtio: Array<{ name: string; device: number; status: number; notifications: { exits: number; ioeventfd: number } }>;
+  virtio: Array<{ name: string; device: number; status: number; interrupts: 'msix' | 'intx'; notifications: { exits: number; ioeventfd: number } }>;
 }
 
 type State = 'new' | 'starting' | 'running' | 'stopped';
@@ -261,7 +262,13 @@ export class Vm extends EventEmitter {
         });
       }
     }
-    const virtio = this.virtioViews.map((v) => ({ name: v.transport.name, device: v.device, status: v.transport.status(), notifications: v.transport.notifications() }));
+    const virtio = this.virtioViews.map((v) => ({
+      name: v.transport.name,
+      device: v.device,
+      status: v.transport.status(),
+      interrupts: v.transport.msix.enabled() ? ('msix' as const) : ('intx' as const),
+      notifications: v.transport.notifications(),
+    }));
     return { vcpus, console: this.console?.stats() ?? { bytesOut: 0, bytesIn: 0 }, virtio };
   }
 
