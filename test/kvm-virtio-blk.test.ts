@@ -264,6 +264,21 @@ describe('virtio-blk under KVM with our own guests', function () {
     });
   }
 
+  it('runs the requests of one queue on several I/O threads at once when the disk is slow (a 20 ms test delay per request)', async () => {
+    const image = join(dir, 'slow.img');
+    const sectors = 48 + 7;
+    writeFileSync(image, Buffer.alloc(sectors * SECTOR_SIZE));
+    const defines = { QD: 16, PER_CPU: 48, SEED: SEED_MQ, SHARED: 0, INTX: 0 };
+    const run = await runVm({ image: blkGuest('virtio-blk-mq', defines), vcpus: 1, disks: [{ path: image }], ioThreads: 4, testKnobs: { blkDelayUs: 20_000 } });
+    expectPassed(run, 0x10, () => mqReport(run.vm, 1));
+    expect(mqReport(run.vm, 1).cpus[0]).to.include({ retired: 96, completions: 96, dataErrors: 0 });
+    // One queue, 16 requests outstanding: all four I/O threads of the disk took part, never more.
+    expect(run.vm.stats().virtio[0]!.requests).to.deep.equal({ completed: 96, maxInFlight: 4 });
+    const expected = Buffer.alloc(sectors * SECTOR_SIZE);
+    pattern(0, 48 * SECTOR_SIZE, SEED_MQ).copy(expected);
+    expectSameBytes(readFileSync(image), expected, 'image after the guest ran');
+  });
+
   // Every notify the guests count reaches the I/O threads exactly once, through KVM's ioeventfd (no exit) or an MMIO exit.
   for (const mode of ['user', 'kernel'] as const) {
     for (const ioeventfd of [true, false]) {

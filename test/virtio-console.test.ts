@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { availableParallelism } from 'node:os';
 import { fakeVirtioFunction, ring } from './helpers/virtio-driver.js';
 import { VirtioConsole, VirtioConsoleQueue, VIRTIO_CONSOLE_TYPE, allocateVirtioConsole } from '../src/virtio/console.js';
 import { VirtioConsolePump } from '../src/virtio/console-pump.js';
@@ -124,9 +125,16 @@ describe('virtio-console (model)', () => {
   });
 });
 
-describe('the console option', () => {
+describe('virtio VM options', () => {
   it('rejects an unknown console kind with a clear error', async () => {
     const { createVm, NodevisorError } = await import('../src/index.js');
     expect(() => createVm({ console: 'hvc' as never })).to.throw(NodevisorError, /unknown console "hvc": use one of serial, virtio/);
+  });
+
+  it('rejects an I/O thread count outside 1-16, and defaults to one fewer than the CPUs, 1 to 4', async () => {
+    const { createVm, NodevisorError } = await import('../src/index.js');
+    for (const n of [0, 17, 1.5]) expect(() => createVm({ ioThreads: n })).to.throw(NodevisorError, /ioThreads must be an integer from 1 to 16/);
+    expect(createVm({ ioThreads: 16 }).ioThreads).to.equal(16);
+    expect(createVm().ioThreads).to.equal(Math.min(4, Math.max(1, availableParallelism() - 1)));
   });
 });

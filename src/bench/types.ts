@@ -39,6 +39,8 @@ export interface SuiteResult {
 export interface TestKnobs {
   /** Busy-wait this long on every IPI delivery (userspace irqchip). */
   ipiDelayUs?: number;
+  /** Hold every virtio-blk request this long in its I/O thread (a slow disk). */
+  blkDelayUs?: number;
 }
 
 export interface BenchContext {

@@ -7,19 +7,23 @@ import { VmControlBlock } from '../vcpu/control.js';
 import { IrqchipViews, type IrqchipState } from '../vm/irqchip.js';
 import { GuestRanges } from './guest-ranges.js';
 import { executeBlkRequest, type BlkDisk } from './blk-request.js';
-import { VirtioBlk, type VirtioBlkState } from './blk.js';
+import { VirtioBlk, IoStat, type VirtioBlkState } from './blk.js';
 import { VirtioPciTransport, type VirtioPciState } from './pci-transport.js';
 import { VirtqueueError, type DescriptorChain } from './queue.js';
 
 /**
  * An I/O thread (a piscina worker) of the virtio-blk devices. Its one task
- * serves a group of one disk's queues until the VM stops: it blocks in
- * poll(2) on the queues' notification eventfds, takes each queue's
- * available chains (validated), carries out every request directly between
- * the image file and the shared guest RAM, completes it into the used ring
- * under the queue's lock and raises the queue's interrupt (MSI-X vector or
- * INTx) through this thread's own irqchip views. No request passes through
- * another thread: a notification costs one wake-up of this one.
+ * serves one disk until the VM stops. It blocks in poll(2) on the
+ * notification eventfds of the queues it owns, and on the disk's "assist"
+ * eventfd; it takes one validated chain at a time, carries the request out
+ * directly between the image file and the shared guest RAM, completes it
+ * into the used ring under the queue's lock and raises the queue's
+ * interrupt (MSI-X vector or INTx) through its own irqchip views. While
+ * requests take long (a slow disk), a thread that takes a chain and sees
+ * more waiting posts an assist token, so an idle sibling joins in and one
+ * queue's requests run in parallel. Fast requests (the page cache) are
+ * not worth a sibling's wake-up, which on a small host also competes for
+ * the same core: the thread keeps them to itself.
  */
 
 export interface BlkIoDisk {
@@ -28,6 +32,8 @@ export interface BlkIoDisk {
   /** The image file, opened by the main thread (descriptors are process-wide). */
   readonly fd: number;
   readonly id: string;
+  /** EFD_SEMAPHORE eventfd: each token asks one more thread to take chains from this disk's queues. */
+  readonly assistFd: number;
 }
 
 export interface BlkIoData {
@@ -37,11 +43,13 @@ export interface BlkIoData {
   readonly vmFd: number;
   readonly control: SharedArrayBuffer;
   readonly irqchipState: IrqchipState;
+  /** Test-only: hold every request this long (a slow disk). */
+  readonly delayUs?: number;
 }
 
 export interface BlkServeTask {
   readonly disk: number;
-  /** The queues this thread serves. */
+  /** The queues whose notifications this thread takes. */
   readonly queues: readonly number[];
   /** Readable once the pool is closing (never read here, so every thread sees it). */
   readonly stopFd: number;
@@ -53,15 +61,19 @@ const data = workerData as BlkIoData;
 const ram = new GuestRanges(new GuestMemory(data.memory));
 const control = new VmControlBlock(data.control, data.vcpus);
 const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: monotonicClock, wake: (i) => control.wake(i) });
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+/** A request that takes longer than this (smoothed) is worth waking a sibling for: several thread wake-ups. */
+export const ASSIST_AFTER_NS = 100_000;
 
 /** Serves `task` until the stop eventfd becomes readable. */
 export default function serve(task: BlkServeTask): void {
   const d = data.disks[task.disk]!;
   const vm = { requestStop(): void {}, log: (level: 'info' | 'warn' | 'error', message: string) => task.log.postMessage({ level, message }) };
   const transport = new VirtioPciTransport(d.transport, { ram, irq: irqchip.lines, msi: irqchip.msi, vm }, (ctx) => new VirtioBlk(d.blk, ctx));
-  const disk: BlkDisk = { fd: d.fd, size: d.blk.size, readonly: d.blk.readonly, id: d.id };
-  const fds = [...task.queues.map((q) => d.blk.eventfds[q]!), task.stopFd];
-  const stopBit = 1 << task.queues.length;
+  const server = new QueueServer(transport, d);
+  const fds = [...task.queues.map((q) => d.blk.eventfds[q]!), d.assistFd, task.stopFd];
+  const assistBit = 1 << task.queues.length;
+  const stopBit = assistBit << 1;
   try {
     for (;;) {
       const ready = native.pollReadable(fds, -1);
@@ -70,39 +82,75 @@ export default function serve(task: BlkServeTask): void {
         if (!(ready & (1 << i))) return;
         transport.countEventfdNotifications(native.eventfdRead(fds[i]!));
         // The exit path checks this before signalling; KVM cannot.
-        if (transport.accepting(q)) serveQueue(transport, disk, q);
+        if (transport.accepting(q)) server.drain(q);
       });
+      // A token (one per read: EFD_SEMAPHORE) says some queue of this disk has a backlog; siblings race for it.
+      if (ready & assistBit && native.eventfdRead(d.assistFd)) {
+        for (let q = 0; q < transport.queues.length; q++) if (transport.accepting(q)) server.drain(q);
+      }
     }
   } finally {
     task.log.close();
   }
 }
 
-/** Takes and carries out what queue `index` has available, until it has none. */
-function serveQueue(transport: VirtioPciTransport, disk: BlkDisk, index: number): void {
-  const q = transport.queues[index]!;
-  for (;;) {
-    const chains: DescriptorChain[] = [];
-    let epoch = 0;
-    try {
-      q.withLock(() => {
-        epoch = q.epoch;
-        for (let chain = q.pop(); chain; chain = q.pop()) chains.push(chain);
-      });
-    } catch (e) {
-      if (!(e instanceof VirtqueueError)) throw e;
-      transport.fail(e.message);
+class QueueServer {
+  private readonly disk: BlkDisk;
+  private readonly stats: Int32Array;
+  /** Smoothed time this thread's requests take, ns. */
+  private serviceNs = 0;
+
+  constructor(
+    private readonly transport: VirtioPciTransport,
+    private readonly d: BlkIoDisk,
+  ) {
+    this.disk = { fd: d.fd, size: d.blk.size, readonly: d.blk.readonly, id: d.id };
+    this.stats = new Int32Array(d.blk.io);
+  }
+
+  /** Carries out queue `index`'s requests one at a time until it has none, asking for help while more wait. */
+  drain(index: number): void {
+    const q = this.transport.queues[index]!;
+    for (;;) {
+      let chain: DescriptorChain | null = null;
+      let epoch = 0;
+      let more = false;
+      try {
+        q.withLock(() => {
+          epoch = q.epoch;
+          chain = q.pop();
+          more = chain !== null && q.hasAvailable();
+        });
+      } catch (e) {
+        if (!(e instanceof VirtqueueError)) throw e;
+        this.transport.fail(e.message);
+        return;
+      }
+      if (!chain) return;
+      if (more && this.serviceNs > ASSIST_AFTER_NS) native.eventfdWrite(this.d.assistFd, 1);
+      const started = monotonicClock.nowNs();
+      this.execute(index, chain, epoch);
+      this.serviceNs += (monotonicClock.nowNs() - started - this.serviceNs) / 4;
     }
-    if (!chains.length) return;
-    for (const chain of chains) {
-      const written = executeBlkRequest(ram, disk, chain);
-      // Complete each as it finishes: the driver may go on at once. A reset since the pop drops it.
-      const interrupt = q.withLock(() => {
-        if (q.epoch !== epoch || !q.ready) return false;
-        q.push(chain.head, written);
-        return q.needsInterrupt();
-      });
-      if (interrupt) transport.interruptQueue(index);
+  }
+
+  private execute(index: number, chain: DescriptorChain, epoch: number): void {
+    const q = this.transport.queues[index]!;
+    const s = this.stats;
+    const inFlight = Atomics.add(s, IoStat.InFlight, 1) + 1;
+    for (let max = Atomics.load(s, IoStat.MaxInFlight); inFlight > max; max = Atomics.load(s, IoStat.MaxInFlight)) {
+      if (Atomics.compareExchange(s, IoStat.MaxInFlight, max, inFlight) === max) break;
     }
+    if (data.delayUs) Atomics.wait(sleeper, 0, 0, data.delayUs / 1000);
+    const written = executeBlkRequest(ram, this.disk, chain);
+    Atomics.sub(s, IoStat.InFlight, 1);
+    // Complete it at once: the driver may go on. A reset since the pop drops it.
+    const interrupt = q.withLock(() => {
+      if (q.epoch !== epoch || !q.ready) return false;
+      q.push(chain.head, written);
+      Atomics.add(s, IoStat.Completed, 1);
+      return q.needsInterrupt();
+    });
+    if (interrupt) this.transport.interruptQueue(index);
   }
 }

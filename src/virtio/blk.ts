@@ -21,9 +21,14 @@ export const VIRTIO_BLK_QUEUE_SIZE = 128;
 export const VIRTIO_BLK_MAX_QUEUES = 16;
 const CONFIG_SIZE = 0x3c;
 
+/** Request counters of a disk (Int32 words of VirtioBlkState.io), kept by the I/O threads. */
+export const IoStat = { InFlight: 0, MaxInFlight: 1, Completed: 2, WORDS: 3 } as const;
+
 export interface VirtioBlkState {
   /** One eventfd per queue, signalled for each notification. */
   readonly eventfds: readonly number[];
+  /** IoStat counters. */
+  readonly io: SharedArrayBuffer;
   /** Bytes; a multiple of 512. */
   readonly size: number;
   readonly readonly: boolean;
@@ -39,7 +44,7 @@ export function virtioBlkType(queues: number): VirtioDeviceType {
 /** State of a disk of `size` bytes with one queue per eventfd in `eventfds` (the caller owns and closes them). */
 export function allocateVirtioBlk(size: number, readonly: boolean, eventfds: readonly number[]): VirtioBlkState {
   virtioBlkType(eventfds.length);
-  return { eventfds, size, readonly, queues: eventfds.length };
+  return { eventfds, io: new SharedArrayBuffer(IoStat.WORDS * 4), size, readonly, queues: eventfds.length };
 }
 
 export class VirtioBlk implements VirtioDeviceModel {

@@ -233,6 +233,14 @@ export class SplitVirtqueue {
     return chain;
   }
 
+  /** Whether the driver has made buffers available that `pop` has not taken yet. Caller holds the lock. */
+  hasAvailable(): boolean {
+    const w = this.words;
+    if (!w[Q.Ready]) return false;
+    const driver = address(w, Q.DriverLo);
+    return this.guest(() => this.ram.memory.readU16(driver + 2), 'avail ring') !== w[Q.LastAvail];
+  }
+
   /** Returns chain `head` to the driver with `written` bytes written into it. Caller holds the lock. */
   push(head: number, written: number): void {
     const w = this.words;

@@ -7,7 +7,7 @@ import { VirtioPciTransport, VIRTIO_BAR_SIZE, type VirtioPciState } from '../vir
 import { VirtioRng, VIRTIO_RNG_TYPE } from '../virtio/rng.js';
 import { VirtioConsole, VIRTIO_CONSOLE_TYPE, allocateVirtioConsole, type VirtioConsoleState } from '../virtio/console.js';
 import { VirtioBlk, allocateVirtioBlk, virtioBlkType, VIRTIO_BLK_MAX_QUEUES, type VirtioBlkState } from '../virtio/blk.js';
-import type { BlkIoData } from '../virtio/blk-io-worker.js';
+import type { BlkIoPlan } from '../virtio/blk-io-pool.js';
 import type { IrqchipState } from './irqchip.js';
 import type { OpenDisk } from './disk-images.js';
 import { allocateNotifyEventfds, type NotifyEventfdState } from '../virtio/notify-eventfds.js';
@@ -96,7 +96,10 @@ export function virtioModel(spec: VirtioModelSpec, ctx: VirtioContext): VirtioDe
 }
 
 /** What the virtio-blk I/O pool threads start with. */
-export function blkIoData(specs: readonly VirtioPciSpec[], o: { memory: MemoryRegion[]; vcpus: number; vmFd: number; control: SharedArrayBuffer; irqchipState: IrqchipState }): BlkIoData {
+export function blkIoPlan(
+  specs: readonly VirtioPciSpec[],
+  o: { memory: MemoryRegion[]; vcpus: number; vmFd: number; control: SharedArrayBuffer; irqchipState: IrqchipState; delayUs?: number },
+): BlkIoPlan {
   const disks = specs.flatMap((s) => (s.spec.model === 'blk' ? [{ transport: s.transport, blk: s.spec.blk, fd: s.spec.fd, id: s.spec.id }] : []));
   return { ...o, disks };
 }

@@ -30,9 +30,10 @@ import { exitStatusOf, describeStop } from './stop-reason.js';
 import { loadLinux, type LinuxBoot } from '../boot/linux.js';
 import { guestCmdline, defaultCmdline } from './host-quirks.js';
 import { openDiskImages, closeDiskImages, type OpenDisk } from './disk-images.js';
-import { planVirtioDevices, virtioModel, blkIoData, type VirtioPlan } from './virtio-devices.js';
-import { BlkIoPool } from '../virtio/blk-io-pool.js';
+import { planVirtioDevices, virtioModel, blkIoPlan, type VirtioPlan } from './virtio-devices.js';
+import { BlkIoPool, MAX_IO_THREADS, defaultIoThreads } from '../virtio/blk-io-pool.js';
 import { VirtioConsole } from '../virtio/console.js';
+import { IoStat } from '../virtio/blk.js';
 import { GuestConsole, CONSOLE_KINDS, type ConsoleKind } from './guest-console.js';
 import { GuestRanges } from '../virtio/guest-ranges.js';
 import { VirtioPciTransport } from '../virtio/pci-transport.js';
@@ -85,7 +86,15 @@ export interface VmStats {
    * INTx, and how many queue notifications came as MMIO exits and how many
    * through ioeventfds (no exit).
    */
-  virtio: Array<{ name: string; device: number; status: number; interrupts: 'msix' | 'intx'; notifications: { exits: number; ioeventfd: number } }>;
+  virtio: Array<{
+    name: string;
+    device: number;
+    status: number;
+    interrupts: 'msix' | 'intx';
+    notifications: { exits: number; ioeventfd: number };
+    /** virtio-blk: requests completed, and the most that were being carried out at once. */
+    requests?: { completed: number; maxInFlight: number };
+  }>;
 }
 
 type State = 'new' | 'starting' | 'running' | 'stopped';
@@ -120,6 +129,8 @@ export class Vm extends EventEmitter {
   readonly irqchip: NonNullable<VmOptions['irqchip']>;
   /** The device that is the guest's console (input goes there; output of both is shown). */
   readonly consoleKind: ConsoleKind;
+  /** I/O threads per virtio-blk disk. */
+  readonly ioThreads: number;
   private state: State = 'new';
   private kvm?: Kvm;
   private vmFd?: KvmVm;
@@ -146,7 +157,7 @@ export class Vm extends EventEmitter {
   private eventfds: number[] = [];
   private blk?: BlkIoPool;
   /** The main thread's views of the virtio functions (block I/O dispatch, stats). */
-  private virtioViews: Array<{ device: number; transport: VirtioPciTransport }> = [];
+  private virtioViews: Array<{ device: number; transport: VirtioPciTransport; io?: Int32Array }> = [];
 
   constructor(private readonly options: VmOptions = {}) {
     super();
@@ -160,6 +171,10 @@ export class Vm extends EventEmitter {
     }
     this.irqchip = options.irqchip ?? 'user';
     if (!IRQCHIP_MODES.includes(this.irqchip)) throw new NodevisorError('EIRQCHIP', `unknown irqchip mode "${this.irqchip}": use one of ${IRQCHIP_MODES.join(', ')}`);
+    this.ioThreads = options.ioThreads ?? defaultIoThreads();
+    if (!Number.isInteger(this.ioThreads) || this.ioThreads < 1 || this.ioThreads > MAX_IO_THREADS) {
+      throw new NodevisorError('EIOTHREADS', `ioThreads must be an integer from 1 to ${MAX_IO_THREADS} (got ${options.ioThreads})`);
+    }
     this.consoleKind = options.console ?? 'serial';
     if (!CONSOLE_KINDS.includes(this.consoleKind)) throw new NodevisorError('ECONSOLE', `unknown console "${this.consoleKind}": use one of ${CONSOLE_KINDS.join(', ')}`);
   }
@@ -268,6 +283,7 @@ export class Vm extends EventEmitter {
       status: v.transport.status(),
       interrupts: v.transport.msix.enabled() ? ('msix' as const) : ('intx' as const),
       notifications: v.transport.notifications(),
+      ...(v.io ? { requests: { completed: Atomics.load(v.io, IoStat.Completed), maxInFlight: Atomics.load(v.io, IoStat.MaxInFlight) } } : {}),
     }));
     return { vcpus, console: this.console?.stats() ?? { bytesOut: 0, bytesIn: 0 }, virtio };
   }
@@ -410,14 +426,25 @@ export class Vm extends EventEmitter {
       vm: { requestStop: (r: StopReason) => this.requestStop(r), log: (level: 'info' | 'warn' | 'error', m: string) => this.emit('log', level, m) },
       ioeventfd: (addr: number, len: number, fd: number, assign: boolean) => setIoeventfd(vmFd, addr, len, fd, assign),
     };
-    this.virtioViews = this.virtio.specs.map((s) => ({ device: s.device, transport: new VirtioPciTransport(s.transport, host, (ctx) => virtioModel(s.spec, ctx)) }));
+    this.virtioViews = this.virtio.specs.map((s) => ({
+      device: s.device,
+      transport: new VirtioPciTransport(s.transport, host, (ctx) => virtioModel(s.spec, ctx)),
+      ...(s.spec.model === 'blk' ? { io: new Int32Array(s.spec.blk.io) } : {}),
+    }));
     // Where the VMM placed BAR 0; from here on, the vCPU that moves a BAR moves them.
     for (const v of this.virtioViews) v.transport.placeNotifyEventfds();
     for (const v of this.virtioViews) if (v.transport.model instanceof VirtioConsole) this.console!.attachVirtio(v.transport.model);
     const disks = this.virtio.specs.filter((s) => s.spec.model === 'blk');
     if (!disks.length) return;
-    const data = blkIoData(disks, { memory: this.memory.descriptors(), vcpus: this.vcpus, vmFd: this.vmFd!.fd, control: this.control!.buffer, irqchipState: this.irqchipState! });
-    this.blk = new BlkIoPool({ data, log: (level, m) => this.emit('log', level, m) });
+    const plan = blkIoPlan(disks, {
+      memory: this.memory.descriptors(),
+      vcpus: this.vcpus,
+      vmFd: this.vmFd!.fd,
+      control: this.control!.buffer,
+      irqchipState: this.irqchipState!,
+      delayUs: this.options.testKnobs?.blkDelayUs,
+    });
+    this.blk = new BlkIoPool({ plan, threadsPerDisk: this.ioThreads, log: (level, m) => this.emit('log', level, m) });
   }
 
   private async spawnVcpus(image: BootPlan, devices: DeviceSpec[]): Promise<void> {
