@@ -279,6 +279,17 @@ describe('virtio-blk under KVM with our own guests', function () {
     expectSameBytes(readFileSync(image), expected, 'image after the guest ran');
   });
 
+  it('stops the VM with a clear error, instead of hanging the guest, when an I/O thread fails', async () => {
+    const image = join(dir, 'fail.img');
+    writeFileSync(image, Buffer.alloc((2 * 64 + 7) * SECTOR_SIZE));
+    const defines = { QD: 8, PER_CPU: 64, SEED: SEED_MQ, SHARED: 0, INTX: 0 };
+    const run = await runVm({ image: blkGuest('virtio-blk-mq', defines), vcpus: 1, disks: [{ path: image }], ioThreads: 1, testKnobs: { blkFailAfter: 10 } });
+    expect(run.result.reason.kind).to.equal('error');
+    expect(run.result.message).to.match(/virtio-blk I\/O thread failed: Error: failing as the blkFailAfter test knob asks/);
+    expect(run.result.exitStatus).to.equal(6);
+    expect(run.vm.stats().virtio[0]!.requests!.completed).to.equal(10);
+  });
+
   // Every notify the guests count reaches the I/O threads exactly once, through KVM's ioeventfd (no exit) or an MMIO exit.
   for (const mode of ['user', 'kernel'] as const) {
     for (const ioeventfd of [true, false]) {

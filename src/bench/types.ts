@@ -41,6 +41,8 @@ export interface TestKnobs {
   ipiDelayUs?: number;
   /** Hold every virtio-blk request this long in its I/O thread (a slow disk). */
   blkDelayUs?: number;
+  /** Make a virtio-blk I/O thread throw (a nodevisor bug) once this many requests have completed. */
+  blkFailAfter?: number;
 }
 
 export interface BenchContext {

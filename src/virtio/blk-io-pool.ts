@@ -31,6 +31,8 @@ export interface BlkIoPoolOptions {
   /** Threads per disk (default defaultIoThreads()). */
   readonly threadsPerDisk?: number;
   readonly log: (level: 'info' | 'warn' | 'error', message: string) => void;
+  /** An I/O thread threw (its queues are no longer served). */
+  readonly failed: (error: Error) => void;
 }
 
 export class BlkIoPool {
@@ -64,7 +66,10 @@ export class BlkIoPool {
       this.served.push(
         this.pool.run(task, { transferList: [port2] }).then(
           () => port1.close(),
-          (e: Error) => o.log('error', `virtio-blk I/O thread failed: ${e.stack ?? e.message}`),
+          (e: Error) => {
+            port1.close();
+            o.failed(e);
+          },
         ),
       );
     }

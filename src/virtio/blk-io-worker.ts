@@ -45,6 +45,8 @@ export interface BlkIoData {
   readonly irqchipState: IrqchipState;
   /** Test-only: hold every request this long (a slow disk). */
   readonly delayUs?: number;
+  /** Test-only: throw once this many requests of the disk have completed. */
+  readonly failAfter?: number;
 }
 
 export interface BlkServeTask {
@@ -142,6 +144,7 @@ class QueueServer {
       if (Atomics.compareExchange(s, IoStat.MaxInFlight, max, inFlight) === max) break;
     }
     if (data.delayUs) Atomics.wait(sleeper, 0, 0, data.delayUs / 1000);
+    if (data.failAfter !== undefined && Atomics.load(s, IoStat.Completed) >= data.failAfter) throw new Error('failing as the blkFailAfter test knob asks');
     const written = executeBlkRequest(ram, this.disk, chain);
     Atomics.sub(s, IoStat.InFlight, 1);
     // Complete it at once: the driver may go on. A reset since the pop drops it.

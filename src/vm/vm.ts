@@ -443,8 +443,15 @@ export class Vm extends EventEmitter {
       control: this.control!.buffer,
       irqchipState: this.irqchipState!,
       delayUs: this.options.testKnobs?.blkDelayUs,
+      failAfter: this.options.testKnobs?.blkFailAfter,
     });
-    this.blk = new BlkIoPool({ plan, threadsPerDisk: this.ioThreads, log: (level, m) => this.emit('log', level, m) });
+    this.blk = new BlkIoPool({
+      plan,
+      threadsPerDisk: this.ioThreads,
+      log: (level, m) => this.emit('log', level, m),
+      // A thread that throws is a nodevisor bug: its queues would go unserved, so stop rather than hang the guest.
+      failed: (e) => this.requestStop({ kind: 'error', vcpu: -1, detail: `virtio-blk I/O thread failed: ${e.stack ?? e.message}` }),
+    });
   }
 
   private async spawnVcpus(image: BootPlan, devices: DeviceSpec[]): Promise<void> {
