@@ -1,6 +1,7 @@
 /*
  * A small virtio 1.x "modern" PCI driver for nodevisor's C guests (VIRTIO
- * 1.2: 4.1 PCI transport, 2.7 split virtqueues, 5.2 block device).
+ * 1.2: 4.1 PCI transport, 2.7 split virtqueues, 5.2 block device, 5.3
+ * console device).
  *
  * Transport set-up (virtio_pci_probe, virtio_negotiate, virtio_queue_setup,
  * virtio_msix_*, virtio_intx_*) uses PCI configuration mechanism 1 (ports
@@ -378,6 +379,13 @@ static inline u32 virtq_add_indirect(struct virtq *q, volatile struct virtq_desc
   return head;
 }
 
+/*
+ * The head the next virtq_add_chain or virtq_add_indirect will return (the
+ * first free descriptor), or VIRTQ_NONE when none is free: for drivers that
+ * keep a buffer per descriptor and must name it before adding the chain.
+ */
+static inline u32 virtq_next_head(const struct virtq *q) { return q->num_free ? q->free_head : VIRTQ_NONE; }
+
 /* Returns the chain at `head` to the free list (after the device used it). */
 static inline void virtq_free_chain(struct virtq *q, u16 head) {
   u16 i = head, n = 1;
@@ -446,6 +454,14 @@ static inline int virtq_arm(struct virtq *q) {
 
 /* No interrupts for this queue: the driver polls. Only honoured without event idx (2.7.7). */
 static inline void virtq_no_interrupts(struct virtq *q) { q->avail->flags = VIRTQ_AVAIL_F_NO_INTERRUPT; }
+
+/* ---- virtio-console (5.3) ---- */
+
+#define VIRTIO_ID_CONSOLE 3
+#define VIRTIO_CONSOLE_RECEIVEQ  0 /* port 0's receiveq: the device writes what was typed */
+#define VIRTIO_CONSOLE_TRANSMITQ 1
+/* max_nr_ports in the device configuration (cols, rows, max_nr_ports, emerg_wr). */
+#define VIRTIO_CONSOLE_CFG_MAX_NR_PORTS 8
 
 /* ---- virtio-blk (5.2) ---- */
 

@@ -5,11 +5,15 @@ import { CONSOLE_KICK_CLOSE, VirtioConsoleQueue, type VirtioConsole } from './co
  * event loop) on the device's kick word, hands transmitted bytes to
  * `output` and waits for it before taking more, so a slow sink
  * back-pressures the guest; holds typed input until the driver posts
- * receive buffers.
+ * receive buffers. Output and input are independent: a guest whose
+ * writes wait on a slow terminal still gets what is typed.
  */
 export class VirtioConsolePump {
   private readonly pending: Buffer[] = [];
   private closed = false;
+  /** An output drain is under way; `moreOutput`: a transmit notification came in meanwhile. */
+  private draining = false;
+  private moreOutput = false;
   bytesOut = 0;
   bytesIn = 0;
 
@@ -52,12 +56,25 @@ export class VirtioConsolePump {
       const bits = Atomics.exchange(kick, 0, 0);
       if (bits & CONSOLE_KICK_CLOSE || this.closed) return;
       if (bits & (1 << VirtioConsoleQueue.Receive)) this.feed();
-      if (bits & (1 << VirtioConsoleQueue.Transmit)) await this.drainOutput();
+      if (bits & (1 << VirtioConsoleQueue.Transmit)) void this.drainOutput();
     }
   }
 
+  /** Passes on transmitted buffers until there are none, one drain at a time. */
   private async drainOutput(): Promise<void> {
-    for (let bytes = this.device.transmit(); bytes.length && !this.closed; bytes = this.device.transmit()) await this.pass(bytes);
+    if (this.draining) {
+      this.moreOutput = true;
+      return;
+    }
+    this.draining = true;
+    try {
+      do {
+        this.moreOutput = false;
+        for (let bytes = this.device.transmit(); bytes.length && !this.closed; bytes = this.device.transmit()) await this.pass(bytes);
+      } while (this.moreOutput && !this.closed);
+    } finally {
+      this.draining = false;
+    }
   }
 
   private pass(bytes: Uint8Array): Promise<void> | void {

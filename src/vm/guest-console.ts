@@ -52,12 +52,14 @@ export class GuestConsole {
 
   attachVirtio(device: VirtioConsole): void {
     this.virtio = new VirtioConsolePump(device, (chunk) => this.deliver(chunk));
+    // What was typed before the device existed goes in first.
+    if (this.o.kind === 'virtio') for (const b of this.pendingInput.splice(0)) this.virtio.send(b);
   }
 
-  /** Types bytes into the guest's console device. */
+  /** Types bytes into the guest's console device (held until that device exists and can take them). */
   send(bytes: Uint8Array): void {
-    if (this.o.kind === 'virtio') {
-      this.virtio?.send(bytes);
+    if (this.o.kind === 'virtio' && this.virtio) {
+      this.virtio.send(bytes);
       return;
     }
     if (bytes.length) this.pendingInput.push(Buffer.from(bytes));
@@ -111,7 +113,7 @@ export class GuestConsole {
   }
 
   private feedUart(): void {
-    const uart = this.uart;
+    const uart = this.o.kind === 'serial' ? this.uart : undefined;
     while (uart && this.pendingInput.length) {
       const head = this.pendingInput[0]!;
       const n = uart.receive(head.subarray(0, Math.min(head.length, uart.receiveSpace())));

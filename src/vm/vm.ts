@@ -151,6 +151,7 @@ export class Vm extends EventEmitter {
   private timerExited?: Promise<void>;
   private resolveResult?: (r: VmResult) => void;
   private console?: GuestConsole;
+  private readonly earlyInput: Buffer[] = [];
   private disks: OpenDisk[] = [];
   private virtio: VirtioPlan = { specs: [], pciIntx: [] };
   /** Notify eventfds of the virtio queues (closed with the VM). */
@@ -249,7 +250,8 @@ export class Vm extends EventEmitter {
    * in as the guest reads, never dropped.
    */
   sendConsoleInput(bytes: Uint8Array): void {
-    this.console?.send(bytes);
+    if (this.console) this.console.send(bytes);
+    else if (bytes.length) this.earlyInput.push(Buffer.from(bytes)); // before start(): typed in once the console exists
   }
 
   stats(): VmStats {
@@ -370,6 +372,7 @@ export class Vm extends EventEmitter {
       input: this.options.consoleInput,
       emit: (chunk) => this.emit('console', chunk),
     });
+    for (const b of this.earlyInput.splice(0)) this.console.send(b);
     for (const spec of specs) {
       if (spec.kind === 'uart16550') this.console.attachUart(new Uart16550(spec.state, host, { irq: spec.irq }));
       if (spec.kind === 'acpi-pm') this.acpi = new AcpiPm(spec.state, host, { sciIrq: spec.sciIrq, s5SlpTyp: spec.s5SlpTyp });
