@@ -41,10 +41,6 @@ export class GuestConsole {
     }
   }
 
-  get kind(): ConsoleKind {
-    return this.o.kind;
-  }
-
   attachUart(uart: Uart16550): void {
     this.uart = uart;
     void this.pumpUart(uart);
