@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { native, k } from '../kvm/addon.js';
 import { Kvm, kvmRunSize } from '../kvm/kvm.js';
-import { KvmVm, setIoeventfd } from '../kvm/vm-fd.js';
+import { KvmVm } from '../kvm/vm-fd.js';
 import { NodevisorError, errnoCode } from '../kvm/errors.js';
 import type { CpuidEntry } from '../kvm/structs.js';
 import type { StopReason, DeviceHost } from '../devices/device.js';
@@ -30,13 +30,9 @@ import { exitStatusOf, describeStop } from './stop-reason.js';
 import { loadLinux, type LinuxBoot } from '../boot/linux.js';
 import { guestCmdline, defaultCmdline } from './host-quirks.js';
 import { openDiskImages, closeDiskImages, type OpenDisk } from './disk-images.js';
-import { planVirtioDevices, virtioModel, blkIoPlan, type VirtioPlan } from './virtio-devices.js';
-import { BlkIoPool, MAX_IO_THREADS, defaultIoThreads } from '../virtio/blk-io-pool.js';
-import { VirtioConsole } from '../virtio/console.js';
-import { IoStat } from '../virtio/blk.js';
+import { MAX_IO_THREADS, defaultIoThreads } from '../virtio/blk-io-pool.js';
 import { GuestConsole, CONSOLE_KINDS, type ConsoleKind } from './guest-console.js';
-import { GuestRanges } from '../virtio/guest-ranges.js';
-import { VirtioPciTransport } from '../virtio/pci-transport.js';
+import { VirtioRuntime, type VirtioFunctionStats } from './virtio-runtime.js';
 
 /** Reads a file the guest boots from, with an error that names it and says what is wrong. */
 function readGuestFile(source: string | Uint8Array, what: string, code: string): Uint8Array {
@@ -80,21 +76,8 @@ export interface VcpuStats {
 export interface VmStats {
   vcpus: VcpuStats[];
   console: { bytesOut: number; bytesIn: number };
-  /**
-   * Each virtio PCI function: its model, bus 0 device number, device status
-   * register (VIRTIO 1.2, 2.1), whether the driver enabled MSI-X or uses
-   * INTx, and how many queue notifications came as MMIO exits and how many
-   * through ioeventfds (no exit).
-   */
-  virtio: Array<{
-    name: string;
-    device: number;
-    status: number;
-    interrupts: 'msix' | 'intx';
-    notifications: { exits: number; ioeventfd: number };
-    /** virtio-blk: requests completed, and the most that were being carried out at once. */
-    requests?: { completed: number; maxInFlight: number };
-  }>;
+  /** Each virtio PCI function: its model, bus 0 device number, status, interrupts, notifications and requests. */
+  virtio: VirtioFunctionStats[];
 }
 
 type State = 'new' | 'starting' | 'running' | 'stopped';
@@ -153,12 +136,7 @@ export class Vm extends EventEmitter {
   private console?: GuestConsole;
   private readonly earlyInput: Buffer[] = [];
   private disks: OpenDisk[] = [];
-  private virtio: VirtioPlan = { specs: [], pciIntx: [] };
-  /** Notify eventfds of the virtio queues (closed with the VM). */
-  private eventfds: number[] = [];
-  private blk?: BlkIoPool;
-  /** The main thread's views of the virtio functions (block I/O dispatch, stats). */
-  private virtioViews: Array<{ device: number; transport: VirtioPciTransport; io?: Int32Array }> = [];
+  private virtio?: VirtioRuntime;
 
   constructor(private readonly options: VmOptions = {}) {
     super();
@@ -198,13 +176,12 @@ export class Vm extends EventEmitter {
       const max = this.kvm.maxVcpus;
       if (this.vcpus > max) throw new NodevisorError('EVCPUS', `${this.vcpus} vCPUs requested but this host's KVM allows at most ${max}`);
       this.vmFd = this.kvm.createVm();
-      this.virtio = planVirtioDevices({
+      this.virtio = new VirtioRuntime(this.vmFd, {
         disks: this.disks,
         rng: this.options.rng ?? false,
         console: this.consoleKind === 'virtio',
         vcpus: this.vcpus,
-        eventfds: (count) => this.createEventfds(count),
-        ioeventfdLen: this.ioeventfdLen(this.vmFd),
+        ioeventfd: this.options.ioeventfd !== false,
       });
       this.setUpIrqchip(this.vmFd);
       this.setUpMemory(this.vmFd);
@@ -212,7 +189,18 @@ export class Vm extends EventEmitter {
       const devices = this.createDevices();
       await this.spawnVcpus(plan, devices);
       this.startDeviceTimer(devices);
-      this.startVirtio();
+      this.virtio.start({
+        memory: this.memory,
+        irqchipViews: this.irqchipViews!,
+        irqchipState: this.irqchipState!,
+        control: this.control!.buffer,
+        vcpus: this.vcpus,
+        console: this.console!,
+        ioThreads: this.ioThreads,
+        testKnobs: this.options.testKnobs,
+        requestStop: (r) => this.requestStop(r),
+        log: (level, m) => this.emit('log', level, m),
+      });
       this.state = 'running';
       this.control!.go();
     } catch (e) {
@@ -220,7 +208,7 @@ export class Vm extends EventEmitter {
       this.control?.claimStop();
       this.control?.wakeAll();
       await Promise.all([...this.workers, ...(this.timerWorker ? [this.timerWorker] : [])].map((w) => w.terminate()));
-      await this.blk?.close();
+      await this.virtio?.stop();
       this.console?.close();
       this.release();
       throw e;
@@ -279,15 +267,7 @@ export class Vm extends EventEmitter {
         });
       }
     }
-    const virtio = this.virtioViews.map((v) => ({
-      name: v.transport.name,
-      device: v.device,
-      status: v.transport.status(),
-      interrupts: v.transport.msix.enabled() ? ('msix' as const) : ('intx' as const),
-      notifications: v.transport.notifications(),
-      ...(v.io ? { requests: { completed: Atomics.load(v.io, IoStat.Completed), maxInFlight: Atomics.load(v.io, IoStat.MaxInFlight) } } : {}),
-    }));
-    return { vcpus, console: this.console?.stats() ?? { bytesOut: 0, bytesIn: 0 }, virtio };
+    return { vcpus, console: this.console?.stats() ?? { bytesOut: 0, bytesIn: 0 }, virtio: this.virtio?.stats() ?? [] };
   }
 
   private loadImage(image: FlatImage): LoadedImage {
@@ -350,14 +330,14 @@ export class Vm extends EventEmitter {
       initrd: k.initrd,
       cmdline: guestCmdline(this.options.cmdline ?? defaultCmdline(this.consoleKind), Kvm.isSoftwareVirtualised()),
       cpus: this.vcpus,
-      acpi: { pciIntx: this.virtio.pciIntx },
-      pciIntx: this.virtio.pciIntx,
+      acpi: { pciIntx: this.virtio!.plan.pciIntx },
+      pciIntx: this.virtio!.plan.pciIntx,
     });
     return { mode: this.linux.entryMode, entry: this.linux.entry, rsi: this.linux.bootParams, startup: 'sipi', linux: true };
   }
 
   private createDevices(): DeviceSpec[] {
-    const specs: DeviceSpec[] = [...platformDevices({ ramSize: this.memorySize, vcpus: this.vcpus }), ...this.virtio.specs];
+    const specs: DeviceSpec[] = [...platformDevices({ ramSize: this.memorySize, vcpus: this.vcpus }), ...this.virtio!.plan.specs];
     // The main thread's own views: it drains console output, types input and
     // presses the power button.
     this.irqchipViews = new IrqchipViews(this.irqchipState!, { vmFd: this.vmFd!.fd, clock: monotonicClock, wake: (i) => this.control?.wake(i) });
@@ -398,63 +378,6 @@ export class Vm extends EventEmitter {
       else if (m.type === 'log') this.emit('log', m.level, m.message);
     });
     this.timerWorker.on('error', (e) => this.requestStop({ kind: 'error', vcpu: -1, detail: `device timer thread failed: ${e.stack ?? e.message}` }));
-  }
-
-  /** Eventfds for virtio queues, closed with the VM. */
-  private createEventfds(count: number): number[] {
-    const fds = Array.from({ length: count }, () => native.eventfd(0, k('EFD_NONBLOCK') | k('EFD_CLOEXEC')));
-    this.eventfds.push(...fds);
-    return fds;
-  }
-
-  /** The access length notify ioeventfds match, or undefined where the options or KVM rule them out. */
-  private ioeventfdLen(vm: KvmVm): number | undefined {
-    if (this.options.ioeventfd === false || vm.check('KVM_CAP_IOEVENTFD') <= 0) return undefined;
-    // Linux writes notify registers 16 bits wide; other widths still work, through an exit.
-    return vm.check('KVM_CAP_IOEVENTFD_ANY_LENGTH') > 0 ? 0 : 2;
-  }
-
-  /**
-   * Main-thread virtio views (placing the notify ioeventfds, the
-   * virtio-console pump, stats) and the virtio-blk I/O threads (a piscina
-   * pool, see blk-io-pool.ts).
-   */
-  private startVirtio(): void {
-    const ram = new GuestRanges(this.memory);
-    const vmFd = this.vmFd!.fd;
-    const host = {
-      ram,
-      irq: this.irqchipViews!.lines,
-      msi: this.irqchipViews!.msi,
-      vm: { requestStop: (r: StopReason) => this.requestStop(r), log: (level: 'info' | 'warn' | 'error', m: string) => this.emit('log', level, m) },
-      ioeventfd: (addr: number, len: number, fd: number, assign: boolean) => setIoeventfd(vmFd, addr, len, fd, assign),
-    };
-    this.virtioViews = this.virtio.specs.map((s) => ({
-      device: s.device,
-      transport: new VirtioPciTransport(s.transport, host, (ctx) => virtioModel(s.spec, ctx)),
-      ...(s.spec.model === 'blk' ? { io: new Int32Array(s.spec.blk.io) } : {}),
-    }));
-    // Where the VMM placed BAR 0; from here on, the vCPU that moves a BAR moves them.
-    for (const v of this.virtioViews) v.transport.placeNotifyEventfds();
-    for (const v of this.virtioViews) if (v.transport.model instanceof VirtioConsole) this.console!.attachVirtio(v.transport.model);
-    const disks = this.virtio.specs.filter((s) => s.spec.model === 'blk');
-    if (!disks.length) return;
-    const plan = blkIoPlan(disks, {
-      memory: this.memory.descriptors(),
-      vcpus: this.vcpus,
-      vmFd: this.vmFd!.fd,
-      control: this.control!.buffer,
-      irqchipState: this.irqchipState!,
-      delayUs: this.options.testKnobs?.blkDelayUs,
-      failAfter: this.options.testKnobs?.blkFailAfter,
-    });
-    this.blk = new BlkIoPool({
-      plan,
-      threadsPerDisk: this.ioThreads,
-      log: (level, m) => this.emit('log', level, m),
-      // A thread that throws is a nodevisor bug: its queues would go unserved, so stop rather than hang the guest.
-      failed: (e) => this.requestStop({ kind: 'error', vcpu: -1, detail: `virtio-blk I/O thread failed: ${e.stack ?? e.message}` }),
-    });
   }
 
   private async spawnVcpus(image: BootPlan, devices: DeviceSpec[]): Promise<void> {
@@ -559,8 +482,7 @@ export class Vm extends EventEmitter {
     // the VM fd (and the pool writes guest RAM): both must be gone before the
     // fd is closed (and its number possibly reused) and the disks closed.
     await this.stopDeviceTimer();
-    await this.blk?.close();
-    this.blk = undefined;
+    await this.virtio?.stop();
     // Pass on what the guest printed last before anyone hears of the stop.
     this.console?.close();
     this.release();
@@ -586,7 +508,7 @@ export class Vm extends EventEmitter {
     if (this.ram) native.close(this.ram.fd);
     closeDiskImages(this.disks);
     this.disks = [];
-    for (const fd of this.eventfds.splice(0)) native.close(fd);
+    this.virtio?.release();
     this.vmFd = undefined;
     this.kvm = undefined;
   }

@@ -1,0 +1,135 @@
+import { native, k } from '../kvm/addon.js';
+import { setIoeventfd, type KvmVm } from '../kvm/vm-fd.js';
+import type { StopReason } from '../devices/device.js';
+import type { GuestMemory } from '../memory/guest-memory.js';
+import type { TestKnobs } from '../bench/types.js';
+import { GuestRanges } from '../virtio/guest-ranges.js';
+import { VirtioPciTransport } from '../virtio/pci-transport.js';
+import { VirtioConsole } from '../virtio/console.js';
+import { IoStat } from '../virtio/blk.js';
+import { BlkIoPool } from '../virtio/blk-io-pool.js';
+import type { IrqchipState, IrqchipViews } from './irqchip.js';
+import type { OpenDisk } from './disk-images.js';
+import type { GuestConsole } from './guest-console.js';
+import { planVirtioDevices, virtioModel, blkIoPlan, type VirtioPlan } from './virtio-devices.js';
+
+/** What `vm.stats().virtio` says of each function. */
+export interface VirtioFunctionStats {
+  name: string;
+  device: number;
+  /** The device status register (VIRTIO 1.2, 2.1). */
+  status: number;
+  /** Whether the driver enabled MSI-X or uses INTx. */
+  interrupts: 'msix' | 'intx';
+  /** Queue notifications that came as MMIO exits, and through ioeventfds (no exit). */
+  notifications: { exits: number; ioeventfd: number };
+  /** virtio-blk: requests completed, and the most that were being carried out at once. */
+  requests?: { completed: number; maxInFlight: number };
+}
+
+export interface VirtioStartContext {
+  readonly memory: GuestMemory;
+  readonly irqchipViews: IrqchipViews;
+  readonly irqchipState: IrqchipState;
+  readonly control: SharedArrayBuffer;
+  readonly vcpus: number;
+  readonly console: GuestConsole;
+  readonly ioThreads: number;
+  readonly testKnobs?: TestKnobs;
+  readonly requestStop: (reason: StopReason) => void;
+  readonly log: (level: 'info' | 'warn' | 'error', message: string) => void;
+}
+
+/**
+ * A VM's virtio PCI functions over their life: the plan (with one eventfd
+ * per virtio-blk queue, registered with KVM_IOEVENTFD where allowed), then
+ * the main thread's views (placing the ioeventfds, the console pump,
+ * stats) and the virtio-blk I/O pool, then shutdown.
+ */
+export class VirtioRuntime {
+  readonly plan: VirtioPlan;
+  private readonly eventfds: number[] = [];
+  private views: Array<{ device: number; transport: VirtioPciTransport; io?: Int32Array }> = [];
+  private pool?: BlkIoPool;
+
+  constructor(
+    private readonly vm: KvmVm,
+    cfg: { disks: readonly OpenDisk[]; rng: boolean; console: boolean; vcpus: number; ioeventfd: boolean },
+  ) {
+    this.plan = planVirtioDevices({ ...cfg, eventfds: (count) => this.createEventfds(count), ioeventfdLen: this.ioeventfdLen(cfg.ioeventfd) });
+  }
+
+  /** Before the vCPUs run: builds the main thread's views and starts the I/O threads. */
+  start(c: VirtioStartContext): void {
+    const vmFd = this.vm.fd;
+    const host = {
+      ram: new GuestRanges(c.memory),
+      irq: c.irqchipViews.lines,
+      msi: c.irqchipViews.msi,
+      vm: { requestStop: c.requestStop, log: c.log },
+      ioeventfd: (addr: number, len: number, fd: number, assign: boolean) => setIoeventfd(vmFd, addr, len, fd, assign),
+    };
+    this.views = this.plan.specs.map((s) => ({
+      device: s.device,
+      transport: new VirtioPciTransport(s.transport, host, (ctx) => virtioModel(s.spec, ctx)),
+      ...(s.spec.model === 'blk' ? { io: new Int32Array(s.spec.blk.io) } : {}),
+    }));
+    // Where the VMM placed BAR 0; from here on, the vCPU that moves a BAR moves them.
+    for (const v of this.views) v.transport.placeNotifyEventfds();
+    for (const v of this.views) if (v.transport.model instanceof VirtioConsole) c.console.attachVirtio(v.transport.model);
+    const disks = this.plan.specs.filter((s) => s.spec.model === 'blk');
+    if (!disks.length) return;
+    const plan = blkIoPlan(disks, {
+      memory: c.memory.descriptors(),
+      vcpus: c.vcpus,
+      vmFd,
+      control: c.control,
+      irqchipState: c.irqchipState,
+      delayUs: c.testKnobs?.blkDelayUs,
+      failAfter: c.testKnobs?.blkFailAfter,
+    });
+    this.pool = new BlkIoPool({
+      plan,
+      threadsPerDisk: c.ioThreads,
+      log: c.log,
+      // A thread that throws is a nodevisor bug: its queues would go unserved, so stop rather than hang the guest.
+      failed: (e) => c.requestStop({ kind: 'error', vcpu: -1, detail: `virtio-blk I/O thread failed: ${e.stack ?? e.message}` }),
+    });
+  }
+
+  stats(): VirtioFunctionStats[] {
+    return this.views.map((v) => ({
+      name: v.transport.name,
+      device: v.device,
+      status: v.transport.status(),
+      interrupts: v.transport.msix.enabled() ? 'msix' : 'intx',
+      notifications: v.transport.notifications(),
+      ...(v.io ? { requests: { completed: Atomics.load(v.io, IoStat.Completed), maxInFlight: Atomics.load(v.io, IoStat.MaxInFlight) } } : {}),
+    }));
+  }
+
+  /** Ends the I/O threads (each finishes the request in hand); call once the vCPUs are gone. */
+  async stop(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.close();
+  }
+
+  /** Closes the eventfds; after `stop` and before the VM fd is closed. */
+  release(): void {
+    for (const fd of this.eventfds.splice(0)) native.close(fd);
+  }
+
+  private createEventfds(count: number): number[] {
+    const fds = Array.from({ length: count }, () => native.eventfd(0, k('EFD_NONBLOCK') | k('EFD_CLOEXEC')));
+    this.eventfds.push(...fds);
+    return fds;
+  }
+
+  /** The access length notify ioeventfds match, or undefined where the options or KVM rule them out. */
+  private ioeventfdLen(wanted: boolean): number | undefined {
+    if (!wanted || this.vm.check('KVM_CAP_IOEVENTFD') <= 0) return undefined;
+    // Linux writes notify registers 16 bits wide; other widths still work, through an exit.
+    return this.vm.check('KVM_CAP_IOEVENTFD_ANY_LENGTH') > 0 ? 0 : 2;
+  }
+}
