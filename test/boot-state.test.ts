@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { REG_NAMES } from '../src/kvm/structs.js';
 import { GuestMemory } from '../src/memory/guest-memory.js';
+import { Cr0, Cr4, Efer } from '../src/kvm/x86-bits.js';
 import {
   BOOT_AREA_END,
   BOOT_GDT,
@@ -101,14 +102,6 @@ function walk(mem: GuestMemory, cr3: bigint, va: bigint): Translation | undefine
   }
   return undefined;
 }
-
-
-const CR0_PE = 1n;
-const CR0_ET = 1n << 4n;
-const CR0_PG = 1n << 31n;
-const CR4_PAE = 1n << 5n;
-const EFER_LME = 1n << 8n;
-const EFER_LMA = 1n << 10n;
 
 describe('boot state', () => {
   describe('writeBootTables', () => {
@@ -234,8 +227,8 @@ describe('boot state', () => {
       for (const n of ['ds', 'es', 'fs', 'gs', 'ss'] as const) {
         expect(s[n], n).to.deep.equal({ ...ZERO_SEGMENT, base: 0n, limit: 0xffff, selector: 0, type: 0x3, present: 1, s: 1 });
       }
-      expect(s.cr0 & CR0_PE).to.equal(0n);
-      expect(s.cr0 & CR0_PG).to.equal(0n);
+      expect(s.cr0 & Cr0.PE).to.equal(0n);
+      expect(s.cr0 & Cr0.PG).to.equal(0n);
       expect(s.cr0).to.equal(0x60000010n);
       expect(s.cr4).to.equal(0n);
       expect(s.efer).to.equal(0n);
@@ -262,9 +255,9 @@ describe('boot state', () => {
 
     it('sets up 32-bit protected mode: PE on, paging off, 32-bit flat segments from the boot GDT', () => {
       const s = bootSregs(freshSregs(), 'protected');
-      expect(s.cr0 & CR0_PE).to.equal(CR0_PE);
-      expect(s.cr0 & CR0_PG).to.equal(0n);
-      expect(s.cr0).to.equal(CR0_PE | CR0_ET);
+      expect(s.cr0 & Cr0.PE).to.equal(Cr0.PE);
+      expect(s.cr0 & Cr0.PG).to.equal(0n);
+      expect(s.cr0).to.equal(Cr0.PE | Cr0.ET);
       expect(s.cr4).to.equal(0n);
       expect(s.efer).to.equal(0n);
       expect(s.cs).to.deep.equal({ ...ZERO_SEGMENT, base: 0n, limit: 0xffffffff, selector: SEL_CODE32, type: 0xb, present: 1, s: 1, db: 1, l: 0, g: 1 });
@@ -277,9 +270,9 @@ describe('boot state', () => {
 
     it('sets up long mode: paging with PAE, LME and LMA, CR3 at the boot PML4, a 64-bit CS', () => {
       const s = bootSregs(freshSregs(), 'long');
-      expect(s.cr0 & (CR0_PE | CR0_PG)).to.equal(CR0_PE | CR0_PG);
-      expect(s.cr4 & CR4_PAE).to.equal(CR4_PAE);
-      expect(s.efer & (EFER_LME | EFER_LMA)).to.equal(EFER_LME | EFER_LMA);
+      expect(s.cr0 & (Cr0.PE | Cr0.PG)).to.equal(Cr0.PE | Cr0.PG);
+      expect(s.cr4 & Cr4.PAE).to.equal(Cr4.PAE);
+      expect(s.efer & (Efer.LME | Efer.LMA)).to.equal(Efer.LME | Efer.LMA);
       expect(s.cr3).to.equal(BigInt(BOOT_PML4));
       expect(s.cs.selector).to.equal(SEL_CODE64);
       expect(s.cs.l).to.equal(1);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { GuestMemory } from '../src/memory/guest-memory.js';
 import type { Segment, Sregs } from '../src/kvm/structs.js';
+import { Cr0, Cr4, Efer } from '../src/kvm/x86-bits.js';
 import { cpuModeOf, linearAddress, PfError, readVirtual, translateVirtual, type WalkFault, type WalkOptions } from '../src/vcpu/quirks/page-walk.js';
 
 const KiB = 1024;
@@ -15,18 +16,6 @@ const A = 0x20n;
 const D = 0x40n;
 const PS = 0x80n;
 const XD = 1n << 63n;
-
-const CR0_PE = 1n;
-const CR0_WP = 1n << 16n;
-const CR0_PG = 1n << 31n;
-const CR4_PSE = 1n << 4n;
-const CR4_PAE = 1n << 5n;
-const CR4_LA57 = 1n << 12n;
-const CR4_SMEP = 1n << 20n;
-const CR4_SMAP = 1n << 21n;
-const EFER_LME = 1n << 8n;
-const EFER_LMA = 1n << 10n;
-const EFER_NXE = 1n << 11n;
 
 function segment(over: Partial<Segment> = {}): Segment {
   return { base: 0n, limit: 0xffffffff, selector: 0, type: 3, present: 1, dpl: 0, db: 1, s: 1, l: 0, g: 1, avl: 0, unusable: 0, ...over };
@@ -84,10 +73,10 @@ class PageTables {
     const long = this.mode === '4-level' || this.mode === '5-level';
     return makeSregs({
       cs: segment({ type: 11, l: long ? 1 : 0, db: long ? 0 : 1 }),
-      cr0: CR0_PE | CR0_PG | CR0_WP,
+      cr0: Cr0.PE | Cr0.PG | Cr0.WP,
       cr3: BigInt(this.root),
-      cr4: (this.mode === '32-bit' ? CR4_PSE : CR4_PAE) | (this.mode === '5-level' ? CR4_LA57 : 0n),
-      efer: long ? EFER_LME | EFER_LMA | EFER_NXE : this.mode === 'pae' ? EFER_NXE : 0n,
+      cr4: (this.mode === '32-bit' ? Cr4.PSE : Cr4.PAE) | (this.mode === '5-level' ? Cr4.LA57 : 0n),
+      efer: long ? Efer.LME | Efer.LMA | Efer.NXE : this.mode === 'pae' ? Efer.NXE : 0n,
       ...over,
     });
   }
@@ -171,7 +160,7 @@ describe('page-walk', () => {
   describe('no paging', () => {
     it('maps linear to physical and wraps at 4 GiB', () => {
       const mem = ram();
-      const s = makeSregs({ cr0: CR0_PE });
+      const s = makeSregs({ cr0: Cr0.PE });
       expect(ok(translateVirtual(mem, s, 0, 0x12345n, 'read'))).to.equal(0x12345);
       expect(ok(translateVirtual(mem, s, 3, 0x1_0000_1000n, 'write'))).to.equal(0x1000);
     });
@@ -214,7 +203,7 @@ describe('page-walk', () => {
       expect(fault(translateVirtual(mem, s, 3, 0x1000n, 'write')).errorCode).to.equal(PfError.user | PfError.write);
       // No execute-disable in 32-bit paging and no SMEP: fetches do not set I/D.
       expect(fault(translateVirtual(mem, s, 0, 0x1000n, 'execute')).errorCode).to.equal(0);
-      expect(fault(translateVirtual(mem, pt.sregs({ cr4: CR4_PSE | CR4_SMEP }), 0, 0x1000n, 'execute')).errorCode).to.equal(PfError.fetch);
+      expect(fault(translateVirtual(mem, pt.sregs({ cr4: Cr4.PSE | Cr4.SMEP }), 0, 0x1000n, 'execute')).errorCode).to.equal(PfError.fetch);
     });
 
     it('reports reserved bit 21 of a 4 MiB PDE', () => {
@@ -235,7 +224,7 @@ describe('page-walk', () => {
       pt.map(0x1000n, 0x5000, 4 * KiB, P); // supervisor, read-only
       pt.map(0x2000n, 0x6000, 4 * KiB, P | US); // user, read-only
       const wp = pt.sregs();
-      const noWp = pt.sregs({ cr0: CR0_PE | CR0_PG });
+      const noWp = pt.sregs({ cr0: Cr0.PE | Cr0.PG });
       expect(fault(translateVirtual(mem, wp, 3, 0x1000n, 'read'))).to.include({ fault: 'protection', level: 1, errorCode: PfError.present | PfError.user });
       expect(fault(translateVirtual(mem, wp, 0, 0x1000n, 'write')).errorCode).to.equal(PfError.present | PfError.write);
       expect(ok(translateVirtual(mem, noWp, 0, 0x1000n, 'write'))).to.equal(0x5000); // WP=0: supervisor writes ignore R/W
@@ -363,7 +352,7 @@ describe('page-walk', () => {
       const pt = new PageTables(mem, '4-level');
       pt.map(0x1000n, 0x1000, 4 * KiB, P | RW | US);
       const plain = pt.sregs();
-      const both = pt.sregs({ cr4: CR4_PAE | CR4_SMEP | CR4_SMAP });
+      const both = pt.sregs({ cr4: Cr4.PAE | Cr4.SMEP | Cr4.SMAP });
       expect(ok(translateVirtual(mem, plain, 0, 0x1000n, 'execute'))).to.equal(0x1000);
       expect(fault(translateVirtual(mem, both, 0, 0x1000n, 'execute')).errorCode).to.equal(PfError.present | PfError.fetch);
       expect(fault(translateVirtual(mem, both, 0, 0x1000n, 'read')).errorCode).to.equal(PfError.present);
@@ -459,7 +448,7 @@ describe('page-walk', () => {
       expect(readVirtual(mem, pt.sregs(), 0, 0xffff_ffffn, 2)).to.deep.equal({ bytes: Uint8Array.of(0xaa, 0xbb) });
       // Without paging the linear address is the physical one, wrapped the same way.
       mem.write(0, Uint8Array.of(0xcc));
-      expect(readVirtual(mem, makeSregs({ cr0: CR0_PE }), 0, 0x1_0000_0000n, 1)).to.deep.equal({ bytes: Uint8Array.of(0xcc) });
+      expect(readVirtual(mem, makeSregs({ cr0: Cr0.PE }), 0, 0x1_0000_0000n, 1)).to.deep.equal({ bytes: Uint8Array.of(0xcc) });
     });
 
     it('reads RAM regions above a hole and refuses the hole', () => {
@@ -468,7 +457,7 @@ describe('page-walk', () => {
         { gpa: 4 * MiB, buffer: new SharedArrayBuffer(1 * MiB) },
       ]);
       mem.write(4 * MiB, Uint8Array.of(9, 8, 7));
-      const s = makeSregs({ cr0: CR0_PE });
+      const s = makeSregs({ cr0: Cr0.PE });
       expect(readVirtual(mem, s, 0, BigInt(4 * MiB), 3)).to.deep.equal({ bytes: Uint8Array.of(9, 8, 7) });
       expect(fault(readVirtual(mem, s, 0, BigInt(2 * MiB), 3))).to.include({ fault: 'outside-ram', gpa: 2 * MiB });
     });
@@ -478,7 +467,7 @@ describe('page-walk', () => {
     it('uses only FS and GS bases in 64-bit mode', () => {
       const s = makeSregs({
         cs: segment({ type: 11, l: 1, db: 0 }),
-        efer: EFER_LME | EFER_LMA,
+        efer: Efer.LME | Efer.LMA,
         ds: segment({ base: 0x1000n }),
         fs: segment({ base: 0xffff_8880_0000_0000n }),
         gs: segment({ base: 0x7000n }),
@@ -495,7 +484,7 @@ describe('page-walk', () => {
       expect(linearAddress(s, 'ds', 0x2000n)).to.equal(0x1000n);
       expect(linearAddress(s, 'ss', 0xfffcn)).to.equal(0x1fffcn);
       // Compatibility mode (EFER.LMA with CS.L=0) is 32-bit addressing too.
-      const compat = makeSregs({ efer: EFER_LME | EFER_LMA, ds: segment({ base: 0x100n }) });
+      const compat = makeSregs({ efer: Efer.LME | Efer.LMA, ds: segment({ base: 0x100n }) });
       expect(cpuModeOf(compat)).to.equal(32);
       expect(linearAddress(compat, 'ds', 0x10n)).to.equal(0x110n);
       expect(cpuModeOf(makeSregs({ cs: segment({ db: 0 }) }))).to.equal(16);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { GuestMemory } from '../src/memory/guest-memory.js';
 import { REG_NAMES, type Regs, type Segment, type Sregs } from '../src/kvm/structs.js';
+import { Cr0, Cr4, Efer } from '../src/kvm/x86-bits.js';
 import { fetchInstructionBytes, handleEmulationFailure, Vector, type Emulated, type InjectException, type QuirkAction, type Unhandled } from '../src/vcpu/quirks/fallbacks.js';
 
 const MiB = 1024 * 1024;
@@ -23,17 +24,6 @@ const P = 1n;
 const RW = 2n;
 const US = 4n;
 const D = 0x40n;
-
-const CR0_PE = 1n;
-const CR0_MP = 2n;
-const CR0_TS = 8n;
-const CR0_WP = 1n << 16n;
-const CR0_AM = 1n << 18n;
-const CR0_PG = 1n << 31n;
-const CR4_PAE = 1n << 5n;
-const EFER_LME = 1n << 8n;
-const EFER_LMA = 1n << 10n;
-const EFER_NXE = 1n << 11n;
 
 // Guest layout: 4 MiB of RAM identity-mapped with 4 KiB supervisor pages,
 // except the special pages below.
@@ -91,12 +81,12 @@ function sregs64(over: Partial<Sregs> = {}): Sregs {
     ldt: segment({ type: 2, s: 0 }),
     gdt: { base: 0n, limit: 0 },
     idt: { base: BigInt(IDT), limit: 256 * 16 - 1 },
-    cr0: CR0_PE | CR0_PG | CR0_WP,
+    cr0: Cr0.PE | Cr0.PG | Cr0.WP,
     cr2: 0n,
     cr3: BigInt(PML4),
-    cr4: CR4_PAE,
+    cr4: Cr4.PAE,
     cr8: 0n,
-    efer: EFER_LME | EFER_LMA | EFER_NXE,
+    efer: Efer.LME | Efer.LMA | Efer.NXE,
     apic_base: 0n,
     interrupt_bitmap: [0n, 0n, 0n, 0n],
     ...over,
@@ -105,7 +95,7 @@ function sregs64(over: Partial<Sregs> = {}): Sregs {
 
 /** Protected mode without paging, 32-bit code (db=1) or 16-bit code (db=0). */
 function sregsLegacy(bits: 16 | 32, over: Partial<Sregs> = {}): Sregs {
-  return sregs64({ cs: segment({ type: 11, db: bits === 32 ? 1 : 0 }), cr0: CR0_PE, cr4: 0n, efer: 0n, idt: { base: BigInt(IDT), limit: 256 * 8 - 1 }, ...over });
+  return sregs64({ cs: segment({ type: 11, db: bits === 32 ? 1 : 0 }), cr0: Cr0.PE, cr4: 0n, efer: 0n, idt: { base: BigInt(IDT), limit: 256 * 8 - 1 }, ...over });
 }
 
 function run(hex: string, r: Regs, s: Sregs = sregs64(), mem = guest(), cpl = 0): QuirkAction {
@@ -224,7 +214,7 @@ describe('quirk fallbacks', () => {
     });
 
     it('raises #AC for a misaligned user access with CR0.AM and RFLAGS.AC', () => {
-      const s = sregs64({ cr0: CR0_PE | CR0_PG | CR0_WP | CR0_AM });
+      const s = sregs64({ cr0: Cr0.PE | Cr0.PG | Cr0.WP | Cr0.AM });
       const r = regs({ rdi: BigInt(USER + 1), rflags: FIXED | AC });
       expect(injected(run('f3 48 0f b8 07', r, s, guest(), 3))).to.deep.include({ vector: Vector.AC, errorCode: 0 });
       expect(emulated(run('f3 48 0f b8 07', regs({ rdi: BigInt(USER + 1) }), s, guest(), 3)).regs.rax).to.equal(0n);
@@ -354,9 +344,9 @@ describe('quirk fallbacks', () => {
     });
 
     it('raises #NM when CR0.MP and CR0.TS are set', () => {
-      const s = sregs64({ cr0: CR0_PE | CR0_PG | CR0_MP | CR0_TS });
+      const s = sregs64({ cr0: Cr0.PE | Cr0.PG | Cr0.MP | Cr0.TS });
       expect(injected(run('9b', regs(), s))).to.deep.include({ vector: Vector.NM, soft: false, rip: 0x10_0000n });
-      expect(emulated(run('9b', regs(), sregs64({ cr0: CR0_PE | CR0_PG | CR0_TS }))).regs.rip).to.equal(0x10_0001n);
+      expect(emulated(run('9b', regs(), sregs64({ cr0: Cr0.PE | Cr0.PG | Cr0.TS }))).regs.rip).to.equal(0x10_0001n);
     });
   });
 

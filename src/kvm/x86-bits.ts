@@ -2,9 +2,11 @@
 export const Cr0 = {
   PE: 1n << 0n,
   MP: 1n << 1n,
+  TS: 1n << 3n,
   ET: 1n << 4n,
   NE: 1n << 5n,
   WP: 1n << 16n,
+  AM: 1n << 18n,
   PG: 1n << 31n,
 } as const;
 

@@ -47,6 +47,7 @@ import { GuestMemoryError, type GuestMemory } from '../../memory/guest-memory.js
 import { decodeInstruction, InstructionDecodeError, type CpuMode, type DecodedInstruction } from './insn-decoder.js';
 import { cpuModeOf, isLongMode, isProtectedMode, linearAddress, readVirtual, translateVirtual, type WalkFault } from './page-walk.js';
 import { formatInstruction } from './disasm.js';
+import { Cr0 } from '../../kvm/x86-bits.js';
 
 /** Exception vectors used here (SDM Vol. 3 table 6-1). */
 export const Vector = { BP: 3, OF: 4, UD: 6, NM: 7, SS: 12, GP: 13, PF: 14, AC: 17 } as const;
@@ -97,9 +98,6 @@ const GPR: readonly RegName[] = ['rax', 'rcx', 'rdx', 'rbx', 'rsp', 'rbp', 'rsi'
 /** RFLAGS bits (SDM Vol. 1 figure 3-8). */
 const F = { CF: 1n, PF: 4n, AF: 16n, ZF: 64n, SF: 128n, OF: 2048n, RF: 1n << 16n, VM: 1n << 17n, AC: 1n << 18n } as const;
 const IOPL_SHIFT = 12n;
-const CR0_MP = 2n;
-const CR0_TS = 8n;
-const CR0_AM = 1n << 18n;
 
 const hexBytes = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
 const hex = (v: bigint | number): string => `0x${v.toString(16)}`;
@@ -263,7 +261,7 @@ function gateDpl(c: Ctx, vector: number): number | 'beyond-limit' | null {
 
 /** WAIT/FWAIT: only checks for pending x87 state; #NM when CR0.MP and CR0.TS are both set (SDM Vol. 2, WAIT/FWAIT). */
 function fwait(c: Ctx): QuirkAction {
-  if ((c.sregs.cr0 & CR0_MP) !== 0n && (c.sregs.cr0 & CR0_TS) !== 0n) return fault(c, Vector.NM);
+  if ((c.sregs.cr0 & Cr0.MP) !== 0n && (c.sregs.cr0 & Cr0.TS) !== 0n) return fault(c, Vector.NM);
   // A pending unmasked x87 exception would raise #MF; the FPU state is not visible here,
   // and the kernel code that trips this (fwait after fnclex/fninit) has none pending.
   return emulated(c, {});
@@ -306,7 +304,7 @@ function popcnt(c: Ctx): QuirkAction {
     const { seg, offset } = effectiveAddress(c);
     const linear = linearAddress(c.sregs, seg, offset);
     // Alignment checking: user-mode misaligned accesses fault when CR0.AM and RFLAGS.AC are set (SDM Vol. 3 6.15, #AC).
-    const alignCheck = c.cpl === 3 && (c.sregs.cr0 & CR0_AM) !== 0n && (regs.rflags & F.AC) !== 0n;
+    const alignCheck = c.cpl === 3 && (c.sregs.cr0 & Cr0.AM) !== 0n && (regs.rflags & F.AC) !== 0n;
     if (alignCheck && linear % BigInt(size / 8) !== 0n) return fault(c, Vector.AC, 0);
     const r = readVirtual(c.mem, c.sregs, c.cpl, linear, size / 8, { ac: (regs.rflags & F.AC) !== 0n, setAccessedDirty: true });
     if ('fault' in r) return walkFailure(c, r, seg);
