@@ -4,8 +4,7 @@ import { createVm, type Vm } from './index.js';
 import { VERSION } from './index.js';
 import { ExitStatus } from './vm/stop-reason.js';
 import { NodevisorError } from './kvm/errors.js';
-import { buildTestKernel, findTestKernel } from './images/test-kernel.js';
-import { fetchDebianImage } from './images/debian.js';
+import { imageCommand, ImageUsageError } from './images/cli.js';
 import { benchCommand } from './bench/cli.js';
 import { CONSOLE_KINDS, type ConsoleKind } from './vm/guest-console.js';
 import { IRQCHIP_MODES, DEFAULT_MEMORY, type VmOptions } from './vm/options.js';
@@ -21,9 +20,12 @@ Usage:
                               checks against a baseline (nodevisor bench -h)
   nodevisor image build-test-kernel
                               build the small Linux test kernel (needs Debian's
-                              linux-source-6.1 and kernel build tools)
+                              linux-source-6.12 and kernel build tools)
   nodevisor image path test-kernel
                               print where the built test kernel is
+  nodevisor image build-initramfs OUT [--busybox] [--add H[:G]]... [--init-script F]
+                              an initramfs with nodevisor's /init (a shell on
+                              the console with --busybox; nodevisor image -h)
   nodevisor image fetch       get Debian's stock cloud kernel and busybox
                               (apt-get download) and build an initramfs whose
                               /init reports the CPU count, runs a workload and
@@ -60,6 +62,7 @@ Press Ctrl-A then X to stop the VM, Ctrl-A Ctrl-A to send Ctrl-A.
 
 Exit status: 0 guest powered off; 2 guest asked for a reset; 4 triple fault;
 6 vCPU error (e.g. emulation failure); 8 stopped by the host (130 on Ctrl-C);
+10 the guest kernel panicked (pvpanic);
 64 the VM could not be started; (v << 1) | 1 when the guest writes v to the
 debug-exit port 0xf4.`;
 
@@ -194,26 +197,6 @@ async function run(args: string[]): Promise<number> {
   }
 }
 
-function image(args: string[]): number {
-  const [verb, what] = args;
-  if (verb === 'build-test-kernel' && args.length === 1) {
-    process.stdout.write(`${buildTestKernel()}\n`);
-    return 0;
-  }
-  if (verb === 'fetch' && args.length === 1) {
-    const img = fetchDebianImage({ log: (line) => process.stderr.write(`nodevisor: ${line}\n`) });
-    process.stdout.write(`kernel  ${img.kernel}\ninitrd  ${img.initrd}\nversion ${img.version}\n`);
-    return 0;
-  }
-  if (verb === 'path' && what === 'test-kernel' && args.length === 2) {
-    const p = findTestKernel();
-    if (!p) throw new NodevisorError('ENOKERNEL', 'the test kernel has not been built: run `nodevisor image build-test-kernel`');
-    process.stdout.write(`${p}\n`);
-    return 0;
-  }
-  throw new UsageError(`unknown image command "${args.join(' ')}" (see nodevisor --help)`);
-}
-
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
@@ -225,7 +208,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'run') return run(rest);
-  if (command === 'image') return image(rest);
+  if (command === 'image') return imageCommand(rest);
   if (command === 'bench') return benchCommand(rest);
   throw new UsageError(`unknown command "${command}" (see nodevisor --help)`);
 }
@@ -233,7 +216,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (status) => process.exit(status),
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof NodevisorError) fail(e.message);
+    if (e instanceof UsageError || e instanceof ImageUsageError || e instanceof NodevisorError) fail(e.message);
     if (e instanceof TypeError && 'code' in e && String((e as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')) fail(e.message);
     fail(`internal error: ${(e as Error).stack ?? String(e)}`, 70);
   },

@@ -304,7 +304,7 @@ describe('boot: ACPI tables', () => {
       expect(m.entries).to.deep.equal(expected);
     });
 
-    it('DSDT: revision 2 with \\_S5_ and \\_SB_.PCI0, decoded back', () => {
+    it('DSDT: revision 2 with \\_S5_, \\_SB_.PCI0 and the pvpanic device \\_SB_.PEVT, decoded back', () => {
       const info = tables.tables.find((t) => t.signature === 'DSDT')!;
       const sdt = readSdt(mem, info.address);
       expect(sdt.header.revision).to.equal(2);
@@ -325,6 +325,22 @@ describe('boot: ACPI tables', () => {
                 { op: 'Name', name: '_BBN', value: 0n },
                 { op: 'Name', name: '_UID', value: 0n },
                 { op: 'Name', name: '_CRS', value: Uint8Array.from(pciRootResources()) },
+              ],
+            },
+          ],
+        },
+        {
+          op: 'Scope',
+          name: '\\_SB_',
+          terms: [
+            {
+              op: 'Device',
+              name: 'PEVT',
+              terms: [
+                { op: 'Name', name: '_HID', value: 'QEMU0001' },
+                // I/O port descriptor: 16-bit decode, 0x505-0x505, alignment 1, length 1; end tag.
+                { op: 'Name', name: '_CRS', value: Uint8Array.from([0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01, 0x79, 0x00]) },
+                { op: 'Name', name: '_STA', value: 0x0bn },
               ],
             },
           ],
@@ -386,9 +402,9 @@ describe('boot: ACPI tables', () => {
       expect(fadt.subarray(116, 129).every((b) => b === 0)).to.equal(true);
     });
 
-    it('omits PCI0 when asked and honours another SCI, PM base and S5 type', () => {
+    it('omits PCI0 and pvpanic when asked and honours another SCI, PM base and S5 type', () => {
       const mem = memory();
-      const t = buildAcpiTables(mem, { cpus: 2, pciHostBridge: false, sciIrq: 10, pmBase: 0xb000, s5SlpTyp: 7 });
+      const t = buildAcpiTables(mem, { cpus: 2, pciHostBridge: false, pvpanicPort: null, sciIrq: 10, pmBase: 0xb000, s5SlpTyp: 7 });
       const f = readFadt(readSdt(mem, t.tables[2]!.address));
       expect(f.sciInt).to.equal(10);
       expect(f.pm1aEvtBlk).to.equal(0xb000);

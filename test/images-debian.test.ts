@@ -8,6 +8,7 @@ import { NodevisorError } from '../src/kvm/errors.js';
 import { debFileFor, kernelRelease, parseKernelDependency, requireDebianTools } from '../src/images/debian-apt.js';
 import { BUSYBOX_APPLETS, debianInitramfs, INIT_SCRIPT, isStaticX86_64Elf } from '../src/images/debian-initramfs.js';
 import { debianImagePaths, fetchDebianImage } from '../src/images/debian.js';
+import { parseCpio } from './helpers/cpio.js';
 
 /** Captured from `apt-cache depends linux-image-cloud-amd64` on Debian 12. */
 const DEPENDS_OUTPUT = 'linux-image-cloud-amd64\n  Depends: linux-image-6.1.0-56-cloud-amd64\n';
@@ -28,30 +29,6 @@ function fakeElf(types: number[]): Uint8Array {
 }
 const STATIC_ELF = fakeElf([1, 1, 4]); // PT_LOAD, PT_LOAD, PT_NOTE
 const DYNAMIC_ELF = fakeElf([6, 3, 1, 2]); // PT_PHDR, PT_INTERP, PT_LOAD, PT_DYNAMIC
-
-interface CpioMember {
-  mode: number;
-  rdevMajor: number;
-  rdevMinor: number;
-  data: Buffer;
-}
-
-/** Reads a newc archive back (the kernel's view of it), keyed by path. */
-function parseCpio(archive: Buffer): Map<string, CpioMember> {
-  const out = new Map<string, CpioMember>();
-  let at = 0;
-  const align = (n: number): number => (n + 3) & ~3;
-  for (;;) {
-    expect(archive.toString('latin1', at, at + 6)).to.equal('070701');
-    const f = (i: number): number => parseInt(archive.toString('latin1', at + 6 + i * 8, at + 14 + i * 8), 16);
-    const [mode, size, rdevMajor, rdevMinor, nameSize] = [f(1), f(6), f(9), f(10), f(11)];
-    const name = archive.toString('utf8', at + 110, at + 110 + nameSize - 1);
-    at = align(at + 110 + nameSize);
-    if (name === 'TRAILER!!!') return out;
-    out.set(name, { mode, rdevMajor, rdevMinor, data: archive.subarray(at, at + size) });
-    at = align(at + size);
-  }
-}
 
 describe('Debian guest image: apt output parsing', () => {
   it('finds the versioned kernel package in `apt-cache depends` output', () => {

@@ -29,6 +29,8 @@ export type StopReason =
   | { kind: 'poweroff' }
   | { kind: 'reset' }
   | { kind: 'debug-exit'; code: number }
+  /** `detail`: the kernel's panic line, where the console showed one. */
+  | { kind: 'panic'; detail?: string }
   | { kind: 'triple-fault'; vcpu: number; detail: string }
   | { kind: 'error'; vcpu: number; detail: string }
   | { kind: 'stopped' };

@@ -6,8 +6,8 @@
  * to unpack them. The parsers are pure so tests can feed them captured text.
  */
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, readdirSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { accessSync, constants, copyFileSync, existsSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, delimiter, join } from 'node:path';
 import { NodevisorError } from '../kvm/errors.js';
 
 /** The meta package that always depends on the current cloud kernel image. */
@@ -44,7 +44,8 @@ export function debFileFor(pkg: string, files: readonly string[]): string | unde
   return files.find((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb'));
 }
 
-function onPath(tool: string): boolean {
+/** True when `tool` is an executable in one of PATH's directories. */
+export function onPath(tool: string): boolean {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     try {
       accessSync(join(dir, tool), constants.X_OK);
@@ -118,4 +119,36 @@ export function extractDeb(deb: string, dir: string): void {
   } catch (e) {
     throw new NodevisorError('EDEBEXTRACT', `\`dpkg-deb -x ${deb} ${dir}\` failed: ${stderrOf(e)}; delete ${deb} so the next fetch downloads it again`, { cause: e });
   }
+}
+
+/** Writes through a temporary name, so a crash never leaves a truncated file under the final one. */
+export function writeAtomic(path: string, data: Uint8Array | string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, data);
+  renameSync(tmp, path);
+}
+
+export function copyAtomic(from: string, to: string): void {
+  const tmp = `${to}.${process.pid}.tmp`;
+  copyFileSync(from, tmp);
+  renameSync(tmp, to);
+}
+
+/** Unpacks `deb` into a scratch folder, copies `member` out to `to`, and removes the scratch folder. */
+export function copyFromDeb(deb: string, member: string, to: string): void {
+  const scratch = join(to, '..', `.extract-${process.pid}`);
+  rmSync(scratch, { recursive: true, force: true });
+  try {
+    extractDeb(deb, scratch);
+    const file = join(scratch, member);
+    if (!existsSync(file)) throw new NodevisorError('EDEBEXTRACT', `${basename(deb)} has no /${member}; delete ${deb} and fetch again`);
+    copyAtomic(file, to);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** A .deb file's package version without its epoch: "busybox-static_1%3a1.35.0-4+deb12u1+b1_amd64.deb" -> "1.35.0-4+deb12u1+b1". */
+export function debPackageVersion(deb: string): string {
+  return decodeURIComponent(basename(deb).split('_')[1] ?? 'unknown').replace(/^\d+:/, '');
 }

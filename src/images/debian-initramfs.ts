@@ -9,32 +9,14 @@ import { gzipSync } from 'node:zlib';
 import { PACKAGE_ROOT } from '../guests/build.js';
 import { cpioArchive, type CpioEntry } from '../boot/cpio.js';
 import { NodevisorError } from '../kvm/errors.js';
+import { isStaticX86_64Elf } from './elf-info.js';
+
+export { isStaticX86_64Elf };
 
 export const INIT_SCRIPT = join(PACKAGE_ROOT, 'guests', 'linux', 'init.sh');
 
 /** The applets init.sh calls by name (plus a few for reading a stuck guest's state). */
 export const BUSYBOX_APPLETS = ['sh', 'mount', 'nproc', 'poweroff', 'cat', 'ls', 'dmesg'] as const;
-
-const PT_INTERP = 3;
-
-/**
- * True for an x86-64 ELF executable without a program interpreter, i.e. one
- * that runs with nothing else in the file system (no ld.so, no libc.so).
- */
-export function isStaticX86_64Elf(bytes: Uint8Array): boolean {
-  if (bytes.length < 64 || bytes[0] !== 0x7f || bytes[1] !== 0x45 || bytes[2] !== 0x4c || bytes[3] !== 0x46) return false;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  // ELFCLASS64, little-endian, EM_X86_64.
-  if (bytes[4] !== 2 || bytes[5] !== 1 || view.getUint16(18, true) !== 62) return false;
-  const phoff = Number(view.getBigUint64(32, true));
-  const phentsize = view.getUint16(54, true);
-  const phnum = view.getUint16(56, true);
-  if (phnum === 0 || phentsize < 4 || phoff + phnum * phentsize > bytes.length) return false;
-  for (let i = 0; i < phnum; i++) {
-    if (view.getUint32(phoff + i * phentsize, true) === PT_INTERP) return false;
-  }
-  return true;
-}
 
 /** The newc cpio, uncompressed: /bin/busybox, /bin/<applet> -> busybox, /init, /dev/console, /dev/null, /proc, /sys. */
 export function debianInitramfsCpio(busybox: Uint8Array, initScript: string | Uint8Array = readFileSync(INIT_SCRIPT)): Uint8Array {

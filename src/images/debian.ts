@@ -15,12 +15,11 @@
  * pick up a newer kernel); a changed init.sh only rebuilds the initrd.
  */
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { NodevisorError } from '../kvm/errors.js';
 import { cacheDir } from './cache.js';
-import { BUSYBOX_PACKAGE, downloadDeb, extractDeb, kernelRelease, requireDebianTools, resolveKernelPackage } from './debian-apt.js';
+import { BUSYBOX_PACKAGE, copyFromDeb, debPackageVersion, downloadDeb, kernelRelease, requireDebianTools, resolveKernelPackage, writeAtomic } from './debian-apt.js';
 import { debianInitramfsCpio, INIT_SCRIPT } from './debian-initramfs.js';
 
 export interface DebianImage {
@@ -73,19 +72,6 @@ function initrdFor(dir: string, busybox: Uint8Array): { path: string; cpio: Uint
   return { path: join(dir, `initrd-${hash}.cpio.gz`), cpio };
 }
 
-/** Writes through a temporary name, so a crash never leaves a truncated file under the final one. */
-function writeAtomic(path: string, data: Uint8Array | string): void {
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data);
-  renameSync(tmp, path);
-}
-
-function copyAtomic(from: string, to: string): void {
-  const tmp = `${to}.${process.pid}.tmp`;
-  copyFileSync(from, tmp);
-  renameSync(tmp, to);
-}
-
 /** Deletes initrds built from an older init.sh, busybox or layout: nothing uses them any more. */
 function removeStaleInitrds(dir: string, keep: string): void {
   for (const f of readdirSync(dir)) {
@@ -102,20 +88,6 @@ export function debianImagePaths(options: Pick<FetchDebianOptions, 'cacheDir'> =
   return existsSync(initrd) ? { kernel: join(dir, m.kernel), initrd, version: m.version } : undefined;
 }
 
-/** Unpacks `deb` into a scratch folder, copies `member` out to `to`, and removes the scratch folder. */
-function copyFromDeb(deb: string, member: string, to: string): void {
-  const scratch = join(to, '..', `.extract-${process.pid}`);
-  rmSync(scratch, { recursive: true, force: true });
-  try {
-    extractDeb(deb, scratch);
-    const file = join(scratch, member);
-    if (!existsSync(file)) throw new NodevisorError('EDEBEXTRACT', `${basename(deb)} has no /${member}; delete ${deb} and fetch again`);
-    copyAtomic(file, to);
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
-}
-
 /** Downloads the kernel and busybox packages and copies what the image needs out of them. */
 function fetchPackages(dir: string, log: (line: string) => void): Manifest {
   requireDebianTools();
@@ -130,9 +102,7 @@ function fetchPackages(dir: string, log: (line: string) => void): Manifest {
   const kernel = `vmlinuz-${version}`;
   log(`extracting ${basename(kernelDeb)}`);
   copyFromDeb(kernelDeb, `boot/vmlinuz-${version}`, join(dir, kernel));
-  // "busybox-static_1%3a1.35.0-4+deb12u1+b1_amd64.deb" -> "busybox-1.35.0-4+deb12u1+b1"
-  const bbVersion = decodeURIComponent(basename(busyboxDeb).split('_')[1] ?? 'unknown').replace(/^\d+:/, '');
-  const busybox = `busybox-${bbVersion}`;
+  const busybox = `busybox-${debPackageVersion(busyboxDeb)}`;
   log(`extracting ${basename(busyboxDeb)}`);
   copyFromDeb(busyboxDeb, 'bin/busybox', join(dir, busybox));
 

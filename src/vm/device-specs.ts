@@ -2,6 +2,7 @@ import type { Bus } from '../devices/bus.js';
 import type { BusDevice, DeviceHost } from '../devices/device.js';
 import { DebugExit } from '../devices/debug-exit.js';
 import { PostCode } from '../devices/post-code.js';
+import { Pvpanic } from '../devices/pvpanic.js';
 import { Uart16550, UART_PORT_COUNT, type Uart16550State } from '../devices/uart16550.js';
 import { AcpiPm, ACPI_PM_LENGTH, type AcpiPmState } from '../devices/acpi-pm.js';
 import { I8254Pit, PIT_PORT_COUNT, PORT61, PORT61_PORT_COUNT, type I8254PitState } from '../devices/i8254-pit.js';
@@ -25,6 +26,7 @@ import type { IoEventfdRegistrar } from '../virtio/notify-eventfds.js';
  */
 export type DeviceSpec =
   | { kind: 'debug-exit'; port: number }
+  | { kind: 'pvpanic'; port: number }
   | { kind: 'post-code'; port: number }
   | { kind: 'uart16550'; port: number; irq: number; state: Uart16550State }
   | { kind: 'acpi-pm'; port: number; sciIrq: number; s5SlpTyp: number; state: AcpiPmState }
@@ -61,6 +63,9 @@ export function attachDevices(bus: Bus, specs: readonly DeviceSpec[], host: Devi
     switch (spec.kind) {
       case 'debug-exit':
         add(spec.port, 1, new DebugExit(host.vm));
+        break;
+      case 'pvpanic':
+        add(spec.port, 1, new Pvpanic(host.vm));
         break;
       case 'post-code':
         add(spec.port, 1, new PostCode());

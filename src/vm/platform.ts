@@ -6,6 +6,7 @@ import { I8042 } from '../devices/i8042.js';
 import { PciHost } from '../devices/pci-host.js';
 import { ResetControl } from '../devices/reset-control.js';
 import { DEBUG_EXIT_PORT } from '../devices/debug-exit.js';
+import { PVPANIC_PORT } from '../devices/pvpanic.js';
 import { PCI_HOLE_START } from '../memory/layout.js';
 import type { DeviceSpec } from './device-specs.js';
 
@@ -41,5 +42,6 @@ export function platformDevices(cfg: PlatformConfig): DeviceSpec[] {
     { kind: 'pci-host', port: PlatformPorts.pciConfig, state: PciHost.allocate(), reset: ResetControl.allocate() },
     { kind: 'post-code', port: PlatformPorts.postCode },
     { kind: 'debug-exit', port: DEBUG_EXIT_PORT },
+    { kind: 'pvpanic', port: PVPANIC_PORT },
   ];
 }

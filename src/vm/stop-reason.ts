@@ -11,6 +11,8 @@ export const ExitStatus = {
   'triple-fault': 4,
   error: 6,
   stopped: 8,
+  /** The guest kernel panicked (pvpanic). */
+  panic: 10,
   /** The VM could not be created or started (bad option, missing file, no KVM). */
   setupFailed: 64,
 } as const;
@@ -32,5 +34,7 @@ export function describeStop(reason: StopReason): string {
       return reason.detail;
     case 'stopped':
       return 'the VM was stopped by the host';
+    case 'panic':
+      return reason.detail ? `the guest kernel panicked: ${reason.detail}` : 'the guest kernel panicked';
   }
 }

@@ -33,6 +33,7 @@ import { openDiskImages, closeDiskImages, type OpenDisk } from './disk-images.js
 import { MAX_IO_THREADS, defaultIoThreads } from '../virtio/blk-io-pool.js';
 import { GuestConsole, CONSOLE_KINDS, type ConsoleKind } from './guest-console.js';
 import { VirtioRuntime, type VirtioFunctionStats } from './virtio-runtime.js';
+import { TextTail, panicMessage } from './console-tail.js';
 
 /** Reads a file the guest boots from, with an error that names it and says what is wrong. */
 function readGuestFile(source: string | Uint8Array, what: string, code: string): Uint8Array {
@@ -135,6 +136,8 @@ export class Vm extends EventEmitter {
   private resolveResult?: (r: VmResult) => void;
   private console?: GuestConsole;
   private readonly earlyInput: Buffer[] = [];
+  /** The guest's last console output, for stop messages (a panic's reason). */
+  private readonly consoleTail = new TextTail(16 * 1024);
   private disks: OpenDisk[] = [];
   private virtio?: VirtioRuntime;
 
@@ -240,6 +243,11 @@ export class Vm extends EventEmitter {
   sendConsoleInput(bytes: Uint8Array): void {
     if (this.console) this.console.send(bytes);
     else if (bytes.length) this.earlyInput.push(Buffer.from(bytes)); // before start(): typed in once the console exists
+  }
+
+  /** The last 16 KiB the guest printed on its consoles. */
+  consoleText(): string {
+    return this.consoleTail.text();
   }
 
   stats(): VmStats {
@@ -350,7 +358,10 @@ export class Vm extends EventEmitter {
       kind: this.consoleKind,
       output: this.options.consoleOutput,
       input: this.options.consoleInput,
-      emit: (chunk) => this.emit('console', chunk),
+      emit: (chunk) => {
+        this.consoleTail.push(chunk);
+        this.emit('console', chunk);
+      },
     });
     for (const b of this.earlyInput.splice(0)) this.console.send(b);
     for (const spec of specs) {
@@ -476,7 +487,7 @@ export class Vm extends EventEmitter {
   }
 
   private async finish(): Promise<void> {
-    const reason = this.stopReason ?? { kind: 'stopped' };
+    let reason: StopReason = this.stopReason ?? { kind: 'stopped' };
     this.state = 'stopped';
     // The device-timer thread and the block I/O pool drive IRQ lines through
     // the VM fd (and the pool writes guest RAM): both must be gone before the
@@ -486,6 +497,7 @@ export class Vm extends EventEmitter {
     // Pass on what the guest printed last before anyone hears of the stop.
     this.console?.close();
     this.release();
+    if (reason.kind === 'panic' && !reason.detail) reason = { kind: 'panic', detail: panicMessage(this.consoleTail.text()) };
     const result: VmResult = { reason, exitStatus: exitStatusOf(reason), message: describeStop(reason) };
     this.emit('stop', result);
     this.resolveResult?.(result);

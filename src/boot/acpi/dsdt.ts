@@ -18,7 +18,8 @@
  * SLP_EN to PM1a_CNT to power off, which acpi-pm.ts answers for SLP_TYP 5.
  */
 import { concatBytes } from '../bytes.js';
-import { amlBuffer, amlDevice, amlEisaId, amlEmptyMethod, amlInteger, amlName, amlNameString, amlPackage, amlScope } from './aml.js';
+import { amlBuffer, amlDevice, amlEisaId, amlEmptyMethod, amlInteger, amlName, amlNameString, amlPackage, amlScope, amlString } from './aml.js';
+import { PVPANIC_HID } from '../../devices/pvpanic.js';
 import { checkPciIntx, type PciIntxRoute } from '../irq-routing.js';
 import { buildSdt, DEFAULT_SDT_IDS, type SdtIds } from './sdt.js';
 import { AddressSpace, dwordMemoryWindow, endTag, extendedIrq, ioPorts, wordWindow } from './resources.js';
@@ -34,6 +35,8 @@ export interface DsdtConfig {
   readonly pciHostBridge: boolean;
   /** PCI INTx wiring on bus 0 (only with the host bridge): a _PRT and one interrupt link per route. */
   readonly pciIntx?: readonly PciIntxRoute[];
+  /** Declare the pvpanic device (QEMU0001) at this port; none when absent. */
+  readonly pvpanicPort?: number;
   readonly ids?: SdtIds;
 }
 
@@ -106,7 +109,26 @@ export function pciRootResources(): number[] {
   ];
 }
 
+/**
+ * Scope(\_SB_){ Device(PEVT){ _HID "QEMU0001", _CRS IO(port, 1), _STA 0x0B } },
+ * as QEMU declares its ISA pvpanic device; Linux's pvpanic driver binds it.
+ */
+export function amlPvpanic(port: number): Uint8Array {
+  return amlScope('\\_SB_', [
+    amlDevice('PEVT', [
+      amlName('_HID', amlString(PVPANIC_HID)),
+      amlName('_CRS', amlBuffer([...ioPorts(port, 1), ...endTag()])),
+      // Present, enabled, not shown in UI: a device without a user-visible function.
+      amlName('_STA', amlInteger(0x0b)),
+    ]),
+  ]);
+}
+
 export function buildDsdt(config: DsdtConfig): Uint8Array {
-  const aml = concatBytes([amlS5(config.s5SlpTyp), ...(config.pciHostBridge ? [amlPciHostBridge(config.pciIntx)] : [])]);
+  const aml = concatBytes([
+    amlS5(config.s5SlpTyp),
+    ...(config.pciHostBridge ? [amlPciHostBridge(config.pciIntx)] : []),
+    ...(config.pvpanicPort !== undefined ? [amlPvpanic(config.pvpanicPort)] : []),
+  ]);
   return buildSdt('DSDT', DSDT_REVISION, aml, config.ids ?? DEFAULT_SDT_IDS);
 }

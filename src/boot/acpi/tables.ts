@@ -15,6 +15,7 @@ import { IOAPIC_BASE } from '../../irqchip/ioapic.js';
 import { LAPIC_DEFAULT_BASE } from '../../irqchip/lapic-regs.js';
 import { PM1A_CNT, PM1A_STS, PM1_CNT_LEN, PM1_EVT_LEN, PM_TMR, PM_TMR_LEN } from '../../devices/acpi-pm.js';
 import { BIOS_AREA_START } from '../../memory/e820.js';
+import { PVPANIC_PORT } from '../../devices/pvpanic.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { PlatformPorts } from '../../vm/platform.js';
 import { alignUp, hex } from '../bytes.js';
@@ -64,6 +65,8 @@ export interface AcpiConfig {
   readonly pciHostBridge?: boolean;
   /** PCI INTx wiring the DSDT describes (_PRT and interrupt links); the MP table gets the same. */
   readonly pciIntx?: readonly PciIntxRoute[];
+  /** The pvpanic device's port for the DSDT (default 0x505); null for none. */
+  readonly pvpanicPort?: number | null;
   readonly ids?: SdtIds;
   /** Region for the tables; default 0xE0000-0xF0000. The RSDP comes first, so `base` must be where the OS scans. */
   readonly base?: number;
@@ -119,7 +122,7 @@ export function layoutAcpiTables(config: AcpiConfig): AcpiTables {
     overrides: firmwareIsaOverrides(sciIrq, config.isaOverrides ?? DEFAULT_ISA_OVERRIDES),
     ids,
   });
-  const dsdt = buildDsdt({ s5SlpTyp: config.s5SlpTyp ?? PlatformPorts.s5SlpTyp, pciHostBridge: config.pciHostBridge ?? true, pciIntx: config.pciIntx, ids });
+  const dsdt = buildDsdt({ s5SlpTyp: config.s5SlpTyp ?? PlatformPorts.s5SlpTyp, pciHostBridge: config.pciHostBridge ?? true, pciIntx: config.pciIntx, pvpanicPort: config.pvpanicPort === null ? undefined : (config.pvpanicPort ?? PVPANIC_PORT), ids });
 
   // Every size is known before the pointers are: place, then build the pointing tables.
   let next = base;
