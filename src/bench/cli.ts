@@ -8,6 +8,9 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { NodevisorError } from '../kvm/errors.js';
 import { compareToBaseline, parseTolerances, type ToleranceOverrides } from './compare.js';
+import { compareAb } from './ab.js';
+import { linuxOptions, LinuxUsageError } from './linux-cli.js';
+import type { LinuxBenchOptions } from './linux.js';
 import { ProgressBar } from './progress.js';
 import { formatReport, readReportFile, writeReportJson } from './report.js';
 import type { BenchReport } from './report-types.js';
@@ -42,6 +45,22 @@ Options:
                       the most specific wins; default: each metric's own
   --strict            inconclusive or missing metrics fail too
   --verbose           print every repetition's value
+
+Options of the linux suite (nodevisor bench linux ...):
+  --kernel FILE       the bzImage to boot (default: the test kernel)
+  --irqchip MODE      user (default), split or kernel
+  --memory SIZE       guest RAM (default 256M)
+  --cmdline-append T  appended to the kernel command line
+  --seconds S         how long each workload runs per boot (default 2)
+  --workload PROG     run your static program instead of the built-in
+                      workloads (repeatable); it gets NODEVISOR_VCPUS in its
+                      environment and prints lines
+                      "metric NAME VALUE UNIT higher|lower"
+  --workload-arg A    an argument for the --workload before it (repeatable)
+  --ab-kernel FILE    A/B run: B boots this kernel, A the --kernel one
+  --ab KEY=VALUE      A/B run: B differs from A in irqchip, memory, kernel or
+                      cmdline-append (repeatable); A and B boot alternately and
+                      B is compared against A with the rules below
   --list              list the suites and exit
   -h, --help          show this help
 
@@ -66,6 +85,7 @@ interface BenchArgs {
   tolerances: ToleranceOverrides;
   strict: boolean;
   verbose: boolean;
+  linux?: LinuxBenchOptions;
 }
 
 class UsageError extends Error {}
@@ -84,7 +104,7 @@ function writableDirOf(file: string, flag: string): void {
 
 /** Parses and checks everything before any benchmark runs: a typo should not cost a ten-minute run. */
 function parse(args: string[]): BenchArgs | 'help' | 'list' {
-  const { values, positionals } = parseArgs({
+  const { values, positionals, tokens } = parseArgs({
     args,
     allowPositionals: true,
     options: {
@@ -99,7 +119,17 @@ function parse(args: string[]): BenchArgs | 'help' | 'list' {
       verbose: { type: 'boolean', short: 'v' },
       list: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
+      kernel: { type: 'string' },
+      irqchip: { type: 'string' },
+      memory: { type: 'string' },
+      'cmdline-append': { type: 'string' },
+      seconds: { type: 'string' },
+      workload: { type: 'string', multiple: true },
+      'workload-arg': { type: 'string', multiple: true },
+      'ab-kernel': { type: 'string' },
+      ab: { type: 'string', multiple: true },
     },
+    tokens: true,
   });
   if (values.help) return 'help';
   if (values.list) return 'list';
@@ -118,11 +148,14 @@ function parse(args: string[]): BenchArgs | 'help' | 'list' {
     strict: values.strict ?? false,
     verbose: values.verbose ?? false,
   };
-  if (values.tolerance?.length && values.baseline === undefined) throw new UsageError('--tolerance applies to a comparison: give --baseline FILE too');
+  const abRun = values['ab-kernel'] !== undefined || (values.ab?.length ?? 0) > 0;
+  if (values.tolerance?.length && values.baseline === undefined && !abRun) throw new UsageError('--tolerance applies to a comparison: give --baseline FILE (or an A/B run) too');
   if (values.baseline !== undefined) {
     out.baseline = readReportFile(values.baseline);
     out.baselineFile = values.baseline;
   }
+  out.linux = linuxOptions(values, tokens, positionals);
+  if (out.linux?.ab && out.baseline) throw new UsageError('an A/B run compares B against A: it cannot take --baseline too');
   return out;
 }
 
@@ -131,7 +164,7 @@ export async function benchCommand(args: string[]): Promise<number> {
   try {
     a = parse(args);
   } catch (e) {
-    if (e instanceof UsageError || e instanceof NodevisorError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+    if (e instanceof UsageError || e instanceof LinuxUsageError || e instanceof NodevisorError || (e as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`nodevisor bench: ${(e as Error).message}\n`);
       return BenchExit.usage;
     }
@@ -153,6 +186,7 @@ export async function benchCommand(args: string[]): Promise<number> {
       repetitions: a.repetitions,
       maxVcpus: a.maxVcpus,
       only: a.only,
+      linux: a.linux,
       onProgress: (p) => bar.update(p),
       onLog: (suite, message) => a.verbose && bar.log(`${suite}: ${message}`),
     });
@@ -167,6 +201,7 @@ export async function benchCommand(args: string[]): Promise<number> {
     bar.clear();
   }
   if (a.baseline) report.comparison = compareToBaseline(report, a.baseline, { tolerances: a.tolerances, strict: a.strict, source: a.baselineFile });
+  else if (report.ab) report.comparison = compareAb(report, { tolerances: a.tolerances, strict: a.strict });
   process.stdout.write(formatReport(report));
   if (a.json) {
     writeReportJson(a.json, report);

@@ -100,4 +100,10 @@ export interface BenchReport {
   settings: BenchRunSettings;
   suites: SuiteReport[];
   comparison?: Comparison;
+  /**
+   * An A/B run (`nodevisor bench linux --ab...`): `suites` hold B's results,
+   * `baseline` A's, measured alternately in the same run; `comparison`
+   * compares B against A.
+   */
+  ab?: { a: string; b: string; baseline: SuiteReport[] };
 }

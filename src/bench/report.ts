@@ -21,6 +21,7 @@ function header(report: BenchReport): string[] {
     `host: ${m.cpuModel}, ${m.hostCores} cores, Linux ${m.hostKernel}, KVM ${m.kvm}`,
     `suites ${s.suites.join(', ')}; ${s.repetitions} repetitions; max vCPUs ${s.maxVcpus}${s.only ? `; only ${s.only.join(',')}` : ''}`,
   ];
+  if (report.ab) lines.push(`A/B run: A = ${report.ab.a}; B = ${report.ab.b}. Booted alternately; the tables show B, "baseline" is A`);
   if (s.testKnobs && Object.values(s.testKnobs).some((v) => v)) lines.push(`test knobs: ${JSON.stringify(s.testKnobs)} (deliberately slowed: not a real measurement)`);
   return lines;
 }

@@ -7,7 +7,9 @@ import { availableParallelism, release } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../guests/build.js';
 import { NodevisorError } from '../kvm/errors.js';
-import type { BenchContext, Metric, Suite, TestKnobs } from './types.js';
+import type { BenchContext, Metric, Suite, SuiteResult, TestKnobs } from './types.js';
+import type { LinuxBenchOptions } from './linux.js';
+import { compareAb } from './ab.js';
 import { REPORT_FORMAT, type BenchMetadata, type BenchReport, type MetricReport, type SuiteReport } from './report-types.js';
 import { isSelected, suiteSelected } from './select.js';
 import { summarize } from './stats.js';
@@ -30,6 +32,8 @@ export interface RunBenchmarkOptions {
   /** Metric ids or dotted prefixes to run; all when absent. */
   only?: string[];
   testKnobs?: TestKnobs;
+  /** Options of the linux suite (kernel, workloads, A/B variant). */
+  linux?: LinuxBenchOptions;
   onProgress?: (p: BenchProgress) => void;
   /** Suites' diagnostic lines. */
   onLog?: (suite: string, message: string) => void;
@@ -58,29 +62,47 @@ export async function runBenchmark(options: RunBenchmarkOptions = {}): Promise<B
   const suites = resolveSuites({ ...options, only });
   const metadata = machineMetadata();
   const reports: SuiteReport[] = [];
+  const abReports: SuiteReport[] = [];
+  let ab: { a: string; b: string } | undefined;
   for (const suite of suites) {
     const ctx: BenchContext = {
       repetitions,
       maxVcpus,
       only,
       testKnobs: options.testKnobs,
+      linux: options.linux,
       progress: (done, total, label) => options.onProgress?.({ suite: suite.name, done, total, label }),
       log: (message) => options.onLog?.(suite.name, message),
     };
-    reports.push(await runSuite(suite, ctx));
+    const r = await runSuite(suite, ctx);
+    reports.push(r.a);
+    if (r.b) {
+      abReports.push(r.b);
+      ab = r.ab;
+    }
   }
   const settings: BenchReport['settings'] = { suites: suites.map((s) => s.name), repetitions, maxVcpus };
   if (only) settings.only = [...only];
   if (options.testKnobs) settings.testKnobs = { ...options.testKnobs };
-  return { format: REPORT_FORMAT, metadata, settings, suites: reports };
+  if (!ab) return { format: REPORT_FORMAT, metadata, settings, suites: reports };
+  // An A/B run reports B, with A as the baseline it is compared against.
+  const report: BenchReport = { format: REPORT_FORMAT, metadata, settings, suites: abReports, ab: { a: ab.a, b: ab.b, baseline: reports } };
+  report.comparison = compareAb(report);
+  return report;
+}
+
+interface SuiteRun {
+  a: SuiteReport;
+  /** B's report in an A/B run. */
+  b?: SuiteReport;
+  ab?: { a: string; b: string };
 }
 
 /** Runs one suite; a failure becomes the report's `error` rather than ending the run. */
-async function runSuite(suite: Suite, ctx: BenchContext): Promise<SuiteReport> {
+async function runSuite(suite: Suite, ctx: BenchContext): Promise<SuiteRun> {
   const began = performance.now();
   const seconds = (): number => Math.round(performance.now() - began) / 1000;
-  try {
-    const result = await suite.run(ctx);
+  const report = (result: Pick<SuiteResult, 'metrics' | 'notes'>): SuiteReport => {
     const notes = [...result.notes];
     const metrics: MetricReport[] = [];
     for (const m of result.metrics) {
@@ -93,8 +115,15 @@ async function runSuite(suite: Suite, ctx: BenchContext): Promise<SuiteReport> {
       metrics.push({ ...m, summary: summarize(m.samples) });
     }
     return { suite: suite.name, description: suite.description, notes, metrics, seconds: seconds() };
+  };
+  try {
+    const result = await suite.run(ctx);
+    const a = report(result);
+    if (!result.ab) return { a };
+    return { a, b: report(result.ab), ab: { a: result.ab.a, b: result.ab.b } };
   } catch (e) {
-    return { suite: suite.name, description: suite.description, notes: [], metrics: [], seconds: seconds(), error: (e as Error).message };
+    const failed = { suite: suite.name, description: suite.description, notes: [], metrics: [], seconds: seconds(), error: (e as Error).message };
+    return ctx.linux?.ab && suite.name === 'linux' ? { a: failed, b: { ...failed, notes: [] }, ab: { a: 'A', b: 'B' } } : { a: failed };
   }
 }
 

@@ -5,7 +5,9 @@ import { DEFAULT_TIMING, HOST_WORKLOADS, SCALING_WORKLOADS, runScalingGuest, typ
 import { buildScalingReference, runHostReference, type ThreadRecord } from './scaling-ref.js';
 import { runKey, scalingMetrics } from './scaling-metrics.js';
 import { tscFrequency } from './scaling-tsc.js';
-import { isSelected, matchesId } from './select.js';
+import { isSelected, suiteSelected, vcpuCounts } from './select.js';
+
+export { vcpuCounts };
 
 /**
  * The scaling suite (issue 5): how throughput grows with vCPUs for four
@@ -19,18 +21,9 @@ const IRQCHIP = 'user';
 const TIMER_HZ = 1000;
 
 /** 1, 2, 4, ... up to `max`, and `max` itself. */
-export function vcpuCounts(max: number): number[] {
-  if (!Number.isInteger(max) || max < 1) throw new Error(`maxVcpus must be a positive integer (got ${max})`);
-  const counts: number[] = [];
-  for (let n = 1; n < max; n *= 2) counts.push(n);
-  counts.push(max);
-  return counts;
-}
-
 /** Whether `only` (metric ids or dotted prefixes, see select.ts) could select a metric of `workload`. */
 export function wantsWorkload(only: readonly string[] | undefined, workload: ScalingWorkload): boolean {
-  const id = `scaling.${workload}`;
-  return !only || only.length === 0 || only.some((p) => matchesId(p, id) || matchesId(id, p));
+  return suiteSelected(`scaling.${workload}`, only);
 }
 
 async function run(ctx: BenchContext): Promise<SuiteResult> {

@@ -27,6 +27,13 @@ export const reportSchema: JsonSchema = {
     settings: ref('settings'),
     suites: { type: 'array', items: ref('suite') },
     comparison: ref('comparison'),
+    ab: {
+      type: 'object',
+      description: "An A/B run: `suites` are B's results, `ab.baseline` A's, measured alternately; `comparison` is B against A.",
+      required: ['a', 'b', 'baseline'],
+      additionalProperties: false,
+      properties: { a: text, b: text, baseline: { type: 'array', items: ref('suite') } },
+    },
   },
   $defs: {
     metricId: {

@@ -7,13 +7,15 @@ import { microSuite } from './micro.js';
 import { scalingSuite } from './scaling.js';
 import { bootSuite } from './boot.js';
 import { virtioBlkSuite } from './virtio-blk.js';
+import { linuxSuite } from './linux.js';
 
 export const SUITES: Map<string, Suite> = new Map<string, Suite>([
   [microSuite.name, microSuite],
   [scalingSuite.name, scalingSuite],
   [bootSuite.name, bootSuite],
   [virtioBlkSuite.name, virtioBlkSuite],
+  [linuxSuite.name, linuxSuite],
 ]);
 
-/** What runs when no suite is named (those of these that are registered). `boot` needs the test kernel, so it is asked for by name. */
+/** What runs when no suite is named (those of these that are registered). `boot` and `linux` need the test kernel, so they are asked for by name. */
 export const DEFAULT_SUITES: readonly string[] = ['micro', 'scaling'];

@@ -33,17 +33,16 @@ export interface SuiteResult {
   metrics: Metric[];
   /** Lines worth showing beside the table (e.g. "QEMU cannot boot here"). */
   notes: string[];
+  /**
+   * An A/B run: `metrics` above are A's, these are B's (same ids), measured
+   * alternately with A's; the runner reports B compared against A.
+   */
+  ab?: { a: string; b: string; metrics: Metric[]; notes: string[] };
 }
 
-/** Knobs that exist only so tests can prove the benchmarks catch regressions. */
-export interface TestKnobs {
-  /** Busy-wait this long on every IPI delivery (userspace irqchip). */
-  ipiDelayUs?: number;
-  /** Hold every virtio-blk request this long in its I/O thread (a slow disk). */
-  blkDelayUs?: number;
-  /** Make a virtio-blk I/O thread throw (a nodevisor bug) once this many requests have completed. */
-  blkFailAfter?: number;
-}
+export type { TestKnobs } from '../vcpu/test-knobs.js';
+import type { TestKnobs } from '../vcpu/test-knobs.js';
+import type { LinuxBenchOptions } from './linux.js';
 
 export interface BenchContext {
   /** Repetitions per measurement (each yields one sample). */
@@ -56,6 +55,8 @@ export interface BenchContext {
   testKnobs?: TestKnobs;
   /** Restrict a suite to some of its benchmarks (ids or prefixes); all when absent. */
   only?: string[];
+  /** Options of the linux suite (kernel, workloads, A/B variant). */
+  linux?: LinuxBenchOptions;
 }
 
 export interface Suite {

@@ -27,6 +27,8 @@ export interface RunLoopContext {
   quirks: boolean;
   /** The run page carries vcpu events (KVM_SYNC_X86_EVENTS). */
   syncEvents: boolean;
+  /** Test knob: busy-wait this long after every kick out of KVM_RUN (a deliberately slow interrupt path). */
+  kickDelayNs?: number;
 }
 
 /**
@@ -62,7 +64,11 @@ export class RunLoop {
       const r = native.run(slot);
       control.setState(index, VcpuState.InVmm);
       interrupts.afterRun?.(run);
-      if (r < 0) continue; // kicked (EINTR) or asked to retry (EAGAIN)
+      if (r < 0) {
+        // kicked (EINTR) or asked to retry (EAGAIN)
+        if (this.c.kickDelayNs) spin(this.c.kickDelayNs);
+        continue;
+      }
       const reason = this.u32[RunOff.exitReason >> 2]!;
       stats[Stat.Exits]! += 1;
       stats[Stat.ExitBase + reason]! += 1;
@@ -228,5 +234,12 @@ export class RunLoop {
     }
     control.setState(index, VcpuState.InVmm);
     stats[Stat.HaltNs]! += monotonicClock.nowNs() - t0;
+  }
+}
+
+function spin(ns: number): void {
+  const until = monotonicClock.nowNs() + ns;
+  while (monotonicClock.nowNs() < until) {
+    // a deliberately slow VMM (test knob)
   }
 }

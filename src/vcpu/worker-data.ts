@@ -5,7 +5,7 @@ import type { StopReason } from '../devices/device.js';
 import type { EntryMode } from './boot-state.js';
 import type { IrqchipMode } from './cpuid.js';
 import type { IrqchipState } from '../vm/irqchip.js';
-import type { TestKnobs } from '../bench/types.js';
+import type { TestKnobs } from './test-knobs.js';
 
 /** Everything a vCPU worker is started with (structured-cloned). */
 export interface VcpuWorkerData {

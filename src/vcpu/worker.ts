@@ -72,7 +72,7 @@ function main(): void {
     control.waitForGo();
     stats[Stat.StartNs] = monotonicClock.nowNs();
     const interrupts = interruptsFor(irqchip, vcpu, attached.slot, run);
-    const loop = new RunLoop({ index: data.index, slot: attached.slot, vcpu, run, bus, memory, control, stats, interrupts, vm, quirks: data.quirks, syncEvents: data.syncEvents });
+    const loop = new RunLoop({ index: data.index, slot: attached.slot, vcpu, run, bus, memory, control, stats, interrupts, vm, quirks: data.quirks, syncEvents: data.syncEvents, kickDelayNs: (data.testKnobs?.kickDelayUs ?? 0) * 1000 });
     loop.run();
   } catch (e) {
     vm.requestStop({ kind: 'error', vcpu: data.index, detail: `vCPU ${data.index} failed: ${(e as Error).stack ?? String(e)}` });

@@ -7,7 +7,7 @@ import { IrqRouter } from '../irqchip/irq-router.js';
 import type { ApicBus, WakeFn } from '../irqchip/types.js';
 import type { Clock } from '../sync/clock.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
-import type { TestKnobs } from '../bench/types.js';
+import type { TestKnobs } from '../vcpu/test-knobs.js';
 import { KernelIrqLines } from './irq-lines.js';
 import { MsiApicBus } from './msi-bus.js';
 import { SplitEoiRoutes } from './split-eoi-routes.js';

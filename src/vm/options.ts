@@ -1,7 +1,7 @@
 import type { Writable, Readable } from 'node:stream';
 import type { EntryMode } from '../vcpu/boot-state.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
-import type { TestKnobs } from '../bench/types.js';
+import type { TestKnobs } from '../vcpu/test-knobs.js';
 import type { DiskOptions } from './disk-images.js';
 import type { ConsoleKind } from './guest-console.js';
 

@@ -2,7 +2,7 @@ import { native, k } from '../kvm/addon.js';
 import { setIoeventfd, type KvmVm } from '../kvm/vm-fd.js';
 import type { StopReason } from '../devices/device.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
-import type { TestKnobs } from '../bench/types.js';
+import type { TestKnobs } from '../vcpu/test-knobs.js';
 import { GuestRanges } from '../virtio/guest-ranges.js';
 import { VirtioPciTransport } from '../virtio/pci-transport.js';
 import { VirtioConsole } from '../virtio/console.js';
