@@ -207,6 +207,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`${VERSION}\n`);
     return 0;
   }
+  if (command === 'run' && (rest.includes('--help') || rest.includes('-h'))) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
   if (command === 'run') return run(rest);
   if (command === 'image') return imageCommand(rest);
   if (command === 'bench') return benchCommand(rest);

@@ -25,6 +25,8 @@ export { parseSize } from './memory/layout.js';
 export * from './bench/index.js';
 export { fetchDebianImage, debianImagePaths, type DebianImage } from './images/debian.js';
 export { buildTestKernel, findTestKernel } from './images/test-kernel.js';
+export { buildInitramfs, type InitramfsOptions, type InitramfsAddition } from './images/initramfs.js';
+export { fetchBusybox } from './images/busybox.js';
 
 /** Creates a VM (nothing runs until `start()`). */
 export function createVm(options: VmOptions = {}): Vm {

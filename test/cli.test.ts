@@ -1,5 +1,8 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testImage } from './helpers/guests.js';
 
@@ -53,6 +56,39 @@ describe('nodevisor CLI', function () {
     const help = await cli('--help');
     expect(help.status).to.equal(0);
     for (const flag of ['--smp', '--memory', '--kernel', '--initrd', '--cmdline', '--irqchip', '--disk', '--rng', '--console', '--quiet']) expect(help.stdout).to.contain(flag);
+  });
+
+  it('answers --help for every subcommand', async () => {
+    for (const args of [['run', '--help'], ['bench', '--help'], ['image', '--help'], ['image', 'build-initramfs', '--help']]) {
+      const r = await cli(...args);
+      expect(r.status, args.join(' ')).to.equal(0);
+      expect(r.stdout, args.join(' ')).to.match(/Usage|usage/);
+    }
+    expect((await cli('bench', '--help')).stdout).to.contain('--ab-kernel');
+    expect((await cli('image', '--help')).stdout).to.contain('build-initramfs OUT');
+  });
+
+  it('builds an initramfs and refuses one that could not run', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'nodevisor-cli-initramfs-')), 'i.cpio');
+    try {
+      const ok = await cli('image', 'build-initramfs', out);
+      expect(ok.status, ok.stderr).to.equal(0);
+      expect(readFileSync(out).toString('latin1', 0, 6)).to.equal('070701');
+      const noShell = await cli('image', 'build-initramfs', out, '--init-script', fileURLToPath(new URL('../../guests/linux/init.sh', import.meta.url)));
+      expect(noShell.status).to.equal(64);
+      expect(noShell.stderr).to.match(/script for \/bin\/sh, which the initramfs lacks: add --busybox/);
+      const missing = await cli('image', 'build-initramfs');
+      expect(missing.status).to.equal(64);
+      expect(missing.stderr).to.match(/needs one output file/);
+    } finally {
+      rmSync(join(out, '..'), { recursive: true, force: true });
+    }
+  });
+
+  it('refuses linux-suite options for other suites and --baseline with an A/B run', async () => {
+    const r = await cli('bench', 'micro', '--seconds', '1');
+    expect(r.status).to.equal(64);
+    expect(r.stderr).to.match(/option of the linux suite/);
   });
 
   const bad: Array<[string[], RegExp]> = [

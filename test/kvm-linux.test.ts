@@ -73,3 +73,18 @@ for (const { vcpus, irqchip } of BOOTS) {
     });
   });
 }
+
+describe("Linux test kernel: /init's run list fails", function () {
+  this.timeout(300000);
+
+  it("reports the failing command's status through the debug-exit port: nodevisor exits (status << 1) | 1", async function () {
+    const kernel = testKernelOrSkip(this);
+    // nvbench exits 2 on a bad duration; the second command must not run.
+    const initrd = nvbenchInitramfs({ runList: ['nvbench compute -1', 'nvbench compute 0.1'] });
+    const run = await runVm({ vcpus: 1, memory: '128M', kernel, initrd }, undefined, 240000);
+    expect(run.console).to.contain('nodevisor-init: run 1 exited with status 2');
+    expect(run.console).not.to.contain('nodevisor-init: run 2:');
+    expect(run.result.reason).to.deep.equal({ kind: 'debug-exit', code: 2 });
+    expect(run.result.exitStatus).to.equal((2 << 1) | 1);
+  });
+});
