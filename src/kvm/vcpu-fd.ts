@@ -7,6 +7,7 @@ import {
 const EVENTS = layoutOf('kvm_vcpu_events');
 const FPU = layoutOf('kvm_fpu');
 const DEBUG = layoutOf('kvm_guest_debug');
+const ATTR = layoutOf('kvm_device_attr');
 
 /**
  * A vCPU file descriptor's ioctls. Each costs ~10 us on the development
@@ -106,6 +107,35 @@ export class KvmVcpu {
 
   tscKhz(): number {
     return native.ioctl(this.fd, k('KVM_GET_TSC_KHZ'), 0);
+  }
+
+  /**
+   * The guest TSC's offset from the host's (KVM_VCPU_TSC_OFFSET, Linux
+   * 5.16+), or undefined where KVM does not expose it.
+   */
+  tscOffset(): bigint | undefined {
+    const value = new BigUint64Array(1);
+    if (!this.tscAttr(k('KVM_HAS_DEVICE_ATTR'))) return undefined;
+    this.tscAttr(k('KVM_GET_DEVICE_ATTR'), value);
+    return value[0]!;
+  }
+
+  setTscOffset(offset: bigint): void {
+    this.tscAttr(k('KVM_SET_DEVICE_ATTR'), new BigUint64Array([BigInt.asUintN(64, offset)]));
+  }
+
+  private tscAttr(request: number, value?: BigUint64Array): boolean {
+    const b = new DataView(new ArrayBuffer(ATTR.size));
+    b.setUint32(ATTR.group!, k('KVM_VCPU_TSC_CTRL'), true);
+    b.setBigUint64(ATTR.attr!, BigInt(k('KVM_VCPU_TSC_OFFSET')), true);
+    if (value) b.setBigUint64(ATTR.addr!, native.addressOf(value), true);
+    try {
+      native.ioctl(this.fd, request, b);
+      return true;
+    } catch (e) {
+      if (request === k('KVM_HAS_DEVICE_ATTR')) return false;
+      throw e;
+    }
   }
 
   /** KVM_SET_GUEST_DEBUG with `control` flags and up to 8 debug registers. */

@@ -8,6 +8,8 @@ import { native } from '../kvm/addon.js';
 
 const CTL_STOP = 0; // non-zero once a stop has been requested
 const CTL_GO = 1; // workers wait for this before the first KVM_RUN
+const CTL_PAUSE = 2; // non-zero while the VM is (being) paused
+const CTL_PAUSED = 3; // vCPUs parked for the pause
 const VM_WORDS = 16;
 const V_SLOT = 0;
 const V_STATE = 1;
@@ -21,6 +23,8 @@ export const VcpuState = {
   InGuest: 2,
   Halted: 3,
   Exited: 4,
+  /** Parked outside KVM_RUN because the VM is paused. */
+  Paused: 5,
 } as const;
 export type VcpuState = (typeof VcpuState)[keyof typeof VcpuState];
 
@@ -47,9 +51,11 @@ export class VmControlBlock {
     return Atomics.load(this.words, CTL_STOP) !== 0;
   }
 
-  /** Sets the stop flag; returns true for the first caller only. */
+  /** Sets the stop flag (which also ends any pause); returns true for the first caller only. */
   claimStop(): boolean {
-    return Atomics.compareExchange(this.words, CTL_STOP, 0, 1) === 0;
+    const first = Atomics.compareExchange(this.words, CTL_STOP, 0, 1) === 0;
+    Atomics.notify(this.words, CTL_PAUSE);
+    return first;
   }
 
   /** Releases workers waiting in `waitForGo`. */
@@ -60,6 +66,56 @@ export class VmControlBlock {
 
   waitForGo(): void {
     while (Atomics.load(this.words, CTL_GO) === 0 && !this.stopRequested) Atomics.wait(this.words, CTL_GO, 0, 100);
+  }
+
+  get pauseRequested(): boolean {
+    return Atomics.load(this.words, CTL_PAUSE) !== 0;
+  }
+
+  /**
+   * Asks every vCPU to leave the guest and park; the caller then waits for
+   * `pausedCount()` to reach the vCPU count (see `waitForPausedAsync`).
+   */
+  requestPause(): void {
+    Atomics.store(this.words, CTL_PAUSE, 1);
+    this.wakeAll();
+  }
+
+  /** Releases vCPUs parked by a pause. */
+  release(): void {
+    Atomics.store(this.words, CTL_PAUSE, 0);
+    Atomics.notify(this.words, CTL_PAUSE);
+  }
+
+  pausedCount(): number {
+    return Atomics.load(this.words, CTL_PAUSED);
+  }
+
+  /** Resolves once `count` vCPUs are parked for the pause, or the VM is stopping. */
+  async waitForPausedAsync(count: number): Promise<void> {
+    for (;;) {
+      const n = Atomics.load(this.words, CTL_PAUSED);
+      if (n >= count || this.stopRequested) return;
+      await Atomics.waitAsync(this.words, CTL_PAUSED, n, 50).value;
+    }
+  }
+
+  /**
+   * Called by vCPU `vcpu` (and other threads that must hold still) when
+   * it sees a pause: parks until released or the VM stops.
+   */
+  parkWhilePaused(vcpu: number): void {
+    if (vcpu >= 0) this.setState(vcpu, VcpuState.Paused);
+    Atomics.add(this.words, CTL_PAUSED, 1);
+    Atomics.notify(this.words, CTL_PAUSED);
+    while (Atomics.load(this.words, CTL_PAUSE) !== 0 && !this.stopRequested) Atomics.wait(this.words, CTL_PAUSE, 1, 100);
+    Atomics.sub(this.words, CTL_PAUSED, 1);
+    if (vcpu >= 0) this.setState(vcpu, VcpuState.InVmm);
+  }
+
+  /** Blocks a non-vCPU thread (the device timer) while the VM is paused, without counting it. */
+  waitWhilePaused(): void {
+    while (Atomics.load(this.words, CTL_PAUSE) !== 0 && !this.stopRequested) Atomics.wait(this.words, CTL_PAUSE, 1, 100);
   }
 
   setSlot(vcpu: number, slot: number): void {
@@ -125,6 +181,8 @@ export const Stat = {
   Injections: 7,
   /** Emulation failures the quirk layer carried out itself. */
   QuirkFixes: 8,
+  /** Seconds held outside the guest by a pause. */
+  PausedNs: 9,
   /** Exits by KVM exit reason: ExitBase + reason. */
   ExitBase: 16,
 } as const;

@@ -27,6 +27,9 @@ export interface RunLoopContext {
   quirks: boolean;
   /** The run page carries vcpu events (KVM_SYNC_X86_EVENTS). */
   syncEvents: boolean;
+  /** Around a pause, on this vCPU's thread (e.g. the guest TSC's offset). */
+  onPause?: () => void;
+  onResume?: () => void;
   /** Test knob: busy-wait this long after every kick out of KVM_RUN (a deliberately slow interrupt path). */
   kickDelayNs?: number;
 }
@@ -57,6 +60,10 @@ export class RunLoop {
       // work check sees this state and kicks (see VmControlBlock.wake).
       control.setState(index, VcpuState.InGuest);
       if (control.stopRequested) break;
+      if (control.pauseRequested) {
+        this.holdForPause();
+        continue;
+      }
       if (!interrupts.beforeRun(run)) {
         this.park();
         continue;
@@ -220,6 +227,19 @@ export class RunLoop {
     return false;
   }
 
+  /** Out of the guest, with no timer armed, until the VM is resumed (or stopped). */
+  private holdForPause(): void {
+    const { control, index, interrupts, stats } = this.c;
+    const t0 = monotonicClock.nowNs();
+    interrupts.pause?.();
+    this.c.onPause?.();
+    control.parkWhilePaused(index);
+    if (control.stopRequested) return;
+    this.c.onResume?.();
+    interrupts.resume?.();
+    stats[Stat.PausedNs]! += monotonicClock.nowNs() - t0;
+  }
+
   /** Parks (HLT, or waiting for SIPI) until something is pending, a timer is due, or the VM stops. */
   private park(): void {
     const { control, index, interrupts, stats } = this.c;
@@ -227,7 +247,7 @@ export class RunLoop {
     for (;;) {
       control.setState(index, VcpuState.Halted);
       const seen = control.wakeSnapshot(index);
-      if (control.stopRequested || interrupts.hasPending()) break;
+      if (control.stopRequested || control.pauseRequested || interrupts.hasPending()) break;
       const ms = interrupts.msUntilTimer();
       if (ms > 0) control.park(index, seen, ms);
       interrupts.poll();

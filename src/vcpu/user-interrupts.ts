@@ -152,6 +152,17 @@ export class UserInterrupts implements VcpuInterrupts {
     return true;
   }
 
+  pause(): void {
+    this.c.setTimer(0);
+    // NaN never equals a deadline: the first entry after the pause re-arms.
+    this.armed = NaN;
+    this.idle = false;
+  }
+
+  resume(): void {
+    this.armed = NaN;
+  }
+
   /** Arms the addon's per-thread timer so a vCPU inside KVM_RUN comes out for its LAPIC timer. */
   private armTimer(): void {
     const d = this.c.lapic.nextDeadlineNs();

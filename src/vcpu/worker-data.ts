@@ -35,6 +35,8 @@ export interface VcpuWorkerData {
   testKnobs?: TestKnobs;
   /** Wake word of the device-timer thread (bumped when a PIT/RTC deadline moves earlier). */
   timerWake: SharedArrayBuffer;
+  /** The VM clock (sync/vm-clock.ts): host time minus the time spent paused. */
+  clock: SharedArrayBuffer;
 }
 
 export type WorkerMessage =

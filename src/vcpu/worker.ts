@@ -6,6 +6,7 @@ import { Bus, type AddressSpace } from '../devices/bus.js';
 import type { DeviceHost, StopReason, VmControl } from '../devices/device.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { monotonicClock } from '../sync/clock.js';
+import { VmClock } from '../sync/vm-clock.js';
 import { attachDevices } from '../vm/device-specs.js';
 import { IrqchipViews } from '../vm/irqchip.js';
 import { TimerWake } from '../vm/timer-wake.js';
@@ -15,6 +16,7 @@ import { kernelInterrupts, type VcpuInterrupts } from './interrupts.js';
 import { UserInterrupts } from './user-interrupts.js';
 import { SplitInterrupts } from './split-interrupts.js';
 import { RunLoop } from './run-loop.js';
+import { PausedTsc } from './paused-tsc.js';
 import { RunPage, RunOff } from './run-page.js';
 import type { VcpuWorkerData, WorkerMessage } from './worker-data.js';
 
@@ -22,6 +24,7 @@ const data = workerData as VcpuWorkerData;
 const post = (m: WorkerMessage): void => parentPort!.postMessage(m);
 const control = new VmControlBlock(data.control, data.count);
 const stats = new Float64Array(data.stats, data.index * STAT_WORDS * 8, STAT_WORDS);
+const clock = new VmClock(data.clock);
 
 const vm: VmControl = {
   requestStop(reason: StopReason): void {
@@ -50,8 +53,8 @@ function unhandled(space: AddressSpace, address: number, size: number, write: bo
 
 function main(): void {
   const memory = new GuestMemory(data.memory);
-  const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: monotonicClock, wake: (i) => control.wake(i), testKnobs: data.testKnobs });
-  const host: DeviceHost = { irq: irqchip.lines, vm, clock: monotonicClock };
+  const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i), testKnobs: data.testKnobs });
+  const host: DeviceHost = { irq: irqchip.lines, vm, clock };
   const bus = new Bus(unhandled);
   irqchip.attach(bus);
   const ioeventfd = (addr: number, len: number, fd: number, assign: boolean): void => setIoeventfd(data.vmFd, addr, len, fd, assign);
@@ -72,7 +75,24 @@ function main(): void {
     control.waitForGo();
     stats[Stat.StartNs] = monotonicClock.nowNs();
     const interrupts = interruptsFor(irqchip, vcpu, attached.slot, run);
-    const loop = new RunLoop({ index: data.index, slot: attached.slot, vcpu, run, bus, memory, control, stats, interrupts, vm, quirks: data.quirks, syncEvents: data.syncEvents, kickDelayNs: (data.testKnobs?.kickDelayUs ?? 0) * 1000 });
+    const tsc = new PausedTsc(vcpu, clock);
+    const loop = new RunLoop({
+      index: data.index,
+      slot: attached.slot,
+      vcpu,
+      run,
+      bus,
+      memory,
+      control,
+      stats,
+      interrupts,
+      vm,
+      quirks: data.quirks,
+      syncEvents: data.syncEvents,
+      kickDelayNs: (data.testKnobs?.kickDelayUs ?? 0) * 1000,
+      onPause: () => tsc.pause(),
+      onResume: () => tsc.resume(),
+    });
     loop.run();
   } catch (e) {
     vm.requestStop({ kind: 'error', vcpu: data.index, detail: `vCPU ${data.index} failed: ${(e as Error).stack ?? String(e)}` });
@@ -88,11 +108,12 @@ function interruptsFor(irqchip: IrqchipViews, vcpu: KvmVcpu, slot: number, run: 
   switch (data.irqchip) {
     case 'user':
       return new UserInterrupts({
-        setTimer: (deadlineNs) => native.setTimer(slot, deadlineNs),
+        // The LAPIC counts in VM time; the addon's timer fires in host time.
+        setTimer: (deadlineNs) => native.setTimer(slot, deadlineNs === 0 ? 0 : clock.toHostNs(deadlineNs)),
         vcpu,
         lapic: irqchip.lapics!.get(data.index),
         pic: irqchip.pic!,
-        clock: monotonicClock,
+        clock,
         stats,
         run,
         waitForSipi: data.startup === 'sipi' && data.index > 0,

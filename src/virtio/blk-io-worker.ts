@@ -3,6 +3,7 @@ import { workerData } from 'piscina';
 import { native } from '../kvm/addon.js';
 import { GuestMemory, type MemoryRegion } from '../memory/guest-memory.js';
 import { monotonicClock } from '../sync/clock.js';
+import { VmClock } from '../sync/vm-clock.js';
 import { VmControlBlock } from '../vcpu/control.js';
 import { IrqchipViews, type IrqchipState } from '../vm/irqchip.js';
 import { GuestRanges } from './guest-ranges.js';
@@ -43,6 +44,8 @@ export interface BlkIoData {
   readonly vmFd: number;
   readonly control: SharedArrayBuffer;
   readonly irqchipState: IrqchipState;
+  /** The VM clock (sync/vm-clock.ts). */
+  readonly clock: SharedArrayBuffer;
   /** Test-only: hold every request this long (a slow disk). */
   readonly delayUs?: number;
   /** Test-only: throw once this many requests of the disk have completed. */
@@ -62,7 +65,7 @@ export interface BlkServeTask {
 const data = workerData as BlkIoData;
 const ram = new GuestRanges(new GuestMemory(data.memory));
 const control = new VmControlBlock(data.control, data.vcpus);
-const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: monotonicClock, wake: (i) => control.wake(i) });
+const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: new VmClock(data.clock), wake: (i) => control.wake(i) });
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 /** A request that takes longer than this (smoothed) is worth waking a sibling for: several thread wake-ups. */
 export const ASSIST_AFTER_NS = 100_000;

@@ -32,6 +32,8 @@ export interface VirtioStartContext {
   readonly irqchipViews: IrqchipViews;
   readonly irqchipState: IrqchipState;
   readonly control: SharedArrayBuffer;
+  /** The VM clock (sync/vm-clock.ts). */
+  readonly clock: SharedArrayBuffer;
   readonly vcpus: number;
   readonly console: GuestConsole;
   readonly ioThreads: number;
@@ -84,6 +86,7 @@ export class VirtioRuntime {
       vcpus: c.vcpus,
       vmFd,
       control: c.control,
+      clock: c.clock,
       irqchipState: c.irqchipState,
       delayUs: c.testKnobs?.blkDelayUs,
       failAfter: c.testKnobs?.blkFailAfter,

@@ -13,8 +13,9 @@ import { allocateGuestRam, type AllocatedMemory } from '../memory/allocate.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { parseSize, formatSize } from '../memory/layout.js';
 import { monotonicClock } from '../sync/clock.js';
+import { VmClock } from '../sync/vm-clock.js';
 import { writeBootTables, BOOT_AREA_END } from '../vcpu/boot-state.js';
-import { VmControlBlock, Stat, STAT_WORDS } from '../vcpu/control.js';
+import { VmControlBlock, Stat, STAT_WORDS, VcpuState } from '../vcpu/control.js';
 import { vcpuCpuid } from '../vcpu/cpuid.js';
 import { exitName } from '../vcpu/run-page.js';
 import type { VcpuWorkerData, WorkerMessage } from '../vcpu/worker-data.js';
@@ -70,8 +71,12 @@ export interface VcpuStats {
   guestSeconds: number;
   /** Seconds parked in HLT. */
   haltSeconds: number;
-  /** Seconds in the VMM handling exits (wall time minus the two above). */
+  /** Seconds held outside the guest by pauses. */
+  pausedSeconds: number;
+  /** Seconds in the VMM handling exits (wall time minus the three above). */
   vmmSeconds: number;
+  /** Where the vCPU is now. */
+  state: 'starting' | 'in-guest' | 'in-vmm' | 'halted' | 'paused' | 'exited';
 }
 
 export interface VmStats {
@@ -102,6 +107,15 @@ interface BootPlan {
   startup: 'all' | 'sipi';
 }
 
+const STATE_NAMES: Record<number, VcpuStats['state']> = {
+  [VcpuState.Created]: 'starting',
+  [VcpuState.InVmm]: 'in-vmm',
+  [VcpuState.InGuest]: 'in-guest',
+  [VcpuState.Halted]: 'halted',
+  [VcpuState.Exited]: 'exited',
+  [VcpuState.Paused]: 'paused',
+};
+
 /**
  * A virtual machine: guest RAM, devices, one worker thread per vCPU.
  * Events: 'console' (Buffer of guest serial output), 'log' (level, message),
@@ -131,6 +145,14 @@ export class Vm extends EventEmitter {
   private x2apic = false;
   private linux?: LinuxBoot;
   private readonly timerWake = TimerWake.allocate();
+  private readonly clockBuffer = VmClock.allocate();
+  /** The guest's clock for our device models: held while the VM is paused. */
+  private readonly clock = new VmClock(this.clockBuffer);
+  private paused = false;
+  /** kvmclock where the pause stopped it, restored on resume. */
+  private pausedKvmclock?: bigint;
+  /** Serialises pause() and resume(). */
+  private transition: Promise<void> = Promise.resolve();
   private timerWorker?: Worker;
   private timerExited?: Promise<void>;
   private resolveResult?: (r: VmResult) => void;
@@ -197,6 +219,7 @@ export class Vm extends EventEmitter {
         irqchipViews: this.irqchipViews!,
         irqchipState: this.irqchipState!,
         control: this.control!.buffer,
+        clock: this.clockBuffer,
         vcpus: this.vcpus,
         console: this.console!,
         ioThreads: this.ioThreads,
@@ -228,6 +251,61 @@ export class Vm extends EventEmitter {
   async stop(): Promise<VmResult> {
     this.requestStop({ kind: 'stopped' });
     return this.wait();
+  }
+
+  /** True while the VM is paused (between pause() and resume()). */
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /**
+   * Stops every vCPU outside KVM_RUN and holds the VM's clocks: our device
+   * and LAPIC timers do not fire, kvmclock (and, where KVM allows, each
+   * vCPU's TSC) does not advance, so the guest sees no jump in time when
+   * resumed. Resolves once every vCPU is parked. Disk I/O already in
+   * flight may still complete. A no-op on a paused VM.
+   */
+  pause(): Promise<void> {
+    const step = this.transition.then(async () => {
+      if (this.state !== 'running') throw new NodevisorError('ESTATE', `cannot pause a VM that is ${this.state}`);
+      if (this.paused) return;
+      const control = this.control!;
+      control.requestPause();
+      new TimerWake(this.timerWake).notify();
+      await control.waitForPausedAsync(this.vcpus);
+      if (control.stopRequested) return;
+      this.clock.freeze();
+      this.pausedKvmclock = this.kvmclockOrUndefined();
+      this.paused = true;
+      this.emit('pause');
+    });
+    this.transition = step.catch(() => undefined);
+    return step;
+  }
+
+  /** Lets a paused VM run on from where it stopped. A no-op on a running VM. */
+  resume(): Promise<void> {
+    const step = this.transition.then(() => {
+      if (this.state !== 'running') throw new NodevisorError('ESTATE', `cannot resume a VM that is ${this.state}`);
+      if (!this.paused) return;
+      if (this.pausedKvmclock !== undefined) this.vmFd!.setClock(this.pausedKvmclock);
+      this.clock.thaw();
+      this.paused = false;
+      this.control!.release();
+      new TimerWake(this.timerWake).notify();
+      this.emit('resume');
+    });
+    this.transition = step.catch(() => undefined);
+    return step;
+  }
+
+  /** kvmclock now, where KVM has one for this VM (KVM_CAP_ADJUST_CLOCK). */
+  private kvmclockOrUndefined(): bigint | undefined {
+    try {
+      return this.vmFd!.check('KVM_CAP_ADJUST_CLOCK') ? this.vmFd!.getClock() : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Asks an ACPI guest to shut down, as pressing the power button does. */
@@ -264,6 +342,7 @@ export class Vm extends EventEmitter {
         const wall = s[Stat.StartNs] ? (s[Stat.EndNs] || now) - s[Stat.StartNs]! : 0;
         const guest = s[Stat.GuestNs]!;
         const halt = s[Stat.HaltNs]!;
+        const paused = s[Stat.PausedNs]!;
         vcpus.push({
           index: i,
           tid: s[Stat.Tid]!,
@@ -271,7 +350,9 @@ export class Vm extends EventEmitter {
           exitsByReason: byReason,
           guestSeconds: guest / 1e9,
           haltSeconds: halt / 1e9,
-          vmmSeconds: Math.max(0, wall - guest - halt) / 1e9,
+          pausedSeconds: paused / 1e9,
+          vmmSeconds: Math.max(0, wall - guest - halt - paused) / 1e9,
+          state: this.control ? STATE_NAMES[this.control.state(i)] ?? 'in-vmm' : 'starting',
         });
       }
     }
@@ -348,11 +429,11 @@ export class Vm extends EventEmitter {
     const specs: DeviceSpec[] = [...platformDevices({ ramSize: this.memorySize, vcpus: this.vcpus }), ...this.virtio!.plan.specs];
     // The main thread's own views: it drains console output, types input and
     // presses the power button.
-    this.irqchipViews = new IrqchipViews(this.irqchipState!, { vmFd: this.vmFd!.fd, clock: monotonicClock, wake: (i) => this.control?.wake(i) });
+    this.irqchipViews = new IrqchipViews(this.irqchipState!, { vmFd: this.vmFd!.fd, clock: this.clock, wake: (i) => this.control?.wake(i) });
     const host: DeviceHost = {
       irq: this.irqchipViews.lines,
       vm: { requestStop: (r) => this.requestStop(r), log: (level, message) => this.emit('log', level, message) },
-      clock: monotonicClock,
+      clock: this.clock,
     };
     this.console = new GuestConsole({
       kind: this.consoleKind,
@@ -380,6 +461,7 @@ export class Vm extends EventEmitter {
       wake: this.timerWake,
       irqchipState: this.irqchipState!,
       devices,
+      clock: this.clockBuffer,
     };
     this.timerWorker = new Worker(new URL('./device-timer.js', import.meta.url), { workerData: data, name: 'device-timer' });
     const worker = this.timerWorker;
@@ -436,6 +518,7 @@ export class Vm extends EventEmitter {
         quirks: softwareVirt,
         testKnobs: this.options.testKnobs,
         timerWake: this.timerWake,
+        clock: this.clockBuffer,
       };
       const w = new Worker(new URL('../vcpu/worker.js', import.meta.url), { workerData: data, name: `vcpu${i}` });
       w.on('message', (m: WorkerMessage) => {
