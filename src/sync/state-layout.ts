@@ -147,7 +147,7 @@ export function defineLayout<F extends FieldSpecs>(name: string, version: number
   const f64Units = place(fields, 'f64', 0, at);
   const bytesByteOffset = f64ByteOffset + f64Units * 8;
   const byteUnits = place(fields, 'bytes', bytesByteOffset, at);
-  const byteLength = Math.max(4, Math.ceil(byteUnits / 8) * 8);
+  const byteLength = Math.max(4, byteUnits);
   return {
     name,
     version,
@@ -284,4 +284,13 @@ export function loadState(layout: StateLayout, buffer: SharedArrayBuffer, saved:
       }
     });
   }
+}
+
+/** The part `key` of a device's saved states; a clear error when the snapshot lacks it. */
+export function required(saved: Readonly<Record<string, SavedState>>, key: string): SavedState {
+  const s = saved[key];
+  if (!s || typeof s !== 'object' || typeof s.layout !== 'string' || typeof s.version !== 'number' || typeof s.fields !== 'object') {
+    throw new StateLayoutError(`the snapshot has no valid "${key}" state`);
+  }
+  return s;
 }
