@@ -178,16 +178,20 @@ Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
 
 void Unmap(void* data, size_t length, void*) { munmap(data, length); }
 
-// mapShared(fd, offset, size) -> { buffer: SharedArrayBuffer, address: bigint }
+// mapShared(fd, offset, size[, copyOnWrite]) -> { buffer: SharedArrayBuffer, address: bigint }
 // The mapping is MAP_SHARED, so every thread (and KVM, through the memory
 // slot registered at `address`) sees the same bytes. It is unmapped when the
 // last SharedArrayBuffer referring to it is collected in every isolate.
+// With copyOnWrite (a restored snapshot's RAM file) it is MAP_PRIVATE: still
+// one mapping for every thread of this process, but writes stay in memory
+// and pages are read from the file only when first touched.
 Napi::Value MapShared(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t fd, offset, size;
   if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &offset) || !ArgInt(info, 2, &size) || size <= 0)
     return TypeError(env, "mapShared(fd, offset, size)");
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, static_cast<int>(fd), offset);
+  int share = info.Length() > 3 && info[3].ToBoolean().Value() ? MAP_PRIVATE : MAP_SHARED;
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, share | MAP_NORESERVE, static_cast<int>(fd), offset);
   if (p == MAP_FAILED) return ThrowErrno(env, errno, "mmap");
   v8::Isolate* isolate = v8::Isolate::GetCurrent();
   std::shared_ptr<v8::BackingStore> store =
@@ -441,6 +445,20 @@ Napi::Value Fallocate(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// seek(fd, offset, whence) -> the new offset, or -1 where SEEK_DATA/SEEK_HOLE
+// find nothing (ENXIO): how a snapshot finds the pages of guest RAM that hold data.
+Napi::Value Seek(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, offset, whence;
+  if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &offset) || !ArgInt(info, 2, &whence)) return TypeError(env, "seek(fd, offset, whence)");
+  off_t r = lseek(static_cast<int>(fd), offset, static_cast<int>(whence));
+  if (r < 0) {
+    if (errno == ENXIO) return Napi::Number::New(env, -1);
+    return ThrowErrno(env, errno, "lseek");
+  }
+  return Napi::Number::New(env, static_cast<double>(r));
+}
+
 // pollReadable(fds, timeoutMs) -> a bit mask of the fds (at most 31) that
 // are readable; 0 on timeout. Blocks the calling thread (I/O workers only;
 // timeoutMs < 0 waits for ever). EINTR counts as a timeout.
@@ -511,6 +529,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("eventfdWrite", Napi::Function::New(env, EventFdWrite));
   exports.Set("fallocate", Napi::Function::New(env, Fallocate));
   exports.Set("pollReadable", Napi::Function::New(env, PollReadable));
+  exports.Set("seek", Napi::Function::New(env, Seek));
   exports.Set("constants", ConstantsObject(env));
   exports.Set("layout", LayoutObject(env));
   return exports;

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <stddef.h>
 #include <fcntl.h>
+#include <unistd.h>
 #include <linux/falloc.h>
 #include <sys/eventfd.h>
 #include <linux/kvm.h>
@@ -165,6 +166,8 @@ K(EFD_CLOEXEC)
 K(EFD_SEMAPHORE)
 K(FALLOC_FL_KEEP_SIZE)
 K(FALLOC_FL_PUNCH_HOLE)
+K(SEEK_DATA)
+K(SEEK_HOLE)
 K(KVM_MEM_LOG_DIRTY_PAGES)
 K(KVM_MEM_READONLY)
 K(KVM_GUESTDBG_ENABLE)

@@ -58,6 +58,21 @@ export class Kvm {
     throw new Error('KVM_GET_SUPPORTED_CPUID: more than 4096 entries');
   }
 
+  /** KVM_GET_MSR_INDEX_LIST: the MSRs KVM can save and restore for a vCPU. */
+  msrIndexList(): number[] {
+    for (let cap = 256; cap <= 16384; cap *= 2) {
+      const b = new Uint32Array(1 + cap);
+      b[0] = cap;
+      try {
+        native.ioctl(this.fd, k('KVM_GET_MSR_INDEX_LIST'), b);
+        return Array.from(b.subarray(1, 1 + b[0]!));
+      } catch (e) {
+        if (errnoCode(e) !== 'E2BIG') throw e;
+      }
+    }
+    throw new Error('KVM_GET_MSR_INDEX_LIST: more than 16384 MSRs');
+  }
+
   /** True when the host is a software-virtualising KVM (kvm_pvm; see host-kvm notes). */
   static isSoftwareVirtualised(): boolean {
     return existsSync('/sys/module/kvm_pvm');

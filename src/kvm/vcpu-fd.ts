@@ -9,6 +9,17 @@ const FPU = layoutOf('kvm_fpu');
 const DEBUG = layoutOf('kvm_guest_debug');
 const ATTR = layoutOf('kvm_device_attr');
 
+/** vCPU state structs saved whole, and their get/set ioctls. */
+const RAW_IOCTLS = {
+  kvm_xsave: ['KVM_GET_XSAVE', 'KVM_SET_XSAVE'],
+  kvm_xcrs: ['KVM_GET_XCRS', 'KVM_SET_XCRS'],
+  kvm_debugregs: ['KVM_GET_DEBUGREGS', 'KVM_SET_DEBUGREGS'],
+  kvm_lapic_state: ['KVM_GET_LAPIC', 'KVM_SET_LAPIC'],
+  kvm_fpu: ['KVM_GET_FPU', 'KVM_SET_FPU'],
+  kvm_vcpu_events: ['KVM_GET_VCPU_EVENTS', 'KVM_SET_VCPU_EVENTS'],
+} as const;
+export type RawStruct = keyof typeof RAW_IOCTLS;
+
 /**
  * A vCPU file descriptor's ioctls. Each costs ~10 us on the development
  * hosts, so none of these belong on the exit path; the run loop uses the
@@ -136,6 +147,21 @@ export class KvmVcpu {
       if (request === k('KVM_HAS_DEVICE_ATTR')) return false;
       throw e;
     }
+  }
+
+  /**
+   * A raw struct the kernel defines (kvm_xsave, kvm_xcrs, kvm_debugregs,
+   * kvm_lapic_state), read with `get` into a buffer of the struct's size.
+   */
+  getRaw(struct: RawStruct): Uint8Array {
+    const b = new Uint8Array(layoutOf(struct).size);
+    native.ioctl(this.fd, k(RAW_IOCTLS[struct][0]), b);
+    return b;
+  }
+
+  setRaw(struct: RawStruct, bytes: Uint8Array): void {
+    if (bytes.length !== layoutOf(struct).size) throw new RangeError(`${struct}: ${bytes.length} bytes, the kernel's struct has ${layoutOf(struct).size}`);
+    native.ioctl(this.fd, k(RAW_IOCTLS[struct][1]), Uint8Array.from(bytes));
   }
 
   /** KVM_SET_GUEST_DEBUG with `control` flags and up to 8 debug registers. */

@@ -21,6 +21,8 @@ export interface IrqchipState {
   lapics?: SharedArrayBuffer;
   ioapic?: SharedArrayBuffer;
   pic?: SharedArrayBuffer;
+  /** `split` mode: serialises pushing the IOAPIC's routes to KVM (see SplitEoiRoutes). */
+  routesLock?: SharedArrayBuffer;
 }
 
 export function allocateIrqchip(mode: IrqchipMode, vcpus: number): IrqchipState {
@@ -30,6 +32,7 @@ export function allocateIrqchip(mode: IrqchipMode, vcpus: number): IrqchipState 
     lapics: mode === 'user' ? LapicSet.allocate(vcpus) : undefined,
     ioapic: Ioapic.allocate(),
     pic: DualPic.allocate(),
+    routesLock: mode === 'split' ? SplitEoiRoutes.allocateRoutesLock() : undefined,
   };
 }
 
@@ -92,7 +95,7 @@ export class IrqchipViews {
   attach(bus: Bus): void {
     if (this.lapics) bus.attachMmio(LAPIC_DEFAULT_BASE, LAPIC_MMIO_SIZE, createMmioDevice(this.lapics));
     if (this.ioapic) {
-      const window = this.state.mode === 'split' ? new SplitEoiRoutes(this.ioapic, this.vmFd) : this.ioapic;
+      const window = this.state.mode === 'split' ? new SplitEoiRoutes(this.ioapic, this.vmFd, this.state.routesLock!) : this.ioapic;
       bus.attachMmio(IOAPIC_BASE, IOAPIC_MMIO_SIZE, window);
     }
     if (this.pic) {
