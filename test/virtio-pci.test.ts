@@ -81,6 +81,28 @@ describe('virtio PCI transport (model)', () => {
     expect(r(0x14, 1) & VirtioStatus.FeaturesOk).to.equal(VirtioStatus.FeaturesOk);
   });
 
+  it('reads feature words past the second as 0 and ignores writes to them, whatever 32-bit select the driver wrote (4.1.4.3)', () => {
+    const { state, w8, w32, r } = setup();
+    w8(0x14, 3);
+    const regs = new Int32Array(state.regs);
+    for (const select of [2, 0x7fffffff, 0x80000000, 0xfffffffd, 0xffffffff]) {
+      const before = Array.from(regs);
+      w32(0x00, select);
+      expect(r(0x00)).to.equal(select);
+      expect(r(0x04), `device feature word ${select}`).to.equal(0);
+      w32(0x08, select);
+      w32(0x0c, 0xffffffff);
+      expect(r(0x08)).to.equal(select);
+      expect(r(0x0c), `driver feature word ${select}`).to.equal(0);
+      // Only the two select registers (words 2 and 3) changed: no lock, feature or status word was written.
+      expect(Array.from(regs).filter((v, i) => i !== 2 && i !== 3 && v !== before[i]), `select ${select}`).to.deep.equal([]);
+    }
+    // Reading the ISR takes the interrupt lock: it must still be free.
+    expect(r(VirtioBar.Isr, 1)).to.equal(0);
+    w32(0x08, 1);
+    expect(r(0x0c)).to.equal(0);
+  });
+
   it('serves virtio-rng requests and interrupts on INTx; reading the ISR lowers the line', () => {
     const { mem, bringUp, offer, levels, r } = setup();
     bringUp({ lo: 0, hi: 1 });
@@ -115,6 +137,27 @@ describe('virtio PCI transport (model)', () => {
     offer(1, 0x8100, 16);
     expect(msis).to.have.length(2);
     expect(levels).to.deep.equal([]); // never INTx while MSI-X is on
+  });
+
+  it('marks the device DEVICE_NEEDS_RESET, leaving the queue off, when the driver enables rings that are not in guest RAM', () => {
+    const { bringUp, offer, r, w8, w16, w32, logs, levels, mem } = setup();
+    bringUp({ lo: 0, hi: 1 }, []);
+    w16(0x16, 0);
+    w16(0x18, 8);
+    w32(0x20, ring(0).desc);
+    w32(0x28, ring(0).avail);
+    w32(0x30, 0xfee00000); // the used ring on the LAPIC page
+    w16(0x1c, 1);
+    expect(r(0x1c, 2), 'queue enable').to.equal(0);
+    expect(r(0x14, 1) & VirtioStatus.DeviceNeedsReset).to.equal(VirtioStatus.DeviceNeedsReset);
+    expect(logs).to.deep.equal(['virtio-rng: queue 0: the used ring at 0xfee00000 (0x46 bytes for 8 entries) is not in guest RAM; the device needs a reset']);
+    expect(levels).to.deep.equal([[GSI, true]]); // configuration change
+    offer(0, 0x8000, 16); // a notify now is ignored: nothing is used
+    expect(mem.readU16(USED + 2)).to.equal(0);
+    w8(0x14, 0);
+    bringUp({ lo: 0, hi: 1 });
+    offer(0, 0x8000, 16);
+    expect(mem.readU16(USED + 2), 'served after a reset (both offers: the driver kept its avail ring)').to.equal(2);
   });
 
   it('marks the device DEVICE_NEEDS_RESET on a malformed chain and recovers after reset', () => {

@@ -9,7 +9,8 @@ import { GuestRanges } from './guest-ranges.js';
 import { executeBlkRequest, type BlkDisk } from './blk-request.js';
 import { VirtioBlk, IoStat, type VirtioBlkState } from './blk.js';
 import { VirtioPciTransport, type VirtioPciState } from './pci-transport.js';
-import { VirtqueueError, type DescriptorChain } from './queue.js';
+import type { DescriptorChain } from './queue.js';
+import { serveQueue } from './serve-queue.js';
 
 /**
  * An I/O thread (a piscina worker) of the virtio-blk devices. Its one task
@@ -112,23 +113,18 @@ class QueueServer {
 
   /** Carries out queue `index`'s requests one at a time until it has none, asking for help while more wait. */
   drain(index: number): void {
-    const q = this.transport.queues[index]!;
-    for (;;) {
+    // A request that failed the device (DEVICE_NEEDS_RESET) ends the drain too.
+    while (this.transport.accepting(index)) {
       let chain: DescriptorChain | null = null;
       let epoch = 0;
       let more = false;
-      try {
-        q.withLock(() => {
-          epoch = q.epoch;
-          chain = q.pop();
-          more = chain !== null && q.hasAvailable();
-        });
-      } catch (e) {
-        if (!(e instanceof VirtqueueError)) throw e;
-        this.transport.fail(e.message);
-        return;
-      }
-      if (!chain) return;
+      const taken = serveQueue(this.transport, index, (q) => {
+        epoch = q.epoch;
+        chain = q.pop();
+        more = chain !== null && q.hasAvailable();
+        return 0;
+      });
+      if (!taken || !chain) return;
       if (more && this.serviceNs > ASSIST_AFTER_NS) native.eventfdWrite(this.d.assistFd, 1);
       const started = monotonicClock.nowNs();
       this.execute(index, chain, epoch);
@@ -137,7 +133,6 @@ class QueueServer {
   }
 
   private execute(index: number, chain: DescriptorChain, epoch: number): void {
-    const q = this.transport.queues[index]!;
     const s = this.stats;
     const inFlight = Atomics.add(s, IoStat.InFlight, 1) + 1;
     for (let max = Atomics.load(s, IoStat.MaxInFlight); inFlight > max; max = Atomics.load(s, IoStat.MaxInFlight)) {
@@ -148,12 +143,11 @@ class QueueServer {
     const written = executeBlkRequest(ram, this.disk, chain);
     Atomics.sub(s, IoStat.InFlight, 1);
     // Complete it at once: the driver may go on. A reset since the pop drops it.
-    const interrupt = q.withLock(() => {
-      if (q.epoch !== epoch || !q.ready) return false;
+    serveQueue(this.transport, index, (q) => {
+      if (q.epoch !== epoch || !q.ready) return 0;
       q.push(chain.head, written);
       Atomics.add(s, IoStat.Completed, 1);
-      return q.needsInterrupt();
+      return 1;
     });
-    if (interrupt) this.transport.interruptQueue(index);
   }
 }
