@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { GuestMemory } from '../src/memory/guest-memory.js';
 import { GuestRanges } from '../src/virtio/guest-ranges.js';
 import { fakeVirtioFunction, ring, GSI } from './helpers/virtio-driver.js';
-import { VirtioBar, VIRTIO_BAR_SIZE } from '../src/virtio/pci-transport.js';
+import { VirtioBar, VIRTIO_BAR_SIZE, LOGGED_FAILURES } from '../src/virtio/pci-transport.js';
 import { VirtioRng, VIRTIO_RNG_TYPE } from '../src/virtio/rng.js';
 import { VirtioStatus, VirtqDesc } from '../src/virtio/constants.js';
 import { PciCfg, PciCommand } from '../src/devices/pci-config.js';
@@ -160,6 +160,18 @@ describe('virtio PCI transport (model)', () => {
     expect(mem.readU16(USED + 2), 'served after a reset (both offers: the driver kept its avail ring)').to.equal(2);
   });
 
+  it('logs the first 8 failures of a device only, however often the driver breaks and resets it', () => {
+    const { bringUp, offer, r, w8, logs } = setup();
+    for (let i = 0; i < 20; i++) {
+      w8(0x14, 0);
+      bringUp({ lo: 0, hi: 1 });
+      offer(0, 0x8000, 16, VirtqDesc.Write | VirtqDesc.Next); // a loop
+      expect(r(0x14, 1) & VirtioStatus.DeviceNeedsReset, `failure ${i}`).to.equal(VirtioStatus.DeviceNeedsReset);
+    }
+    expect(logs).to.have.length(LOGGED_FAILURES);
+    expect(logs[LOGGED_FAILURES - 1]).to.match(/the device needs a reset \(failure 8: later ones of this device are not logged\)$/);
+  });
+
   it('marks the device DEVICE_NEEDS_RESET on a malformed chain and recovers after reset', () => {
     const { bringUp, offer, r, w8, logs, levels, mem } = setup();
     bringUp({ lo: 0, hi: 1 });
@@ -291,7 +303,10 @@ describe('virtio-blk requests on an image file (model)', () => {
     expect(attempt([{ path: join(dir, 'sub') }])).to.match(/is a directory|not a regular file/);
     expect(attempt([{ path: tiny }])).to.match(/smaller than one 512-byte sector/);
     expect(attempt([{ path }, { path }])).to.match(/opened read-write twice/);
-    expect(attempt([{ path }, { path, readonly: true }])).to.match(/opened read-write twice/);
+    expect(attempt([{ path }, { path, readonly: true }])).to.equal(`disk image ${path} is the same file as ${path} and would be written through one disk while the other reads it (${path} is read-write): give it once, or add ",readonly" to both`);
+    expect(attempt([{ path: tiny, readonly: true }, { path: tiny }])).to.match(/smaller than one 512-byte sector/);
+    writeFileSync(tiny, Buffer.alloc(512));
+    expect(attempt([{ path: tiny, readonly: true }, { path: `${dir}/./tiny.img` }])).to.match(/tiny\.img is the same file as .*tiny\.img and would be written through one disk while the other reads it \(.*\/\.\/tiny\.img is read-write\)/);
     expect(attempt([{ path, readonly: true }, { path, readonly: true }])).to.equal('ok');
   });
 });

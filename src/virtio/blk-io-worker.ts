@@ -1,4 +1,5 @@
 import type { MessagePort } from 'node:worker_threads';
+import type { VmControl } from '../devices/device.js';
 import { workerData } from 'piscina';
 import { native } from '../kvm/addon.js';
 import { GuestMemory, type MemoryRegion } from '../memory/guest-memory.js';
@@ -33,6 +34,8 @@ export interface BlkIoDisk {
   /** The image file, opened by the main thread (descriptors are process-wide). */
   readonly fd: number;
   readonly id: string;
+  /** The image's path, for messages. */
+  readonly path: string;
   /** EFD_SEMAPHORE eventfd: each token asks one more thread to take chains from this disk's queues. */
   readonly assistFd: number;
 }
@@ -73,7 +76,7 @@ export default function serve(task: BlkServeTask): void {
   const d = data.disks[task.disk]!;
   const vm = { requestStop(): void {}, log: (level: 'info' | 'warn' | 'error', message: string) => task.log.postMessage({ level, message }) };
   const transport = new VirtioPciTransport(d.transport, { ram, irq: irqchip.lines, msi: irqchip.msi, vm }, (ctx) => new VirtioBlk(d.blk, ctx));
-  const server = new QueueServer(transport, d);
+  const server = new QueueServer(transport, d, vm.log);
   const fds = [...task.queues.map((q) => d.blk.eventfds[q]!), d.assistFd, task.stopFd];
   const assistBit = 1 << task.queues.length;
   const stopBit = assistBit << 1;
@@ -106,6 +109,7 @@ class QueueServer {
   constructor(
     private readonly transport: VirtioPciTransport,
     private readonly d: BlkIoDisk,
+    private readonly log: VmControl['log'],
   ) {
     this.disk = { fd: d.fd, size: d.blk.size, readonly: d.blk.readonly, id: d.id };
     this.stats = new Int32Array(d.blk.io);
@@ -140,7 +144,10 @@ class QueueServer {
     }
     if (data.delayUs) Atomics.wait(sleeper, 0, 0, data.delayUs / 1000);
     if (data.failAfter !== undefined && Atomics.load(s, IoStat.Completed) >= data.failAfter) throw new Error('failing as the blkFailAfter test knob asks');
-    const written = executeBlkRequest(ram, this.disk, chain);
+    const written = executeBlkRequest(ram, this.disk, chain, (what, e) => {
+      // Once per disk, from whichever thread meets it first: a full disk fails every write after.
+      if (Atomics.add(s, IoStat.FileErrors, 1) === 0) this.log('error', `virtio-blk ${this.d.path}: a ${what} failed on the image file (${e.message}); the guest gets I/O errors (reported once)`);
+    });
     Atomics.sub(s, IoStat.InFlight, 1);
     // Complete it at once: the driver may go on. A reset since the pop drops it.
     serveQueue(this.transport, index, (q) => {

@@ -88,8 +88,13 @@ const R = {
   /** Queue notifications that reached us as MMIO exits, and that I/O threads read from the queues' eventfds (both paths). */
   NotifyExits: 12,
   NotifyEventfd: 13,
+  /** Times the device failed (DEVICE_NEEDS_RESET), resets included. */
+  Failures: 14,
   WORDS: 16,
 } as const;
+
+/** Failures of one device that are logged: a guest that breaks and resets its device in a loop must not flood the host's log. */
+export const LOGGED_FAILURES = 8;
 
 const IsrBit = { Queue: 1, Config: 2 } as const;
 
@@ -263,11 +268,15 @@ export class VirtioPciTransport implements PciFunction {
     this.updateIntx();
   }
 
-  /** Marks the device broken (DEVICE_NEEDS_RESET) and signals a configuration change. */
+  /** Marks the device broken (DEVICE_NEEDS_RESET), says why (the first LOGGED_FAILURES times) and signals a configuration change. */
   fail(reason: string): void {
     const before = Atomics.or(this.words, R.Status, VirtioStatus.DeviceNeedsReset);
     if (before & VirtioStatus.DeviceNeedsReset) return;
-    this.host.vm.log('warn', `${this.model.name}: ${reason}; the device needs a reset`);
+    const n = Atomics.add(this.words, R.Failures, 1);
+    if (n < LOGGED_FAILURES) {
+      const last = n === LOGGED_FAILURES - 1 ? ` (failure ${LOGGED_FAILURES}: later ones of this device are not logged)` : '';
+      this.host.vm.log('warn', `${this.model.name}: ${reason}; the device needs a reset${last}`);
+    }
     this.interruptConfig();
   }
 

@@ -15,6 +15,11 @@
  *   where used_event would lie past the end of RAM; two reads are submitted
  *   on it. The device must answer DEVICE_NEEDS_RESET with the queue left
  *   off, and after a reset serve a read on sound rings.
+ * FILE_ERRORS (virtio-blk at 00:01.0): prints "ready" on COM1, waits for
+ *   a byte of input (the host limits the image file meanwhile), then makes
+ *   one-sector writes at sectors 0, 256, 512 and 768, for a host whose
+ *   image file refuses writes past some offset (a full disk): their
+ *   statuses go to R_WRITE_STATUS.
  *
  * Exit EXIT_PASS, or EXIT_FAIL with the failed check's line in R[R_FAILED].
  */
@@ -24,12 +29,13 @@
 #define USED_LAPIC     2
 #define USED_END       3
 #define USED_EVENT     4
+#define FILE_ERRORS    5
 #if !defined(SCENARIO) || !defined(RAM_END)
-#error "build with -DSCENARIO=FEATURE_SELECT|USED_LAPIC|USED_END|USED_EVENT and -DRAM_END=<bytes of RAM>"
+#error "build with -DSCENARIO=FEATURE_SELECT|USED_LAPIC|USED_END|USED_EVENT|FILE_ERRORS and -DRAM_END=<bytes of RAM>"
 #endif
 
 #define R ((volatile u32 *)RESULTS)
-enum { R_STAGE, R_FAILED, R_STATUS_AFTER, R_ENABLE_AFTER, R_USED_LEN, R_BLK_STATUS };
+enum { R_STAGE, R_FAILED, R_STATUS_AFTER, R_ENABLE_AFTER, R_USED_LEN, R_BLK_STATUS, R_WRITE_STATUS };
 #define EXIT_PASS 0x10
 #define EXIT_FAIL 0x11
 
@@ -97,6 +103,31 @@ static void scenario(void) {
   R[R_USED_LEN] = len;
   CHECK(len == 64);
   CHECK(virtio_isr_read(&dev) == VIRTIO_ISR_QUEUE);
+}
+#elif SCENARIO == FILE_ERRORS
+static void scenario(void) {
+  struct virtq q;
+  CHECK(virtio_pci_probe(&dev, 1, VIRTIO_ID_BLOCK) == 0);
+  CHECK(virtio_negotiate(&dev, 0) == 0);
+  CHECK(virtio_queue_setup(&dev, &q, 0, GOOD_MEM, QSIZE, VIRTIO_MSI_NO_VECTOR) == 0);
+  virtio_driver_ok(&dev);
+  volatile struct virtio_blk_req *hdr = (volatile struct virtio_blk_req *)(BUFFERS + 0x1000);
+  volatile u8 *status = (volatile u8 *)(BUFFERS + 0x1100);
+  puts("ready\n");
+  while (!(inb(COM1_LSR) & 1)) pause();
+  (void)inb(COM1);
+  for (u32 i = 0; i < 4; i++) {
+    struct virtq_buf data = { BUFFERS, VIRTIO_BLK_SECTOR, 0 }, b[3];
+    u32 head = virtq_add_chain(&q, b, virtio_blk_request(b, hdr, VIRTIO_BLK_T_OUT, 256ul * i, &data, 1, status));
+    CHECK(head != VIRTQ_NONE);
+    virtq_publish(&q, head);
+    virtq_notify(&q);
+    CHECK(wait_used(&q));
+    CHECK(virtq_get_used(&q, 0) == head);
+    virtq_free_chain(&q, (u16)head);
+    R[R_WRITE_STATUS + i] = *status;
+    CHECK(*status == (i == 0 ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR));
+  }
 }
 #else
 /* One 512-byte read of sector 0 into BUFFERS, on queue `q`; returns the head. */
