@@ -103,6 +103,41 @@ describe('virtio PCI transport (model)', () => {
     expect(r(0x0c)).to.equal(0);
   });
 
+  it('lets no register write of any width, offset or value reach a lock word, and never throws', () => {
+    const { state, t, w8, r } = setup();
+    const locks = (): number[] => [
+      ...new Int32Array(state.regs).subarray(0, 2), // the register lock and the interrupt lock
+      new Int32Array(state.msix.regs)[0]!,
+      new Int32Array(state.config.regs)[0]!,
+      ...state.queues.map((q) => new Int32Array(q.regs)[0]!),
+    ];
+    const regions: Array<[number, number]> = [[0, 0x40], [VirtioBar.Isr, 8], [VirtioBar.Device, 0x40], [VirtioBar.Notify, 0x20], [VirtioBar.MsixTable, 0x40], [VirtioBar.MsixPba, 0x10], [VIRTIO_BAR_SIZE - 8, 8]];
+    const values = [0, 1, 2, 0x7fffffff, 0x80000000, 0xfffffffd, 0xffffffff];
+    for (const [start, length] of regions) {
+      for (let off = start; off < start + length; off++) {
+        for (const size of [1, 2, 4] as const) {
+          for (const v of values) {
+            t.bar.write(off, size, size === 4 ? v : v & ((1 << (8 * size)) - 1), 0);
+            t.bar.read(off, size, 0);
+            expect(locks(), `after a ${size}-byte write of 0x${v.toString(16)} at 0x${off.toString(16)}`).to.deep.equal(new Array(locks().length).fill(0));
+          }
+        }
+      }
+    }
+    for (let off = 0; off < 256; off++) {
+      for (const size of [1, 2, 4] as const) {
+        for (const v of values) {
+          t.configWrite(off, size, v);
+          t.configRead(off, size);
+        }
+      }
+    }
+    expect(locks()).to.deep.equal(new Array(locks().length).fill(0));
+    // And the device still answers: a reset works.
+    w8(0x14, 0);
+    expect(r(0x14, 1)).to.equal(0);
+  });
+
   it('serves virtio-rng requests and interrupts on INTx; reading the ISR lowers the line', () => {
     const { mem, bringUp, offer, levels, r } = setup();
     bringUp({ lo: 0, hi: 1 });
