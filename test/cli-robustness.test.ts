@@ -125,6 +125,20 @@ describe('nodevisor CLI under adverse conditions', function () {
       expectOneLine(await finished(child), 64, 'nodevisor: cannot create 256M of guest RAM (ftruncate: File too large): the file size limit (ulimit -f) is smaller than that');
     });
 
+    it('says why a bzImage cannot boot instead of starting a guest that fails silently: a zeroed payload, a corrupt gzip one, a setup_sects that does not fit', async () => {
+      const zeroed = join(dir, 'zeroed');
+      writeFileSync(zeroed, fakeBzImage({ payload: new Uint8Array(64) }));
+      const corrupt = join(dir, 'corrupt');
+      writeFileSync(corrupt, fakeBzImage({ payload: Uint8Array.from([0x1f, 0x8b, 0x08, 0x00, ...new Array<number>(60).fill(0x55)]) }));
+      const sects = join(dir, 'sects');
+      const bz = fakeBzImage({ setupSects: 8, payload: Uint8Array.from([0x1f, 0x8b, 0x08, 0x00, 1, 2, 3, 4, 5, 6, 7, 8]) });
+      bz[0x1f1] = 0;
+      writeFileSync(sects, bz);
+      expectOneLine(await finished(start(['run', '--kernel', zeroed])), 64, /^nodevisor: .*zeroed has no compressed kernel where its header puts it \(file offset 0xda0, bytes 00 00 00 00 00 00 00 00\)/);
+      expectOneLine(await finished(start(['run', '--kernel', corrupt])), 64, /^nodevisor: .*corrupt has a corrupt gzip kernel payload: it does not unpack \(.+\)$/);
+      expectOneLine(await finished(start(['run', '--kernel', sects])), 64, /^nodevisor: .*sects has no compressed kernel where its header puts it .*setup_sects \(4 sectors of setup code\) is wrong$/);
+    });
+
     it('refuses a kernel file larger than the guest RAM could hold', async () => {
       const big = join(dir, 'big');
       writeFileSync(big, Buffer.alloc(5 * 1024 * 1024));
