@@ -73,11 +73,27 @@ function fail(message: string, status: number = ExitStatus.setupFailed): never {
   process.exit(status);
 }
 
+/** Decimal digits only: Number() would also take "0x2", "1e2" and " 2". */
 function parseIntArg(name: string, text: string | undefined, min: number): number | undefined {
   if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min} (got "${text}")`);
+  const n = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be a decimal integer >= ${min} (got "${text}")`);
   return n;
+}
+
+/**
+ * `--opt -2` as `--opt=-2`: parseArgs takes a value that starts with a dash
+ * for an option and refuses it with a three-line hint; this way a negative
+ * number reaches the option's own one-line check.
+ */
+function joinNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const next = args[i + 1];
+    if (/^--[a-z-]+$/.test(args[i]!) && next !== undefined && /^-[0-9.]/.test(next)) out.push(`${args[i]}=${args[++i]}`);
+    else out.push(args[i]!);
+  }
+  return out;
 }
 
 /** `PATH` or `PATH,readonly` (also `ro`). */
@@ -89,7 +105,7 @@ function parseDisk(text: string): { path: string; readonly: boolean } {
 
 function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbose: boolean } {
   const { values, positionals } = parseArgs({
-    args,
+    args: joinNegativeValues(args),
     allowPositionals: true,
     options: {
       smp: { type: 'string' },
@@ -193,6 +209,11 @@ async function run(args: string[]): Promise<number> {
     return interrupted ? 130 : result.exitStatus;
   } catch (e) {
     restore();
+    // A signal or Ctrl-A X while starting: the start was cut short, as asked.
+    if (interrupted && e instanceof NodevisorError && e.code === 'ESTOPPED') {
+      if (!quiet) process.stderr.write(`nodevisor: ${e.message}\n`);
+      return 130;
+    }
     throw e;
   }
 }

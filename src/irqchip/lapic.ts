@@ -32,7 +32,7 @@ import {
 
 export * from './lapic-regs.js';
 export { Lapic, x2apicLogicalId, type LapicMode, type LapicSetOptions } from './lapic-core.js';
-export { APIC_BUS_NS_PER_TICK, timerDivisor } from './lapic-timer.js';
+export { APIC_BUS_NS_PER_TICK, MIN_PERIODIC_NS, timerDivisor } from './lapic-timer.js';
 
 const X2APIC_BROADCAST = 0xffffffff;
 const XAPIC_BROADCAST = 0xff;

@@ -17,7 +17,8 @@ export interface NativeAddon {
   seek(fd: number, offset: number, whence: number): number;
   addressOf(view: ArrayBufferView): bigint;
   attachVcpu(fd: number, runSize: number, stats?: Float64Array): { slot: number; run: ArrayBuffer; tid: number };
-  detachVcpu(slot: number): void;
+  /** Frees the slot and unmaps its run page, first detaching `run` (attachVcpu's buffer); on the vCPU's thread, after its last run. */
+  detachVcpu(slot: number, run?: ArrayBuffer): void;
   run(slot: number): number;
   kick(slot: number): void;
   /** Kicks the slot's thread at CLOCK_MONOTONIC `deadlineNs` (0 disarms); call on that thread. */

@@ -19,7 +19,13 @@ export class Kvm {
       throw kvmOpenError(path, e);
     }
     const kvm = new Kvm(fd, path);
-    const version = native.ioctl(fd, k('KVM_GET_API_VERSION'));
+    let version: number;
+    try {
+      version = native.ioctl(fd, k('KVM_GET_API_VERSION'));
+    } catch (e) {
+      kvm.close();
+      throw new NodevisorError('EKVM', `${path} is not the KVM device (it does not answer KVM_GET_API_VERSION: ${(e as Error).message}): use /dev/kvm`, { cause: e });
+    }
     if (version !== 12) {
       kvm.close();
       throw new NodevisorError('EKVM', `${path} speaks KVM API version ${version}; nodevisor needs version 12`);

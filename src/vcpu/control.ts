@@ -14,7 +14,11 @@ const VM_WORDS = 16;
 const V_SLOT = 0;
 const V_STATE = 1;
 const V_WAKE = 2;
+const V_SETUP = 3; // who owns the vCPU's KVM set-up: Setup.*
 const V_WORDS = 4;
+
+/** V_SETUP values: a start that is stopped early cancels the workers that have not claimed theirs. */
+const Setup = { Open: 0, Claimed: 1, Cancelled: 2 } as const;
 
 /** Where a vCPU thread is; read by wakers to choose between notify and kick. */
 export const VcpuState = {
@@ -62,6 +66,24 @@ export class VmControlBlock {
   go(): void {
     Atomics.store(this.words, CTL_GO, 1);
     Atomics.notify(this.words, CTL_GO);
+  }
+
+  /**
+   * The vCPU's worker takes charge of creating (and later closing) its
+   * KVM vCPU; false if the VM stopped before it could, and then the worker
+   * must touch nothing (the main thread may terminate it at any moment).
+   */
+  claimSetup(vcpu: number): boolean {
+    return Atomics.compareExchange(this.words, this.at(vcpu, V_SETUP), Setup.Open, Setup.Claimed) === Setup.Open;
+  }
+
+  /**
+   * Main thread, stopping a start: true if `vcpu`'s worker has not claimed
+   * its set-up and now never will, so it holds no KVM resource and may be
+   * terminated wherever it is.
+   */
+  cancelSetup(vcpu: number): boolean {
+    return Atomics.compareExchange(this.words, this.at(vcpu, V_SETUP), Setup.Open, Setup.Cancelled) !== Setup.Claimed;
   }
 
   waitForGo(): void {
@@ -156,8 +178,9 @@ export class VmControlBlock {
     }
   }
 
-  /** Wakes every vCPU (used when stopping). */
+  /** Wakes every vCPU (used when stopping), including workers still waiting for `go`. */
   wakeAll(): void {
+    Atomics.notify(this.words, CTL_GO);
     for (let i = 0; i < this.vcpus; i++) {
       // A stop must reach vCPUs in any state, including between checks.
       const w = this.at(i, V_WAKE);

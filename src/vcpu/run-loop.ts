@@ -7,7 +7,7 @@ import { monotonicClock } from '../sync/clock.js';
 import { VcpuState, Stat, type VmControlBlock } from './control.js';
 import { RunPage, RunOff, Exit, exitName } from './run-page.js';
 import type { VcpuInterrupts } from './interrupts.js';
-import { syncedRegs, instructionBytes, formatRegisters, formatBytes } from './exit-report.js';
+import { syncedRegs, instructionBytes, fetchOutsideRam, formatRegisters, formatBytes } from './exit-report.js';
 import { recoverEmulationFailure } from './quirks/apply.js';
 import { disassemble } from './quirks/disasm.js';
 import { cpuModeOf } from './quirks/page-walk.js';
@@ -164,6 +164,8 @@ export class RunLoop {
       case Exit.Shutdown:
         return this.stop(this.fault('triple-fault', 'triple fault', 'the guest took an exception it could not handle'));
       case Exit.InternalError: {
+        const nowhere = fetchOutsideRam(this.c.vcpu, this.c.memory, syncedRegs(run));
+        if (nowhere) return this.stop(this.report('error', `vCPU ${this.c.index} tried to execute at ${nowhere}, where there is no RAM`));
         let why = 'KVM could not execute the instruction at RIP';
         if (this.c.quirks && this.u32[RunOff.internalSuberror >> 2] === 1) {
           const r = recoverEmulationFailure(this.c.vcpu, this.c.memory, syncedRegs(run), this.kvmInstructionBytes());
@@ -207,9 +209,13 @@ export class RunLoop {
 
   /** A stop reason whose first line says what, where and why, followed by the guest's state. */
   private fault(kind: 'triple-fault' | 'error', what: string, why: string): StopReason {
+    return this.report(kind, `${what} on vCPU ${this.c.index} at RIP 0x${syncedRegs(this.c.run).rip.toString(16)}: ${why}`);
+  }
+
+  /** A stop reason: `headline`, then the instruction and the registers. */
+  private report(kind: 'triple-fault' | 'error', headline: string): StopReason {
     const { vcpu, memory, index, run } = this.c;
     const regs = syncedRegs(run);
-    const headline = `${what} on vCPU ${index} at RIP 0x${regs.rip.toString(16)}: ${why}`;
     let detail: string;
     try {
       const sregs = vcpu.getSregs();

@@ -52,6 +52,18 @@ function unhandled(space: AddressSpace, address: number, size: number, write: bo
 }
 
 function main(): void {
+  // A VM stopped while starting may have cancelled this vCPU already; then
+  // this worker owns nothing and the main thread may terminate it any time.
+  if (!control.claimSetup(data.index)) return;
+  try {
+    if (!control.stopRequested) runVcpu();
+  } finally {
+    post({ type: 'exited', index: data.index });
+  }
+}
+
+/** Creates the vCPU, runs it until the VM stops, and gives back everything it took from KVM. */
+function runVcpu(): void {
   const memory = new GuestMemory(data.memory);
   const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i), testKnobs: data.testKnobs });
   const host: DeviceHost = { irq: irqchip.lines, vm, clock };
@@ -61,28 +73,41 @@ function main(): void {
   attachDevices(bus, data.devices, host, new TimerWake(data.timerWake), { memory, msi: irqchip.msi, ioeventfd });
 
   const vcpu = new KvmVcpu(native.ioctl(data.vmFd, k('KVM_CREATE_VCPU'), data.index));
-  const attached = native.attachVcpu(vcpu.fd, data.runSize, stats);
-  control.setSlot(data.index, attached.slot);
-  stats[Stat.Tid] = attached.tid;
-  const run = new RunPage(attached.run);
+  try {
+    const attached = native.attachVcpu(vcpu.fd, data.runSize, stats);
+    control.setSlot(data.index, attached.slot);
+    stats[Stat.Tid] = attached.tid;
+    try {
+      runAttached(vcpu, attached.slot, new RunPage(attached.run), { irqchip, bus, memory });
+    } finally {
+      stats[Stat.EndNs] = monotonicClock.nowNs();
+      // The run page holds the vCPU file, and so the whole KVM VM, until it is unmapped.
+      native.detachVcpu(attached.slot, attached.run);
+    }
+  } finally {
+    native.close(vcpu.fd);
+  }
+}
+
+function runAttached(vcpu: KvmVcpu, slot: number, run: RunPage, c: { irqchip: IrqchipViews; bus: Bus; memory: GuestMemory }): void {
   try {
     vcpu.setCpuid(data.cpuid);
     applyBootState(vcpu);
     // Registers for fault reports and the quirk layer; vcpu events so the
     // userspace irqchip injects through the run page (see UserInterrupts).
     if (data.syncRegs) run.u32[RunOff.validRegs >> 2] = k('KVM_SYNC_X86_REGS') | (data.syncEvents ? k('KVM_SYNC_X86_EVENTS') : 0);
-    post({ type: 'ready', index: data.index, tid: attached.tid });
+    post({ type: 'ready', index: data.index, tid: stats[Stat.Tid]! });
     control.waitForGo();
     stats[Stat.StartNs] = monotonicClock.nowNs();
-    const interrupts = interruptsFor(irqchip, vcpu, attached.slot, run);
+    const interrupts = interruptsFor(c.irqchip, vcpu, slot, run);
     const tsc = new PausedTsc(vcpu, clock);
     const loop = new RunLoop({
       index: data.index,
-      slot: attached.slot,
+      slot,
       vcpu,
       run,
-      bus,
-      memory,
+      bus: c.bus,
+      memory: c.memory,
       control,
       stats,
       interrupts,
@@ -96,11 +121,6 @@ function main(): void {
     loop.run();
   } catch (e) {
     vm.requestStop({ kind: 'error', vcpu: data.index, detail: `vCPU ${data.index} failed: ${(e as Error).stack ?? String(e)}` });
-  } finally {
-    stats[Stat.EndNs] = monotonicClock.nowNs();
-    native.detachVcpu(attached.slot);
-    native.close(vcpu.fd);
-    post({ type: 'exited', index: data.index });
   }
 }
 

@@ -6,7 +6,7 @@ import { Mutex } from '../sync/mutex.js';
 import { VirtioFeature, VirtioStatus, VIRTIO_MSI_NO_VECTOR, featureBit } from './constants.js';
 import type { VirtioContext, VirtioDeviceModel, VirtioDeviceType } from './device.js';
 import type { GuestRanges } from './guest-ranges.js';
-import { SplitVirtqueue, type QueueRegister, type VirtqueueState } from './queue.js';
+import { SplitVirtqueue, VirtqueueError, type QueueRegister, type VirtqueueState } from './queue.js';
 import { NotifyEventfds, type IoEventfdRegistrar, type NotifyEventfdState } from './notify-eventfds.js';
 
 /**
@@ -88,8 +88,13 @@ const R = {
   /** Queue notifications that reached us as MMIO exits, and that I/O threads read from the queues' eventfds (both paths). */
   NotifyExits: 12,
   NotifyEventfd: 13,
+  /** Times the device failed (DEVICE_NEEDS_RESET), resets included. */
+  Failures: 14,
   WORDS: 16,
 } as const;
+
+/** Failures of one device that are logged: a guest that breaks and resets its device in a loop must not flood the host's log. */
+export const LOGGED_FAILURES = 8;
 
 const IsrBit = { Queue: 1, Config: 2 } as const;
 
@@ -263,11 +268,15 @@ export class VirtioPciTransport implements PciFunction {
     this.updateIntx();
   }
 
-  /** Marks the device broken (DEVICE_NEEDS_RESET) and signals a configuration change. */
+  /** Marks the device broken (DEVICE_NEEDS_RESET), says why (the first LOGGED_FAILURES times) and signals a configuration change. */
   fail(reason: string): void {
     const before = Atomics.or(this.words, R.Status, VirtioStatus.DeviceNeedsReset);
     if (before & VirtioStatus.DeviceNeedsReset) return;
-    this.host.vm.log('warn', `${this.model.name}: ${reason}; the device needs a reset`);
+    const n = Atomics.add(this.words, R.Failures, 1);
+    if (n < LOGGED_FAILURES) {
+      const last = n === LOGGED_FAILURES - 1 ? ` (failure ${LOGGED_FAILURES}: later ones of this device are not logged)` : '';
+      this.host.vm.log('warn', `${this.model.name}: ${reason}; the device needs a reset${last}`);
+    }
     this.interruptConfig();
   }
 
@@ -352,20 +361,45 @@ export class VirtioPciTransport implements PciFunction {
     const w = this.words;
     const q = (reg: QueueRegister): Pick<CommonField, 'get' | 'set'> => ({
       get: () => this.selected()?.register(reg) ?? 0,
-      set: (v) => this.selected()?.setRegister(reg, v),
+      set: (v) => {
+        try {
+          this.selected()?.setRegister(reg, v);
+        } catch (e) {
+          // Rings that are not sound at enable: the queue stays off and the device needs a reset.
+          if (!(e instanceof VirtqueueError)) throw e;
+          this.fail(`queue ${w[R.QueueSelect]}: ${e.message}`);
+        }
+      },
     });
-    const featureWord = (bits: bigint, select: number): number => Number((bits >> BigInt(32 * select)) & 0xffffffffn);
+    // A select is any 32-bit value the guest wrote; only words 0 and 1 exist
+    // (64 feature bits). Others read 0 and ignore writes (4.1.4.3), and never
+    // index anything: the select registers hold the guest's value, not a word number.
+    const featureWord = (select: number): 0 | 1 | undefined => {
+      const s = w[select]! >>> 0;
+      return s === 0 || s === 1 ? s : undefined;
+    };
     return [
       { off: 0x00, size: 4, get: () => w[R.DeviceFeatureSelect]!, set: (v) => (w[R.DeviceFeatureSelect] = v) },
-      { off: 0x04, size: 4, get: () => (w[R.DeviceFeatureSelect]! < 2 ? featureWord(this.offered, w[R.DeviceFeatureSelect]!) : 0) },
+      {
+        off: 0x04,
+        size: 4,
+        get: () => {
+          const word = featureWord(R.DeviceFeatureSelect);
+          return word === undefined ? 0 : Number((this.offered >> BigInt(32 * word)) & 0xffffffffn);
+        },
+      },
       { off: 0x08, size: 4, get: () => w[R.DriverFeatureSelect]!, set: (v) => (w[R.DriverFeatureSelect] = v) },
       {
         off: 0x0c,
         size: 4,
-        get: () => (w[R.DriverFeatureSelect]! < 2 ? w[R.DriverFeaturesLo + w[R.DriverFeatureSelect]!]! >>> 0 : 0),
+        get: () => {
+          const word = featureWord(R.DriverFeatureSelect);
+          return word === undefined ? 0 : w[R.DriverFeaturesLo + word]! >>> 0;
+        },
         set: (v) => {
+          const word = featureWord(R.DriverFeatureSelect);
           // Features are fixed once FEATURES_OK is set (3.1.1).
-          if (w[R.DriverFeatureSelect]! < 2 && !(w[R.Status]! & VirtioStatus.FeaturesOk)) Atomics.store(w, R.DriverFeaturesLo + w[R.DriverFeatureSelect]!, v | 0);
+          if (word !== undefined && !(w[R.Status]! & VirtioStatus.FeaturesOk)) Atomics.store(w, R.DriverFeaturesLo + word, v | 0);
         },
       },
       { off: 0x10, size: 2, get: () => w[R.ConfigVector]!, set: (v) => Atomics.store(w, R.ConfigVector, v < this.msix.vectors ? v : VIRTIO_MSI_NO_VECTOR) },

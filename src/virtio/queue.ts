@@ -19,6 +19,7 @@ import type { GuestRanges } from './guest-ranges.js';
  * or not negotiated, a readable buffer after a writable one, a buffer
  * outside guest RAM, or a chain whose lengths add up to 4 GiB or more all
  * throw `VirtqueueError`, which the transport turns into DEVICE_NEEDS_RESET.
+ * The rings themselves are checked when the driver enables the queue.
  */
 
 /** A malformed queue or chain: the device stops using the queue until reset. */
@@ -141,6 +142,8 @@ export class SplitVirtqueue {
    * Driver-visible register write. Size must be a power of two no larger
    * than the maximum (others are ignored, as 4.1.4.3.2 lets the device
    * refuse); nothing but `ready` changes once the queue is enabled.
+   * Enabling checks the whole ring layout (see `layoutError`) and throws
+   * VirtqueueError, leaving the queue disabled, if it is not sound.
    */
   setRegister(name: QueueRegister, value: number): void {
     this.lock.with(() => {
@@ -148,6 +151,8 @@ export class SplitVirtqueue {
       if (name === 'ready') {
         // 4.1.4.3.2: the driver writes 1 to enable; 0 is not a way to disable.
         if ((value & 1) && !w[Q.Ready]) {
+          const bad = this.layoutError();
+          if (bad) throw new VirtqueueError(bad);
           w[Q.Ready] = 1;
           w[Q.SignalledValid] = 0;
         }
@@ -278,6 +283,30 @@ export class SplitVirtqueue {
     if (!valid) return true;
     const usedEvent = this.guest(() => this.ram.memory.readU16(driver + 4 + 2 * size), 'avail ring');
     return vringNeedEvent(usedEvent, now, old);
+  }
+
+  /**
+   * Why the configured rings cannot be used, or null: each of the three
+   * (with the event-index fields, 2.7.10, whether or not they were
+   * negotiated) must lie wholly in guest RAM with the alignment 2.7 asks
+   * for. Checked once at enable, so that no ring access while the queue
+   * runs can fault; alignment also keeps every ring element inside one
+   * RAM region.
+   */
+  private layoutError(): string | null {
+    const w = this.words;
+    const size = w[Q.Size]!;
+    const rings = [
+      { what: 'descriptor table', at: address(w, Q.DescLo), bytes: DESC_SIZE * size, align: 16 },
+      { what: 'avail ring', at: address(w, Q.DriverLo), bytes: 6 + 2 * size, align: 2 },
+      { what: 'used ring', at: address(w, Q.DeviceLo), bytes: 6 + 8 * size, align: 4 },
+    ];
+    for (const r of rings) {
+      const where = `the ${r.what} at 0x${r.at.toString(16)} (0x${r.bytes.toString(16)} bytes for ${size} entries)`;
+      if (r.at % r.align !== 0) return `${where} is not ${r.align}-byte aligned`;
+      if (!this.ram.contains(r.at, r.bytes)) return `${where} is not in guest RAM`;
+    }
+    return null;
   }
 
   /** Follows the chain at `head`, validating every descriptor (see the module comment). */

@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { native, k } from '../kvm/addon.js';
 import { Kvm, kvmRunSize } from '../kvm/kvm.js';
@@ -31,27 +30,12 @@ import { exitStatusOf, describeStop } from './stop-reason.js';
 import { loadLinux, type LinuxBoot } from '../boot/linux.js';
 import { guestCmdline, defaultCmdline } from './host-quirks.js';
 import { openDiskImages, closeDiskImages, type OpenDisk } from './disk-images.js';
+import { readGuestFile } from './guest-file.js';
+import { WORKER_STDIO, forwardWorkerStdio } from './worker-stdio.js';
 import { MAX_IO_THREADS, defaultIoThreads } from '../virtio/blk-io-pool.js';
 import { GuestConsole, CONSOLE_KINDS, type ConsoleKind } from './guest-console.js';
 import { VirtioRuntime, type VirtioFunctionStats } from './virtio-runtime.js';
 import { TextTail, panicMessage } from './console-tail.js';
-
-/** Reads a file the guest boots from, with an error that names it and says what is wrong. */
-function readGuestFile(source: string | Uint8Array, what: string, code: string): Uint8Array {
-  if (typeof source !== 'string') {
-    if (source.length === 0) throw new NodevisorError(code, `the ${what} is empty`);
-    return source;
-  }
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(source);
-  } catch (e) {
-    const why = errnoCode(e) === 'ENOENT' ? 'does not exist' : errnoCode(e) === 'EACCES' ? 'is not readable (permission denied)' : errnoCode(e) === 'EISDIR' ? 'is a directory' : (e as Error).message;
-    throw new NodevisorError(code, `${what} ${source} ${why}`, { cause: e });
-  }
-  if (bytes.length === 0) throw new NodevisorError(code, `${what} ${source} is empty`);
-  return bytes;
-}
 
 export interface VmResult {
   reason: StopReason;
@@ -137,6 +121,11 @@ export class Vm extends EventEmitter {
   private control?: VmControlBlock;
   private statsBuffer?: SharedArrayBuffer;
   private workers: Worker[] = [];
+  /** One per worker spawned: resolves when its thread has ended. */
+  private workerExits: Promise<void>[] = [];
+  /** Wakes a start() waiting for its vCPUs, to notice a stop. */
+  private startProgress?: () => void;
+  private finishing?: Promise<void>;
   private stopReason?: StopReason;
   private acpi?: AcpiPm;
   private result?: Promise<VmResult>;
@@ -189,10 +178,16 @@ export class Vm extends EventEmitter {
     return this.guestMemory;
   }
 
-  /** Creates the VM, loads the guest and starts every vCPU. */
+  /**
+   * Creates the VM, loads the guest and starts every vCPU. A `stop()`
+   * meanwhile (or a signal handler calling it) cuts the start short: no
+   * more vCPU threads are spawned, the ones still booting are terminated,
+   * and this rejects with NodevisorError('ESTOPPED').
+   */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`start() called on a VM that is ${this.state}`);
     this.state = 'starting';
+    this.result = new Promise((resolve) => (this.resolveResult = resolve));
     try {
       const kernel = this.options.kernel !== undefined ? this.readKernelFiles() : null;
       const image = kernel ? null : this.loadImage(this.options.image ?? demoImage());
@@ -230,15 +225,11 @@ export class Vm extends EventEmitter {
       this.state = 'running';
       this.control!.go();
     } catch (e) {
-      this.state = 'stopped';
-      this.control?.claimStop();
-      this.control?.wakeAll();
-      await Promise.all([...this.workers, ...(this.timerWorker ? [this.timerWorker] : [])].map((w) => w.terminate()));
-      await this.virtio?.stop();
-      this.console?.close();
-      this.release();
+      this.stopReason ??= { kind: 'error', vcpu: -1, detail: `the VM could not start: ${(e as Error).message}` };
+      await this.abortStart();
       throw e;
     }
+    void Promise.all(this.workerExits).then(() => this.finish());
   }
 
   /** Resolves when the VM has stopped, with why. */
@@ -360,7 +351,7 @@ export class Vm extends EventEmitter {
   }
 
   private loadImage(image: FlatImage): LoadedImage {
-    const bytes = readGuestFile(image.source, 'guest image', 'EIMAGE');
+    const bytes = readGuestFile(image.source, 'guest image', 'EIMAGE', this.memorySize);
     const load = image.loadAddress ?? (image.mode === 'real' ? 0x8000 : 0x100000);
     const entry = image.entry ?? load;
     if (load < BOOT_AREA_END) throw new NodevisorError('EIMAGE', `load address 0x${load.toString(16)} overlaps the VMM's boot area (below 0x${BOOT_AREA_END.toString(16)})`);
@@ -400,8 +391,8 @@ export class Vm extends EventEmitter {
 
   private readKernelFiles(): { kernel: Uint8Array; initrd: Uint8Array | null; source: string } {
     const o = this.options;
-    const kernel = readGuestFile(o.kernel!, 'kernel', 'EKERNEL');
-    const initrd = o.initrd !== undefined ? readGuestFile(o.initrd, 'initrd', 'EKERNEL') : null;
+    const kernel = readGuestFile(o.kernel!, 'kernel', 'EKERNEL', this.memorySize);
+    const initrd = o.initrd !== undefined ? readGuestFile(o.initrd, 'initrd', 'EKERNEL', this.memorySize) : null;
     return { kernel, initrd, source: typeof o.kernel === 'string' ? o.kernel : 'the kernel image' };
   }
 
@@ -443,6 +434,11 @@ export class Vm extends EventEmitter {
         this.consoleTail.push(chunk);
         this.emit('console', chunk);
       },
+      outputFailed: (e) => {
+        const gone = errnoCode(e) === 'EPIPE' ? ' (its reader went away)' : '';
+        this.emit('log', 'error', `console output failed: ${e.message}${gone}; stopping the VM`);
+        this.requestStop({ kind: 'stopped' });
+      },
     });
     for (const b of this.earlyInput.splice(0)) this.console.send(b);
     for (const spec of specs) {
@@ -463,8 +459,9 @@ export class Vm extends EventEmitter {
       devices,
       clock: this.clockBuffer,
     };
-    this.timerWorker = new Worker(new URL('./device-timer.js', import.meta.url), { workerData: data, name: 'device-timer' });
+    this.timerWorker = new Worker(new URL('./device-timer.js', import.meta.url), { workerData: data, name: 'device-timer', ...WORKER_STDIO });
     const worker = this.timerWorker;
+    forwardWorkerStdio(worker);
     this.timerExited = new Promise((resolve) => worker.once('exit', () => resolve()));
     this.timerWorker.on('message', (m: WorkerMessage) => {
       if (m.type === 'stop') this.stopReason ??= m.reason;
@@ -473,6 +470,12 @@ export class Vm extends EventEmitter {
     this.timerWorker.on('error', (e) => this.requestStop({ kind: 'error', vcpu: -1, detail: `device timer thread failed: ${e.stack ?? e.message}` }));
   }
 
+  /**
+   * One worker per vCPU, each of which creates its KVM vCPU and reports
+   * ready. Spawning yields to the event loop after each worker (a spawn
+   * blocks the main thread for milliseconds), so a stop or a signal during
+   * a start of hundreds of vCPUs is heard at once and ends it.
+   */
   private async spawnVcpus(image: BootPlan, devices: DeviceSpec[]): Promise<void> {
     const kvm = this.kvm!;
     const vm = this.vmFd!;
@@ -486,17 +489,12 @@ export class Vm extends EventEmitter {
     // Only our own LAPIC injects through the run page's events; elsewhere the copy would be wasted work on every exit.
     const syncEvents = this.irqchip === 'user' && syncRegs && (syncCaps & k('KVM_SYNC_X86_EVENTS')) !== 0;
     const runSize = Math.max(kvm.vcpuMmapSize, kvmRunSize());
-    this.result = new Promise((resolve) => (this.resolveResult = resolve));
 
-    let exited = 0;
     const ready = new Set<number>();
-    let readyResolve!: () => void;
-    let readyReject!: (e: Error) => void;
-    const allReady = new Promise<void>((res, rej) => {
-      readyResolve = res;
-      readyReject = rej;
-    });
-    for (let i = 0; i < this.vcpus; i++) {
+    let failure: Error | undefined;
+    let progress = (): void => {};
+    this.startProgress = () => progress();
+    for (let i = 0; i < this.vcpus && !this.stopReason; i++) {
       const cpuid: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, apicId: i, vcpus: this.vcpus, irqchip: this.irqchip, softwareVirt, x2apic: this.x2apic });
       const data: VcpuWorkerData = {
         index: i,
@@ -520,12 +518,13 @@ export class Vm extends EventEmitter {
         timerWake: this.timerWake,
         clock: this.clockBuffer,
       };
-      const w = new Worker(new URL('../vcpu/worker.js', import.meta.url), { workerData: data, name: `vcpu${i}` });
+      const w = new Worker(new URL('../vcpu/worker.js', import.meta.url), { workerData: data, name: `vcpu${i}`, ...WORKER_STDIO });
+      forwardWorkerStdio(w);
       w.on('message', (m: WorkerMessage) => {
         switch (m.type) {
           case 'ready':
             ready.add(m.index);
-            if (ready.size === this.vcpus) readyResolve();
+            progress();
             break;
           case 'log':
             this.emit('log', m.level, m.message);
@@ -539,16 +538,17 @@ export class Vm extends EventEmitter {
       });
       w.on('error', (e) => {
         this.requestStop({ kind: 'error', vcpu: i, detail: `vCPU ${i} worker failed: ${e.stack ?? e.message}` });
-        readyReject(this.setupError(i, e));
-      });
-      w.on('exit', () => {
-        if (++exited === this.vcpus) void this.finish();
+        failure ??= this.setupError(i, e);
+        progress();
       });
       this.workers.push(w);
+      this.workerExits.push(new Promise((resolve) => w.once('exit', () => resolve())));
+      await new Promise((resolve) => setImmediate(resolve));
     }
-    await allReady.catch((e: Error) => {
-      throw this.stopReason?.kind === 'error' && !ready.size ? this.setupError(0, e) : e;
-    });
+    while (ready.size < this.workers.length && !failure && !this.stopReason) await new Promise<void>((resolve) => (progress = resolve));
+    this.startProgress = undefined;
+    if (failure) throw failure;
+    if (this.stopReason?.kind === 'stopped') throw new NodevisorError('ESTOPPED', 'the VM was stopped while it was starting');
     if (this.stopReason) throw new NodevisorError('ESTART', `the VM failed while starting: ${describeStop(this.stopReason)}`);
   }
 
@@ -560,16 +560,36 @@ export class Vm extends EventEmitter {
   }
 
   private requestStop(reason: StopReason): void {
-    if (!this.control) {
-      this.stopReason ??= reason;
-      return;
+    if (!this.control) this.stopReason ??= reason;
+    else {
+      if (this.control.claimStop()) this.stopReason ??= reason;
+      this.control.wakeAll();
+      new TimerWake(this.timerWake).notify();
     }
-    if (this.control.claimStop()) this.stopReason ??= reason;
-    this.control.wakeAll();
-    new TimerWake(this.timerWake).notify();
+    this.startProgress?.();
   }
 
-  private async finish(): Promise<void> {
+  /**
+   * A start that failed or was stopped: vCPU workers that never claimed
+   * their KVM set-up are terminated wherever they are (they hold nothing),
+   * the others stop as a running VM does; then everything is released.
+   */
+  private async abortStart(): Promise<void> {
+    this.state = 'stopped';
+    this.control?.claimStop();
+    this.control?.wakeAll();
+    await Promise.all(this.workers.map((w, i) => (this.control?.cancelSetup(i) ? w.terminate() : undefined)));
+    await Promise.all(this.workerExits);
+    await this.finish(false);
+  }
+
+  /** Tears the VM down once its vCPU threads are gone, and settles `wait()`; `emit`: also the 'stop' event. Runs once. */
+  private finish(emit = true): Promise<void> {
+    this.finishing ??= this.tearDown(emit);
+    return this.finishing;
+  }
+
+  private async tearDown(emit: boolean): Promise<void> {
     let reason: StopReason = this.stopReason ?? { kind: 'stopped' };
     this.state = 'stopped';
     // The device-timer thread and the block I/O pool drive IRQ lines through
@@ -582,7 +602,7 @@ export class Vm extends EventEmitter {
     this.release();
     if (reason.kind === 'panic' && !reason.detail) reason = { kind: 'panic', detail: panicMessage(this.consoleTail.text()) };
     const result: VmResult = { reason, exitStatus: exitStatusOf(reason), message: describeStop(reason) };
-    this.emit('stop', result);
+    if (emit) this.emit('stop', result);
     this.resolveResult?.(result);
   }
 
