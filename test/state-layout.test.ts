@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { bytes, defineLayout, f64, i32, loadState, mutex, repeat, saveState, StateLayoutError } from '../src/sync/state-layout.js';
+import { block, bytes, defineLayout, f64, i32, loadState, mutex, repeat, saveState, StateLayoutError } from '../src/sync/state-layout.js';
 
 const L = defineLayout('demo', 2, {
   lock: mutex(),
@@ -84,6 +84,25 @@ describe('typed state layouts', () => {
     expect(() => loadState(L, buf, { ...good, fields: { ...good.fields, mode: 2 ** 40 } })).to.throw(StateLayoutError, /not a 32-bit integer/);
     expect(() => loadState(L, buf, { ...good, fields: { ...good.fields, ring: 'AAAA' } })).to.throw(StateLayoutError, /expected 5 bytes/);
     expect(() => loadState(L, buf, { ...good, fields: { ...good.fields, counter: [{ value: 1 }] } })).to.throw(StateLayoutError, /counter: expected 2 records/);
+  });
+
+  it('lays blocks of mixed fields out contiguously and aligned, after everything else, and saves them by name', () => {
+    const B = defineLayout('blocks', 1, { count: i32(), cpu: block(2, { irr: i32(8), lock: mutex(), deadline: f64(), id: i32() }, 64) });
+    // Int32 fields in order (irr 0-31, lock 32, id 36), then Float64 8-aligned (40); 48 bytes round up to 64.
+    expect(B.at.cpu).to.deep.equal({ base: 64, stride: 64, count: 2, fields: { irr: 0, lock: 32, id: 36, deadline: 40 } });
+    expect(B.byteLength).to.equal(192);
+    const buf = B.allocate();
+    new Int32Array(buf)[(64 + 64 + 36) / 4] = 9;
+    new Float64Array(buf)[(64 + 40) / 8] = Infinity;
+    new Int32Array(buf)[(64 + 32) / 4] = 2;
+    const saved = saveState(B, buf);
+    expect((saved.fields.cpu as { id: number; deadline: unknown }[]).map((c) => [c.id, c.deadline])).to.deep.equal([[0, 'Infinity'], [9, 0]]);
+    const copy = B.allocate();
+    new Int32Array(copy)[(64 + 32) / 4] = 2;
+    loadState(B, copy, JSON.parse(JSON.stringify(saved)));
+    expect(new Int32Array(copy)[(64 + 64 + 36) / 4]).to.equal(9);
+    expect(new Float64Array(copy)[(64 + 40) / 8]).to.equal(Infinity);
+    expect(new Int32Array(copy)[(64 + 32) / 4]).to.equal(0);
   });
 
   it('refuses groups that mix kinds or nest, and bad names', () => {

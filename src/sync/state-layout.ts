@@ -44,7 +44,20 @@ export interface RepeatField<F extends FieldSpecs = FieldSpecs> {
   readonly fields: F;
 }
 
-export type FieldSpec = ScalarField | BytesField | RepeatField;
+/**
+ * `count` blocks of mixed Int32 and Float64 fields, each block contiguous
+ * (its Int32 fields in order, then its Float64 fields 8-aligned) and
+ * `align`-aligned: per-thread-owned state that must not share cache lines
+ * with its neighbours. Offsets are in bytes.
+ */
+export interface BlockField<F extends FieldSpecs = FieldSpecs> {
+  readonly kind: 'block';
+  readonly count: number;
+  readonly fields: F;
+  readonly align: number;
+}
+
+export type FieldSpec = ScalarField | BytesField | RepeatField | BlockField;
 export type FieldSpecs = { readonly [name: string]: FieldSpec };
 
 export const i32 = (count = 1): ScalarField => ({ kind: 'i32', count });
@@ -53,6 +66,7 @@ export const f64 = (count = 1): ScalarField => ({ kind: 'f64', count });
 export const mutex = (): ScalarField => ({ kind: 'mutex', count: 1 });
 export const bytes = (count: number): BytesField => ({ kind: 'bytes', count });
 export const repeat = <F extends FieldSpecs>(count: number, fields: F): RepeatField<F> => ({ kind: 'repeat', count, fields });
+export const block = <F extends FieldSpecs>(count: number, fields: F, align = 64): BlockField<F> => ({ kind: 'block', count, fields, align });
 
 /** Where a repeated group lives: element e's field f is at `base + e * stride + fields[f]`. */
 export interface GroupAt<F extends FieldSpecs> {
@@ -62,9 +76,9 @@ export interface GroupAt<F extends FieldSpecs> {
   readonly fields: { readonly [K in keyof F]: number };
 }
 
-/** Index of each field in its own typed array over the buffer (bytes: byte offset). */
+/** Index of each field in its own typed array over the buffer (bytes: byte offset; blocks: byte offsets). */
 export type LayoutAt<F extends FieldSpecs> = {
-  readonly [K in keyof F]: F[K] extends RepeatField<infer G> ? GroupAt<G> : number;
+  readonly [K in keyof F]: F[K] extends RepeatField<infer G> ? GroupAt<G> : F[K] extends BlockField<infer B> ? GroupAt<B> : number;
 };
 
 export interface StateLayout<F extends FieldSpecs = FieldSpecs> {
@@ -107,6 +121,7 @@ const kindOf = (s: ScalarField | BytesField): Kind => (s.kind === 'mutex' ? 'i32
 function place(fields: FieldSpecs, kind: Kind, start: number, at: Record<string, unknown>): number {
   let next = start;
   for (const [name, spec] of Object.entries(fields)) {
+    if (spec.kind === 'block') continue;
     if (spec.kind === 'repeat') {
       // Each kind's share of a group is its own strided block.
       const inner: Record<string, unknown> = {};
@@ -125,13 +140,42 @@ function place(fields: FieldSpecs, kind: Kind, start: number, at: Record<string,
   return next;
 }
 
+/** Places block fields after everything else; returns the end in bytes. */
+function placeBlocks(fields: FieldSpecs, start: number, at: Record<string, unknown>): number {
+  let next = start;
+  for (const [name, spec] of Object.entries(fields)) {
+    if (spec.kind !== 'block') continue;
+    const inner: Record<string, number> = {};
+    let offset = 0;
+    for (const kind of ['i32', 'f64'] as const) {
+      if (kind === 'f64') offset = Math.ceil(offset / 8) * 8;
+      for (const [f, fs] of Object.entries(spec.fields)) {
+        if (fs.kind === 'repeat' || fs.kind === 'block' || fs.kind === 'bytes' || kindOf(fs) !== kind) continue;
+        inner[f] = offset;
+        offset += fs.count * (kind === 'i32' ? 4 : 8);
+      }
+    }
+    const stride = Math.ceil(offset / spec.align) * spec.align;
+    const base = Math.ceil(next / spec.align) * spec.align;
+    at[name] = { base, stride, count: spec.count, fields: inner };
+    next = base + stride * spec.count;
+  }
+  return next;
+}
+
 function checkSpecs(fields: FieldSpecs, where: string): void {
   for (const [name, spec] of Object.entries(fields)) {
     if (!/^[A-Za-z][A-Za-z0-9]*$/.test(name)) throw new StateLayoutError(`${where}: field name "${name}" must be alphanumeric`);
     if (!Number.isInteger(spec.count) || spec.count < 1) throw new StateLayoutError(`${where}.${name}: count must be a positive integer`);
+    if (spec.kind === 'block') {
+      if (Object.values(spec.fields).some((f) => f.kind === 'repeat' || f.kind === 'block' || f.kind === 'bytes')) throw new StateLayoutError(`${where}.${name}: a block holds Int32 and Float64 fields only`);
+      if (!Number.isInteger(spec.align) || spec.align < 8 || (spec.align & (spec.align - 1)) !== 0) throw new StateLayoutError(`${where}.${name}: align must be a power of two of at least 8`);
+      checkSpecs(spec.fields, `${where}.${name}`);
+      continue;
+    }
     if (spec.kind === 'repeat') {
-      const kinds = new Set(Object.values(spec.fields).map((f) => (f.kind === 'repeat' ? 'repeat' : kindOf(f))));
-      if (kinds.has('repeat')) throw new StateLayoutError(`${where}.${name}: groups do not nest`);
+      const kinds = new Set(Object.values(spec.fields).map((f) => (f.kind === 'repeat' || f.kind === 'block' ? f.kind : kindOf(f))));
+      if (kinds.has('repeat') || kinds.has('block')) throw new StateLayoutError(`${where}.${name}: groups do not nest`);
       if (kinds.size > 1) throw new StateLayoutError(`${where}.${name}: a group holds one kind of field (split Int32 and Float64 fields into two groups)`);
       checkSpecs(spec.fields, `${where}.${name}`);
     }
@@ -147,7 +191,7 @@ export function defineLayout<F extends FieldSpecs>(name: string, version: number
   const f64Units = place(fields, 'f64', 0, at);
   const bytesByteOffset = f64ByteOffset + f64Units * 8;
   const byteUnits = place(fields, 'bytes', bytesByteOffset, at);
-  const byteLength = Math.max(4, byteUnits);
+  const byteLength = Math.max(4, placeBlocks(fields, byteUnits, at));
   return {
     name,
     version,
@@ -164,6 +208,20 @@ interface Views {
   i32: Int32Array;
   f64: Float64Array;
   u8: Uint8Array;
+  /** Whole-buffer views for blocks (indices from byte offsets). */
+  all?: { i32: Int32Array; f64: Float64Array };
+}
+
+function wholeViews(v: Views): { i32: Int32Array; f64: Float64Array } {
+  const b = v.u8.buffer as SharedArrayBuffer;
+  v.all ??= { i32: new Int32Array(b, 0, Math.floor(b.byteLength / 4)), f64: new Float64Array(b, 0, Math.floor(b.byteLength / 8)) };
+  return v.all;
+}
+
+/** Views whose index 0 is the byte offset of a block field, for readScalar/writeScalar. */
+function blockViews(v: Views, kind: Kind, byteOffset: number): { views: Views; index: number } {
+  const all = wholeViews(v);
+  return { views: { ...v, i32: all.i32, f64: all.f64 }, index: byteOffset / (kind === 'f64' ? 8 : 4) };
 }
 
 function viewsOf(layout: StateLayout, buffer: SharedArrayBuffer): Views {
@@ -193,12 +251,25 @@ export function saveState(layout: StateLayout, buffer: SharedArrayBuffer): Saved
   const at = layout.at as Record<string, number | GroupAt<FieldSpecs>>;
   for (const [name, spec] of Object.entries(layout.fields)) {
     if (spec.kind === 'mutex') continue;
+    if (spec.kind === 'block') {
+      const g = at[name] as GroupAt<FieldSpecs>;
+      fields[name] = Array.from({ length: spec.count }, (_, e) => {
+        const rec: SavedRecord = {};
+        for (const [f, fs] of Object.entries(spec.fields)) {
+          if (fs.kind !== 'i32' && fs.kind !== 'f64') continue;
+          const { views, index } = blockViews(v, fs.kind, g.base + e * g.stride + g.fields[f]!);
+          rec[f] = readScalar(views, fs, index);
+        }
+        return rec;
+      });
+      continue;
+    }
     if (spec.kind === 'repeat') {
       const g = at[name] as GroupAt<FieldSpecs>;
       fields[name] = Array.from({ length: spec.count }, (_, e) => {
         const rec: SavedRecord = {};
         for (const [f, fs] of Object.entries(spec.fields)) {
-          if (fs.kind === 'repeat' || fs.kind === 'mutex') continue;
+          if (fs.kind === 'repeat' || fs.kind === 'block' || fs.kind === 'mutex') continue;
           rec[f] = readScalar(v, fs, g.base + e * g.stride + g.fields[f]!);
         }
         return rec;
@@ -267,6 +338,22 @@ export function loadState(layout: StateLayout, buffer: SharedArrayBuffer, saved:
   const at = layout.at as Record<string, number | GroupAt<FieldSpecs>>;
   for (const [name, spec] of Object.entries(layout.fields)) {
     const where = `${layout.name}.${name}`;
+    if (spec.kind === 'block') {
+      const g = at[name] as GroupAt<FieldSpecs>;
+      const records = fields[name];
+      if (!Array.isArray(records) || records.length !== spec.count || records.some((r) => typeof r !== 'object' || r === null || Array.isArray(r))) {
+        throw new StateLayoutError(`${where}: expected ${spec.count} records`);
+      }
+      (records as SavedRecord[]).forEach((rec, e) => {
+        checkKeys(rec, spec.fields, `${where}[${e}]`);
+        for (const [f, fs] of Object.entries(spec.fields)) {
+          if (fs.kind === 'repeat' || fs.kind === 'block' || fs.kind === 'bytes') continue;
+          const { views, index } = blockViews(v, kindOf(fs), g.base + e * g.stride + g.fields[f]!);
+          writeScalar(views, fs, index, rec[f], `${where}[${e}].${f}`);
+        }
+      });
+      continue;
+    }
     if (spec.kind !== 'repeat') {
       writeScalar(v, spec, at[name] as number, fields[name], where);
       continue;
@@ -279,7 +366,7 @@ export function loadState(layout: StateLayout, buffer: SharedArrayBuffer, saved:
     (records as SavedRecord[]).forEach((rec, e) => {
       checkKeys(rec, spec.fields, `${where}[${e}]`);
       for (const [f, fs] of Object.entries(spec.fields)) {
-        if (fs.kind === 'repeat') continue;
+        if (fs.kind === 'repeat' || fs.kind === 'block') continue;
         writeScalar(v, fs, g.base + e * g.stride + g.fields[f]!, rec[f], `${where}[${e}].${f}`);
       }
     });

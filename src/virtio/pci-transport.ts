@@ -1,3 +1,4 @@
+import { defineLayout, i32, loadState, mutex, required, saveState, StateLayoutError, type SavedState } from '../sync/state-layout.js';
 import type { AccessSize, BusDevice, IrqLines, VmControl } from '../devices/device.js';
 import type { MsiSink } from '../devices/msi-sink.js';
 import { PciCfg, PciCommand, PciConfigSpace, PCI_CAPABILITIES_START, type PciCapability, type PciConfigSpaceState, type PciFunction } from '../devices/pci-config.js';
@@ -70,27 +71,46 @@ export interface VirtioPciPlacement {
   readonly notify?: NotifyEventfdState;
 }
 
+export const VIRTIO_PCI_LAYOUT = defineLayout('virtio-pci', 1, {
+  lock: mutex(),
+  intLock: mutex(),
+  deviceFeatureSelect: i32(),
+  driverFeatureSelect: i32(),
+  driverFeaturesLo: i32(),
+  driverFeaturesHi: i32(),
+  configVector: i32(),
+  status: i32(),
+  generation: i32(),
+  queueSelect: i32(),
+  isr: i32(),
+  /** The INTx level last driven, so the line is only touched on a change. */
+  intxLevel: i32(),
+  /** Queue notifications that reached us as MMIO exits, and that I/O threads read from the queues' eventfds (both paths). */
+  notifyExits: i32(),
+  notifyEventfd: i32(),
+  /** Times the device failed (DEVICE_NEEDS_RESET), resets included. */
+  failures: i32(),
+  reserved: i32(),
+});
+const V = VIRTIO_PCI_LAYOUT.at;
 // Int32 words of `regs`.
 const R = {
-  Lock: 0,
-  IntLock: 1,
-  DeviceFeatureSelect: 2,
-  DriverFeatureSelect: 3,
-  DriverFeaturesLo: 4,
-  DriverFeaturesHi: 5,
-  ConfigVector: 6,
-  Status: 7,
-  Generation: 8,
-  QueueSelect: 9,
-  Isr: 10,
-  /** The INTx level last driven, so the line is only touched on a change. */
-  IntxLevel: 11,
-  /** Queue notifications that reached us as MMIO exits, and that I/O threads read from the queues' eventfds (both paths). */
-  NotifyExits: 12,
-  NotifyEventfd: 13,
-  /** Times the device failed (DEVICE_NEEDS_RESET), resets included. */
-  Failures: 14,
-  WORDS: 16,
+  Lock: V.lock,
+  IntLock: V.intLock,
+  DeviceFeatureSelect: V.deviceFeatureSelect,
+  DriverFeatureSelect: V.driverFeatureSelect,
+  DriverFeaturesLo: V.driverFeaturesLo,
+  DriverFeaturesHi: V.driverFeaturesHi,
+  ConfigVector: V.configVector,
+  Status: V.status,
+  Generation: V.generation,
+  QueueSelect: V.queueSelect,
+  Isr: V.isr,
+  IntxLevel: V.intxLevel,
+  NotifyExits: V.notifyExits,
+  NotifyEventfd: V.notifyEventfd,
+  Failures: V.failures,
+  WORDS: VIRTIO_PCI_LAYOUT.byteLength / 4,
 } as const;
 
 /** Failures of one device that are logged: a guest that breaks and resets its device in a loop must not flood the host's log. */
@@ -149,7 +169,7 @@ export class VirtioPciTransport implements PciFunction {
     const view = new PciConfigSpace(config);
     view.configWrite(PciCfg.Bar0, 4, placement.bar0);
     view.configWrite(PciCfg.InterruptLine, 1, placement.gsi);
-    const regs = new SharedArrayBuffer(R.WORDS * 4);
+    const regs = VIRTIO_PCI_LAYOUT.allocate();
     new Int32Array(regs)[R.ConfigVector] = VIRTIO_MSI_NO_VECTOR;
     return {
       type,
@@ -161,6 +181,30 @@ export class VirtioPciTransport implements PciFunction {
       gsi: placement.gsi,
       ...(placement.notify ? { notify: placement.notify } : {}),
     };
+  }
+
+  /**
+   * The function's state by name: transport registers, configuration
+   * space, MSI-X table and every queue (positions included). Taken with
+   * the device quiesced: no request between taken and completed.
+   */
+  static save(state: VirtioPciState): Record<string, SavedState> {
+    const out: Record<string, SavedState> = {
+      regs: saveState(VIRTIO_PCI_LAYOUT, state.regs),
+      config: PciConfigSpace.save(state.config),
+      msix: MsixTable.save(state.msix),
+    };
+    state.queues.forEach((q, i) => (out[`queue${i}`] = SplitVirtqueue.save(q)));
+    return out;
+  }
+
+  static load(state: VirtioPciState, saved: Record<string, SavedState>): void {
+    const queues = Object.keys(saved).filter((k) => k.startsWith('queue')).length;
+    if (queues !== state.queues.length) throw new StateLayoutError(`the saved virtio device (ID ${state.type.deviceId}) has ${queues} queues, this one ${state.queues.length}`);
+    loadState(VIRTIO_PCI_LAYOUT, state.regs, required(saved, 'regs'));
+    PciConfigSpace.load(state.config, required(saved, 'config'));
+    MsixTable.load(state.msix, required(saved, 'msix'));
+    state.queues.forEach((q, i) => SplitVirtqueue.load(q, required(saved, `queue${i}`)));
   }
 
   constructor(

@@ -1,3 +1,4 @@
+import { defineLayout, i32, loadState, mutex, saveState, StateLayoutError, type SavedState } from '../sync/state-layout.js';
 import { GuestMemoryError } from '../memory/guest-memory.js';
 import { Mutex } from '../sync/mutex.js';
 import { VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_MAX_SIZE, VIRTIO_MSI_NO_VECTOR, VirtqDesc } from './constants.js';
@@ -61,31 +62,56 @@ export const MAX_INDIRECT_ENTRIES = 1024;
 const DESC_SIZE = 16;
 const MAX_CHAIN_BYTES = 0xffffffff;
 
+export const VIRTQUEUE_LAYOUT = defineLayout('split-virtqueue', 1, {
+  lock: mutex(),
+  maxSize: i32(),
+  size: i32(),
+  ready: i32(),
+  vector: i32(),
+  descLo: i32(),
+  descHi: i32(),
+  driverLo: i32(),
+  driverHi: i32(),
+  deviceLo: i32(),
+  deviceHi: i32(),
+  /** Next avail ring slot the device will take (free-running 16-bit). */
+  lastAvail: i32(),
+  /** The used index the device has published (free-running 16-bit). */
+  usedIdx: i32(),
+  /** Used index at the last interrupt decision, for event idx (2.7.10). */
+  signalledUsed: i32(),
+  signalledValid: i32(),
+  indirect: i32(),
+  eventIdx: i32(),
+  /** Bumped at every reset, so completions of requests taken before it are dropped. */
+  epoch: i32(),
+  reserved: i32(13),
+  /** A word only ever added 0 to: a memory fence (see `fence`). */
+  fence: i32(),
+});
+const A = VIRTQUEUE_LAYOUT.at;
 // Int32 words of the state.
 const Q = {
-  Lock: 0,
-  MaxSize: 1,
-  Size: 2,
-  Ready: 3,
-  Vector: 4,
-  DescLo: 5,
-  DescHi: 6,
-  DriverLo: 7,
-  DriverHi: 8,
-  DeviceLo: 9,
-  DeviceHi: 10,
-  /** Next avail ring slot the device will take (free-running 16-bit). */
-  LastAvail: 11,
-  /** The used index the device has published (free-running 16-bit). */
-  UsedIdx: 12,
-  /** Used index at the last interrupt decision, for event idx (2.7.10). */
-  SignalledUsed: 13,
-  SignalledValid: 14,
-  Indirect: 15,
-  EventIdx: 16,
-  /** Bumped at every reset, so completions of requests taken before it are dropped. */
-  Epoch: 17,
-  WORDS: 32,
+  Lock: A.lock,
+  MaxSize: A.maxSize,
+  Size: A.size,
+  Ready: A.ready,
+  Vector: A.vector,
+  DescLo: A.descLo,
+  DescHi: A.descHi,
+  DriverLo: A.driverLo,
+  DriverHi: A.driverHi,
+  DeviceLo: A.deviceLo,
+  DeviceHi: A.deviceHi,
+  LastAvail: A.lastAvail,
+  UsedIdx: A.usedIdx,
+  SignalledUsed: A.signalledUsed,
+  SignalledValid: A.signalledValid,
+  Indirect: A.indirect,
+  EventIdx: A.eventIdx,
+  Epoch: A.epoch,
+  Fence: A.fence,
+  WORDS: VIRTQUEUE_LAYOUT.byteLength / 4,
 } as const;
 
 /** Queue registers the transport exposes in the common configuration. */
@@ -110,11 +136,22 @@ export class SplitVirtqueue {
     if (!Number.isInteger(maxSize) || maxSize < 1 || maxSize > VIRTQ_MAX_SIZE || (maxSize & (maxSize - 1)) !== 0) {
       throw new RangeError(`a split virtqueue's size is a power of two from 1 to ${VIRTQ_MAX_SIZE} (got ${maxSize})`);
     }
-    const regs = new SharedArrayBuffer(Q.WORDS * 4);
+    const regs = VIRTQUEUE_LAYOUT.allocate();
     const w = new Int32Array(regs);
     w[Q.MaxSize] = maxSize;
     resetWords(w);
     return { regs };
+  }
+
+  /** The queue's registers and positions by name (the device quiesced). */
+  static save(state: VirtqueueState): SavedState {
+    return saveState(VIRTQUEUE_LAYOUT, state.regs);
+  }
+
+  static load(state: VirtqueueState, saved: SavedState): void {
+    const maxSize = new Int32Array(state.regs)[Q.MaxSize];
+    loadState(VIRTQUEUE_LAYOUT, state.regs, saved);
+    if (new Int32Array(state.regs)[Q.MaxSize] !== maxSize) throw new StateLayoutError(`a saved queue of ${new Int32Array(state.regs)[Q.MaxSize]} entries does not fit this device's ${maxSize}`);
   }
 
   constructor(
@@ -398,11 +435,11 @@ function address(w: Int32Array, lo: number): number {
  * barrier for V8's compiler and, on x86, a locked instruction for the CPU.
  */
 function fence(w: Int32Array): void {
-  Atomics.add(w, Q.WORDS - 1, 0);
+  Atomics.add(w, Q.Fence, 0);
 }
 
 function resetWords(w: Int32Array): void {
-  for (let i = Q.Size; i < Q.WORDS; i++) w[i] = 0;
+  for (let i = Q.Size; i < Q.Fence; i++) w[i] = 0;
   w[Q.Size] = w[Q.MaxSize]!;
   w[Q.Vector] = VIRTIO_MSI_NO_VECTOR;
 }
