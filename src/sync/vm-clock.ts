@@ -45,6 +45,12 @@ export class VmClock implements Clock {
     return Number(Atomics.load(this.w, 0));
   }
 
+  /** Makes the clock read `vmNs` now (a restored VM continues its snapshot's time); only before any thread reads it. */
+  setReading(vmNs: number): void {
+    Atomics.store(this.w, 0, BigInt(Math.round(this.host.nowNs() - vmNs)));
+    Atomics.store(this.w, 1, 0n);
+  }
+
   /** Stops the clock at its current reading. */
   freeze(): void {
     if (this.paused) return;

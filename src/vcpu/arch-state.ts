@@ -153,7 +153,11 @@ export function loadArchState(vcpu: KvmVcpu, s: VcpuArchState): number[] {
   while (rest.length) {
     const n = vcpu.setMsrs(rest);
     if (n >= rest.length) break;
-    refused.push(rest[n]![0]);
+    // KVM refuses writes to MSRs of features the guest's CPUID lacks, even
+    // of the value they already hold: only a value that differs is lost.
+    const [index, value] = rest[n]!;
+    const now = vcpu.getMsrs([index]);
+    if (now.length !== 1 || now[0]![1] !== value) refused.push(index);
     rest = rest.slice(n + 1);
   }
   vcpu.setMpState(s.mpState);

@@ -15,7 +15,8 @@ const V_SLOT = 0;
 const V_STATE = 1;
 const V_WAKE = 2;
 const V_SETUP = 3; // who owns the vCPU's KVM set-up: Setup.*
-const V_WORDS = 4;
+const V_FD = 4; // the vCPU fd + 1, for ioctls from the main thread while the VM is paused (0: none)
+const V_WORDS = 8;
 
 /** V_SETUP values: a start that is stopped early cancels the workers that have not claimed theirs. */
 const Setup = { Open: 0, Claimed: 1, Cancelled: 2 } as const;
@@ -140,6 +141,16 @@ export class VmControlBlock {
     while (Atomics.load(this.words, CTL_PAUSE) !== 0 && !this.stopRequested) Atomics.wait(this.words, CTL_PAUSE, 1, 100);
   }
 
+  /** Publishes vCPU `vcpu`'s fd (-1: closed), so the main thread can issue vCPU ioctls while the VM is paused. */
+  setFd(vcpu: number, fd: number): void {
+    Atomics.store(this.words, this.at(vcpu, V_FD), fd + 1);
+  }
+
+  /** The vCPU's fd, or -1 before it exists and after it is closed. */
+  fd(vcpu: number): number {
+    return Atomics.load(this.words, this.at(vcpu, V_FD)) - 1;
+  }
+
   setSlot(vcpu: number, slot: number): void {
     Atomics.store(this.words, this.at(vcpu, V_SLOT), slot + 1);
   }
@@ -206,6 +217,8 @@ export const Stat = {
   QuirkFixes: 8,
   /** Seconds held outside the guest by a pause. */
   PausedNs: 9,
+  /** 1 while the vCPU waits for INIT-SIPI (userspace irqchip), as of its last pause: for snapshots. */
+  WaitingForSipi: 14,
   /** Exits by KVM exit reason: ExitBase + reason. */
   ExitBase: 16,
 } as const;

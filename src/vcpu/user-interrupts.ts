@@ -153,6 +153,11 @@ export class UserInterrupts implements VcpuInterrupts {
   }
 
   pause(): void {
+    // What this thread took from the APIC but has not acted on goes back
+    // there, and whether it waits for a SIPI goes where a snapshot sees it.
+    this.c.lapic.returnEvents(this.events);
+    this.events = 0;
+    this.c.stats[Stat.WaitingForSipi] = this.waitingForSipi ? 1 : 0;
     this.c.setTimer(0);
     // NaN never equals a deadline: the first entry after the pause re-arms.
     this.armed = NaN;

@@ -17,6 +17,7 @@ import { UserInterrupts } from './user-interrupts.js';
 import { SplitInterrupts } from './split-interrupts.js';
 import { RunLoop } from './run-loop.js';
 import { PausedTsc } from './paused-tsc.js';
+import { loadArchState } from './arch-state.js';
 import { RunPage, RunOff } from './run-page.js';
 import type { VcpuWorkerData, WorkerMessage } from './worker-data.js';
 
@@ -73,6 +74,7 @@ function runVcpu(): void {
   attachDevices(bus, data.devices, host, new TimerWake(data.timerWake), { memory, msi: irqchip.msi, ioeventfd });
 
   const vcpu = new KvmVcpu(native.ioctl(data.vmFd, k('KVM_CREATE_VCPU'), data.index));
+  control.setFd(data.index, vcpu.fd);
   try {
     const attached = native.attachVcpu(vcpu.fd, data.runSize, stats);
     control.setSlot(data.index, attached.slot);
@@ -85,6 +87,7 @@ function runVcpu(): void {
       native.detachVcpu(attached.slot, attached.run);
     }
   } finally {
+    control.setFd(data.index, -1);
     native.close(vcpu.fd);
   }
 }
@@ -92,7 +95,10 @@ function runVcpu(): void {
 function runAttached(vcpu: KvmVcpu, slot: number, run: RunPage, c: { irqchip: IrqchipViews; bus: Bus; memory: GuestMemory }): void {
   try {
     vcpu.setCpuid(data.cpuid);
-    applyBootState(vcpu);
+    if (data.restore) {
+      const refused = loadArchState(vcpu, data.restore.arch);
+      if (refused.length) vm.log('warn', `vCPU ${data.index}: KVM refused to restore MSRs ${refused.map((m) => `0x${m.toString(16)}`).join(', ')}`);
+    } else applyBootState(vcpu);
     // Registers for fault reports and the quirk layer; vcpu events so the
     // userspace irqchip injects through the run page (see UserInterrupts).
     if (data.syncRegs) run.u32[RunOff.validRegs >> 2] = k('KVM_SYNC_X86_REGS') | (data.syncEvents ? k('KVM_SYNC_X86_EVENTS') : 0);
@@ -136,7 +142,7 @@ function interruptsFor(irqchip: IrqchipViews, vcpu: KvmVcpu, slot: number, run: 
         clock,
         stats,
         run,
-        waitForSipi: data.startup === 'sipi' && data.index > 0,
+        waitForSipi: data.restore ? data.restore.waitingForSipi : data.startup === 'sipi' && data.index > 0,
         syncEvents: data.syncEvents,
       });
     case 'split':

@@ -128,6 +128,7 @@ class QueueServer {
       const taken = serveQueue(this.transport, index, (q) => {
         epoch = q.epoch;
         chain = q.pop();
+        if (chain) q.beginService();
         more = chain !== null && q.hasAvailable();
         return 0;
       });
@@ -154,6 +155,7 @@ class QueueServer {
     Atomics.sub(s, IoStat.InFlight, 1);
     // Complete it at once: the driver may go on. A reset since the pop drops it.
     serveQueue(this.transport, index, (q) => {
+      q.endService();
       if (q.epoch !== epoch || !q.ready) return 0;
       q.push(chain.head, written);
       Atomics.add(s, IoStat.Completed, 1);

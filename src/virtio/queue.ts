@@ -65,6 +65,12 @@ const MAX_CHAIN_BYTES = 0xffffffff;
 export const VIRTQUEUE_LAYOUT = defineLayout('split-virtqueue', 1, {
   lock: mutex(),
   maxSize: i32(),
+  /**
+   * Chains taken by a thread that will complete them later (virtio-blk's
+   * I/O threads), not yet returned: a snapshot waits for 0. Outside the
+   * words a reset clears, as those chains still complete after one.
+   */
+  inService: i32(),
   size: i32(),
   ready: i32(),
   vector: i32(),
@@ -104,6 +110,7 @@ const Q = {
   DeviceLo: A.deviceLo,
   DeviceHi: A.deviceHi,
   LastAvail: A.lastAvail,
+  InService: A.inService,
   UsedIdx: A.usedIdx,
   SignalledUsed: A.signalledUsed,
   SignalledValid: A.signalledValid,
@@ -160,6 +167,31 @@ export class SplitVirtqueue {
   ) {
     this.words = new Int32Array(state.regs);
     this.lock = new Mutex(this.words, Q.Lock);
+  }
+
+  /** With the lock held: a chain just taken will be completed later, outside this lock. */
+  beginService(): void {
+    this.words[Q.InService]! += 1;
+  }
+
+  /** With the lock held: a chain counted by `beginService` was completed (or dropped by a reset). */
+  endService(): void {
+    this.words[Q.InService]! -= 1;
+  }
+
+  /**
+   * For a snapshot: takes the lock if no chain is in service, and keeps it
+   * until `unlockAfterSnapshot`; false (lock not held) while one is.
+   */
+  lockIfIdle(): boolean {
+    this.lock.lock();
+    if (Atomics.load(this.words, Q.InService) === 0) return true;
+    this.lock.unlock();
+    return false;
+  }
+
+  unlockAfterSnapshot(): void {
+    this.lock.unlock();
   }
 
   withLock<T>(fn: () => T): T {

@@ -52,6 +52,11 @@ export class IrqchipViews {
   readonly lapics?: LapicSet;
   readonly ioapic?: Ioapic;
   readonly pic?: DualPic;
+  /** A restored VM in split mode: KVM learns the restored IOAPIC's level-triggered routes (see SplitEoiRoutes). */
+  syncRestoredRoutes(): void {
+    if (this.state.mode === 'split') new SplitEoiRoutes(this.ioapic!, this.vmFd, this.state.routesLock!).sync();
+  }
+
   /** What devices drive their interrupt lines through. */
   readonly lines: IrqLines;
   /** What devices send message-signalled interrupts (MSI-X) through. */

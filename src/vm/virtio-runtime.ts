@@ -111,6 +111,42 @@ export class VirtioRuntime {
     }));
   }
 
+  /**
+   * For a snapshot of a paused VM: waits until no queue has a chain in
+   * service (taken by an I/O thread, not yet completed) and takes every
+   * queue's lock, so nothing touches the rings or guest RAM until the
+   * returned release is called. Throws if requests do not complete within
+   * `timeoutMs` (a disk that hangs).
+   */
+  async quiesce(timeoutMs = 30_000): Promise<() => void> {
+    const queues = this.views.flatMap((v) => v.transport.queues);
+    const held: typeof queues = [];
+    const release = (): void => {
+      for (const q of held.splice(0)) q.unlockAfterSnapshot();
+    };
+    const deadline = Date.now() + timeoutMs;
+    for (const q of queues) {
+      while (!q.lockIfIdle()) {
+        if (Date.now() > deadline) {
+          release();
+          throw new Error(`virtio requests did not complete within ${timeoutMs / 1000} s: cannot take a consistent snapshot`);
+        }
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      held.push(q);
+    }
+    return release;
+  }
+
+  /**
+   * After `start` on a restored VM: I/O threads only look at a queue when
+   * notified, so each queue with buffers the driver made available before
+   * the snapshot gets one notification now.
+   */
+  kickRestoredQueues(): void {
+    for (const s of this.plan.specs) if (s.spec.model === 'blk') for (const fd of s.spec.blk.eventfds) native.eventfdWrite(fd, 1);
+  }
+
   /** Ends the I/O threads (each finishes the request in hand); call once the vCPUs are gone. */
   async stop(): Promise<void> {
     const pool = this.pool;

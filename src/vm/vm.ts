@@ -36,6 +36,13 @@ import { MAX_IO_THREADS, defaultIoThreads } from '../virtio/blk-io-pool.js';
 import { GuestConsole, CONSOLE_KINDS, type ConsoleKind } from './guest-console.js';
 import { VirtioRuntime, type VirtioFunctionStats } from './virtio-runtime.js';
 import { TextTail, panicMessage } from './console-tail.js';
+import { cpus } from 'node:os';
+import { VERSION } from '../version.js';
+import { mapGuestRamFile } from '../memory/ram-file.js';
+import { readSnapshot, type SnapshotContents } from './snapshot-files.js';
+import { diskChange, missingCpuFeatures, SnapshotError } from './snapshot-manifest.js';
+import { checkRestoreOptions, loadIrqchip, takeSnapshot, type SnapshotInfo } from './snapshot.js';
+import { loadDeviceStates } from './device-specs.js';
 
 export interface VmResult {
   reason: StopReason;
@@ -90,6 +97,9 @@ interface BootPlan {
   linux?: boolean;
   startup: 'all' | 'sipi';
 }
+
+/** A restored VM's vCPUs load their saved state instead of entering anything. */
+const RESTORE_PLAN: BootPlan = { mode: 'long', entry: 0, startup: 'all' };
 
 const STATE_NAMES: Record<number, VcpuStats['state']> = {
   [VcpuState.Created]: 'starting',
@@ -151,24 +161,36 @@ export class Vm extends EventEmitter {
   private readonly consoleTail = new TextTail(16 * 1024);
   private disks: OpenDisk[] = [];
   private virtio?: VirtioRuntime;
+  private devices: DeviceSpec[] = [];
+  /** Each vCPU's CPUID, as the guest sees it (a snapshot records it). */
+  private cpuids: CpuidEntry[][] = [];
+  /** The snapshot being restored (`restore` option), read and checked by the constructor. */
+  private readonly restoring?: SnapshotContents;
 
   constructor(private readonly options: VmOptions = {}) {
     super();
-    this.vcpus = options.vcpus ?? 1;
-    if (!Number.isInteger(this.vcpus) || this.vcpus < 1) throw new NodevisorError('EVCPUS', `the vCPU count must be a positive integer (got ${options.vcpus})`);
-    const mem = options.memory ?? DEFAULT_MEMORY;
-    try {
-      this.memorySize = typeof mem === 'number' ? mem : parseSize(mem);
-    } catch (e) {
-      throw new NodevisorError('EMEMORY', (e as Error).message);
+    const sizeOf = (mem: number | string): number => {
+      try {
+        return typeof mem === 'number' ? mem : parseSize(mem);
+      } catch (e) {
+        throw new NodevisorError('EMEMORY', (e as Error).message);
+      }
+    };
+    if (options.restore !== undefined) {
+      this.restoring = readSnapshot(options.restore);
+      checkRestoreOptions(options, this.restoring.manifest, sizeOf);
     }
-    this.irqchip = options.irqchip ?? 'user';
+    const saved = this.restoring?.manifest.vm;
+    this.vcpus = saved?.vcpus ?? options.vcpus ?? 1;
+    if (!Number.isInteger(this.vcpus) || this.vcpus < 1) throw new NodevisorError('EVCPUS', `the vCPU count must be a positive integer (got ${options.vcpus})`);
+    this.memorySize = saved?.memory ?? sizeOf(options.memory ?? DEFAULT_MEMORY);
+    this.irqchip = saved?.irqchip ?? options.irqchip ?? 'user';
     if (!IRQCHIP_MODES.includes(this.irqchip)) throw new NodevisorError('EIRQCHIP', `unknown irqchip mode "${this.irqchip}": use one of ${IRQCHIP_MODES.join(', ')}`);
     this.ioThreads = options.ioThreads ?? defaultIoThreads();
     if (!Number.isInteger(this.ioThreads) || this.ioThreads < 1 || this.ioThreads > MAX_IO_THREADS) {
       throw new NodevisorError('EIOTHREADS', `ioThreads must be an integer from 1 to ${MAX_IO_THREADS} (got ${options.ioThreads})`);
     }
-    this.consoleKind = options.console ?? 'serial';
+    this.consoleKind = saved?.console ?? options.console ?? 'serial';
     if (!CONSOLE_KINDS.includes(this.consoleKind)) throw new NodevisorError('ECONSOLE', `unknown console "${this.consoleKind}": use one of ${CONSOLE_KINDS.join(', ')}`);
   }
 
@@ -189,25 +211,33 @@ export class Vm extends EventEmitter {
     this.state = 'starting';
     this.result = new Promise((resolve) => (this.resolveResult = resolve));
     try {
-      const kernel = this.options.kernel !== undefined ? this.readKernelFiles() : null;
-      const image = kernel ? null : this.loadImage(this.options.image ?? demoImage());
-      this.disks = openDiskImages(this.options.disks ?? []);
+      const restoring = this.restoring;
+      const kernel = !restoring && this.options.kernel !== undefined ? this.readKernelFiles() : null;
+      const image = restoring || kernel ? null : this.loadImage(this.options.image ?? demoImage());
+      if (restoring) {
+        for (const d of restoring.manifest.vm.disks) {
+          const why = diskChange(d);
+          if (why) throw new SnapshotError(`cannot restore ${this.options.restore}: ${why}`);
+        }
+      }
+      this.disks = openDiskImages(restoring ? restoring.manifest.vm.disks.map((d) => ({ path: d.path, readonly: d.readonly })) : (this.options.disks ?? []));
       this.kvm = Kvm.open(this.options.kvmPath);
       const max = this.kvm.maxVcpus;
       if (this.vcpus > max) throw new NodevisorError('EVCPUS', `${this.vcpus} vCPUs requested but this host's KVM allows at most ${max}`);
       this.vmFd = this.kvm.createVm();
       this.virtio = new VirtioRuntime(this.vmFd, {
         disks: this.disks,
-        rng: this.options.rng ?? false,
+        rng: restoring?.manifest.vm.rng ?? this.options.rng ?? false,
         console: this.consoleKind === 'virtio',
         vcpus: this.vcpus,
         ioeventfd: this.options.ioeventfd !== false,
       });
       this.setUpIrqchip(this.vmFd);
       this.setUpMemory(this.vmFd);
-      const plan = image ? this.placeImage(image) : this.placeLinux(kernel!);
+      const plan = restoring ? RESTORE_PLAN : image ? this.placeImage(image) : this.placeLinux(kernel!);
       const devices = this.createDevices();
       await this.spawnVcpus(plan, devices);
+      if (restoring?.manifest.clock.kvmclock !== undefined && this.vmFd.check('KVM_CAP_ADJUST_CLOCK')) this.vmFd.setClock(BigInt(restoring.manifest.clock.kvmclock));
       this.startDeviceTimer(devices);
       this.virtio.start({
         memory: this.memory,
@@ -222,6 +252,11 @@ export class Vm extends EventEmitter {
         requestStop: (r) => this.requestStop(r),
         log: (level, m) => this.emit('log', level, m),
       });
+      if (restoring) {
+        this.irqchipViews!.syncRestoredRoutes();
+        this.virtio.kickRestoredQueues();
+        this.clock.thaw();
+      }
       this.state = 'running';
       this.control!.go();
     } catch (e) {
@@ -364,6 +399,7 @@ export class Vm extends EventEmitter {
   private setUpIrqchip(vm: KvmVm): void {
     this.irqchipState = allocateIrqchip(this.irqchip, this.vcpus);
     if (this.irqchip === 'kernel') vm.createIrqchip();
+    if (this.restoring) loadIrqchip(this.irqchipState, vm, this.restoring.irqchip);
     // Split: KVM keeps the LAPICs; 24 routes for our IOAPIC's EOI tracking.
     if (this.irqchip === 'split') vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', 24);
     // x2APIC needs the guest's APIC MSR reads and writes to reach our LAPIC.
@@ -374,7 +410,12 @@ export class Vm extends EventEmitter {
   }
 
   private setUpMemory(vm: KvmVm): void {
-    this.ram = allocateGuestRam(this.memorySize);
+    this.ram = this.restoring ? mapGuestRamFile(this.restoring.ramPath, this.memorySize) : allocateGuestRam(this.memorySize);
+    // The guest's time stands still until its vCPUs run again (see start()).
+    if (this.restoring) {
+      this.clock.setReading(this.restoring.manifest.clock.vmNs);
+      this.clock.freeze();
+    }
     this.ram.regions.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.hostAddress));
     this.guestMemory = new GuestMemory(this.ram.regions);
   }
@@ -418,6 +459,9 @@ export class Vm extends EventEmitter {
 
   private createDevices(): DeviceSpec[] {
     const specs: DeviceSpec[] = [...platformDevices({ ramSize: this.memorySize, vcpus: this.vcpus }), ...this.virtio!.plan.specs];
+    // Restored state goes in before any thread builds a view over it.
+    if (this.restoring) loadDeviceStates(specs, this.restoring.devices);
+    this.devices = specs;
     // The main thread's own views: it drains console output, types input and
     // presses the power button.
     this.irqchipViews = new IrqchipViews(this.irqchipState!, { vmFd: this.vmFd!.fd, clock: this.clock, wake: (i) => this.control?.wake(i) });
@@ -495,7 +539,9 @@ export class Vm extends EventEmitter {
     let progress = (): void => {};
     this.startProgress = () => progress();
     for (let i = 0; i < this.vcpus && !this.stopReason; i++) {
-      const cpuid: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, apicId: i, vcpus: this.vcpus, irqchip: this.irqchip, softwareVirt, x2apic: this.x2apic });
+      const fresh: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, apicId: i, vcpus: this.vcpus, irqchip: this.irqchip, softwareVirt, x2apic: this.x2apic });
+      const cpuid = this.restoring ? this.restoredCpuid(i, fresh) : fresh;
+      this.cpuids[i] = cpuid;
       const data: VcpuWorkerData = {
         index: i,
         count: this.vcpus,
@@ -517,6 +563,7 @@ export class Vm extends EventEmitter {
         testKnobs: this.options.testKnobs,
         timerWake: this.timerWake,
         clock: this.clockBuffer,
+        ...(this.restoring ? { restore: { arch: this.restoring.vcpus[i]!, waitingForSipi: (this.restoring.vcpus[i] as { waitingForSipi?: boolean }).waitingForSipi === true } } : {}),
       };
       const w = new Worker(new URL('../vcpu/worker.js', import.meta.url), { workerData: data, name: `vcpu${i}`, ...WORKER_STDIO });
       forwardWorkerStdio(w);
@@ -550,6 +597,54 @@ export class Vm extends EventEmitter {
     if (failure) throw failure;
     if (this.stopReason?.kind === 'stopped') throw new NodevisorError('ESTOPPED', 'the VM was stopped while it was starting');
     if (this.stopReason) throw new NodevisorError('ESTART', `the VM failed while starting: ${describeStop(this.stopReason)}`);
+  }
+
+  /** The CPUID vCPU `i` had in the snapshot, if this host can give every feature of it (`now`: what it would give). */
+  private restoredCpuid(i: number, now: CpuidEntry[]): CpuidEntry[] {
+    const saved = this.restoring!.manifest.cpuid[i]!;
+    const missing = missingCpuFeatures(saved, now);
+    if (missing.length) throw new SnapshotError(`cannot restore ${this.options.restore} on this host: the guest was using CPU features this host does not give it (${missing.join(', ')})`);
+    return saved;
+  }
+
+  /**
+   * Saves the VM to `dir` (see snapshot-manifest.ts for what it holds):
+   * pauses it, waits for virtio requests in progress to complete, writes
+   * guest RAM (sparse), every device's and vCPU's state, and resumes it
+   * unless it was paused before or `resume: false`. `nodevisor run
+   * --restore DIR` (or `createVm({ restore: dir })`) continues it.
+   */
+  async snapshot(dir: string, options: { resume?: boolean } = {}): Promise<SnapshotInfo> {
+    if (this.state !== 'running') throw new NodevisorError('ESTATE', `cannot snapshot a VM that is ${this.state}`);
+    const wasPaused = this.paused;
+    await this.pause();
+    if (this.control!.stopRequested) throw new NodevisorError('ESTATE', 'the VM stopped before the snapshot could be taken');
+    const release = await this.virtio!.quiesce();
+    let info: SnapshotInfo;
+    try {
+      info = takeSnapshot(dir, {
+        kvm: this.kvm!,
+        vmFd: this.vmFd!,
+        ramFd: this.ram!.fd,
+        devices: this.devices,
+        irqchip: this.irqchipState!,
+        control: this.control!,
+        stats: this.statsBuffer!,
+        disks: this.disks,
+        cpuid: this.cpuids,
+        vm: { vcpus: this.vcpus, memory: this.memorySize, irqchip: this.irqchip, console: this.consoleKind, rng: this.virtio!.plan.specs.some((s) => s.spec.model === 'rng'), x2apic: this.x2apic },
+        clockNs: this.clock.nowNs(),
+        kvmclock: this.pausedKvmclock,
+        nodevisorVersion: VERSION,
+        cpuModel: cpus()[0]?.model ?? 'unknown',
+        softwareVirtualised: Kvm.isSoftwareVirtualised(),
+      });
+    } finally {
+      release();
+    }
+    if (!wasPaused && options.resume !== false) await this.resume();
+    this.emit('snapshot', info);
+    return info;
   }
 
   private setupError(vcpu: number, e: Error): Error {
