@@ -13,6 +13,7 @@
  */
 import { statSync } from 'node:fs';
 import type { CpuidEntry } from '../kvm/structs.js';
+import { NodevisorError } from '../kvm/errors.js';
 
 export const SNAPSHOT_FORMAT = 'nodevisor-snapshot/1';
 
@@ -44,8 +45,11 @@ export interface SnapshotManifest {
   ram: { file: string; size: number; dataBytes: number };
 }
 
-export class SnapshotError extends Error {
-  readonly code = 'ESNAPSHOT';
+/** A snapshot that cannot be written or restored; the message says why. */
+export class SnapshotError extends NodevisorError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ESNAPSHOT', message, options);
+  }
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);

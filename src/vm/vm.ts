@@ -43,6 +43,8 @@ import { readSnapshot, type SnapshotContents } from './snapshot-files.js';
 import { diskChange, missingCpuFeatures, SnapshotError } from './snapshot-manifest.js';
 import { checkRestoreOptions, loadIrqchip, takeSnapshot, type SnapshotInfo } from './snapshot.js';
 import { loadDeviceStates } from './device-specs.js';
+import { StateLayoutError } from '../sync/state-layout.js';
+import { ArchStateError } from '../vcpu/arch-state.js';
 
 export interface VmResult {
   reason: StopReason;
@@ -399,7 +401,7 @@ export class Vm extends EventEmitter {
   private setUpIrqchip(vm: KvmVm): void {
     this.irqchipState = allocateIrqchip(this.irqchip, this.vcpus);
     if (this.irqchip === 'kernel') vm.createIrqchip();
-    if (this.restoring) loadIrqchip(this.irqchipState, vm, this.restoring.irqchip);
+    if (this.restoring) this.fromSnapshot(() => loadIrqchip(this.irqchipState!, vm, this.restoring!.irqchip));
     // Split: KVM keeps the LAPICs; 24 routes for our IOAPIC's EOI tracking.
     if (this.irqchip === 'split') vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', 24);
     // x2APIC needs the guest's APIC MSR reads and writes to reach our LAPIC.
@@ -460,7 +462,7 @@ export class Vm extends EventEmitter {
   private createDevices(): DeviceSpec[] {
     const specs: DeviceSpec[] = [...platformDevices({ ramSize: this.memorySize, vcpus: this.vcpus }), ...this.virtio!.plan.specs];
     // Restored state goes in before any thread builds a view over it.
-    if (this.restoring) loadDeviceStates(specs, this.restoring.devices);
+    if (this.restoring) this.fromSnapshot(() => loadDeviceStates(specs, this.restoring!.devices));
     this.devices = specs;
     // The main thread's own views: it drains console output, types input and
     // presses the power button.
@@ -597,6 +599,16 @@ export class Vm extends EventEmitter {
     if (failure) throw failure;
     if (this.stopReason?.kind === 'stopped') throw new NodevisorError('ESTOPPED', 'the VM was stopped while it was starting');
     if (this.stopReason) throw new NodevisorError('ESTART', `the VM failed while starting: ${describeStop(this.stopReason)}`);
+  }
+
+  /** Runs a restore step; a saved state it cannot read becomes a SnapshotError naming the snapshot. */
+  private fromSnapshot(step: () => void): void {
+    try {
+      step();
+    } catch (e) {
+      if (e instanceof StateLayoutError || e instanceof ArchStateError) throw new SnapshotError(`cannot restore ${this.options.restore}: ${e.message}`, { cause: e });
+      throw e;
+    }
   }
 
   /** The CPUID vCPU `i` had in the snapshot, if this host can give every feature of it (`now`: what it would give). */
