@@ -8,7 +8,8 @@
  * Restore order follows what KVM needs (and what QEMU does): registers,
  * XSAVE, XCRs, special registers, MSRs, MP state, LAPIC, events, debug
  * registers - e.g. events last, so an injected interrupt is not lost to a
- * later register write, and the LAPIC after the APIC base MSR.
+ * later register write, the LAPIC after the APIC base MSR, and the
+ * TSC-deadline MSR once more after the LAPIC.
  */
 import type { KvmVcpu, RawStruct } from '../kvm/vcpu-fd.js';
 import { REG_NAMES, SEGMENT_NAMES, type Regs, type Sregs } from '../kvm/structs.js';
@@ -57,6 +58,7 @@ export interface ArchStateOptions {
 }
 
 const hex = (v: bigint): string => `0x${v.toString(16)}`;
+const MSR_IA32_TSC_DEADLINE = 0x6e0;
 const b64 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
 const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
 const DTABLES = ['gdt', 'idt'] as const;
@@ -161,7 +163,13 @@ export function loadArchState(vcpu: KvmVcpu, s: VcpuArchState): number[] {
     rest = rest.slice(n + 1);
   }
   vcpu.setMpState(s.mpState);
-  if (s.lapic !== undefined) vcpu.setRaw('kvm_lapic_state', unb64(s.lapic));
+  if (s.lapic !== undefined) {
+    vcpu.setRaw('kvm_lapic_state', unb64(s.lapic));
+    // Loading KVM's LAPIC disarms its timer; a TSC-deadline timer is armed
+    // again only by writing its MSR after it.
+    const deadline = s.msrs.find(([i]) => i === MSR_IA32_TSC_DEADLINE);
+    if (deadline) vcpu.setMsrs([[MSR_IA32_TSC_DEADLINE, BigInt(deadline[1])]]);
+  }
   vcpu.setRaw('kvm_vcpu_events', unb64(s.events));
   if (s.debugregs !== undefined) vcpu.setRaw('kvm_debugregs', unb64(s.debugregs));
   return refused;

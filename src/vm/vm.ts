@@ -261,6 +261,8 @@ export class Vm extends EventEmitter {
       }
       this.state = 'running';
       this.control!.go();
+      // Input typed before the vCPUs existed: a device's interrupt then had nowhere to go.
+      for (const b of this.earlyInput.splice(0)) this.console!.send(b);
     } catch (e) {
       this.stopReason ??= { kind: 'error', vcpu: -1, detail: `the VM could not start: ${(e as Error).message}` };
       await this.abortStart();
@@ -347,8 +349,9 @@ export class Vm extends EventEmitter {
    * in as the guest reads, never dropped.
    */
   sendConsoleInput(bytes: Uint8Array): void {
-    if (this.console) this.console.send(bytes);
-    else if (bytes.length) this.earlyInput.push(Buffer.from(bytes)); // before start(): typed in once the console exists
+    // Before the vCPUs run, a device's interrupt would have nowhere to go: typed in once they do.
+    if (this.console && this.state === 'running') this.console.send(bytes);
+    else if (bytes.length) this.earlyInput.push(Buffer.from(bytes));
   }
 
   /** The last 16 KiB the guest printed on its consoles. */
@@ -486,7 +489,6 @@ export class Vm extends EventEmitter {
         this.requestStop({ kind: 'stopped' });
       },
     });
-    for (const b of this.earlyInput.splice(0)) this.console.send(b);
     for (const spec of specs) {
       if (spec.kind === 'uart16550') this.console.attachUart(new Uart16550(spec.state, host, { irq: spec.irq }));
       if (spec.kind === 'acpi-pm') this.acpi = new AcpiPm(spec.state, host, { sciIrq: spec.sciIrq, s5SlpTyp: spec.s5SlpTyp });
