@@ -14,6 +14,7 @@ const VM_WORDS = 16;
 const V_SLOT = 0;
 const V_STATE = 1;
 const V_WAKE = 2;
+const V_FD = 3; // the vCPU fd + 1, for ioctls from the main thread while the VM is paused (0: none)
 const V_WORDS = 4;
 
 /** Where a vCPU thread is; read by wakers to choose between notify and kick. */
@@ -122,6 +123,16 @@ export class VmControlBlock {
     Atomics.store(this.words, this.at(vcpu, V_SLOT), slot + 1);
   }
 
+  /** Publishes vCPU `vcpu`'s fd (-1: closed), so the main thread can issue vCPU ioctls while the VM is paused. */
+  setFd(vcpu: number, fd: number): void {
+    Atomics.store(this.words, this.at(vcpu, V_FD), fd + 1);
+  }
+
+  /** The vCPU's fd, or -1 before it exists and after it is closed. */
+  fd(vcpu: number): number {
+    return Atomics.load(this.words, this.at(vcpu, V_FD)) - 1;
+  }
+
   state(vcpu: number): VcpuState {
     return Atomics.load(this.words, this.at(vcpu, V_STATE)) as VcpuState;
   }
@@ -183,7 +194,34 @@ export const Stat = {
   QuirkFixes: 8,
   /** Seconds held outside the guest by a pause. */
   PausedNs: 9,
+  /** IPIs this vCPU sent, one per destination vCPU (written by this vCPU's thread). */
+  IpisSent: 10,
+  /**
+   * IPIs other vCPUs sent here. Several senders add to it at once, so it is
+   * an Int32 counter in this word's first 4 bytes, changed with Atomics
+   * (see `countIpi` and `ipisReceived`), not a float.
+   */
+  IpisReceived: 11,
   /** Exits by KVM exit reason: ExitBase + reason. */
   ExitBase: 16,
 } as const;
 export const STAT_WORDS = 64;
+
+/**
+ * Counts an IPI from vCPU `from` to vCPU `to` in the stats rows of `stats`
+ * (the whole per-VM stats buffer). Runs on the sender's thread, on the
+ * ICR-write path only.
+ */
+export function ipiCounter(stats: SharedArrayBuffer): (from: number, to: number) => void {
+  const f64 = new Float64Array(stats);
+  const i32 = new Int32Array(stats);
+  return (from, to) => {
+    f64[from * STAT_WORDS + Stat.IpisSent]! += 1;
+    Atomics.add(i32, (to * STAT_WORDS + Stat.IpisReceived) * 2, 1);
+  };
+}
+
+/** IPIs received by the vCPU whose stats row is `row` (see Stat.IpisReceived). */
+export function ipisReceived(row: Float64Array): number {
+  return Atomics.load(new Int32Array(row.buffer, row.byteOffset + Stat.IpisReceived * 8, 1), 0);
+}

@@ -6,6 +6,7 @@ import type { EntryMode } from './boot-state.js';
 import type { IrqchipMode } from './cpuid.js';
 import type { IrqchipState } from '../vm/irqchip.js';
 import type { TestKnobs } from './test-knobs.js';
+import type { DebugStopEvent } from './debug-exit.js';
 
 /** Everything a vCPU worker is started with (structured-cloned). */
 export interface VcpuWorkerData {
@@ -37,10 +38,13 @@ export interface VcpuWorkerData {
   timerWake: SharedArrayBuffer;
   /** The VM clock (sync/vm-clock.ts): host time minus the time spent paused. */
   clock: SharedArrayBuffer;
+  /** The debugger's shared state (debug-block.ts). */
+  debug: SharedArrayBuffer;
 }
 
 export type WorkerMessage =
   | { type: 'ready'; index: number; tid: number }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   | { type: 'stop'; reason: StopReason }
-  | { type: 'exited'; index: number };
+  | { type: 'exited'; index: number }
+  | ({ type: 'debug-stop' } & DebugStopEvent);

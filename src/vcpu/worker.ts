@@ -17,6 +17,8 @@ import { UserInterrupts } from './user-interrupts.js';
 import { SplitInterrupts } from './split-interrupts.js';
 import { RunLoop } from './run-loop.js';
 import { PausedTsc } from './paused-tsc.js';
+import { DebugBlock } from './debug-block.js';
+import { DebugExits } from './debug-exit.js';
 import { RunPage, RunOff } from './run-page.js';
 import type { VcpuWorkerData, WorkerMessage } from './worker-data.js';
 
@@ -53,7 +55,7 @@ function unhandled(space: AddressSpace, address: number, size: number, write: bo
 
 function main(): void {
   const memory = new GuestMemory(data.memory);
-  const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i), testKnobs: data.testKnobs });
+  const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i), testKnobs: data.testKnobs, stats: data.stats });
   const host: DeviceHost = { irq: irqchip.lines, vm, clock };
   const bus = new Bus(unhandled);
   irqchip.attach(bus);
@@ -63,6 +65,7 @@ function main(): void {
   const vcpu = new KvmVcpu(native.ioctl(data.vmFd, k('KVM_CREATE_VCPU'), data.index));
   const attached = native.attachVcpu(vcpu.fd, data.runSize, stats);
   control.setSlot(data.index, attached.slot);
+  control.setFd(data.index, vcpu.fd);
   stats[Stat.Tid] = attached.tid;
   const run = new RunPage(attached.run);
   try {
@@ -92,6 +95,7 @@ function main(): void {
       kickDelayNs: (data.testKnobs?.kickDelayUs ?? 0) * 1000,
       onPause: () => tsc.pause(),
       onResume: () => tsc.resume(),
+      debug: new DebugExits({ index: data.index, vcpu, control, block: new DebugBlock(data.debug), report: (e) => post({ type: 'debug-stop', ...e }) }),
     });
     loop.run();
   } catch (e) {
@@ -99,6 +103,7 @@ function main(): void {
   } finally {
     stats[Stat.EndNs] = monotonicClock.nowNs();
     native.detachVcpu(attached.slot);
+    control.setFd(data.index, -1);
     native.close(vcpu.fd);
     post({ type: 'exited', index: data.index });
   }

@@ -66,6 +66,11 @@ export interface VmOptions {
    * with a queue's backlog, so that many requests of a disk run at once.
    */
   ioThreads?: number;
+  /**
+   * Start with every vCPU held before its first instruction, as if paused
+   * (`resume()` lets them run): for a debugger that attaches first.
+   */
+  startPaused?: boolean;
   /** Test-only slow-downs that benchmark tests use to prove regressions are caught. */
   testKnobs?: TestKnobs;
 }
