@@ -10,11 +10,21 @@ import { CONSOLE_KINDS, type ConsoleKind } from './vm/guest-console.js';
 import { IRQCHIP_MODES, DEFAULT_MEMORY, type VmOptions } from './vm/options.js';
 import type { IrqchipMode } from './vcpu/cpuid.js';
 import type { EntryMode } from './vcpu/boot-state.js';
+import { ApiServer } from './api/server.js';
+import { ctlCommand, CtlUsageError } from './api/ctl.js';
+import { topCommand, TopUsageError } from './top/cli.js';
+import { GdbServer, parseGdbAddress, type GdbAddress } from './gdb/server.js';
 
 const HELP = `nodevisor ${VERSION} - an x86-64 hypervisor for Linux/KVM on Node.js
 
 Usage:
   nodevisor run [options]     boot a guest (the built-in demo guest by default)
+  nodevisor ctl PATH COMMAND [ARGS...] [--json]
+                              control a running VM through its API socket:
+                              status, stats, pause, resume, power-button,
+                              stop, console-input, subscribe (nodevisor ctl -h)
+  nodevisor top PATH [--interval S] [--once] [--json]
+                              live per-vCPU view of a running VM (nodevisor top -h)
   nodevisor bench [suite...] [options]
                               scalability and micro benchmarks, regression
                               checks against a baseline (nodevisor bench -h)
@@ -54,6 +64,14 @@ Options for run:
   --console KIND        serial (default): the terminal is the 16550 UART
                         (ttyS0); virtio: it is a virtio-console PCI device
                         (hvc0) instead, and UART output is still shown
+  --api-socket PATH     serve the JSON API (nodevisor ctl, nodevisor top) on a
+                        Unix socket at PATH (mode 0600, removed on exit;
+                        refused if another process listens there)
+  --gdb ADDR            a gdb stub: tcp:HOST:PORT, tcp::PORT (127.0.0.1;
+                        port 0 picks one, printed at start) or unix:PATH;
+                        then gdb: target remote HOST:PORT
+  --gdb-wait            hold every vCPU before its first instruction until
+                        gdb attaches and continues (needs --gdb)
   --quiet               print only guest output (no stop message or logs)
   --verbose             also print informational logs (unclaimed ports...)
 
@@ -87,7 +105,15 @@ function parseDisk(text: string): { path: string; readonly: boolean } {
   return { path: m[1], readonly: m[2] !== undefined };
 }
 
-function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbose: boolean } {
+interface RunCommand {
+  options: VmOptions;
+  quiet: boolean;
+  verbose: boolean;
+  apiSocket?: string;
+  gdb?: GdbAddress;
+}
+
+function runOptions(args: string[]): RunCommand {
   const { values, positionals } = parseArgs({
     args,
     allowPositionals: true,
@@ -106,8 +132,13 @@ function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbo
       console: { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
       verbose: { type: 'boolean', short: 'v' },
+      'api-socket': { type: 'string' },
+      gdb: { type: 'string' },
+      'gdb-wait': { type: 'boolean' },
     },
   });
+  if (values['gdb-wait'] && values.gdb === undefined) throw new UsageError('--gdb-wait needs --gdb');
+  if (values['api-socket'] === '') throw new UsageError('--api-socket needs a path');
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" (see nodevisor --help)`);
   if (values.kernel === undefined && (values.initrd !== undefined || values.cmdline !== undefined)) {
     throw new UsageError('--initrd and --cmdline need --kernel');
@@ -140,12 +171,44 @@ function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbo
     rng: values.rng ?? false,
     console: consoleKind,
     consoleOutput: process.stdout,
+    startPaused: values['gdb-wait'] ?? false,
   };
-  return { options, quiet: values.quiet ?? false, verbose: values.verbose ?? false };
+  return {
+    options,
+    quiet: values.quiet ?? false,
+    verbose: values.verbose ?? false,
+    apiSocket: values['api-socket'],
+    gdb: values.gdb !== undefined ? parseGdbAddress(values.gdb) : undefined,
+  };
+}
+
+/** The API socket and gdb stub of a `run`, up before the VM starts and gone when it ends. */
+async function startControl(vm: Vm, r: RunCommand): Promise<() => Promise<void>> {
+  const api = r.apiSocket !== undefined ? new ApiServer({ path: r.apiSocket, vm, version: VERSION }) : undefined;
+  const gdb = r.gdb ? new GdbServer(vm, r.gdb) : undefined;
+  const removeSocket = (): void => api?.removeSocketFile();
+  try {
+    await api?.listen();
+    process.once('exit', removeSocket);
+    const where = await gdb?.listen();
+    if (where !== undefined && !r.quiet) {
+      const wait = r.options.startPaused ? '; the vCPUs wait for it' : '';
+      process.stderr.write(`nodevisor: gdb stub listening on ${where} (gdb: target remote ${where})${wait}\n`);
+    }
+  } catch (e) {
+    await api?.close();
+    throw e;
+  }
+  return async () => {
+    gdb?.close();
+    await api?.close();
+    process.off('exit', removeSocket);
+  };
 }
 
 async function run(args: string[]): Promise<number> {
-  const { options, quiet, verbose } = runOptions(args);
+  const command = runOptions(args);
+  const { options, quiet, verbose } = command;
   const vm: Vm = createVm(options);
   vm.on('log', (level: string, message: string) => {
     if (quiet || (level === 'info' && !verbose)) return;
@@ -185,14 +248,18 @@ async function run(args: string[]): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  let stopControl: (() => Promise<void>) | undefined;
   try {
+    stopControl = await startControl(vm, command);
     await vm.start();
     const result = await vm.wait();
     restore();
+    await stopControl();
     if (!quiet) process.stderr.write(`nodevisor: ${result.message}\n`);
     return interrupted ? 130 : result.exitStatus;
   } catch (e) {
     restore();
+    await stopControl?.();
     throw e;
   }
 }
@@ -212,6 +279,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'run') return run(rest);
+  if (command === 'ctl') return ctlCommand(rest);
+  if (command === 'top') return topCommand(rest);
   if (command === 'image') return imageCommand(rest);
   if (command === 'bench') return benchCommand(rest);
   throw new UsageError(`unknown command "${command}" (see nodevisor --help)`);
@@ -220,7 +289,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (status) => process.exit(status),
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof ImageUsageError || e instanceof NodevisorError) fail(e.message);
+    if (e instanceof UsageError || e instanceof ImageUsageError || e instanceof CtlUsageError || e instanceof TopUsageError || e instanceof NodevisorError) fail(e.message);
     if (e instanceof TypeError && 'code' in e && String((e as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')) fail(e.message);
     fail(`internal error: ${(e as Error).stack ?? String(e)}`, 70);
   },
