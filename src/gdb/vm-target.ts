@@ -85,7 +85,7 @@ export class VmGdbTarget implements GdbTarget {
       for (let n = 0; n < 4; n++) {
         const bp = (e.dr6 >> BigInt(n)) & 1n ? this.vm.debug.hardwareBreakpoint(n) : undefined;
         if (!bp) continue;
-        if (bp.kind === 'execute') return { vcpu: e.vcpu, reason: { kind: 'hw-breakpoint' } };
+        if (bp.kind === 'execute') return { vcpu: e.vcpu, reason: { kind: bp.standIn ? 'breakpoint' : 'hw-breakpoint' } };
         return { vcpu: e.vcpu, reason: { kind: 'watchpoint', access: bp.kind, address: bp.gva } };
       }
     }

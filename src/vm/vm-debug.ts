@@ -30,6 +30,8 @@ interface HardwareBreakpoint {
   gva: bigint;
   kind: HardwareBreakpointKind;
   length: number;
+  /** A software breakpoint at an address not mapped when it was placed (see insertSoftwareBreakpoint). */
+  standIn?: boolean;
 }
 
 const INT3 = 0xcc;
@@ -189,12 +191,18 @@ export class VmDebug {
     }
   }
 
-  /** Places an `int3` at `gva` (translated through vCPU `index`); false if the address is not mapped RAM. */
+  /**
+   * Places an `int3` at `gva` (translated through vCPU `index`). Where the
+   * address is not mapped yet - `break start_kernel` while the VMM's boot
+   * page tables are still in use - a free debug register stands in for it
+   * (it compares linear addresses, whatever the paging). False if neither
+   * is possible.
+   */
   insertSoftwareBreakpoint(index: number, gva: bigint): boolean {
     const at = BigInt.asUintN(64, gva);
-    if (this.software.has(at)) return true;
+    if (this.software.has(at) || this.findHardware(at, 'execute', 1, true) >= 0) return true;
     const gpa = this.translate(this.sregs(index), at);
-    if (gpa === undefined || !this.d.memory.contains(gpa, 1)) return false;
+    if (gpa === undefined || !this.d.memory.contains(gpa, 1)) return this.placeHardware({ gva: at, kind: 'execute', length: 1, standIn: true });
     if (this.software.size >= 256) return false;
     this.software.set(at, { gva: at, gpa, original: this.d.memory.readU8(gpa) });
     this.d.memory.writeU8(gpa, INT3);
@@ -205,7 +213,7 @@ export class VmDebug {
   removeSoftwareBreakpoint(gva: bigint): boolean {
     const at = BigInt.asUintN(64, gva);
     const bp = this.software.get(at);
-    if (!bp) return false;
+    if (!bp) return this.clearHardware(this.findHardware(at, 'execute', 1, true));
     // Put the byte back unless the guest has since rewritten it.
     if (this.d.memory.readU8(bp.gpa) === INT3) this.d.memory.writeU8(bp.gpa, bp.original);
     this.software.delete(at);
@@ -221,23 +229,32 @@ export class VmDebug {
   insertHardwareBreakpoint(gva: bigint, kind: HardwareBreakpointKind, length = 1): boolean {
     if (kind === 'execute') length = 1;
     if (LEN_BITS[length] === undefined || gva % BigInt(length) !== 0n) return false;
-    if (this.hardware.some((h) => h && h.gva === gva && h.kind === kind && h.length === length)) return true;
-    const slot = this.hardware.findIndex((h) => h === undefined);
-    if (slot < 0) return false;
-    this.hardware[slot] = { gva, kind, length };
-    return true;
+    return this.findHardware(gva, kind, length, false) >= 0 || this.placeHardware({ gva, kind, length });
   }
 
   removeHardwareBreakpoint(gva: bigint, kind: HardwareBreakpointKind, length = 1): boolean {
-    if (kind === 'execute') length = 1;
-    const slot = this.hardware.findIndex((h) => h && h.gva === gva && h.kind === kind && h.length === length);
+    return this.clearHardware(this.findHardware(gva, kind, kind === 'execute' ? 1 : length, false));
+  }
+
+  private findHardware(gva: bigint, kind: HardwareBreakpointKind, length: number, standIn: boolean): number {
+    return this.hardware.findIndex((h) => h && h.gva === gva && h.kind === kind && h.length === length && (h.standIn ?? false) === standIn);
+  }
+
+  private placeHardware(h: HardwareBreakpoint): boolean {
+    const slot = this.hardware.findIndex((x) => x === undefined);
+    if (slot < 0) return false;
+    this.hardware[slot] = h;
+    return true;
+  }
+
+  private clearHardware(slot: number): boolean {
     if (slot < 0) return false;
     this.hardware[slot] = undefined;
     return true;
   }
 
-  /** The hardware breakpoint in debug register `n` (DR6 bit n says it fired). */
-  hardwareBreakpoint(n: number): { gva: bigint; kind: HardwareBreakpointKind; length: number } | undefined {
+  /** The breakpoint in debug register `n` (DR6 bit n says it fired); `standIn` for a software breakpoint placed there. */
+  hardwareBreakpoint(n: number): Readonly<HardwareBreakpoint> | undefined {
     return this.hardware[n];
   }
 
