@@ -202,6 +202,10 @@ export const Stat = {
    * (see `countIpi` and `ipisReceived`), not a float.
    */
   IpisReceived: 11,
+  /** When the current halt began (0: not halted), so readers count a halt still in progress. */
+  HaltSinceNs: 12,
+  /** When the current pause began (0: not paused). */
+  PausedSinceNs: 13,
   /** Exits by KVM exit reason: ExitBase + reason. */
   ExitBase: 16,
 } as const;

@@ -245,9 +245,11 @@ export class RunLoop {
   private holdForPause(): void {
     const { control, index, interrupts, stats } = this.c;
     const t0 = monotonicClock.nowNs();
+    stats[Stat.PausedSinceNs] = t0;
     interrupts.pause?.();
     this.c.onPause?.();
     control.parkWhilePaused(index);
+    stats[Stat.PausedSinceNs] = 0;
     if (control.stopRequested) return;
     this.c.onResume?.();
     interrupts.resume?.();
@@ -258,6 +260,7 @@ export class RunLoop {
   private park(): void {
     const { control, index, interrupts, stats } = this.c;
     const t0 = monotonicClock.nowNs();
+    stats[Stat.HaltSinceNs] = t0;
     for (;;) {
       control.setState(index, VcpuState.Halted);
       const seen = control.wakeSnapshot(index);
@@ -267,6 +270,7 @@ export class RunLoop {
       interrupts.poll();
     }
     control.setState(index, VcpuState.InVmm);
+    stats[Stat.HaltSinceNs] = 0;
     stats[Stat.HaltNs]! += monotonicClock.nowNs() - t0;
   }
 }

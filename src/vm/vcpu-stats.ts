@@ -58,8 +58,10 @@ export function readVcpuStats(buffer: SharedArrayBuffer, count: number, control:
     }
     const wall = s[Stat.StartNs] ? (s[Stat.EndNs] || now) - s[Stat.StartNs]! : 0;
     const guest = s[Stat.GuestNs]!;
-    const halt = s[Stat.HaltNs]!;
-    const paused = s[Stat.PausedNs]!;
+    // A halt or pause in progress counts up to now (the vCPU adds it when it ends).
+    const since = (at: number): number => (s[at] ? Math.max(0, now - s[at]!) : 0);
+    const halt = s[Stat.HaltNs]! + since(Stat.HaltSinceNs);
+    const paused = s[Stat.PausedNs]! + since(Stat.PausedSinceNs);
     out.push({
       index: i,
       tid: s[Stat.Tid]!,
