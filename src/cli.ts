@@ -182,28 +182,32 @@ function runOptions(args: string[]): RunCommand {
   };
 }
 
-/** The API socket and gdb stub of a `run`, up before the VM starts and gone when it ends. */
-async function startControl(vm: Vm, r: RunCommand): Promise<() => Promise<void>> {
-  const api = r.apiSocket !== undefined ? new ApiServer({ path: r.apiSocket, vm, version: VERSION }) : undefined;
-  const gdb = r.gdb ? new GdbServer(vm, r.gdb) : undefined;
-  const removeSocket = (): void => api?.removeSocketFile();
-  try {
-    await api?.listen();
-    process.once('exit', removeSocket);
-    const where = await gdb?.listen();
-    if (where !== undefined && !r.quiet) {
-      const wait = r.options.startPaused ? '; the vCPUs wait for it' : '';
-      process.stderr.write(`nodevisor: gdb stub listening on ${where} (gdb: target remote ${where})${wait}\n`);
-    }
-  } catch (e) {
-    await api?.close();
-    throw e;
-  }
+/**
+ * The API socket of a `run`, up before the VM starts (so `ctl` sees it
+ * starting) and gone when it ends; `startGdb` follows once the VM runs.
+ */
+async function startApi(vm: Vm, r: RunCommand): Promise<() => Promise<void>> {
+  if (r.apiSocket === undefined) return async () => undefined;
+  const api = new ApiServer({ path: r.apiSocket, vm, version: VERSION });
+  const removeSocket = (): void => api.removeSocketFile();
+  await api.listen();
+  process.once('exit', removeSocket);
   return async () => {
-    gdb?.close();
-    await api?.close();
+    await api.close();
     process.off('exit', removeSocket);
   };
+}
+
+/** The gdb stub, once the VM exists (with --gdb-wait its vCPUs are held by then). */
+async function startGdb(vm: Vm, r: RunCommand): Promise<GdbServer | undefined> {
+  if (!r.gdb) return undefined;
+  const gdb = new GdbServer(vm, r.gdb);
+  const where = await gdb.listen();
+  if (!r.quiet) {
+    const wait = r.options.startPaused ? '; the vCPUs wait for it' : '';
+    process.stderr.write(`nodevisor: gdb stub listening on ${where} (gdb: target remote ${where})${wait}\n`);
+  }
+  return gdb;
 }
 
 async function run(args: string[]): Promise<number> {
@@ -248,18 +252,25 @@ async function run(args: string[]): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  let stopControl: (() => Promise<void>) | undefined;
+  let stopApi: (() => Promise<void>) | undefined;
+  let gdb: GdbServer | undefined;
   try {
-    stopControl = await startControl(vm, command);
+    stopApi = await startApi(vm, command);
     await vm.start();
+    gdb = await startGdb(vm, command).catch(async (e: unknown) => {
+      await vm.stop();
+      throw e;
+    });
     const result = await vm.wait();
     restore();
-    await stopControl();
+    gdb?.close();
+    await stopApi();
     if (!quiet) process.stderr.write(`nodevisor: ${result.message}\n`);
     return interrupted ? 130 : result.exitStatus;
   } catch (e) {
     restore();
-    await stopControl?.();
+    gdb?.close();
+    await stopApi?.();
     throw e;
   }
 }
