@@ -14,7 +14,7 @@ import { ApiClient } from '../api/client.js';
 import { StatsWatcher } from '../top/cli.js';
 import type { Vm } from '../vm/vm.js';
 
-export const TOP_POLL_MS = 10;
+export const TOP_POLL_MS = 100;
 
 /** Starts the API socket and a polling `top` client on `vm`; the result ends both. */
 export async function attachTop(vm: Vm): Promise<() => Promise<void>> {
