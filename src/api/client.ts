@@ -66,6 +66,25 @@ export class ApiClient extends EventEmitter {
     });
   }
 
+  /**
+   * `fn` with a connected client (closed afterwards), for the CLI: a VM
+   * that cannot be reached is reported on `err` and gives status 1.
+   */
+  static async with(path: string, err: NodeJS.WritableStream, fn: (client: ApiClient) => Promise<number>): Promise<number> {
+    let client: ApiClient;
+    try {
+      client = await ApiClient.connect(path);
+    } catch (e) {
+      err.write(`nodevisor: ${(e as Error).message}\n`);
+      return 1;
+    }
+    try {
+      return await fn(client);
+    } finally {
+      client.close();
+    }
+  }
+
   /** Sends one request; resolves with its result, rejects with the server's error (a JSONRPCErrorException). */
   request<T = unknown>(method: string, params?: unknown): Promise<T> {
     return this.rpc.request(method, params) as Promise<T>;

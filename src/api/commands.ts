@@ -60,7 +60,19 @@ function define<P, R>(c: Command<P, R>): Command {
   return c as unknown as Command;
 }
 
-const stateLine = (r: { state: string }): string => r.state;
+/** A command that changes the VM's run state and answers with the new one. */
+function stateCommand(name: string, summary: string, action: (vm: ApiVm) => Promise<void>): Command {
+  return define({
+    name,
+    summary,
+    params: noParams,
+    run: async ({ vm }) => {
+      await vmAction(() => action(vm));
+      return { state: vm.runState };
+    },
+    show: (r) => r.state,
+  });
+}
 
 export const COMMANDS: readonly Command[] = [
   define({
@@ -89,26 +101,8 @@ export const COMMANDS: readonly Command[] = [
         .concat(r.virtio.map((d) => `${d.name} (00:${d.device.toString(16).padStart(2, '0')}.0): ${d.requests?.completed ?? 0} requests, ${d.notifications.exits + d.notifications.ioeventfd} notifications`))
         .join('\n'),
   }),
-  define({
-    name: 'pause',
-    summary: 'stop every vCPU outside the guest and hold the guest clocks',
-    params: noParams,
-    run: async ({ vm }) => {
-      await vmAction(() => vm.pause());
-      return { state: vm.runState };
-    },
-    show: stateLine,
-  }),
-  define({
-    name: 'resume',
-    summary: 'let a paused VM run on',
-    params: noParams,
-    run: async ({ vm }) => {
-      await vmAction(() => vm.resume());
-      return { state: vm.runState };
-    },
-    show: stateLine,
-  }),
+  stateCommand('pause', 'stop every vCPU outside the guest and hold the guest clocks', (vm) => vm.pause()),
+  stateCommand('resume', 'let a paused VM run on', (vm) => vm.resume()),
   define({
     name: 'power-button',
     summary: 'press the ACPI power button (an ACPI guest shuts down)',

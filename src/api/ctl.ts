@@ -39,27 +39,20 @@ export async function ctlCommand(argv: string[], out: NodeJS.WritableStream = pr
   if (words.length && !command.fromArgs) throw new CtlUsageError(`${name} takes no arguments`);
   const params = command.fromArgs ? command.fromArgs(words) : undefined;
   const json = values.json ?? false;
-  let client: ApiClient;
-  try {
-    client = await ApiClient.connect(path);
-  } catch (e) {
-    err.write(`nodevisor: ${(e as Error).message}\n`);
-    return 1;
-  }
-  try {
-    const stopped = name === 'subscribe' ? followEvents(client, out, json) : undefined;
-    const result = await client.request(name, params);
-    if (!stopped) out.write(`${json ? JSON.stringify(result) : command.show(result)}\n`);
-    else if (!json) err.write(`nodevisor: ${command.show(result)}\n`);
-    await stopped;
-    return 0;
-  } catch (e) {
-    const detail = e instanceof JSONRPCErrorException || e instanceof NodevisorError ? e.message : (e as Error).message;
-    err.write(`nodevisor: ${name}: ${detail}\n`);
-    return 1;
-  } finally {
-    client.close();
-  }
+  return ApiClient.with(path, err, async (client) => {
+    try {
+      const stopped = name === 'subscribe' ? followEvents(client, out, json) : undefined;
+      const result = await client.request(name, params);
+      if (!stopped) out.write(`${json ? JSON.stringify(result) : command.show(result)}\n`);
+      else if (!json) err.write(`nodevisor: ${command.show(result)}\n`);
+      await stopped;
+      return 0;
+    } catch (e) {
+      const detail = e instanceof JSONRPCErrorException || e instanceof NodevisorError ? e.message : (e as Error).message;
+      err.write(`nodevisor: ${name}: ${detail}\n`);
+      return 1;
+    }
+  });
 }
 
 /** Prints events until the VM stops or closes the connection. */

@@ -77,29 +77,22 @@ export async function topCommand(argv: string[], out: NodeJS.WriteStream = proce
   const interval = values.interval === undefined ? 1 : Number(values.interval);
   if (!Number.isFinite(interval) || interval < 0.05 || interval > 3600) throw new TopUsageError(`--interval must be a number of seconds from 0.05 to 3600 (got "${values.interval}")`);
   const path = positionals[0]!;
-  let client: ApiClient;
-  try {
-    client = await ApiClient.connect(path);
-  } catch (e) {
-    err.write(`nodevisor: ${(e as Error).message}\n`);
-    return 1;
-  }
-  try {
-    if (values.once) {
-      const a = await client.request<StatsSnapshot>('stats');
-      await new Promise((r) => setTimeout(r, interval * 1000));
-      const s = rates(a, await client.request<StatsSnapshot>('stats'));
-      out.write(`${values.json ? JSON.stringify(s, null, 2) : renderTop(s, path)}\n`);
+  return ApiClient.with(path, err, async (client) => {
+    try {
+      if (values.once) {
+        const a = await client.request<StatsSnapshot>('stats');
+        await new Promise((r) => setTimeout(r, interval * 1000));
+        const s = rates(a, await client.request<StatsSnapshot>('stats'));
+        out.write(`${values.json ? JSON.stringify(s, null, 2) : renderTop(s, path)}\n`);
+        return 0;
+      }
+      await live(client, path, interval, values.json ?? false, out);
       return 0;
+    } catch (e) {
+      err.write(`nodevisor: top: ${(e as Error).message}\n`);
+      return 1;
     }
-    await live(client, path, interval, values.json ?? false, out);
-    return 0;
-  } catch (e) {
-    err.write(`nodevisor: top: ${(e as Error).message}\n`);
-    return 1;
-  } finally {
-    client.close();
-  }
+  });
 }
 
 /** Refreshes until q/Ctrl-C (on a terminal), SIGINT, or the VM closing the connection. */
