@@ -7,6 +7,7 @@ import type { IrqchipMode } from './cpuid.js';
 import type { IrqchipState } from '../vm/irqchip.js';
 import type { TestKnobs } from './test-knobs.js';
 import type { VcpuArchState } from './arch-state.js';
+import type { DebugStopEvent } from './debug-exit.js';
 
 /** Everything a vCPU worker is started with (structured-cloned). */
 export interface VcpuWorkerData {
@@ -40,10 +41,13 @@ export interface VcpuWorkerData {
   clock: SharedArrayBuffer;
   /** A restored VM: the vCPU's saved state, loaded instead of a boot state. */
   restore?: { arch: VcpuArchState; waitingForSipi: boolean };
+  /** The debugger's shared state (debug-block.ts). */
+  debug: SharedArrayBuffer;
 }
 
 export type WorkerMessage =
   | { type: 'ready'; index: number; tid: number }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   | { type: 'stop'; reason: StopReason }
-  | { type: 'exited'; index: number };
+  | { type: 'exited'; index: number }
+  | ({ type: 'debug-stop' } & DebugStopEvent);

@@ -18,6 +18,8 @@ import { SplitInterrupts } from './split-interrupts.js';
 import { RunLoop } from './run-loop.js';
 import { PausedTsc } from './paused-tsc.js';
 import { loadArchState } from './arch-state.js';
+import { DebugBlock } from './debug-block.js';
+import { DebugExits } from './debug-exit.js';
 import { RunPage, RunOff } from './run-page.js';
 import type { VcpuWorkerData, WorkerMessage } from './worker-data.js';
 
@@ -66,7 +68,7 @@ function main(): void {
 /** Creates the vCPU, runs it until the VM stops, and gives back everything it took from KVM. */
 function runVcpu(): void {
   const memory = new GuestMemory(data.memory);
-  const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i), testKnobs: data.testKnobs });
+  const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i), testKnobs: data.testKnobs, stats: data.stats });
   const host: DeviceHost = { irq: irqchip.lines, vm, clock };
   const bus = new Bus(unhandled);
   irqchip.attach(bus);
@@ -123,6 +125,7 @@ function runAttached(vcpu: KvmVcpu, slot: number, run: RunPage, c: { irqchip: Ir
       kickDelayNs: (data.testKnobs?.kickDelayUs ?? 0) * 1000,
       onPause: () => tsc.pause(),
       onResume: () => tsc.resume(),
+      debug: new DebugExits({ index: data.index, vcpu, control, block: new DebugBlock(data.debug), report: (e) => post({ type: 'debug-stop', ...e }) }),
     });
     loop.run();
   } catch (e) {

@@ -8,6 +8,7 @@ import type { ApicBus, WakeFn } from '../irqchip/types.js';
 import type { Clock } from '../sync/clock.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
 import type { TestKnobs } from '../vcpu/test-knobs.js';
+import { ipiCounter } from '../vcpu/control.js';
 import { KernelIrqLines } from './irq-lines.js';
 import { MsiApicBus } from './msi-bus.js';
 import { SplitEoiRoutes } from './split-eoi-routes.js';
@@ -41,6 +42,8 @@ export interface IrqchipThreadOptions {
   clock: Clock;
   wake: WakeFn;
   testKnobs?: TestKnobs;
+  /** The VM's per-vCPU stats rows, where a vCPU thread counts the IPIs it sends and delivers. */
+  stats?: SharedArrayBuffer;
 }
 
 /**
@@ -80,6 +83,7 @@ export class IrqchipViews {
         wake: o.wake,
         eoi: { onEoi: (v) => this.ioapic!.onEoi(v) },
         testIpiDelayNs: (o.testKnobs?.ipiDelayUs ?? 0) * 1000,
+        ipiDelivered: o.stats ? ipiCounter(o.stats) : undefined,
       });
       this.lapics = lapics;
       bus = lapics;

@@ -72,6 +72,11 @@ export interface VmOptions {
    * the snapshot's; options that would change it are refused.
    */
   restore?: string;
+  /**
+   * Start with every vCPU held before its first instruction, as if paused
+   * (`resume()` lets them run): for a debugger that attaches first.
+   */
+  startPaused?: boolean;
   /** Test-only slow-downs that benchmark tests use to prove regressions are caught. */
   testKnobs?: TestKnobs;
 }

@@ -11,12 +11,12 @@ import { AcpiPm } from '../devices/acpi-pm.js';
 import { allocateGuestRam, type AllocatedMemory } from '../memory/allocate.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { parseSize, formatSize } from '../memory/layout.js';
-import { monotonicClock } from '../sync/clock.js';
 import { VmClock } from '../sync/vm-clock.js';
 import { writeBootTables, BOOT_AREA_END } from '../vcpu/boot-state.js';
-import { VmControlBlock, Stat, STAT_WORDS, VcpuState } from '../vcpu/control.js';
+import { VmControlBlock, STAT_WORDS } from '../vcpu/control.js';
+import { DebugBlock } from '../vcpu/debug-block.js';
+import type { DebugStopEvent } from '../vcpu/debug-exit.js';
 import { vcpuCpuid } from '../vcpu/cpuid.js';
-import { exitName } from '../vcpu/run-page.js';
 import type { VcpuWorkerData, WorkerMessage } from '../vcpu/worker-data.js';
 import { demoImage } from '../guests/demo.js';
 import { platformDevices } from './platform.js';
@@ -34,7 +34,7 @@ import { readGuestFile } from './guest-file.js';
 import { WORKER_STDIO, forwardWorkerStdio } from './worker-stdio.js';
 import { MAX_IO_THREADS, defaultIoThreads } from '../virtio/blk-io-pool.js';
 import { GuestConsole, CONSOLE_KINDS, type ConsoleKind } from './guest-console.js';
-import { VirtioRuntime, type VirtioFunctionStats } from './virtio-runtime.js';
+import { VirtioRuntime } from './virtio-runtime.js';
 import { TextTail, panicMessage } from './console-tail.js';
 import { cpus } from 'node:os';
 import { VERSION } from '../version.js';
@@ -45,6 +45,11 @@ import { checkRestoreOptions, loadIrqchip, takeSnapshot, type SnapshotInfo } fro
 import { loadDeviceStates } from './device-specs.js';
 import { StateLayoutError } from '../sync/state-layout.js';
 import { ArchStateError } from '../vcpu/arch-state.js';
+import { readVcpuStats, type VmStats } from './vcpu-stats.js';
+import { VmDebug, guestDebugFlags } from './vm-debug.js';
+
+export type { VcpuStats, VmStats } from './vcpu-stats.js';
+
 
 export interface VmResult {
   reason: StopReason;
@@ -52,31 +57,6 @@ export interface VmResult {
   exitStatus: number;
   /** Human-readable: why the guest stopped. */
   message: string;
-}
-
-export interface VcpuStats {
-  index: number;
-  /** OS thread id of the vCPU's worker. */
-  tid: number;
-  exits: number;
-  exitsByReason: Record<string, number>;
-  /** Seconds inside KVM_RUN. */
-  guestSeconds: number;
-  /** Seconds parked in HLT. */
-  haltSeconds: number;
-  /** Seconds held outside the guest by pauses. */
-  pausedSeconds: number;
-  /** Seconds in the VMM handling exits (wall time minus the three above). */
-  vmmSeconds: number;
-  /** Where the vCPU is now. */
-  state: 'starting' | 'in-guest' | 'in-vmm' | 'halted' | 'paused' | 'exited';
-}
-
-export interface VmStats {
-  vcpus: VcpuStats[];
-  console: { bytesOut: number; bytesIn: number };
-  /** Each virtio PCI function: its model, bus 0 device number, status, interrupts, notifications and requests. */
-  virtio: VirtioFunctionStats[];
 }
 
 type State = 'new' | 'starting' | 'running' | 'stopped';
@@ -103,19 +83,11 @@ interface BootPlan {
 /** A restored VM's vCPUs load their saved state instead of entering anything. */
 const RESTORE_PLAN: BootPlan = { mode: 'long', entry: 0, startup: 'all' };
 
-const STATE_NAMES: Record<number, VcpuStats['state']> = {
-  [VcpuState.Created]: 'starting',
-  [VcpuState.InVmm]: 'in-vmm',
-  [VcpuState.InGuest]: 'in-guest',
-  [VcpuState.Halted]: 'halted',
-  [VcpuState.Exited]: 'exited',
-  [VcpuState.Paused]: 'paused',
-};
-
 /**
  * A virtual machine: guest RAM, devices, one worker thread per vCPU.
  * Events: 'console' (Buffer of guest serial output), 'log' (level, message),
- * 'stop' (VmResult).
+ * 'stop' (VmResult), 'pause', 'resume', 'debug-stop' (DebugStopEvent: a
+ * breakpoint or single-step stopped the VM, which is now paused).
  */
 export class Vm extends EventEmitter {
   readonly vcpus: number;
@@ -168,6 +140,9 @@ export class Vm extends EventEmitter {
   private cpuids: CpuidEntry[][] = [];
   /** The snapshot being restored (`restore` option), read and checked by the constructor. */
   private readonly restoring?: SnapshotContents;
+  private debugBlock?: DebugBlock;
+  private vmDebug?: VmDebug;
+  private guestDebugFlags = 0;
 
   constructor(private readonly options: VmOptions = {}) {
     super();
@@ -260,9 +235,13 @@ export class Vm extends EventEmitter {
         this.clock.thaw();
       }
       this.state = 'running';
+      // Held before the first instruction (a debugger attaches first): the
+      // vCPUs see the pause before their first KVM_RUN.
+      if (this.options.startPaused) this.control!.requestPause();
       this.control!.go();
       // Input typed before the vCPUs existed: a device's interrupt then had nowhere to go.
       for (const b of this.earlyInput.splice(0)) this.console!.send(b);
+      if (this.options.startPaused) await this.pause();
     } catch (e) {
       this.stopReason ??= { kind: 'error', vcpu: -1, detail: `the VM could not start: ${(e as Error).message}` };
       await this.abortStart();
@@ -329,6 +308,19 @@ export class Vm extends EventEmitter {
     return step;
   }
 
+  /**
+   * A vCPU hit a breakpoint or finished a single-step: it has asked every
+   * vCPU to park; complete the pause, then tell the debugger ('debug-stop').
+   */
+  private async debugStopped(e: DebugStopEvent): Promise<void> {
+    try {
+      await this.pause();
+    } catch {
+      return; // stopping: nobody to tell
+    }
+    if (this.state === 'running') this.emit('debug-stop', e);
+  }
+
   /** kvmclock now, where KVM has one for this VM (KVM_CAP_ADJUST_CLOCK). */
   private kvmclockOrUndefined(): bigint | undefined {
     try {
@@ -360,34 +352,23 @@ export class Vm extends EventEmitter {
   }
 
   stats(): VmStats {
-    const vcpus: VcpuStats[] = [];
-    if (this.statsBuffer) {
-      const now = monotonicClock.nowNs();
-      for (let i = 0; i < this.vcpus; i++) {
-        const s = new Float64Array(this.statsBuffer, i * STAT_WORDS * 8, STAT_WORDS);
-        const byReason: Record<string, number> = {};
-        for (let r = 0; r < STAT_WORDS - Stat.ExitBase; r++) {
-          const n = s[Stat.ExitBase + r]!;
-          if (n) byReason[exitName(r)] = n;
-        }
-        const wall = s[Stat.StartNs] ? (s[Stat.EndNs] || now) - s[Stat.StartNs]! : 0;
-        const guest = s[Stat.GuestNs]!;
-        const halt = s[Stat.HaltNs]!;
-        const paused = s[Stat.PausedNs]!;
-        vcpus.push({
-          index: i,
-          tid: s[Stat.Tid]!,
-          exits: s[Stat.Exits]!,
-          exitsByReason: byReason,
-          guestSeconds: guest / 1e9,
-          haltSeconds: halt / 1e9,
-          pausedSeconds: paused / 1e9,
-          vmmSeconds: Math.max(0, wall - guest - halt - paused) / 1e9,
-          state: this.control ? STATE_NAMES[this.control.state(i)] ?? 'in-vmm' : 'starting',
-        });
-      }
-    }
-    return { vcpus, console: this.console?.stats() ?? { bytesOut: 0, bytesIn: 0 }, virtio: this.virtio?.stats() ?? [] };
+    const vcpus = this.statsBuffer ? readVcpuStats(this.statsBuffer, this.vcpus, this.control) : [];
+    return { irqchip: this.irqchip, vcpus, console: this.console?.stats() ?? { bytesOut: 0, bytesIn: 0 }, virtio: this.virtio?.stats() ?? [] };
+  }
+
+  /** Where the VM is in its life: 'paused' between pause() and resume(). */
+  get runState(): 'new' | 'starting' | 'running' | 'paused' | 'stopped' {
+    return this.state === 'running' && this.paused ? 'paused' : this.state;
+  }
+
+  /**
+   * Register, memory and breakpoint access for a debugger (the gdb stub);
+   * usable while the VM is paused. Exists once start() has been called.
+   */
+  get debug(): VmDebug {
+    if (!this.control || !this.debugBlock || !this.guestMemory) throw new Error('the debug interface exists once start() has been called');
+    this.vmDebug ??= new VmDebug({ control: this.control, block: this.debugBlock, memory: this.guestMemory, vcpus: this.vcpus, isPaused: () => this.paused && this.state === 'running', guestDebugFlags: this.guestDebugFlags });
+    return this.vmDebug;
   }
 
   private loadImage(image: FlatImage): LoadedImage {
@@ -529,6 +510,8 @@ export class Vm extends EventEmitter {
     const vm = this.vmFd!;
     this.control = new VmControlBlock(VmControlBlock.allocate(this.vcpus), this.vcpus);
     this.statsBuffer = new SharedArrayBuffer(this.vcpus * STAT_WORDS * 8);
+    this.debugBlock = new DebugBlock(DebugBlock.allocate());
+    this.guestDebugFlags = guestDebugFlags(vm);
     const reportedPorts = new SharedArrayBuffer(0x10000 / 8);
     const supported = kvm.supportedCpuid();
     const softwareVirt = Kvm.isSoftwareVirtualised();
@@ -568,6 +551,7 @@ export class Vm extends EventEmitter {
         timerWake: this.timerWake,
         clock: this.clockBuffer,
         ...(this.restoring ? { restore: { arch: this.restoring.vcpus[i]!, waitingForSipi: (this.restoring.vcpus[i] as { waitingForSipi?: boolean }).waitingForSipi === true } } : {}),
+        debug: this.debugBlock.buffer,
       };
       const w = new Worker(new URL('../vcpu/worker.js', import.meta.url), { workerData: data, name: `vcpu${i}`, ...WORKER_STDIO });
       forwardWorkerStdio(w);
@@ -584,6 +568,9 @@ export class Vm extends EventEmitter {
             this.stopReason ??= m.reason;
             break;
           case 'exited':
+            break;
+          case 'debug-stop':
+            void this.debugStopped(m);
             break;
         }
       });
