@@ -16,6 +16,7 @@ import { monotonicClock } from '../sync/clock.js';
 import { writeBootTables, BOOT_AREA_END } from '../vcpu/boot-state.js';
 import { VmControlBlock, Stat, STAT_WORDS } from '../vcpu/control.js';
 import { vcpuCpuid } from '../vcpu/cpuid.js';
+import { CpuLayout, checkApicIds, resolveTopology, type Topology } from '../vcpu/topology.js';
 import { exitName } from '../vcpu/run-page.js';
 import type { VcpuWorkerData, WorkerMessage } from '../vcpu/worker-data.js';
 import { demoImage } from '../guests/demo.js';
@@ -109,6 +110,8 @@ interface BootPlan {
  */
 export class Vm extends EventEmitter {
   readonly vcpus: number;
+  /** Sockets, cores per socket, threads per core. */
+  readonly topology: Topology;
   readonly memorySize: number;
   readonly irqchip: NonNullable<VmOptions['irqchip']>;
   /** The device that is the guest's console (input goes there; output of both is shown). */
@@ -129,6 +132,7 @@ export class Vm extends EventEmitter {
   private irqchipState?: IrqchipState;
   private irqchipViews?: IrqchipViews;
   private x2apic = false;
+  private readonly cpus: CpuLayout;
   private linux?: LinuxBoot;
   private readonly timerWake = TimerWake.allocate();
   private timerWorker?: Worker;
@@ -143,8 +147,10 @@ export class Vm extends EventEmitter {
 
   constructor(private readonly options: VmOptions = {}) {
     super();
-    this.vcpus = options.vcpus ?? 1;
-    if (!Number.isInteger(this.vcpus) || this.vcpus < 1) throw new NodevisorError('EVCPUS', `the vCPU count must be a positive integer (got ${options.vcpus})`);
+    if (options.vcpus !== undefined && (!Number.isInteger(options.vcpus) || options.vcpus < 1)) throw new NodevisorError('EVCPUS', `the vCPU count must be a positive integer (got ${options.vcpus})`);
+    this.topology = resolveTopology(options.vcpus, options.topology);
+    this.cpus = new CpuLayout(this.topology);
+    this.vcpus = this.cpus.vcpus;
     const mem = options.memory ?? DEFAULT_MEMORY;
     try {
       this.memorySize = typeof mem === 'number' ? mem : parseSize(mem);
@@ -187,6 +193,7 @@ export class Vm extends EventEmitter {
         ioeventfd: this.options.ioeventfd !== false,
       });
       this.setUpIrqchip(this.vmFd);
+      checkApicIds(this.cpus, { maxVcpuId: this.kvm.maxVcpuId, x2apic: this.irqchip !== 'user' || this.x2apic, x2apicMissing: 'the userspace LAPIC offers it only where KVM passes APIC MSR reads to the VMM' });
       this.setUpMemory(this.vmFd);
       const plan = image ? this.placeImage(image) : this.placeLinux(kernel!);
       const devices = this.createDevices();
@@ -290,7 +297,7 @@ export class Vm extends EventEmitter {
   }
 
   private setUpIrqchip(vm: KvmVm): void {
-    this.irqchipState = allocateIrqchip(this.irqchip, this.vcpus);
+    this.irqchipState = allocateIrqchip(this.irqchip, this.vcpus, this.cpus.apicIds());
     if (this.irqchip === 'kernel') vm.createIrqchip();
     // Split: KVM keeps the LAPICs; 24 routes for our IOAPIC's EOI tracking.
     if (this.irqchip === 'split') vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', 24);
@@ -338,6 +345,7 @@ export class Vm extends EventEmitter {
       initrd: k.initrd,
       cmdline: guestCmdline(this.options.cmdline ?? defaultCmdline(this.consoleKind), Kvm.isSoftwareVirtualised()),
       cpus: this.vcpus,
+      apicIds: this.cpus.apicIds(),
       acpi: { pciIntx: this.virtio!.plan.pciIntx },
       pciIntx: this.virtio!.plan.pciIntx,
     });
@@ -415,9 +423,10 @@ export class Vm extends EventEmitter {
       readyReject = rej;
     });
     for (let i = 0; i < this.vcpus; i++) {
-      const cpuid: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, apicId: i, vcpus: this.vcpus, irqchip: this.irqchip, softwareVirt, x2apic: this.x2apic });
+      const cpuid: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, layout: this.cpus, irqchip: this.irqchip, softwareVirt, x2apic: this.x2apic });
       const data: VcpuWorkerData = {
         index: i,
+        apicId: this.cpus.apicId(i),
         count: this.vcpus,
         vmFd: vm.fd,
         runSize,
