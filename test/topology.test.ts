@@ -2,15 +2,16 @@ import { expect } from 'chai';
 import { NodevisorError } from '../src/kvm/errors.js';
 import { bitsFor, checkApicIds, CpuLayout, formatTopology, parseTopology, resolveTopology } from '../src/vcpu/topology.js';
 
+/** The ETOPOLOGY error `f` throws. */
 function topologyError(f: () => unknown): NodevisorError {
+  let thrown: unknown;
   try {
     f();
   } catch (e) {
-    expect(e).to.be.instanceOf(NodevisorError);
-    expect((e as NodevisorError).code).to.equal('ETOPOLOGY');
-    return e as NodevisorError;
+    thrown = e;
   }
-  throw new Error('expected an ETOPOLOGY error');
+  expect(thrown).to.be.instanceOf(NodevisorError).and.have.property('code', 'ETOPOLOGY');
+  return thrown as NodevisorError;
 }
 
 describe('CPU topology', () => {

@@ -2,11 +2,12 @@
  * The guest's CPU topology - sockets of cores of threads - and the x86 APIC
  * IDs it implies. An APIC ID is a stack of bit fields: the thread within
  * its core, then the core within its package, then the package, each field
- * ceil(log2(count)) bits wide (Intel SDM vol. 3A §9.9.1 and the CPUID leaf
- * 0BH description; AMD APM vol. 3 appendix E.5). When a count is not a
- * power of two the IDs have gaps: two sockets of three cores are IDs
- * 0, 1, 2, 4, 5, 6. CPUID, the MADT, the MP table, our local APICs and
- * KVM's vCPU IDs all take their IDs from a `CpuLayout`, so they agree.
+ * ceil(log2(count)) bits wide (Intel SDM vol. 3A, "Hierarchical Mapping of
+ * Shared Resources", and CPUID leaf 0BH; AMD APM vol. 3, appendix E,
+ * "Multiple Core Calculation"). When a count is not a power of two the IDs
+ * have gaps: two sockets of three cores are IDs 0, 1, 2, 4, 5, 6. CPUID,
+ * the MADT, the MP table, our local APICs and KVM's vCPU IDs all take their
+ * IDs from a `CpuLayout`, so they agree.
  */
 import { NodevisorError } from '../kvm/errors.js';
 
