@@ -9,6 +9,7 @@ import { benchCommand } from './bench/cli.js';
 import { CONSOLE_KINDS, type ConsoleKind } from './vm/guest-console.js';
 import { IRQCHIP_MODES, DEFAULT_MEMORY, type VmOptions } from './vm/options.js';
 import type { IrqchipMode } from './vcpu/cpuid.js';
+import { parseTopology } from './vcpu/topology.js';
 import type { EntryMode } from './vcpu/boot-state.js';
 import { ApiServer } from './api/server.js';
 import { ctlCommand, CtlUsageError } from './api/ctl.js';
@@ -44,7 +45,11 @@ Usage:
   nodevisor --help
 
 Options for run:
-  --smp N               number of vCPUs (default 1)
+  --smp N               number of vCPUs (default 1, or the --topology product)
+  --topology sockets=S,cores=C,threads=T
+                        how the vCPUs are grouped (default one socket of
+                        --smp cores); a level left out is 1, or for cores
+                        what --smp leaves; S x C x T must equal --smp
   --memory SIZE         guest RAM, e.g. 512M or 2G (default ${DEFAULT_MEMORY})
   --image FILE          a flat binary to boot instead of the demo guest
   --entry-mode MODE     how --image is entered: real, protected or long (default long)
@@ -159,6 +164,7 @@ function runOptions(args: string[]): RunCommand {
     allowPositionals: true,
     options: {
       smp: { type: 'string' },
+      topology: { type: 'string' },
       memory: { type: 'string' },
       image: { type: 'string' },
       'entry-mode': { type: 'string' },
@@ -203,6 +209,7 @@ function runOptions(args: string[]): RunCommand {
   }
   const options: VmOptions = {
     vcpus: parseIntArg('smp', values.smp, 1),
+    topology: values.topology !== undefined ? parseTopology(values.topology) : undefined,
     memory: values.memory,
     irqchip,
     image: values.image !== undefined ? { source: values.image, mode, loadAddress } : undefined,

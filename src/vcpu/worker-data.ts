@@ -12,6 +12,8 @@ import type { DebugStopEvent } from './debug-exit.js';
 /** Everything a vCPU worker is started with (structured-cloned). */
 export interface VcpuWorkerData {
   index: number;
+  /** The vCPU's APIC ID, which is also its KVM vCPU ID (KVM's LAPIC takes its ID from it). */
+  apicId: number;
   count: number;
   vmFd: number;
   runSize: number;

@@ -75,7 +75,7 @@ function runVcpu(): void {
   const ioeventfd = (addr: number, len: number, fd: number, assign: boolean): void => setIoeventfd(data.vmFd, addr, len, fd, assign);
   attachDevices(bus, data.devices, host, new TimerWake(data.timerWake), { memory, msi: irqchip.msi, ioeventfd });
 
-  const vcpu = new KvmVcpu(native.ioctl(data.vmFd, k('KVM_CREATE_VCPU'), data.index));
+  const vcpu = new KvmVcpu(native.ioctl(data.vmFd, k('KVM_CREATE_VCPU'), data.apicId));
   control.setFd(data.index, vcpu.fd);
   try {
     const attached = native.attachVcpu(vcpu.fd, data.runSize, stats);

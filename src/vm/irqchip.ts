@@ -20,17 +20,20 @@ export interface IrqchipState {
   mode: IrqchipMode;
   /** One LAPIC per vCPU (`user` mode only). */
   lapics?: SharedArrayBuffer;
+  /** The LAPICs' APIC IDs by vCPU index (`user` mode; default the index). */
+  apicIds?: readonly number[];
   ioapic?: SharedArrayBuffer;
   pic?: SharedArrayBuffer;
   /** `split` mode: serialises pushing the IOAPIC's routes to KVM (see SplitEoiRoutes). */
   routesLock?: SharedArrayBuffer;
 }
 
-export function allocateIrqchip(mode: IrqchipMode, vcpus: number): IrqchipState {
+export function allocateIrqchip(mode: IrqchipMode, vcpus: number, apicIds?: readonly number[]): IrqchipState {
   if (mode === 'kernel') return { mode };
   return {
     mode,
     lapics: mode === 'user' ? LapicSet.allocate(vcpus) : undefined,
+    apicIds: mode === 'user' ? apicIds : undefined,
     ioapic: Ioapic.allocate(),
     pic: DualPic.allocate(),
     routesLock: mode === 'split' ? SplitEoiRoutes.allocateRoutesLock() : undefined,
@@ -79,6 +82,7 @@ export class IrqchipViews {
     let bus: ApicBus;
     if (state.mode === 'user') {
       const lapics = new LapicSet(state.lapics!, {
+        apicIds: state.apicIds,
         clock: o.clock,
         wake: o.wake,
         eoi: { onEoi: (v) => this.ioapic!.onEoi(v) },

@@ -17,6 +17,7 @@ import { VmControlBlock, STAT_WORDS } from '../vcpu/control.js';
 import { DebugBlock } from '../vcpu/debug-block.js';
 import type { DebugStopEvent } from '../vcpu/debug-exit.js';
 import { vcpuCpuid } from '../vcpu/cpuid.js';
+import { CpuLayout, checkApicIds, resolveTopology, type Topology } from '../vcpu/topology.js';
 import type { VcpuWorkerData, WorkerMessage } from '../vcpu/worker-data.js';
 import { demoImage } from '../guests/demo.js';
 import { platformDevices } from './platform.js';
@@ -91,6 +92,8 @@ const RESTORE_PLAN: BootPlan = { mode: 'long', entry: 0, startup: 'all' };
  */
 export class Vm extends EventEmitter {
   readonly vcpus: number;
+  /** Sockets, cores per socket, threads per core. */
+  readonly topology: Topology;
   readonly memorySize: number;
   readonly irqchip: NonNullable<VmOptions['irqchip']>;
   /** The device that is the guest's console (input goes there; output of both is shown). */
@@ -116,6 +119,7 @@ export class Vm extends EventEmitter {
   private irqchipState?: IrqchipState;
   private irqchipViews?: IrqchipViews;
   private x2apic = false;
+  private readonly cpus: CpuLayout;
   private linux?: LinuxBoot;
   private readonly timerWake = TimerWake.allocate();
   private readonly clockBuffer = VmClock.allocate();
@@ -158,8 +162,12 @@ export class Vm extends EventEmitter {
       checkRestoreOptions(options, this.restoring.manifest, sizeOf);
     }
     const saved = this.restoring?.manifest.vm;
-    this.vcpus = saved?.vcpus ?? options.vcpus ?? 1;
-    if (!Number.isInteger(this.vcpus) || this.vcpus < 1) throw new NodevisorError('EVCPUS', `the vCPU count must be a positive integer (got ${options.vcpus})`);
+    if (options.vcpus !== undefined && (!Number.isInteger(options.vcpus) || options.vcpus < 1)) throw new NodevisorError('EVCPUS', `the vCPU count must be a positive integer (got ${options.vcpus})`);
+    // A restored VM keeps the snapshot's topology, and with it every APIC ID.
+    this.topology = saved?.topology ?? resolveTopology(saved?.vcpus ?? options.vcpus, options.topology);
+    this.cpus = new CpuLayout(this.topology);
+    this.vcpus = this.cpus.vcpus;
+    if (saved && this.vcpus !== saved.vcpus) throw new SnapshotError(`the snapshot's topology (${JSON.stringify(this.topology)}) does not give its ${saved.vcpus} vCPUs`);
     this.memorySize = saved?.memory ?? sizeOf(options.memory ?? DEFAULT_MEMORY);
     this.irqchip = saved?.irqchip ?? options.irqchip ?? 'user';
     if (!IRQCHIP_MODES.includes(this.irqchip)) throw new NodevisorError('EIRQCHIP', `unknown irqchip mode "${this.irqchip}": use one of ${IRQCHIP_MODES.join(', ')}`);
@@ -210,6 +218,7 @@ export class Vm extends EventEmitter {
         ioeventfd: this.options.ioeventfd !== false,
       });
       this.setUpIrqchip(this.vmFd);
+      checkApicIds(this.cpus, { maxVcpuId: this.kvm.maxVcpuId, x2apic: this.irqchip !== 'user' || this.x2apic, x2apicMissing: 'the userspace LAPIC offers it only where KVM passes APIC MSR reads to the VMM' });
       this.setUpMemory(this.vmFd);
       const plan = restoring ? RESTORE_PLAN : image ? this.placeImage(image) : this.placeLinux(kernel!);
       const devices = this.createDevices();
@@ -383,7 +392,7 @@ export class Vm extends EventEmitter {
   }
 
   private setUpIrqchip(vm: KvmVm): void {
-    this.irqchipState = allocateIrqchip(this.irqchip, this.vcpus);
+    this.irqchipState = allocateIrqchip(this.irqchip, this.vcpus, this.cpus.apicIds());
     if (this.irqchip === 'kernel') vm.createIrqchip();
     if (this.restoring) this.fromSnapshot(() => loadIrqchip(this.irqchipState!, vm, this.restoring!.irqchip));
     // Split: KVM keeps the LAPICs; 24 routes for our IOAPIC's EOI tracking.
@@ -437,6 +446,7 @@ export class Vm extends EventEmitter {
       initrd: k.initrd,
       cmdline: guestCmdline(this.options.cmdline ?? defaultCmdline(this.consoleKind), Kvm.isSoftwareVirtualised()),
       cpus: this.vcpus,
+      apicIds: this.cpus.apicIds(),
       acpi: { pciIntx: this.virtio!.plan.pciIntx },
       pciIntx: this.virtio!.plan.pciIntx,
     });
@@ -526,11 +536,12 @@ export class Vm extends EventEmitter {
     let progress = (): void => {};
     this.startProgress = () => progress();
     for (let i = 0; i < this.vcpus && !this.stopReason; i++) {
-      const fresh: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, apicId: i, vcpus: this.vcpus, irqchip: this.irqchip, softwareVirt, x2apic: this.x2apic });
+      const fresh: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, layout: this.cpus, irqchip: this.irqchip, softwareVirt, x2apic: this.x2apic });
       const cpuid = this.restoring ? this.restoredCpuid(i, fresh) : fresh;
       this.cpuids[i] = cpuid;
       const data: VcpuWorkerData = {
         index: i,
+        apicId: this.cpus.apicId(i),
         count: this.vcpus,
         vmFd: vm.fd,
         runSize,
@@ -633,7 +644,7 @@ export class Vm extends EventEmitter {
         stats: this.statsBuffer!,
         disks: this.disks,
         cpuid: this.cpuids,
-        vm: { vcpus: this.vcpus, memory: this.memorySize, irqchip: this.irqchip, console: this.consoleKind, rng: this.virtio!.plan.specs.some((s) => s.spec.model === 'rng'), x2apic: this.x2apic },
+        vm: { vcpus: this.vcpus, topology: this.topology, memory: this.memorySize, irqchip: this.irqchip, console: this.consoleKind, rng: this.virtio!.plan.specs.some((s) => s.spec.model === 'rng'), x2apic: this.x2apic },
         clockNs: this.clock.nowNs(),
         kvmclock: this.pausedKvmclock,
         nodevisorVersion: VERSION,
