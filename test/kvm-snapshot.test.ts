@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createVm, NodevisorError } from '../src/index.js';
 import type { Vm } from '../src/vm/vm.js';
 import type { IrqchipMode } from '../src/vcpu/cpuid.js';
-import { kitImage } from './helpers/guests.js';
+import { kitImage, TEST_GUESTS } from './helpers/guests.js';
 
 /** test/guests/pause-ticks.c's result words: [0] timer ticks, [1] spins of vCPU 1, [4] largest PM-timer step between ticks, [15] stop. */
 const RESULTS = 0x1000000;
@@ -174,3 +174,89 @@ describe('restore refusals', function () {
     expect(digest(dir)).to.equal(fingerprint);
   });
 });
+
+/** test/guests/snapshot-storm.c's result words. */
+const STORM = { DONE: 2, NEXT: 3, STOP: 4, EXIT: 5, FAILED: 1, SENT: 16, RECV: 48 } as const;
+const STORM_TOTAL = 3000;
+const STORM_SEED = 0x5eed;
+const SECTOR = 512;
+
+function stormImage() {
+  const common = createHash('sha256').update(readFileSync(join(TEST_GUESTS, 'virtio-blk-common.h'))).digest('hex').slice(0, 12);
+  return kitImage('snapshot-storm', { defines: { SEED: STORM_SEED, TOTAL: STORM_TOTAL, QD: 8, TOKENS: 3, COMMON_H_SHA: `0x${common}` } });
+}
+
+/** The word pattern snapshot-storm.c writes (virtio-blk-common.h's pattern()). */
+function stormWord(offset: number): number {
+  return (Math.imul(Math.floor(offset / 512) >>> 0, 0x9e3779b1) + Math.imul(offset & 511, 0x85ebca77) + STORM_SEED) >>> 0;
+}
+
+for (const irqchip of ['user', 'split', 'kernel'] as IrqchipMode[]) {
+  describe(`snapshot and restore mid-work: an IPI storm on 4 vCPUs and a virtio-blk writer (irqchip "${irqchip}")`, function () {
+    this.timeout(300000);
+    let work = '';
+    let disk = '';
+    const seen: Record<string, number> = {};
+    let result = '';
+
+    before(async () => {
+      work = mkdtempSync(join(tmpdir(), 'nodevisor-snapshot-storm-'));
+      disk = join(work, 'disk.img');
+      writeFileSync(disk, Buffer.alloc(4 << 20));
+      const dir = join(work, 'snap');
+      const vm = createVm({ vcpus: 4, memory: '64M', irqchip, image: stormImage(), disks: [{ path: disk }] });
+      await vm.start();
+      try {
+        await until('writes and IPIs under way', () => (R(vm, STORM.DONE) >= STORM_TOTAL / 5 && R(vm, STORM.RECV) > 50) || R(vm, STORM.FAILED) !== 0, 120000);
+        expect(R(vm, STORM.FAILED), `guest check failed at line ${R(vm, STORM.FAILED)} before the snapshot`).to.equal(0);
+        await vm.snapshot(dir, { resume: false });
+        seen.doneAtSnapshot = R(vm, STORM.DONE);
+        seen.inFlightAtSnapshot = R(vm, STORM.NEXT) - R(vm, STORM.DONE);
+      } finally {
+        await vm.stop();
+      }
+      const r = createVm({ restore: dir });
+      await r.start();
+      await until('every write', () => R(r, STORM.DONE) >= STORM_TOTAL || R(r, STORM.FAILED) !== 0, 240000);
+      r.memory.writeU32(RESULTS + STORM.STOP * 4, 1);
+      // Tokens settle: no IPI in flight once the counts stop moving.
+      const total = (base: number) => [0, 1, 2, 3].reduce((s, i) => s + R(r, base + i), 0);
+      let last = -1;
+      for (let stable = 0; stable < 5; ) {
+        await sleep(50);
+        const now = total(STORM.SENT) * 1e6 + total(STORM.RECV);
+        stable = now === last ? stable + 1 : 0;
+        last = now;
+      }
+      seen.sent = total(STORM.SENT);
+      seen.received = total(STORM.RECV);
+      seen.done = R(r, STORM.DONE);
+      seen.failed = R(r, STORM.FAILED);
+      r.memory.writeU32(RESULTS + STORM.EXIT * 4, 1);
+      const timer = setTimeout(() => void r.stop(), 30000);
+      result = (await r.wait()).message;
+      clearTimeout(timer);
+    });
+
+    after(() => rmSync(work, { recursive: true, force: true }));
+
+    it('was snapshotted with IPIs travelling and writes under way', () => {
+      expect(seen.doneAtSnapshot).to.be.within(1, STORM_TOTAL - 1);
+    });
+
+    it('receives every IPI sent exactly once across the restore', () => {
+      expect(seen.failed, `guest check failed at line ${seen.failed}`).to.equal(0);
+      expect(seen.sent).to.be.greaterThan(100);
+      expect(seen.received).to.equal(seen.sent);
+    });
+
+    it('completes every write exactly once, and the disk holds every one of them', () => {
+      expect(seen.done).to.equal(STORM_TOTAL);
+      const bytes = readFileSync(disk);
+      let bad = -1;
+      for (let off = 0; off < STORM_TOTAL * SECTOR && bad < 0; off += 4) if (bytes.readUInt32LE(off) !== stormWord(off)) bad = off;
+      expect(bad, `first wrong word at byte ${bad}`).to.equal(-1);
+      expect(result).to.equal('the guest wrote 0x42 to the debug-exit port');
+    });
+  });
+}

@@ -9,6 +9,7 @@
  *   nvbench fork     SECONDS               fork + _exit + waitpid
  *   nvbench disk     SECONDS PATH direct|cached
  *                                          128 KiB sequential reads of PATH
+ *   nvbench idle     SECONDS               sleeps (a guest that stays up, e.g. to be snapshotted)
  *
  * THREADS defaults to $NODEVISOR_VCPUS (set by nodevisor's /init), else the
  * CPUs this process may run on; thread i is pinned to CPU i mod that count.
@@ -294,9 +295,14 @@ static int disk(int argc, char **argv) {
   return 0;
 }
 
+static int idle(int argc, char **argv) {
+  sleep_for(seconds_arg(argc > 0 ? argv[0] : NULL));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: nvbench compute|pingpong|lock|fork|disk SECONDS [...]\n");
+    fprintf(stderr, "usage: nvbench compute|pingpong|lock|fork|disk|idle SECONDS [...]\n");
     return 2;
   }
   const char *w = argv[1];
@@ -305,6 +311,7 @@ int main(int argc, char **argv) {
   if (!strcmp(w, "lock")) return lock_workload(argc - 2, argv + 2);
   if (!strcmp(w, "fork")) return fork_workload(argc - 2, argv + 2);
   if (!strcmp(w, "disk")) return disk(argc - 2, argv + 2);
+  if (!strcmp(w, "idle")) return idle(argc - 2, argv + 2);
   fprintf(stderr, "nvbench: unknown workload \"%s\"\n", w);
   return 2;
 }

@@ -251,6 +251,7 @@ export class RunLoop {
   private holdForPause(): void {
     const { control, index, interrupts, stats } = this.c;
     const t0 = monotonicClock.nowNs();
+    this.completePendingOperation();
     stats[Stat.PausedSinceNs] = t0;
     interrupts.pause?.();
     this.c.onPause?.();
@@ -260,6 +261,20 @@ export class RunLoop {
     this.c.onResume?.();
     interrupts.resume?.();
     stats[Stat.PausedNs]! += monotonicClock.nowNs() - t0;
+  }
+
+  /**
+   * KVM finishes an exit's operation (the MMIO read's register load, the
+   * instruction an emulation was in the middle of) only at the next
+   * KVM_RUN, and keeps what is pending where no ioctl shows it. Before the
+   * vCPU holds still for a pause - and a snapshot reads its state - it
+   * enters once with immediate_exit set: KVM completes the operation and
+   * returns without running a guest instruction.
+   */
+  private completePendingOperation(): void {
+    this.u8[RunOff.immediateExit] = 1;
+    native.run(this.c.slot);
+    this.u8[RunOff.immediateExit] = 0;
   }
 
   /** Parks (HLT, or waiting for SIPI) until something is pending, a timer is due, or the VM stops. */

@@ -5,6 +5,7 @@ const R = layoutOf('kvm_run');
 /** Offsets into struct kvm_run, resolved once from the addon's layout table. */
 export const RunOff = {
   requestInterruptWindow: R.request_interrupt_window!,
+  immediateExit: R.immediate_exit!,
   exitReason: R.exit_reason!,
   readyForInjection: R.ready_for_interrupt_injection!,
   ifFlag: R.if_flag!,

@@ -104,6 +104,13 @@ function runAttached(vcpu: KvmVcpu, slot: number, run: RunPage, c: { irqchip: Ir
     // Registers for fault reports and the quirk layer; vcpu events so the
     // userspace irqchip injects through the run page (see UserInterrupts).
     if (data.syncRegs) run.u32[RunOff.validRegs >> 2] = k('KVM_SYNC_X86_REGS') | (data.syncEvents ? k('KVM_SYNC_X86_EVENTS') : 0);
+    // An injection through the run page writes KVM's whole event state from
+    // the page's copy, which KVM fills only at the first exit: a restored
+    // vCPU's events (an interrupt being delivered, a pending NMI) go in it now.
+    if (data.restore && data.syncEvents) {
+      const events = vcpu.getEvents();
+      run.u8.set(new Uint8Array(events.buffer, events.byteOffset, events.byteLength), RunOff.syncEvents);
+    }
     post({ type: 'ready', index: data.index, tid: stats[Stat.Tid]! });
     control.waitForGo();
     stats[Stat.StartNs] = monotonicClock.nowNs();

@@ -120,8 +120,10 @@ class QueueServer {
 
   /** Carries out queue `index`'s requests one at a time until it has none, asking for help while more wait. */
   drain(index: number): void {
-    // A request that failed the device (DEVICE_NEEDS_RESET) ends the drain too.
-    while (this.transport.accepting(index)) {
+    // A request that failed the device (DEVICE_NEEDS_RESET) ends the drain
+    // too; so does a pause: a paused VM's disks change no more (a snapshot
+    // relies on it), and resume() notifies every queue again.
+    while (this.transport.accepting(index) && !control.pauseRequested) {
       let chain: DescriptorChain | null = null;
       let epoch = 0;
       let more = false;

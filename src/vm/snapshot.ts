@@ -12,6 +12,7 @@ import type { KvmVm } from '../kvm/vm-fd.js';
 import { KvmVcpu } from '../kvm/vcpu-fd.js';
 import type { CpuidEntry } from '../kvm/structs.js';
 import { saveGuestRam } from '../memory/ram-file.js';
+import type { AllocatedMemory } from '../memory/allocate.js';
 import { Ioapic } from '../irqchip/ioapic.js';
 import { DualPic } from '../irqchip/pic.js';
 import { LapicSet } from '../irqchip/lapic.js';
@@ -40,7 +41,9 @@ export interface SnapshotInfo {
 export interface SnapshotSource {
   kvm: Kvm;
   vmFd: KvmVm;
-  ramFd: number;
+  ram: AllocatedMemory;
+  /** RAM is the VM's own memfd (not a restored snapshot's copy-on-write mapping). */
+  ramShared: boolean;
   devices: readonly DeviceSpec[];
   irqchip: IrqchipState;
   control: VmControlBlock;
@@ -102,7 +105,7 @@ export function takeSnapshot(dir: string, s: SnapshotSource): SnapshotInfo {
   const t0 = performance.now();
   prepareSnapshotDir(dir);
   const memory = s.vm.memory;
-  const ramBytes = saveGuestRam(s.ramFd, memory, join(dir, RAM_FILE));
+  const ramBytes = saveGuestRam(s.ram, join(dir, RAM_FILE), s.ramShared);
   const msrIndices = s.kvm.msrIndexList();
   const archOptions = {
     msrIndices,

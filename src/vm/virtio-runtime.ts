@@ -139,11 +139,11 @@ export class VirtioRuntime {
   }
 
   /**
-   * After `start` on a restored VM: I/O threads only look at a queue when
-   * notified, so each queue with buffers the driver made available before
-   * the snapshot gets one notification now.
+   * I/O threads look at a queue only when notified, and leave buffers
+   * made available while the VM was paused (or before its snapshot) where
+   * they are: each queue gets one notification when the VM runs again.
    */
-  kickRestoredQueues(): void {
+  kickQueues(): void {
     for (const s of this.plan.specs) if (s.spec.model === 'blk') for (const fd of s.spec.blk.eventfds) native.eventfdWrite(fd, 1);
   }
 

@@ -240,7 +240,7 @@ export class Vm extends EventEmitter {
       });
       if (restoring) {
         this.irqchipViews!.syncRestoredRoutes();
-        this.virtio.kickRestoredQueues();
+        this.virtio.kickQueues();
         this.clock.thaw();
       }
       this.state = 'running';
@@ -310,6 +310,7 @@ export class Vm extends EventEmitter {
       this.clock.thaw();
       this.paused = false;
       this.control!.release();
+      this.virtio?.kickQueues();
       new TimerWake(this.timerWake).notify();
       this.emit('resume');
     });
@@ -637,7 +638,8 @@ export class Vm extends EventEmitter {
       info = takeSnapshot(dir, {
         kvm: this.kvm!,
         vmFd: this.vmFd!,
-        ramFd: this.ram!.fd,
+        ram: this.ram!,
+        ramShared: !this.restoring,
         devices: this.devices,
         irqchip: this.irqchipState!,
         control: this.control!,
