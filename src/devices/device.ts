@@ -41,6 +41,8 @@ export interface VmControl {
   requestStop(reason: StopReason): void;
   /** A diagnostic line for the user (rate-limited by callers). */
   log(level: 'info' | 'warn' | 'error', message: string): void;
+  /** Text the guest wrote to the debug console (port 0x402), a line or less at a time. */
+  debugOutput?(bytes: Uint8Array): void;
 }
 
 /** Everything a device needs from the thread it is attached in. */

@@ -24,7 +24,7 @@ export interface VcpuWorkerData {
   irqchipState: IrqchipState;
   /** 'all': every vCPU enters the image; 'sipi': APs wait for INIT-SIPI-SIPI. */
   startup: 'all' | 'sipi';
-  /** Entry state for a directly loaded guest, or explicit registers. */
+  /** Entry state for a directly loaded guest, or explicit registers; null: the architectural reset state (firmware boot). */
   /** `linux`: the Linux boot protocol's GDT and selectors (__BOOT_CS 0x10, __BOOT_DS 0x18). */
   boot: { mode: EntryMode; entry: number; rsi?: number; linux?: boolean } | { regs: Regs; sregs: Partial<Sregs> } | null;
   syncRegs: boolean;
@@ -41,4 +41,5 @@ export type WorkerMessage =
   | { type: 'ready'; index: number; tid: number }
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   | { type: 'stop'; reason: StopReason }
-  | { type: 'exited'; index: number };
+  | { type: 'exited'; index: number }
+  | { type: 'debug-output'; bytes: Uint8Array };

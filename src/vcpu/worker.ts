@@ -31,6 +31,9 @@ const vm: VmControl = {
   log(level, message): void {
     post({ type: 'log', level, message });
   },
+  debugOutput(bytes): void {
+    post({ type: 'debug-output', bytes });
+  },
 };
 
 const reported = new Int32Array(data.reportedPorts);

@@ -35,6 +35,16 @@ export interface VmOptions {
   kernel?: string | Uint8Array;
   /** An initramfs for `kernel`, path or bytes. */
   initrd?: string | Uint8Array;
+  /**
+   * Boot through PC firmware instead of loading a kernel: a BIOS image
+   * (path or bytes), or true for Debian's SeaBIOS
+   * (/usr/share/seabios/bios-256k.bin). The firmware boots the disks.
+   */
+  bios?: string | Uint8Array | true;
+  /** With `bios`: disk positions (0-based, `disks` order) to boot from first; the others follow in order. */
+  bootOrder?: readonly number[];
+  /** With `bios`: after "No bootable device", how long the firmware waits before it resets (default 0: nodevisor stops at once). */
+  bootFailWaitMs?: number;
   /** The kernel command line (default "console=ttyS0", or "earlyprintk=serial console=hvc0" with `console: 'virtio'`). */
   cmdline?: string;
   /** Where guest console output goes besides the 'console' event (default: nowhere). */

@@ -34,6 +34,8 @@ import { MAX_IO_THREADS, defaultIoThreads } from '../virtio/blk-io-pool.js';
 import { GuestConsole, CONSOLE_KINDS, type ConsoleKind } from './guest-console.js';
 import { VirtioRuntime, type VirtioFunctionStats } from './virtio-runtime.js';
 import { TextTail, panicMessage } from './console-tail.js';
+import { readFirmware, type FirmwareImage } from '../boot/firmware.js';
+import { planFirmwareBoot, type FirmwareBoot } from './firmware-boot.js';
 
 /** Reads a file the guest boots from, with an error that names it and says what is wrong. */
 function readGuestFile(source: string | Uint8Array, what: string, code: string): Uint8Array {
@@ -100,12 +102,15 @@ interface BootPlan {
   /** Enter with the Linux boot protocol's GDT and selectors. */
   linux?: boolean;
   startup: 'all' | 'sipi';
+  /** Start in the architectural reset state (the BSP at the reset vector). */
+  reset?: boolean;
 }
 
 /**
  * A virtual machine: guest RAM, devices, one worker thread per vCPU.
  * Events: 'console' (Buffer of guest serial output), 'log' (level, message),
- * 'stop' (VmResult).
+ * 'debug-output' (Buffer: a line the guest wrote to the debug console, port
+ * 0x402), 'stop' (VmResult).
  */
 export class Vm extends EventEmitter {
   readonly vcpus: number;
@@ -140,6 +145,7 @@ export class Vm extends EventEmitter {
   private readonly consoleTail = new TextTail(16 * 1024);
   private disks: OpenDisk[] = [];
   private virtio?: VirtioRuntime;
+  private firmware?: FirmwareBoot;
 
   constructor(private readonly options: VmOptions = {}) {
     super();
@@ -172,8 +178,9 @@ export class Vm extends EventEmitter {
     if (this.state !== 'new') throw new Error(`start() called on a VM that is ${this.state}`);
     this.state = 'starting';
     try {
-      const kernel = this.options.kernel !== undefined ? this.readKernelFiles() : null;
-      const image = kernel ? null : this.loadImage(this.options.image ?? demoImage());
+      const bios = this.options.bios !== undefined ? this.readBios() : null;
+      const kernel = !bios && this.options.kernel !== undefined ? this.readKernelFiles() : null;
+      const image = kernel || bios ? null : this.loadImage(this.options.image ?? demoImage());
       this.disks = openDiskImages(this.options.disks ?? []);
       this.kvm = Kvm.open(this.options.kvmPath);
       const max = this.kvm.maxVcpus;
@@ -187,8 +194,8 @@ export class Vm extends EventEmitter {
         ioeventfd: this.options.ioeventfd !== false,
       });
       this.setUpIrqchip(this.vmFd);
-      this.setUpMemory(this.vmFd);
-      const plan = image ? this.placeImage(image) : this.placeLinux(kernel!);
+      this.setUpMemory(this.vmFd, bios);
+      const plan = bios ? { mode: 'real' as const, entry: 0, startup: 'sipi' as const, reset: true } : image ? this.placeImage(image) : this.placeLinux(kernel!);
       const devices = this.createDevices();
       await this.spawnVcpus(plan, devices);
       this.startDeviceTimer(devices);
@@ -301,10 +308,21 @@ export class Vm extends EventEmitter {
     if (vm.check('KVM_CAP_SET_TSS_ADDR')) vm.setTssAddr(0xfffbd000);
   }
 
-  private setUpMemory(vm: KvmVm): void {
+  private setUpMemory(vm: KvmVm, bios: FirmwareImage | null): void {
     this.ram = allocateGuestRam(this.memorySize);
-    this.ram.regions.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.hostAddress));
+    if (bios) {
+      const o = this.options;
+      this.firmware = planFirmwareBoot({ image: bios, vm, ram: this.ram, vcpus: this.vcpus, virtio: this.virtio!.plan, bootOrder: o.bootOrder, bootFailWaitMs: o.bootFailWaitMs });
+    } else {
+      this.ram.regions.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.hostAddress));
+    }
     this.guestMemory = new GuestMemory(this.ram.regions);
+  }
+
+  private readBios(): FirmwareImage {
+    const o = this.options;
+    if (o.kernel !== undefined || o.image !== undefined) throw new NodevisorError('EBIOS', `${o.kernel !== undefined ? 'a kernel' : 'an image'} cannot be combined with firmware: the firmware boots from the disks (build one with "nodevisor image build-disk")`);
+    return readFirmware(o.bios!);
   }
 
   private placeImage(image: LoadedImage): BootPlan {
@@ -345,7 +363,7 @@ export class Vm extends EventEmitter {
   }
 
   private createDevices(): DeviceSpec[] {
-    const specs: DeviceSpec[] = [...platformDevices({ ramSize: this.memorySize, vcpus: this.vcpus }), ...this.virtio!.plan.specs];
+    const specs: DeviceSpec[] = [...platformDevices({ ramSize: this.memorySize, vcpus: this.vcpus, firmware: this.firmware?.platform }), ...this.virtio!.plan.specs];
     // The main thread's own views: it drains console output, types input and
     // presses the power button.
     this.irqchipViews = new IrqchipViews(this.irqchipState!, { vmFd: this.vmFd!.fd, clock: monotonicClock, wake: (i) => this.control?.wake(i) });
@@ -430,7 +448,7 @@ export class Vm extends EventEmitter {
         irqchip: this.irqchip,
         irqchipState: this.irqchipState!,
         startup: image.startup,
-        boot: { mode: image.mode, entry: image.entry, rsi: image.rsi, linux: image.linux },
+        boot: image.reset ? null : { mode: image.mode, entry: image.entry, rsi: image.rsi, linux: image.linux },
         syncRegs,
         syncEvents,
         quirks: softwareVirt,
@@ -451,6 +469,9 @@ export class Vm extends EventEmitter {
             this.stopReason ??= m.reason;
             break;
           case 'exited':
+            break;
+          case 'debug-output':
+            this.emit('debug-output', Buffer.from(m.bytes));
             break;
         }
       });
@@ -518,6 +539,7 @@ export class Vm extends EventEmitter {
     this.vmFd?.close();
     this.kvm?.close();
     if (this.ram) native.close(this.ram.fd);
+    if (this.firmware) native.close(this.firmware.memory.fd);
     closeDiskImages(this.disks);
     this.disks = [];
     this.virtio?.release();
