@@ -32,6 +32,8 @@ export type StopReason =
   /** `detail`: the kernel's panic line, where the console showed one. */
   | { kind: 'panic'; detail?: string }
   | { kind: 'triple-fault'; vcpu: number; detail: string }
+  /** The firmware tried every boot device and none booted (it then resets); `detail`: what it said about each. */
+  | { kind: 'no-boot-device'; detail: string }
   | { kind: 'error'; vcpu: number; detail: string }
   | { kind: 'stopped' };
 

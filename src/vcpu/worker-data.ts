@@ -26,7 +26,8 @@ export interface VcpuWorkerData {
   startup: 'all' | 'sipi';
   /** Entry state for a directly loaded guest, or explicit registers; null: the architectural reset state (firmware boot). */
   /** `linux`: the Linux boot protocol's GDT and selectors (__BOOT_CS 0x10, __BOOT_DS 0x18). */
-  boot: { mode: EntryMode; entry: number; rsi?: number; linux?: boolean } | { regs: Regs; sregs: Partial<Sregs> } | null;
+  /** `rax`/`rbx`: their values at entry (multiboot: the magic and the information structure). */
+  boot: { mode: EntryMode; entry: number; rsi?: number; rax?: number; rbx?: number; linux?: boolean } | { regs: Regs; sregs: Partial<Sregs> } | null;
   syncRegs: boolean;
   /** KVM can sync vcpu events through the run page (KVM_SYNC_X86_EVENTS). */
   syncEvents: boolean;

@@ -118,6 +118,8 @@ function applyBootState(vcpu: KvmVcpu): void {
     vcpu.setSregs(bootSregs(vcpu.getSregs(), boot.mode, boot.mode === 'real' ? boot.entry >>> 4 : 0, boot.linux ?? false));
     const regs = bootRegs(boot.mode, boot.entry, data.index, data.count);
     if (boot.rsi !== undefined) regs.rsi = BigInt(boot.rsi);
+    if (boot.rax !== undefined) regs.rax = BigInt(boot.rax);
+    if (boot.rbx !== undefined) regs.rbx = BigInt(boot.rbx);
     vcpu.setRegs(regs);
   } else {
     vcpu.setSregs({ ...vcpu.getSregs(), ...boot.sregs });

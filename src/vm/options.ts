@@ -31,10 +31,15 @@ export interface VmOptions {
   irqchip?: IrqchipMode;
   /** A flat binary to boot; default the built-in demo guest (ignored when `kernel` is set). */
   image?: FlatImage;
-  /** A Linux kernel to boot: a bzImage (or an x86-64 vmlinux ELF), path or bytes. */
+  /** A kernel to boot: a Linux bzImage (or an x86-64 vmlinux ELF), or a multiboot kernel (found by its header), path or bytes. */
   kernel?: string | Uint8Array;
-  /** An initramfs for `kernel`, path or bytes. */
+  /** An initramfs for `kernel`, path or bytes (for a multiboot kernel: its first module). */
   initrd?: string | Uint8Array;
+  /**
+   * Multiboot modules for a multiboot `kernel`, after `initrd`; each one's
+   * string is `args` when given, else its path.
+   */
+  modules?: ReadonlyArray<{ source: string | Uint8Array; args?: string }>;
   /**
    * Boot through PC firmware instead of loading a kernel: a BIOS image
    * (path or bytes), or true for Debian's SeaBIOS

@@ -33,8 +33,9 @@ import { openDiskImages, closeDiskImages, type OpenDisk } from './disk-images.js
 import { MAX_IO_THREADS, defaultIoThreads } from '../virtio/blk-io-pool.js';
 import { GuestConsole, CONSOLE_KINDS, type ConsoleKind } from './guest-console.js';
 import { VirtioRuntime, type VirtioFunctionStats } from './virtio-runtime.js';
-import { TextTail, panicMessage } from './console-tail.js';
+import { TextTail, panicMessage, firmwareBootFailure } from './console-tail.js';
 import { readFirmware, type FirmwareImage } from '../boot/firmware.js';
+import { findMultibootHeader, loadMultiboot, MULTIBOOT_BOOTLOADER_MAGIC, type MultibootModule } from '../boot/multiboot.js';
 import { planFirmwareBoot, type FirmwareBoot } from './firmware-boot.js';
 
 /** Reads a file the guest boots from, with an error that names it and says what is wrong. */
@@ -99,6 +100,9 @@ interface BootPlan {
   entry: number;
   /** RSI at entry (the Linux zero page); default the vCPU count. */
   rsi?: number;
+  /** RAX and RBX at entry (multiboot's magic and information structure). */
+  rax?: number;
+  rbx?: number;
   /** Enter with the Linux boot protocol's GDT and selectors. */
   linux?: boolean;
   startup: 'all' | 'sipi';
@@ -350,6 +354,7 @@ export class Vm extends EventEmitter {
   private placeLinux(k: { kernel: Uint8Array; initrd: Uint8Array | null; source: string }): BootPlan {
     const mem = this.memory;
     writeBootTables(mem);
+    if (findMultibootHeader(k.kernel)) return this.placeMultiboot(k);
     this.linux = loadLinux(mem, {
       kernel: k.kernel,
       kernelSource: k.source,
@@ -360,6 +365,22 @@ export class Vm extends EventEmitter {
       pciIntx: this.virtio!.plan.pciIntx,
     });
     return { mode: this.linux.entryMode, entry: this.linux.entry, rsi: this.linux.bootParams, startup: 'sipi', linux: true };
+  }
+
+  /**
+   * A multiboot kernel: the BSP enters in flat 32-bit protected mode with
+   * EAX = the bootloader magic and EBX = the information structure; the
+   * APs wait for INIT-SIPI.
+   */
+  private placeMultiboot(k: { kernel: Uint8Array; initrd: Uint8Array | null; source: string }): BootPlan {
+    const o = this.options;
+    const modules: MultibootModule[] = [];
+    if (k.initrd) modules.push({ data: k.initrd, string: typeof o.initrd === 'string' ? o.initrd : 'initrd' });
+    for (const m of o.modules ?? []) {
+      modules.push({ data: readGuestFile(m.source, 'multiboot module', 'EKERNEL'), string: m.args ?? (typeof m.source === 'string' ? m.source : `module ${modules.length + 1}`) });
+    }
+    const mb = loadMultiboot(this.memory, { kernel: k.kernel, source: k.source, cmdline: o.cmdline ?? '', modules });
+    return { mode: 'protected', entry: mb.entry, rax: MULTIBOOT_BOOTLOADER_MAGIC, rbx: mb.info, startup: 'sipi' };
   }
 
   private createDevices(): DeviceSpec[] {
@@ -448,7 +469,7 @@ export class Vm extends EventEmitter {
         irqchip: this.irqchip,
         irqchipState: this.irqchipState!,
         startup: image.startup,
-        boot: image.reset ? null : { mode: image.mode, entry: image.entry, rsi: image.rsi, linux: image.linux },
+        boot: image.reset ? null : { mode: image.mode, entry: image.entry, rsi: image.rsi, rax: image.rax, rbx: image.rbx, linux: image.linux },
         syncRegs,
         syncEvents,
         quirks: softwareVirt,
@@ -519,6 +540,8 @@ export class Vm extends EventEmitter {
     this.console?.close();
     this.release();
     if (reason.kind === 'panic' && !reason.detail) reason = { kind: 'panic', detail: panicMessage(this.consoleTail.text()) };
+    const bootFailure = reason.kind === 'reset' && this.firmware ? firmwareBootFailure(this.consoleTail.text()) : null;
+    if (bootFailure !== null) reason = { kind: 'no-boot-device', detail: bootFailure };
     const result: VmResult = { reason, exitStatus: exitStatusOf(reason), message: describeStop(reason) };
     this.emit('stop', result);
     this.resolveResult?.(result);
