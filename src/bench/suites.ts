@@ -8,6 +8,7 @@ import { scalingSuite } from './scaling.js';
 import { bootSuite } from './boot.js';
 import { virtioBlkSuite } from './virtio-blk.js';
 import { linuxSuite } from './linux.js';
+import { firmwareSuite } from './firmware.js';
 
 export const SUITES: Map<string, Suite> = new Map<string, Suite>([
   [microSuite.name, microSuite],
@@ -15,7 +16,8 @@ export const SUITES: Map<string, Suite> = new Map<string, Suite>([
   [bootSuite.name, bootSuite],
   [virtioBlkSuite.name, virtioBlkSuite],
   [linuxSuite.name, linuxSuite],
+  [firmwareSuite.name, firmwareSuite],
 ]);
 
-/** What runs when no suite is named (those of these that are registered). `boot` and `linux` need the test kernel, so they are asked for by name. */
+/** What runs when no suite is named (those of these that are registered). `boot`, `linux` and `firmware` need the test kernel, so they are asked for by name. */
 export const DEFAULT_SUITES: readonly string[] = ['micro', 'scaling'];

@@ -36,16 +36,16 @@ export interface BuildDiskOptions {
   readonly cmdline?: string;
   /** Image size in bytes; default: what the files need, rounded up to a MiB (at least 16 MiB). */
   readonly size?: number;
-  /** Deciseconds SYSLINUX's "boot:" prompt waits before it boots the default (default 10). */
+  /** Deciseconds SYSLINUX's "boot:" prompt waits before it boots the default (default 10; 0: no prompt). */
   readonly timeout?: number;
 }
 
-/** The SYSLINUX configuration: a `boot:` prompt, then the one entry. */
+/** The SYSLINUX configuration: a `boot:` prompt (none with timeout 0), then the one entry. */
 export function syslinuxConfig(o: { cmdline: string; initrd: boolean; timeout: number }): string {
   return [
     'DEFAULT linux',
-    'PROMPT 1',
-    `TIMEOUT ${o.timeout}`,
+    // SYSLINUX's TIMEOUT 0 means "wait forever": no prompt at all instead.
+    ...(o.timeout > 0 ? ['PROMPT 1', `TIMEOUT ${o.timeout}`] : ['PROMPT 0']),
     'SAY nodevisor disk: booting "linux" (type a label, or Enter)',
     'LABEL linux',
     '  KERNEL vmlinuz',

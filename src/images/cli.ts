@@ -41,7 +41,7 @@ export const IMAGE_HELP = `Usage:
       Write a raw disk image a BIOS boots (nodevisor run --bios --disk OUT):
       an MBR with SYSLINUX's boot code and one bootable FAT16 partition with
       SYSLINUX, the kernel, the initrd and a syslinux.cfg whose "boot:"
-      prompt waits --timeout (default 10 = 1 s) before booting the kernel
+      prompt waits --timeout (default 10 = 1 s; 0: no prompt) before booting the kernel
       with --cmdline (default console=ttyS0, plus the host-quirk options on
       hosts whose KVM virtualises in software). No root or loop devices:
       the tools write into the file. Needs: apt-get install ${DISK_PACKAGES}.
