@@ -49,7 +49,7 @@ describe('KVM: firmware boot (SeaBIOS, fw_cfg, boot from disk)', function () {
     expect(reordered.debug).to.match(/Searching bootorder for: \/pci@i0cf8\/\*@2/);
   });
 
-  it('boots a disk from `image build-disk`: SYSLINUX loads the test kernel, which takes both vCPUs from the loader-built MADT and reaches user space', async function () {
+  it('boots a disk from `image build-disk`: SYSLINUX loads the test kernel, which takes both vCPUs from the loader-built MADT, finds the disk where the firmware put its BAR and reaches user space', async function () {
     seabiosOrSkip(this);
     const kernel = testKernelOrSkip(this);
     const initrd = join(dir, 'initrd.cpio');
@@ -73,6 +73,8 @@ describe('KVM: firmware boot (SeaBIOS, fw_cfg, boot from disk)', function () {
       expect(watch.text).to.match(/ACPI: APIC 0x[0-9A-F]+ [0-9A-F]+ \(v04 NODEVI NODEVISR/);
       expect(watch.text).to.match(/ACPI: Using ACPI \(MADT\) for SMP configuration information/);
       expect(watch.text).to.match(/nodevisor-init: 2 CPUs online/);
+      // Linux reads the disk's partition table through the BAR the firmware assigned.
+      expect(watch.text).to.match(/vda: vda1/);
       expect(result.reason.kind).to.equal('poweroff');
     } finally {
       clearTimeout(deadline);
