@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { FwCfgDma, FwCfgKey, FwCfgReg, FW_CFG_DMA_SIGNATURE } from '../src/devices/fw-cfg.js';
+import { FwCfg, FwCfgDma, FwCfgKey, FwCfgReg, FW_CFG_DMA_SIGNATURE } from '../src/devices/fw-cfg.js';
+import { GuestMemory } from '../src/memory/guest-memory.js';
 import { FwCfgBuilder } from '../src/boot/fw-cfg-items.js';
 import { e820File, firmwareItems, virtioBlkBootPath, type FirmwareConfig } from '../src/boot/firmware-config.js';
 import { FwCfgGuest } from './helpers/fw-cfg-guest.js';
@@ -52,6 +53,11 @@ describe('fw_cfg (QEMU firmware configuration device)', () => {
       expect(text(g.readPort(4))).to.equal('QEMU');
     });
     it('reads 0 from a key nobody defined', () => expect([...item(0x1234, 4)]).to.deep.equal([0, 0, 0, 0]));
+    it('selects the same item with the write-channel bit (14) set, but not with the architecture bit (15)', () => {
+      expect(le(item(0x4000 | FwCfgKey.NbCpus, 2))).to.equal(2);
+      expect(le(item(0x8000 | FwCfgKey.NbCpus, 2))).to.equal(0);
+      expect(le(item(0x4000 | FwCfgKey.Irq0Override, 1))).to.equal(1);
+    });
     it('ignores writes to the data port', () => {
       g.select(FwCfgKey.Signature);
       g.dev.write(FwCfgReg.Data, 1, 0x41);
@@ -142,6 +148,21 @@ describe('fw_cfg (QEMU firmware configuration device)', () => {
       const g = new FwCfgGuest(items);
       expect(g.dma(FwCfgDma.Read, 4, 0x5000, 0xfec00000)).to.equal(-1);
       expect(g.logs.join('\n')).to.match(/descriptor at 0xfec00000 is not guest RAM/);
+    });
+    it('copies across the boundary between two pieces of guest RAM', () => {
+      const mem = new GuestMemory([
+        { gpa: 0x7fff0000, buffer: new SharedArrayBuffer(0x10000) },
+        { gpa: 0x80000000, buffer: new SharedArrayBuffer(0x10000) },
+      ]);
+      const dev = new FwCfg(FwCfg.allocate(items), mem);
+      const desc = new DataView(new ArrayBuffer(16));
+      desc.setUint32(0, (0x10 << 16) | FwCfgDma.Select | FwCfgDma.Read);
+      desc.setUint32(4, 32);
+      desc.setBigUint64(8, 0x7ffffff0n);
+      mem.write(0x7fff0000, new Uint8Array(desc.buffer));
+      dev.write(FwCfgReg.DmaLow, 4, 0x0000ff7f); // 0x7fff0000, big-endian
+      expect(mem.readU32(0x7fff0000)).to.equal(0);
+      expect([mem.readU8(0x7fffffff), mem.readU8(0x80000000), mem.readU8(0x8000000f)]).to.deep.equal([15, 16, 31]);
     });
     it('reads a huge length in pieces without allocating it', () => {
       const g = new FwCfgGuest(items);

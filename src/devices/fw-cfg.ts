@@ -1,6 +1,7 @@
 import type { AccessSize, BusDevice, VmControl } from './device.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { Mutex } from '../sync/mutex.js';
+import { MAX_REGION } from '../memory/layout.js';
 
 /**
  * QEMU's firmware configuration device (fw_cfg), x86 I/O-port flavour, as
@@ -49,6 +50,8 @@ export const FwCfgKey = {
   E820Table: 0x8003,
 } as const;
 
+/** Selector bit 14: "write through the data port" (QEMU ignores such writes since 2.4). */
+export const FW_CFG_WRITE_CHANNEL = 0x4000;
 /** FW_CFG_ID feature bits. */
 export const FwCfgFeature = { Traditional: 1, Dma: 2 } as const;
 
@@ -146,8 +149,14 @@ export class FwCfg implements BusDevice {
     return value >>> 0;
   }
 
+  /**
+   * Bit 14 of a key only asked for write access through the data port
+   * (ignored since QEMU 2.4): the item is the key without it; bit 15
+   * (architecture-specific) is part of the item's number.
+   */
   private select(key: number): void {
-    this.words[SELECTED] = this.items.has(key & 0xffff) ? key & 0xffff : -1;
+    const item = key & 0xffff & ~FW_CFG_WRITE_CHANNEL;
+    this.words[SELECTED] = this.items.has(item) ? item : -1;
     this.words[OFFSET] = 0;
   }
 
@@ -190,7 +199,8 @@ export class FwCfg implements BusDevice {
       while (length > 0 && !error) {
         const at = this.words[OFFSET]!;
         const available = data && at < data.length ? data.length - at : 0;
-        const n = Math.min(length, available > 0 ? available : length, DMA_CHUNK);
+        // Guest RAM is mapped in pieces aligned to MAX_REGION: a piece of the transfer never crosses one.
+        const n = Math.min(length, available > 0 ? available : length, DMA_CHUNK, MAX_REGION - (address % MAX_REGION));
         if (read) error = !this.copyOut(address, available > 0 ? data!.subarray(at, at + n) : null, n);
         if (available > 0) this.words[OFFSET] = at + n;
         address += n;
