@@ -178,16 +178,20 @@ Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
 
 void Unmap(void* data, size_t length, void*) { munmap(data, length); }
 
-// mapShared(fd, offset, size) -> { buffer: SharedArrayBuffer, address: bigint }
+// mapShared(fd, offset, size[, copyOnWrite]) -> { buffer: SharedArrayBuffer, address: bigint }
 // The mapping is MAP_SHARED, so every thread (and KVM, through the memory
 // slot registered at `address`) sees the same bytes. It is unmapped when the
 // last SharedArrayBuffer referring to it is collected in every isolate.
+// With copyOnWrite (a restored snapshot's RAM file) it is MAP_PRIVATE: still
+// one mapping for every thread of this process, but writes stay in memory
+// and pages are read from the file only when first touched.
 Napi::Value MapShared(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t fd, offset, size;
   if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &offset) || !ArgInt(info, 2, &size) || size <= 0)
     return TypeError(env, "mapShared(fd, offset, size)");
-  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, static_cast<int>(fd), offset);
+  int share = info.Length() > 3 && info[3].ToBoolean().Value() ? MAP_PRIVATE : MAP_SHARED;
+  void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, share | MAP_NORESERVE, static_cast<int>(fd), offset);
   if (p == MAP_FAILED) return ThrowErrno(env, errno, "mmap");
   v8::Isolate* isolate = v8::Isolate::GetCurrent();
   std::shared_ptr<v8::BackingStore> store =
@@ -243,6 +247,9 @@ Napi::Value Cmpxchg16b(const Napi::CallbackInfo& info) {
 // process-wide table so any thread can kick any vCPU by slot number.
 
 struct VcpuSlot {
+  // Orders kick() on any thread against detachVcpu() on the vCPU's own:
+  // once detached, the run page is unmapped and the thread may be gone.
+  std::mutex lock;
   std::atomic<bool> used{false};
   int fd = -1;
   pthread_t thread{};
@@ -296,6 +303,7 @@ Napi::Value AttachVcpu(const Napi::CallbackInfo& info) {
     return ThrowErrno(env, EMFILE, "attachVcpu");
   }
   VcpuSlot& s = g_slots[slot];
+  std::lock_guard<std::mutex> slot_guard(s.lock);
   struct sigevent sev;
   memset(&sev, 0, sizeof sev);
   sev.sigev_notify = SIGEV_THREAD_ID;
@@ -316,24 +324,40 @@ Napi::Value AttachVcpu(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// detachVcpu(slot): the kvm_run mapping stays until process exit if a
-// JavaScript view still refers to it, so it is unmapped here only after the
-// slot is marked free; callers must drop their views first.
+// detachVcpu(slot, run?): on the slot's own thread, after its last run():
+// deletes the timer, frees the slot and unmaps the kvm_run page. The page
+// keeps the vCPU file (and so the whole KVM VM) alive while mapped, so it
+// must go before the VM can be freed. `run`, the ArrayBuffer attachVcpu
+// returned, is detached first: views over it then read as empty instead of
+// touching the unmapped page.
 Napi::Value DetachVcpu(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   VcpuSlot* s = SlotArg(info, 0);
-  if (!s) return TypeError(info.Env(), "detachVcpu(slot): unknown slot");
+  if (!s) return TypeError(env, "detachVcpu(slot, run?): unknown slot");
+  if (info.Length() > 1 && info[1].IsArrayBuffer()) {
+    Napi::ArrayBuffer run = info[1].As<Napi::ArrayBuffer>();
+    if (run.Data() == s->run) run.Detach();
+  }
   std::lock_guard<std::mutex> guard(g_slots_lock);
-  if (s->has_timer) timer_delete(s->timer);
-  s->has_timer = false;
-  t_run = nullptr;
-  s->used.store(false);
-  // The run page is left mapped: an ArrayBuffer in the worker may still
-  // point at it until that isolate is torn down, and a kick racing with
-  // detach may still write immediate_exit. It is one page per vCPU.
-  s->run = nullptr;
-  s->stats = nullptr;
-  s->fd = -1;
-  return info.Env().Undefined();
+  void* page;
+  size_t size;
+  {
+    std::lock_guard<std::mutex> slot_guard(s->lock);
+    if (s->has_timer) timer_delete(s->timer);
+    s->has_timer = false;
+    // The kick handler runs on this thread and reads t_run: clear it before the page goes.
+    t_run = nullptr;
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    s->used.store(false);
+    page = s->run;
+    size = s->run_size;
+    s->run = nullptr;
+    s->run_size = 0;
+    s->stats = nullptr;
+    s->fd = -1;
+  }
+  if (page) munmap(page, size);
+  return env.Undefined();
 }
 
 inline double NowNs() {
@@ -370,8 +394,9 @@ Napi::Value Run(const Napi::CallbackInfo& info) {
 Napi::Value Kick(const Napi::CallbackInfo& info) {
   VcpuSlot* s = SlotArg(info, 0);
   if (!s) return info.Env().Undefined();
-  struct kvm_run* run = s->run;
-  if (run) __atomic_store_n(&run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+  std::lock_guard<std::mutex> guard(s->lock);
+  if (!s->used.load()) return info.Env().Undefined();
+  __atomic_store_n(&s->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
   pthread_kill(s->thread, KickSignal());
   return info.Env().Undefined();
 }
@@ -439,6 +464,20 @@ Napi::Value Fallocate(const Napi::CallbackInfo& info) {
   }
   if (fallocate(static_cast<int>(fd), static_cast<int>(mode), offset, length) < 0) return ThrowErrno(env, errno, "fallocate");
   return env.Undefined();
+}
+
+// seek(fd, offset, whence) -> the new offset, or -1 where SEEK_DATA/SEEK_HOLE
+// find nothing (ENXIO): how a snapshot finds the pages of guest RAM that hold data.
+Napi::Value Seek(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, offset, whence;
+  if (!ArgInt(info, 0, &fd) || !ArgInt(info, 1, &offset) || !ArgInt(info, 2, &whence)) return TypeError(env, "seek(fd, offset, whence)");
+  off_t r = lseek(static_cast<int>(fd), offset, static_cast<int>(whence));
+  if (r < 0) {
+    if (errno == ENXIO) return Napi::Number::New(env, -1);
+    return ThrowErrno(env, errno, "lseek");
+  }
+  return Napi::Number::New(env, static_cast<double>(r));
 }
 
 // pollReadable(fds, timeoutMs) -> a bit mask of the fds (at most 31) that
@@ -511,6 +550,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("eventfdWrite", Napi::Function::New(env, EventFdWrite));
   exports.Set("fallocate", Napi::Function::New(env, Fallocate));
   exports.Set("pollReadable", Napi::Function::New(env, PollReadable));
+  exports.Set("seek", Napi::Function::New(env, Seek));
   exports.Set("constants", ConstantsObject(env));
   exports.Set("layout", LayoutObject(env));
   return exports;

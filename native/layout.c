@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <stddef.h>
 #include <fcntl.h>
+#include <unistd.h>
 #include <linux/falloc.h>
 #include <sys/eventfd.h>
 #include <linux/kvm.h>
@@ -38,6 +39,13 @@ K(KVM_X86_SET_MSR_FILTER)
 K(KVM_SET_GSI_ROUTING)
 K(KVM_GET_CLOCK)
 K(KVM_SET_CLOCK)
+K(KVM_GET_IRQCHIP)
+K(KVM_SET_IRQCHIP)
+K(KVM_GET_PIT2)
+K(KVM_SET_PIT2)
+K(KVM_HAS_DEVICE_ATTR)
+K(KVM_GET_DEVICE_ATTR)
+K(KVM_SET_DEVICE_ATTR)
 // vCPU ioctls
 K(KVM_RUN)
 K(KVM_GET_REGS)
@@ -61,6 +69,15 @@ K(KVM_SET_TSC_KHZ)
 K(KVM_SET_GUEST_DEBUG)
 K(KVM_GET_LAPIC)
 K(KVM_SET_LAPIC)
+K(KVM_GET_XSAVE)
+K(KVM_SET_XSAVE)
+K(KVM_GET_XCRS)
+K(KVM_SET_XCRS)
+K(KVM_GET_DEBUGREGS)
+K(KVM_SET_DEBUGREGS)
+K(KVM_VCPU_TSC_CTRL)
+K(KVM_VCPU_TSC_OFFSET)
+K(KVM_CLOCK_TSC_STABLE)
 K(KVM_TRANSLATE)
 // capabilities
 K(KVM_CAP_IRQCHIP)
@@ -93,6 +110,10 @@ K(KVM_CAP_X86_TRIPLE_FAULT_EVENT)
 K(KVM_CAP_ADJUST_CLOCK)
 K(KVM_CAP_TSC_DEADLINE_TIMER)
 K(KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2)
+K(KVM_CAP_VCPU_ATTRIBUTES)
+K(KVM_CAP_XSAVE)
+K(KVM_CAP_XCRS)
+K(KVM_CAP_DEBUGREGS)
 // exit reasons
 K(KVM_EXIT_UNKNOWN)
 K(KVM_EXIT_EXCEPTION)
@@ -145,6 +166,8 @@ K(EFD_CLOEXEC)
 K(EFD_SEMAPHORE)
 K(FALLOC_FL_KEEP_SIZE)
 K(FALLOC_FL_PUNCH_HOLE)
+K(SEEK_DATA)
+K(SEEK_HOLE)
 K(KVM_MEM_LOG_DIRTY_PAGES)
 K(KVM_MEM_READONLY)
 K(KVM_GUESTDBG_ENABLE)
@@ -227,6 +250,21 @@ const struct nv_field nv_fields[] = {
   {"kvm_run", "sync_regs", offsetof(struct kvm_run, s.regs.regs)},
   {"kvm_run", "sync_sregs", offsetof(struct kvm_run, s.regs.sregs)},
   {"kvm_run", "sync_events", offsetof(struct kvm_run, s.regs.events)},
+  {"kvm_clock_data", "size", sizeof(struct kvm_clock_data)},
+  {"kvm_clock_data", "clock", offsetof(struct kvm_clock_data, clock)},
+  {"kvm_clock_data", "flags", offsetof(struct kvm_clock_data, flags)},
+  {"kvm_device_attr", "size", sizeof(struct kvm_device_attr)},
+  {"kvm_device_attr", "flags", offsetof(struct kvm_device_attr, flags)},
+  {"kvm_device_attr", "group", offsetof(struct kvm_device_attr, group)},
+  {"kvm_device_attr", "attr", offsetof(struct kvm_device_attr, attr)},
+  {"kvm_device_attr", "addr", offsetof(struct kvm_device_attr, addr)},
+  {"kvm_lapic_state", "size", sizeof(struct kvm_lapic_state)},
+  {"kvm_irqchip", "size", sizeof(struct kvm_irqchip)},
+  {"kvm_irqchip", "chip_id", offsetof(struct kvm_irqchip, chip_id)},
+  {"kvm_pit_state2", "size", sizeof(struct kvm_pit_state2)},
+  {"kvm_xsave", "size", sizeof(struct kvm_xsave)},
+  {"kvm_xcrs", "size", sizeof(struct kvm_xcrs)},
+  {"kvm_debugregs", "size", sizeof(struct kvm_debugregs)},
   {"kvm_regs", "size", sizeof(struct kvm_regs)},
   {"kvm_regs", "rax", offsetof(struct kvm_regs, rax)},
   {"kvm_regs", "rip", offsetof(struct kvm_regs, rip)},

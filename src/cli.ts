@@ -71,11 +71,19 @@ Options for run:
   --console KIND        serial (default): the terminal is the 16550 UART
                         (ttyS0); virtio: it is a virtio-console PCI device
                         (hvc0) instead, and UART output is still shown
+  --restore DIR         continue a snapshot (the machine is the snapshot's:
+                        no --kernel/--image; --smp/--memory/--disk... only
+                        if they match it)
+  --snapshot-on-signal SIGNAL:DIR
+                        take a snapshot into DIR on SIGNAL (SIGUSR1, SIGUSR2,
+                        SIGHUP or SIGWINCH); the VM goes on
   --quiet               print only guest output (no stop message or logs)
   --verbose             also print informational logs (unclaimed ports...)
 
 On a terminal the console is in raw mode: keys go to the guest (Ctrl-C too).
-Press Ctrl-A then X to stop the VM, Ctrl-A Ctrl-A to send Ctrl-A.
+Press Ctrl-A then X to stop the VM, Ctrl-A S to take a snapshot (into the
+--snapshot-on-signal DIR, else ./nodevisor-snapshot), Ctrl-A Ctrl-A to send
+Ctrl-A.
 
 Exit status: 0 guest powered off; 2 guest asked for a reset; 4 triple fault;
 6 vCPU error (e.g. emulation failure); 8 stopped by the host (130 on Ctrl-C);
@@ -91,11 +99,27 @@ function fail(message: string, status: number = ExitStatus.setupFailed): never {
   process.exit(status);
 }
 
+/** Decimal digits only: Number() would also take "0x2", "1e2" and " 2". */
 function parseIntArg(name: string, text: string | undefined, min: number): number | undefined {
   if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min} (got "${text}")`);
+  const n = /^[0-9]+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be a decimal integer >= ${min} (got "${text}")`);
   return n;
+}
+
+/**
+ * `--opt -2` as `--opt=-2`: parseArgs takes a value that starts with a dash
+ * for an option and refuses it with a three-line hint; this way a negative
+ * number reaches the option's own one-line check.
+ */
+function joinNegativeValues(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const next = args[i + 1];
+    if (/^--[a-z-]+$/.test(args[i]!) && next !== undefined && /^-[0-9.]/.test(next)) out.push(`${args[i]}=${args[++i]}`);
+    else out.push(args[i]!);
+  }
+  return out;
 }
 
 /** `PATH` or `PATH,readonly` (also `ro`). */
@@ -125,9 +149,32 @@ function parseBootOrder(text: string | undefined): number[] | undefined {
   return items.map((n) => n - 1);
 }
 
-function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbose: boolean; debugConsole?: string } {
+/** Signals `--snapshot-on-signal` may take: not the ones that stop the VM or cannot be caught. */
+const SNAPSHOT_SIGNALS = ['SIGUSR1', 'SIGUSR2', 'SIGHUP', 'SIGWINCH'] as const;
+type SnapshotSignal = (typeof SNAPSHOT_SIGNALS)[number];
+
+/** `SIGNAL:DIR`, e.g. SIGUSR1:/var/tmp/snap. */
+function parseSnapshotOnSignal(text: string): { signal: SnapshotSignal; dir: string } {
+  const colon = text.indexOf(':');
+  const signal = text.slice(0, colon) as SnapshotSignal;
+  const dir = text.slice(colon + 1);
+  if (colon < 0 || !SNAPSHOT_SIGNALS.includes(signal) || !dir) {
+    throw new UsageError(`--snapshot-on-signal takes SIGNAL:DIR with SIGNAL one of ${SNAPSHOT_SIGNALS.join(', ')} (got "${text}")`);
+  }
+  return { signal, dir };
+}
+
+interface RunSettings {
+  options: VmOptions;
+  quiet: boolean;
+  verbose: boolean;
+  debugConsole?: string;
+  snapshotOnSignal?: { signal: SnapshotSignal; dir: string };
+}
+
+function runOptions(args: string[]): RunSettings {
   const { values, positionals } = parseArgs({
-    args: withOptionalBios(args),
+    args: joinNegativeValues(withOptionalBios(args)),
     allowPositionals: true,
     options: {
       smp: { type: 'string' },
@@ -148,6 +195,8 @@ function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbo
       module: { type: 'string', multiple: true },
       quiet: { type: 'boolean', short: 'q' },
       verbose: { type: 'boolean', short: 'v' },
+      restore: { type: 'string' },
+      'snapshot-on-signal': { type: 'string' },
     },
   });
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" (see nodevisor --help)`);
@@ -181,15 +230,18 @@ function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbo
     kernel: values.kernel,
     initrd: values.initrd,
     cmdline: values.cmdline,
-    disks: (values.disk ?? []).map(parseDisk),
+    // Left undefined when not given, so a restore can tell "not asked" from "none".
+    disks: values.disk?.map(parseDisk),
     modules: values.module?.map(parseModule),
     bios: values.bios === undefined ? undefined : values.bios === '' ? true : values.bios,
     bootOrder: parseBootOrder(values['boot-order']),
-    rng: values.rng ?? false,
+    rng: values.rng,
     console: consoleKind,
     consoleOutput: process.stdout,
+    restore: values.restore,
   };
-  return { options, quiet: values.quiet ?? false, verbose: values.verbose ?? false, debugConsole: values['debug-console'] };
+  const snapshotOnSignal = values['snapshot-on-signal'] !== undefined ? parseSnapshotOnSignal(values['snapshot-on-signal']) : undefined;
+  return { options, quiet: values.quiet ?? false, verbose: values.verbose ?? false, snapshotOnSignal, debugConsole: values['debug-console'] };
 }
 
 function openDebugFile(path: string): number {
@@ -200,8 +252,18 @@ function openDebugFile(path: string): number {
   }
 }
 
+/** Takes a snapshot of the running VM and says where, or why not; the VM goes on either way. */
+function snapshotTo(vm: Vm, dir: string, quiet: boolean): void {
+  vm.snapshot(dir).then(
+    (info) => {
+      if (!quiet) process.stderr.write(`nodevisor: snapshot written to ${dir} (${(info.ramBytes / 1048576).toFixed(1)} MiB of RAM data, ${info.seconds.toFixed(2)} s); continue it with: nodevisor run --restore ${dir}\n`);
+    },
+    (e: Error) => process.stderr.write(`nodevisor: snapshot to ${dir} failed: ${e.message}\n`),
+  );
+}
+
 async function run(args: string[]): Promise<number> {
-  const { options, quiet, verbose, debugConsole } = runOptions(args);
+  const { options, quiet, verbose, snapshotOnSignal, debugConsole } = runOptions(args);
   const vm: Vm = createVm(options);
   const debugFile = debugConsole === undefined ? undefined : openDebugFile(debugConsole);
   vm.on('debug-output', (line: Buffer) => {
@@ -217,7 +279,8 @@ async function run(args: string[]): Promise<number> {
   const raw = stdin.isTTY === true;
   if (raw) stdin.setRawMode(true);
   // In raw mode Ctrl-C reaches the guest as a byte, as on a serial line;
-  // Ctrl-A X stops the VM and Ctrl-A Ctrl-A sends one Ctrl-A (QEMU's keys).
+  // Ctrl-A X stops the VM and Ctrl-A Ctrl-A sends one Ctrl-A (QEMU's keys);
+  // Ctrl-A S takes a snapshot (to --snapshot-on-signal's DIR, else ./nodevisor-snapshot).
   let escape = false;
   stdin.on('data', (chunk: Buffer) => {
     if (!raw) return vm.sendConsoleInput(chunk);
@@ -230,6 +293,7 @@ async function run(args: string[]): Promise<number> {
           void vm.stop();
           return;
         }
+        if (b === 0x73 || b === 0x53) snapshotTo(vm, snapshotOnSignal?.dir ?? 'nodevisor-snapshot', quiet);
         if (b === 0x01) out.push(b);
       } else if (b === 0x01) escape = true;
       else out.push(b);
@@ -246,6 +310,7 @@ async function run(args: string[]): Promise<number> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  if (snapshotOnSignal) process.on(snapshotOnSignal.signal, () => snapshotTo(vm, snapshotOnSignal.dir, quiet));
   try {
     await vm.start();
     const result = await vm.wait();
@@ -254,6 +319,11 @@ async function run(args: string[]): Promise<number> {
     return interrupted ? 130 : result.exitStatus;
   } catch (e) {
     restore();
+    // A signal or Ctrl-A X while starting: the start was cut short, as asked.
+    if (interrupted && e instanceof NodevisorError && e.code === 'ESTOPPED') {
+      if (!quiet) process.stderr.write(`nodevisor: ${e.message}\n`);
+      return 130;
+    }
     throw e;
   }
 }

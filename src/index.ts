@@ -35,4 +35,4 @@ export function createVm(options: VmOptions = {}): Vm {
   return new Vm(options);
 }
 
-export const VERSION: string = '0.1.0';
+export { VERSION } from './version.js';

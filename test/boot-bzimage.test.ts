@@ -8,7 +8,7 @@ import {
   SetupHeader,
   type KernelCompression,
 } from '../src/boot/bzimage.js';
-import { fakeBzImage, FAKE_GZIP_PAYLOAD, fakeElf } from './helpers/boot-image.js';
+import { fakeBzImage, FAKE_XZ_PAYLOAD, fakeElf } from './helpers/boot-image.js';
 
 function parseError(data: Uint8Array): NodevisorError {
   try {
@@ -43,8 +43,8 @@ describe('boot: bzImage parsing', () => {
     expect(bz.cmdlineSize).to.equal(2047);
     expect(bz.initrdAddrMax).to.equal(0x7fffffff);
     expect(bz.payloadOffset).to.equal(0x3a0);
-    expect(bz.payloadLength).to.equal(FAKE_GZIP_PAYLOAD.length);
-    expect(bz.compression).to.equal('gzip');
+    expect(bz.payloadLength).to.equal(FAKE_XZ_PAYLOAD.length);
+    expect(bz.compression).to.equal('xz');
     expect(bz.kernelVersion).to.equal('6.6.8 (nodevisor@test) #1 SMP');
     expect(bz.kernel.length).to.equal(file.length - 28 * 512);
     expect(bz.kernel[0]).to.equal(3);

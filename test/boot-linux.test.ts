@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { gzipSync } from 'node:zlib';
 import { NodevisorError } from '../src/kvm/errors.js';
 import { e820Map } from '../src/memory/e820.js';
 import { GuestMemory } from '../src/memory/guest-memory.js';
@@ -102,5 +103,54 @@ describe('boot: loadLinux (everything in guest memory for the 64-bit entry)', ()
     expect(err(() => loadLinux(memory(32 * MiB), { kernel: fakeBzImage(), cpus: 1 })).code).to.equal('EMEMORY');
     expect(err(() => loadLinux(memory(64 * MiB), { kernel: fakeBzImage({ cmdlineSize: 4 }), cmdline: 'quiet', cpus: 1 })).code).to.equal('EKERNEL');
     expect(err(() => loadLinux(memory(64 * MiB), { kernel: fakeElf({ machine: 3, segments: [] }), cpus: 1 })).code).to.equal('EKERNEL');
+  });
+
+  describe('the compressed payload', () => {
+    const err = (kernel: Uint8Array): NodevisorError => {
+      try {
+        loadLinux(memory(64 * MiB), { kernel, kernelSource: 'bzImage', cpus: 1 });
+      } catch (e) {
+        expect(e).to.be.instanceOf(NodevisorError);
+        return e as NodevisorError;
+      }
+      throw new Error('expected an error');
+    };
+    const vmlinux = fakeElf({ entry: 0x1000000n, segments: [{ vaddr: 0xffffffff81000000n, paddr: 0x1000000n, data: Uint8Array.of(0xf4, 0xeb, 0xfd), memsz: 0x1000 }] });
+
+    it('unpacks a gzip payload in the VMM and enters the vmlinux in it', () => {
+      const mem = memory(64 * MiB);
+      const boot = loadLinux(mem, { kernel: fakeBzImage({ payload: gzipSync(vmlinux) }), cpus: 1 });
+      expect(boot.format).to.equal('bzimage-unpacked');
+      expect(boot.entry).to.equal(0x1000000);
+      expect(Array.from(mem.read(0x1000000, 3))).to.deep.equal([0xf4, 0xeb, 0xfd]);
+    });
+
+    it('leaves compressions it does not decode to the kernel', () => {
+      expect(loadLinux(memory(64 * MiB), { kernel: fakeBzImage(), cpus: 1 }).format).to.equal('bzimage'); // XZ
+    });
+
+    it('says why a gzip payload does not unpack instead of leaving the kernel to fail silently', () => {
+      const corrupt = gzipSync(vmlinux);
+      corrupt.fill(0x55, 10, corrupt.length - 8);
+      expect(err(fakeBzImage({ payload: corrupt })).message).to.match(/^bzImage has a corrupt gzip kernel payload: it does not unpack \(.+\)$/);
+      expect(err(fakeBzImage({ payload: gzipSync(Buffer.alloc(64, 0x90)) })).message).to.equal('bzImage has a corrupt gzip kernel payload: it unpacks to 64 bytes that are not an ELF vmlinux');
+    });
+
+    it('refuses a payload with no compression it could be (all zeroes), even for a kernel it would not unpack', () => {
+      for (const xloadflags of [0x0003, 0x0000]) {
+        const e = err(fakeBzImage({ payload: new Uint8Array(64), xloadflags }));
+        expect(e.code).to.equal('EKERNEL');
+        expect(e.message).to.equal('bzImage has no compressed kernel where its header puts it (file offset 0xda0, bytes 00 00 00 00 00 00 00 00): the file is corrupt, or setup_sects (4 sectors of setup code) is wrong');
+      }
+    });
+
+    it('refuses a kernel whose setup_sects of 0 (read as 4, boot.rst) does not match where its code really starts', () => {
+      // A kernel with 8 setup sectors whose setup_sects byte was zeroed: the payload is not where 4 sectors put it.
+      const real = fakeBzImage({ setupSects: 8, payload: gzipSync(vmlinux) });
+      real[0x1f1] = 0;
+      expect(err(real).message).to.match(/^bzImage has no compressed kernel where its header puts it \(file offset 0xda0, .*setup_sects \(4 sectors of setup code\) is wrong$/);
+      // setup_sects 0 with the layout it means (4 sectors) is fine.
+      expect(loadLinux(memory(64 * MiB), { kernel: fakeBzImage({ setupSects: 0, payload: gzipSync(vmlinux) }), cpus: 1 }).format).to.equal('bzimage-unpacked');
+    });
   });
 });

@@ -39,6 +39,19 @@ describe('KVM: firmware boot (SeaBIOS, fw_cfg, boot from disk)', function () {
     });
   }
 
+  it('refuses to snapshot a VM booted through firmware, saying so', async function () {
+    seabiosOrSkip(this);
+    const vm = createVm({ bios: true, memory: '64M', disks: [{ path: bootSectorDisk(dir, 'snap.img') }] });
+    await vm.start();
+    try {
+      let error: Error | undefined;
+      await vm.snapshot(join(dir, 'snap')).catch((e: Error) => (error = e));
+      expect(error?.message).to.match(/booted through firmware \(--bios\) cannot be snapshotted/);
+    } finally {
+      await vm.stop();
+    }
+  });
+
   it('boots the disks in --disk order, or as the boot order says', async function () {
     seabiosOrSkip(this);
     const disks = [{ path: bootSectorDisk(dir, 'one.img', '1', 0x11) }, { path: bootSectorDisk(dir, 'two.img', '2', 0x12) }];

@@ -13,7 +13,7 @@ function entryImage(entry64: boolean): Uint8Array {
   const code = readFileSync(
     buildGuest({ sources: [join(TEST_GUESTS, 'linux-entry.S')], loadAddress: LOAD + at, defines: entry64 ? { ENTRY64: 1 } : {} }),
   );
-  // The fake gzip payload does not unpack, so the VMM enters the bzImage itself.
+  // The fake XZ payload is the kernel's to decode, so the VMM enters the bzImage itself.
   const image = fakeBzImage({ xloadflags: entry64 ? 0x0003 : 0x0000, relocatable: false, kernelSize: 0x1000, payloadOffset: 0x800, initSize: 0x100000 });
   const setupSize = (image[0x1f1]! + 1) * 512;
   image.set(code, setupSize + at);

@@ -9,6 +9,7 @@ import {
   LapicEvent,
   LapicReg,
   LapicSet,
+  MIN_PERIODIC_NS,
   MSR_IA32_APIC_BASE,
   MSR_IA32_TSC_DEADLINE,
   createMmioDevice,
@@ -722,22 +723,23 @@ describe('LAPIC: timer', () => {
     const { set, clock } = rig(1);
     enableAll(set);
     const l = set.get(0);
+    const P = 1_000_000; // 1 ms: above the 200 us floor
     l.write(LapicReg.LVT_TIMER, 4, 0x40 | (1 << 17));
     l.write(LapicReg.TIMER_DIVIDE, 4, 0xb);
     const t0 = clock.nowNs();
-    l.write(LapicReg.TIMER_INITIAL, 4, 100);
-    clock.advance(100);
+    l.write(LapicReg.TIMER_INITIAL, 4, P);
+    clock.advance(P);
     l.pollTimer();
     expect(service(l)).to.equal(0x40);
-    expect(l.nextDeadlineNs()).to.equal(t0 + 200);
-    expect(l.read(LapicReg.TIMER_CURRENT, 4)).to.equal(100);
-    clock.advance(30);
-    expect(l.read(LapicReg.TIMER_CURRENT, 4)).to.equal(70);
-    clock.advance(320); // t0 + 450: three periods missed
+    expect(l.nextDeadlineNs()).to.equal(t0 + 2 * P);
+    expect(l.read(LapicReg.TIMER_CURRENT, 4)).to.equal(P);
+    clock.advance(0.3 * P);
+    expect(l.read(LapicReg.TIMER_CURRENT, 4)).to.equal(0.7 * P);
+    clock.advance(3.2 * P); // t0 + 4.5 P: three periods missed
     l.pollTimer();
     expect(service(l)).to.equal(0x40);
-    expect(l.nextDeadlineNs()).to.equal(t0 + 500);
-    expect(l.read(LapicReg.TIMER_CURRENT, 4)).to.equal(50);
+    expect(l.nextDeadlineNs()).to.equal(t0 + 5 * P);
+    expect(l.read(LapicReg.TIMER_CURRENT, 4)).to.equal(0.5 * P);
     l.pollTimer();
     expect(l.pendingVector()).to.equal(-1);
     // Initial count 0 stops it.
@@ -746,23 +748,51 @@ describe('LAPIC: timer', () => {
     expect(l.read(LapicReg.TIMER_CURRENT, 4)).to.equal(0);
   });
 
+  it('runs a periodic timer no faster than every 200 us, as KVM does, so a tiny count cannot starve the vCPU; one-shot counts are exact', () => {
+    const { set, clock } = rig(1);
+    enableAll(set);
+    const l = set.get(0);
+    l.write(LapicReg.LVT_TIMER, 4, 0x40 | (1 << 17));
+    l.write(LapicReg.TIMER_DIVIDE, 4, 0xb);
+    const t0 = clock.nowNs();
+    l.write(LapicReg.TIMER_INITIAL, 4, 1); // 1 ns asked for
+    expect(l.nextDeadlineNs()).to.equal(t0 + MIN_PERIODIC_NS);
+    let fired = 0;
+    for (let i = 0; i < 1000; i++) {
+      clock.advance(1000); // 1 ms in 1 us steps
+      l.pollTimer();
+      if (l.pendingVector() === 0x40) {
+        fired++;
+        service(l);
+      }
+    }
+    expect(fired).to.equal(1_000_000 / MIN_PERIODIC_NS);
+    expect(l.nextDeadlineNs()).to.equal(t0 + 1_000_000 + MIN_PERIODIC_NS);
+    // Switching to one-shot: the next count is taken as given.
+    l.write(LapicReg.LVT_TIMER, 4, 0x41);
+    const t1 = clock.nowNs();
+    l.write(LapicReg.TIMER_INITIAL, 4, 10);
+    expect(l.nextDeadlineNs()).to.equal(t1 + 10);
+  });
+
   it('counts but does not interrupt while masked', () => {
     const { set, clock } = rig(1);
     enableAll(set);
     const l = set.get(0);
+    const P = 1_000_000;
     l.write(LapicReg.LVT_TIMER, 4, 0x10040 | (1 << 17)); // masked periodic
     l.write(LapicReg.TIMER_DIVIDE, 4, 0xb);
     const t0 = clock.nowNs();
-    l.write(LapicReg.TIMER_INITIAL, 4, 100);
+    l.write(LapicReg.TIMER_INITIAL, 4, P);
     expect(l.nextDeadlineNs()).to.equal(Infinity);
-    clock.advance(250);
-    expect(l.read(LapicReg.TIMER_CURRENT, 4)).to.equal(50);
+    clock.advance(2.5 * P);
+    expect(l.read(LapicReg.TIMER_CURRENT, 4)).to.equal(0.5 * P);
     l.pollTimer();
     expect(l.pendingVector()).to.equal(-1);
     l.write(LapicReg.LVT_TIMER, 4, 0x40 | (1 << 17)); // unmask: the missed expiries stay missed
     expect(l.pendingVector()).to.equal(-1);
-    expect(l.nextDeadlineNs()).to.equal(t0 + 300);
-    clock.advance(50);
+    expect(l.nextDeadlineNs()).to.equal(t0 + 3 * P);
+    clock.advance(0.5 * P);
     l.pollTimer();
     expect(l.pendingVector()).to.equal(0x40);
     // Software disable masks the timer too.

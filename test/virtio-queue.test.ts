@@ -282,23 +282,41 @@ describe('split virtqueue (model)', () => {
       expectQueueError(() => e.pop(), /4 GiB/);
     });
 
-    it('ring and table addresses outside guest RAM', () => {
-      const d = new Driver();
-      d.q.reset();
-      d.q.setRegister('descLo', 0);
-      d.q.setRegister('descHi', 1); // 4 GiB: not RAM
-      d.q.setRegister('driverLo', AVAIL);
-      d.q.setRegister('deviceLo', USED);
-      d.q.setRegister('ready', 1);
-      d.offer(0);
-      expectQueueError(() => d.pop(), /descriptor table is not in guest RAM/);
-      const e = new Driver();
-      e.q.reset();
-      e.q.setRegister('descLo', DESC);
-      e.q.setRegister('driverLo', RAM - 2);
-      e.q.setRegister('deviceLo', USED);
-      e.q.setRegister('ready', 1);
-      expectQueueError(() => e.pop(), /avail ring is not in guest RAM/);
+    it('rings that are not wholly in guest RAM, or misaligned, when the driver enables the queue (which stays off)', () => {
+      // Each ring's whole extent counts: used_event after the avail ring and avail_event after the used ring too.
+      const cases: Array<{ desc?: number; descHi?: number; avail?: number; used?: number; error: RegExp }> = [
+        { desc: 0, descHi: 1, error: /descriptor table at 0x100000000 .* is not in guest RAM/ },
+        { desc: RAM - 16 * SIZE + 16, error: /descriptor table .* is not in guest RAM/ },
+        { avail: RAM - 2, error: /avail ring .* is not in guest RAM/ },
+        { avail: RAM - (4 + 2 * SIZE), error: /avail ring at 0xffec \(0x16 bytes for 8 entries\) is not in guest RAM/ }, // only used_event is outside
+        { used: 0xfee00000, error: /used ring at 0xfee00000 .* is not in guest RAM/ }, // the LAPIC page
+        { used: RAM - 8, error: /used ring .* is not in guest RAM/ }, // straddles the end
+        { used: RAM - (4 + 8 * SIZE), error: /used ring .* is not in guest RAM/ }, // only avail_event is outside
+        { desc: DESC + 8, error: /descriptor table at 0x1008 .* is not 16-byte aligned/ },
+        { avail: AVAIL + 1, error: /avail ring .* is not 2-byte aligned/ },
+        { used: USED + 2, error: /used ring .* is not 4-byte aligned/ },
+      ];
+      for (const c of cases) {
+        const d = new Driver();
+        d.q.reset();
+        d.q.setRegister('descLo', c.desc ?? DESC);
+        d.q.setRegister('descHi', c.descHi ?? 0);
+        d.q.setRegister('driverLo', c.avail ?? AVAIL);
+        d.q.setRegister('deviceLo', c.used ?? USED);
+        expectQueueError(() => d.q.setRegister('ready', 1), c.error);
+        expect(d.q.ready, String(c.error)).to.equal(false);
+        d.offer(0);
+        expect(d.pop(), 'a disabled queue serves nothing').to.equal(null);
+      }
+      // Rings that end exactly at the end of RAM, and across a region boundary, are fine.
+      const end = new Driver();
+      end.q.reset();
+      end.q.setRegister('driverLo', RAM - (6 + 2 * SIZE));
+      end.q.setRegister('deviceLo', RAM - (6 + 8 * SIZE) - 2);
+      end.q.setRegister('ready', 1);
+      expect(end.q.ready).to.equal(true);
+      const split = new Driver({ regions: [{ gpa: 0, size: USED + 0x20 }, { gpa: USED + 0x20, size: RAM - USED - 0x20 }] });
+      expect(split.q.ready).to.equal(true);
     });
 
     it('an avail index more than a queue ahead', () => {

@@ -16,7 +16,7 @@ import { hex } from './bytes.js';
 import { buildAcpiTables, type AcpiConfig, type AcpiTables } from './acpi/tables.js';
 import { encodeCmdline, syntheticSetupHeader, writeBootParams } from './boot-params.js';
 import { bzImagePlacement, planBootLayout, vmlinuxPlacement, type BootLayout, type KernelPlacement } from './boot-layout.js';
-import { unpackBzImage } from './payload.js';
+import { checkPayload, unpackBzImage } from './payload.js';
 import { parseBzImage, type BzImage } from './bzimage.js';
 import { firmwareIsaOverrides, type PciIntxRoute } from './irq-routing.js';
 import { mpTableFits, writeMpTable, type MpTablePlacement } from './mptable.js';
@@ -45,7 +45,8 @@ export interface LinuxBootOptions {
   /**
    * Unpack a bzImage's compressed kernel in the VMM and enter the vmlinux
    * at startup_64, skipping the in-guest decompressor (default true; falls
-   * back to the bzImage's own entry for compressions we cannot decode).
+   * back to the bzImage's own entry for compressions we do not decode, and
+   * fails with the reason for a payload that is corrupt).
    */
   readonly unpack?: boolean;
 }
@@ -82,8 +83,9 @@ export function loadLinux(mem: GuestMemory, options: LinuxBootOptions): LinuxBoo
   const ramSize = mem.size;
   const elf = isElf(options.kernel);
   const parsed = elf ? null : parseBzImage(options.kernel, source);
+  if (parsed) checkPayload(parsed, source);
   // Only a 64-bit kernel's payload is a vmlinux we can enter at startup_64.
-  const unpacked = parsed && parsed.entry64 && options.unpack !== false ? unpackBzImage(parsed) : null;
+  const unpacked = parsed && parsed.entry64 && options.unpack !== false ? unpackBzImage(parsed, source) : null;
   // From here on `bzImage` is set only when the guest runs the bzImage itself.
   const bzImage = unpacked ? null : parsed;
   const vmlinux = elf ? parseVmlinux(options.kernel, source) : unpacked ? parseVmlinux(unpacked, `${source} (unpacked payload)`) : null;

@@ -1,5 +1,6 @@
 import type { AccessSize, BusDevice, DeviceHost } from './device.js';
 import { Mutex } from '../sync/mutex.js';
+import { defineLayout, i32, loadState, mutex, required, saveState, type SavedState } from '../sync/state-layout.js';
 
 /**
  * Offsets from the device base (port 0x600 in our VM). For the FADT:
@@ -45,14 +46,20 @@ export interface AcpiPmOptions {
 }
 
 // Words; all but LOCK are only touched with LOCK held.
-const LOCK = 0;
-const STS = 1;
-const EN = 2;
-const CNT = 3; // SCI_EN and SLP_TYP; SLP_EN is an action, not state
-const SCI_LEVEL = 4; // what was last driven on the SCI, so every thread agrees
-const TMR_PERIOD = 5; // which half-period of bit 23 the timer was in at the last look
-const TMR_STARTED = 6;
-const WORDS = 7;
+export const ACPI_PM_LAYOUT = defineLayout('acpi-pm', 1, {
+  lock: mutex(),
+  sts: i32(),
+  en: i32(),
+  /** SCI_EN and SLP_TYP; SLP_EN is an action, not state. */
+  cnt: i32(),
+  /** What was last driven on the SCI, so every thread agrees. */
+  sciLevel: i32(),
+  /** Which half-period of bit 23 the timer was in at the last look. */
+  tmrPeriod: i32(),
+  tmrStarted: i32(),
+});
+const { lock: LOCK, sts: STS, en: EN, cnt: CNT, sciLevel: SCI_LEVEL, tmrPeriod: TMR_PERIOD, tmrStarted: TMR_STARTED } = ACPI_PM_LAYOUT.at;
+const WORDS = ACPI_PM_LAYOUT.byteLength / 4;
 
 const STS_BITS = Pm1Event.TMR | Pm1Event.PWRBTN | Pm1Event.RTC | Pm1Event.WAK;
 // RTC_EN and GBL_EN are kept so ACPICA reads back what it enabled; their
@@ -90,9 +97,17 @@ export class AcpiPm implements BusDevice {
   private readonly lock: Mutex;
 
   static allocate(options: AcpiPmAllocateOptions = {}): AcpiPmState {
-    const regs = new SharedArrayBuffer(WORDS * Int32Array.BYTES_PER_ELEMENT);
+    const regs = ACPI_PM_LAYOUT.allocate();
     new Int32Array(regs)[CNT] = options.sciEnabled === false ? 0 : Pm1Cnt.SCI_EN;
     return { regs };
+  }
+
+  static save(state: AcpiPmState): Record<string, SavedState> {
+    return { regs: saveState(ACPI_PM_LAYOUT, state.regs) };
+  }
+
+  static load(state: AcpiPmState, saved: Record<string, SavedState>): void {
+    loadState(ACPI_PM_LAYOUT, state.regs, required(saved, 'regs'));
   }
 
   constructor(

@@ -1,5 +1,6 @@
 import type { AccessSize, BusDevice, DeviceHost } from './device.js';
 import { Mutex } from '../sync/mutex.js';
+import { bytes, defineLayout, f64, i32, loadState, mutex, required, saveState, type SavedState } from '../sync/state-layout.js';
 
 /**
  * Motorola MC146818A real-time clock and CMOS RAM, as on every PC at ports
@@ -106,27 +107,35 @@ export interface CmosRtcStats {
   coalesced: number;
 }
 
-// Int32 words. All but LOCK are only touched with LOCK held.
-const LOCK = 0;
-const INDEX = 1;
-const NMI = 2;
-const IRQ_LEVEL = 3;
-const STARTED = 4;
-const WORDS = 8;
-// CMOS RAM bytes after the words. Bytes 0x0A-0x0C hold A (without UIP), B and
-// C's flags; time registers hold the time only while the clock is frozen.
-const RAM_OFFSET = WORDS * 4;
-// Float64 values after the RAM.
-const FLOAT_OFFSET = RAM_OFFSET + CMOS_SIZE;
-const F_BASE_SEC = 0; // the RTC's seconds (calendar seconds since 1970, as if UTC) at ANCHOR
-const F_ANCHOR = 1; // a clock ns at which an update made the seconds BASE_SEC: the divider's phase
-const F_EVAL = 2; // flags are up to date with the clock up to this ns
-const F_BASE_MS = 3; // allocate's baseTime in ms; NaN for the host's time
-const F_UTC_OFFSET = 4; // minutes
-const F_INTERRUPTS = 5;
-const F_COALESCED = 6;
-const FLOATS = 7;
-const REGS_BYTES = FLOAT_OFFSET + FLOATS * 8;
+/** All but `lock` are only touched with the lock held. */
+export const RTC_LAYOUT = defineLayout('cmos-rtc', 1, {
+  lock: mutex(),
+  index: i32(),
+  nmi: i32(),
+  irqLevel: i32(),
+  started: i32(),
+  /** The RTC's seconds (calendar seconds since 1970, as if UTC) at `anchor`. */
+  baseSec: f64(),
+  /** A clock ns at which an update made the seconds `baseSec`: the divider's phase. */
+  anchor: f64(),
+  /** Flags are up to date with the clock up to this ns. */
+  evaluatedTo: f64(),
+  /** allocate's baseTime in ms; NaN for the host's time. */
+  baseMs: f64(),
+  /** Minutes. */
+  utcOffset: f64(),
+  interrupts: f64(),
+  coalesced: f64(),
+  /** Bytes 0x0A-0x0C hold A (without UIP), B and C's flags; time registers hold the time only while the clock is frozen. */
+  ram: bytes(CMOS_SIZE),
+});
+const { lock: LOCK, index: INDEX, nmi: NMI, irqLevel: IRQ_LEVEL, started: STARTED, ram: RAM_OFFSET } = RTC_LAYOUT.at;
+const {
+  baseSec: F_BASE_SEC, anchor: F_ANCHOR, evaluatedTo: F_EVAL, baseMs: F_BASE_MS, utcOffset: F_UTC_OFFSET, interrupts: F_INTERRUPTS, coalesced: F_COALESCED,
+} = RTC_LAYOUT.at;
+const WORDS = RTC_LAYOUT.f64ByteOffset / 4;
+const FLOAT_OFFSET = RTC_LAYOUT.f64ByteOffset;
+const FLOATS = (RTC_LAYOUT.bytesByteOffset - RTC_LAYOUT.f64ByteOffset) / 8;
 
 /** 32.768 kHz divider ticks per second; an update happens every 32768. */
 const HZ = 32768;
@@ -267,7 +276,7 @@ export class CmosRtc implements BusDevice {
   private readonly lock: Mutex;
 
   static allocate(options: CmosRtcAllocateOptions = {}): CmosRtcState {
-    const regs = new SharedArrayBuffer(REGS_BYTES);
+    const regs = RTC_LAYOUT.allocate();
     const ram = new Uint8Array(regs, RAM_OFFSET, CMOS_SIZE);
     const f = new Float64Array(regs, FLOAT_OFFSET, FLOATS);
     // What a PC BIOS leaves: 32.768 kHz divider with a 1024 Hz rate, 24-hour BCD.
@@ -277,6 +286,14 @@ export class CmosRtc implements BusDevice {
     f[F_UTC_OFFSET] = options.utcOffsetMinutes ?? 0;
     writeMemorySizes(ram, options.ramBelow4G ?? 0, options.ramAbove4G ?? 0, options.cpus ?? 1);
     return { regs };
+  }
+
+  static save(state: CmosRtcState): Record<string, SavedState> {
+    return { regs: saveState(RTC_LAYOUT, state.regs) };
+  }
+
+  static load(state: CmosRtcState, saved: Record<string, SavedState>): void {
+    loadState(RTC_LAYOUT, state.regs, required(saved, 'regs'));
   }
 
   constructor(

@@ -1,5 +1,6 @@
 import type { AccessSize, BusDevice, DeviceHost } from './device.js';
 import { Mutex } from '../sync/mutex.js';
+import { defineLayout, i32, loadState, mutex, required, saveState, type SavedState } from '../sync/state-layout.js';
 
 /**
  * An 8042-compatible PS/2 keyboard controller with no keyboard and no mouse
@@ -128,21 +129,30 @@ export interface I8042Stats {
 }
 
 // Int32 words. All but LOCK are only touched with LOCK held.
-const LOCK = 0;
-const CTR = 1;
-const OUTPUT = 2;
-const PENDING = 3; // a command waiting for its data byte, or 0
-const LAST_CMD = 4; // the last write went to port 0x64
-const TIMEOUT = 5;
-const KBD_LEVEL = 6;
-const AUX_LEVEL = 7;
-const RESETS = 8;
-const DEVICE_BYTES = 9;
-const Q_HEAD = 10;
-const Q_COUNT = 11;
-const Q_DATA = 12; // entries: byte | AUX_FLAG
 const Q_SIZE = 16;
-const WORDS = Q_DATA + Q_SIZE;
+export const I8042_LAYOUT = defineLayout('i8042', 1, {
+  lock: mutex(),
+  ctr: i32(),
+  output: i32(),
+  /** A command waiting for its data byte, or 0. */
+  pending: i32(),
+  /** The last write went to port 0x64. */
+  lastCmd: i32(),
+  timeout: i32(),
+  kbdLevel: i32(),
+  auxLevel: i32(),
+  resets: i32(),
+  deviceBytes: i32(),
+  qHead: i32(),
+  qCount: i32(),
+  /** Entries: byte | AUX_FLAG. */
+  qData: i32(Q_SIZE),
+});
+const {
+  lock: LOCK, ctr: CTR, output: OUTPUT, pending: PENDING, lastCmd: LAST_CMD, timeout: TIMEOUT, kbdLevel: KBD_LEVEL, auxLevel: AUX_LEVEL,
+  resets: RESETS, deviceBytes: DEVICE_BYTES, qHead: Q_HEAD, qCount: Q_COUNT, qData: Q_DATA,
+} = I8042_LAYOUT.at;
+const WORDS = I8042_LAYOUT.byteLength / 4;
 const AUX_FLAG = 0x100;
 
 /**
@@ -167,11 +177,19 @@ export class I8042 implements BusDevice {
   private readonly lock: Mutex;
 
   static allocate(): I8042State {
-    const regs = new SharedArrayBuffer(WORDS * 4);
+    const regs = I8042_LAYOUT.allocate();
     const w = new Int32Array(regs);
     w[CTR] = RESET_CTR;
     w[OUTPUT] = RESET_OUTPUT;
     return { regs };
+  }
+
+  static save(state: I8042State): Record<string, SavedState> {
+    return { regs: saveState(I8042_LAYOUT, state.regs) };
+  }
+
+  static load(state: I8042State, saved: Record<string, SavedState>): void {
+    loadState(I8042_LAYOUT, state.regs, required(saved, 'regs'));
   }
 
   constructor(

@@ -1,5 +1,6 @@
 import type { AccessSize, BusDevice, DeviceHost } from './device.js';
 import { Mutex } from '../sync/mutex.js';
+import { defineLayout, f64, i32, loadState, mutex, repeat, required, saveState, type SavedState } from '../sync/state-layout.js';
 
 /**
  * Intel 8254 programmable interval timer (datasheet order no. 231164) and
@@ -90,46 +91,77 @@ export interface I8254PitStats {
   missedTicks: number;
 }
 
-// Word layout. All but LOCK are only touched with LOCK held.
-const LOCK = 0;
-const P61 = 1; // bits 0-3 of port 0x61 as written
-const REFRESH = 2; // the refresh toggle, 0 or Port61Bits.RefreshToggle
-const COUNTER_WORDS = 4; // first counter's words
-// Per-counter words.
-const C_MODE = 0; // mode bits as written (0-7)
-const C_RW = 1; // 1 = LSB, 2 = MSB, 3 = LSB then MSB
-const C_BCD = 2;
-const C_PHASE = 3; // Phase
-const C_CR = 4; // the count register as written (16 bits)
-const C_CR_LSB = 5; // LSB of a two-byte write in progress
-const C_WRITE_MSB = 6; // the next count byte written is the MSB
-const C_READ_MSB = 7; // the next unlatched read returns the MSB
-const C_OL = 8; // OlState
-const C_OL_VALUE = 9; // output latch contents (encoded count)
-const C_ST_LATCHED = 10;
-const C_ST_VALUE = 11;
-const C_GATE = 12;
-const C_OUT_IDLE = 13; // OUT while no count is loaded: low in mode 0, high otherwise
-const C_SWITCH_HIGH = 14; // a pending modes 2/3 count switch happens at the end of a high half
-const WORDS_PER_COUNTER = 16;
-const WORDS = COUNTER_WORDS + 3 * WORDS_PER_COUNTER;
-
-// Float64 layout (tick numbers: ticks of the 1.193182 MHz clock since the Clock's origin).
-const FLOAT_BYTE_OFFSET = WORDS * 4;
-const F_L = 0; // tick at which the counting element was (or will be) loaded
-const F_N = 1; // the count of the current cycle (1..65536)
-const F_PAUSE_E = 2; // modes 0/4 with GATE low: decrements made before counting stopped
-const F_FROZEN_CE = 3; // the counting element while it does not count
-const F_S = 4; // modes 2/3: tick at which (L, N) replaces (PL, PN); -Infinity when none is pending
-const F_PL = 5;
-const F_PN = 6;
-const F_NULL_UNTIL = 7; // NULL COUNT reads 1 before this tick
-const FLOATS_PER_COUNTER = 8;
-const F_IRQ_DONE = 3 * FLOATS_PER_COUNTER; // counter 0's rising edges up to this tick have been delivered
-const F_IRQ_PULSES = F_IRQ_DONE + 1;
-const F_MISSED = F_IRQ_DONE + 2;
-const FLOATS = F_IRQ_DONE + 3;
-const REGS_BYTES = FLOAT_BYTE_OFFSET + FLOATS * 8;
+/**
+ * All but `lock` are only touched with the lock held. Times are tick
+ * numbers: ticks of the 1.193182 MHz clock since the Clock's origin.
+ */
+export const PIT_LAYOUT = defineLayout('i8254-pit', 1, {
+  lock: mutex(),
+  /** Bits 0-3 of port 0x61 as written. */
+  p61: i32(),
+  /** The refresh toggle, 0 or Port61Bits.RefreshToggle. */
+  refresh: i32(),
+  counter: repeat(3, {
+    /** Mode bits as written (0-7). */
+    mode: i32(),
+    /** 1 = LSB, 2 = MSB, 3 = LSB then MSB. */
+    rw: i32(),
+    bcd: i32(),
+    /** Phase. */
+    phase: i32(),
+    /** The count register as written (16 bits). */
+    cr: i32(),
+    /** LSB of a two-byte write in progress. */
+    crLsb: i32(),
+    /** The next count byte written is the MSB. */
+    writeMsb: i32(),
+    /** The next unlatched read returns the MSB. */
+    readMsb: i32(),
+    /** OlState. */
+    ol: i32(),
+    /** Output latch contents (encoded count). */
+    olValue: i32(),
+    stLatched: i32(),
+    stValue: i32(),
+    gate: i32(),
+    /** OUT while no count is loaded: low in mode 0, high otherwise. */
+    outIdle: i32(),
+    /** A pending modes 2/3 count switch happens at the end of a high half. */
+    switchHigh: i32(),
+  }),
+  counterTime: repeat(3, {
+    /** Tick at which the counting element was (or will be) loaded. */
+    l: f64(),
+    /** The count of the current cycle (1..65536). */
+    n: f64(),
+    /** Modes 0/4 with GATE low: decrements made before counting stopped. */
+    pauseE: f64(),
+    /** The counting element while it does not count. */
+    frozenCe: f64(),
+    /** Modes 2/3: tick at which (L, N) replaces (PL, PN); -Infinity when none is pending. */
+    s: f64(),
+    pl: f64(),
+    pn: f64(),
+    /** NULL COUNT reads 1 before this tick. */
+    nullUntil: f64(),
+  }),
+  /** Counter 0's rising edges up to this tick have been delivered. */
+  irqDone: f64(),
+  irqPulses: f64(),
+  missed: f64(),
+});
+const { lock: LOCK, p61: P61, refresh: REFRESH } = PIT_LAYOUT.at;
+const { base: COUNTER_WORDS, stride: WORDS_PER_COUNTER } = PIT_LAYOUT.at.counter;
+const {
+  mode: C_MODE, rw: C_RW, bcd: C_BCD, phase: C_PHASE, cr: C_CR, crLsb: C_CR_LSB, writeMsb: C_WRITE_MSB, readMsb: C_READ_MSB, ol: C_OL, olValue: C_OL_VALUE,
+  stLatched: C_ST_LATCHED, stValue: C_ST_VALUE, gate: C_GATE, outIdle: C_OUT_IDLE, switchHigh: C_SWITCH_HIGH,
+} = PIT_LAYOUT.at.counter.fields;
+const WORDS = PIT_LAYOUT.f64ByteOffset / 4;
+const FLOAT_BYTE_OFFSET = PIT_LAYOUT.f64ByteOffset;
+const { base: FLOATS_BASE, stride: FLOATS_PER_COUNTER } = PIT_LAYOUT.at.counterTime;
+const { l: F_L, n: F_N, pauseE: F_PAUSE_E, frozenCe: F_FROZEN_CE, s: F_S, pl: F_PL, pn: F_PN, nullUntil: F_NULL_UNTIL } = PIT_LAYOUT.at.counterTime.fields;
+const { irqDone: F_IRQ_DONE, irqPulses: F_IRQ_PULSES, missed: F_MISSED } = PIT_LAYOUT.at;
+const FLOATS = (PIT_LAYOUT.byteLength - PIT_LAYOUT.f64ByteOffset) / 8;
 
 /** What the counting element is doing. */
 const enum Phase {
@@ -592,14 +624,22 @@ export class I8254Pit implements BusDevice {
   private readonly counters: readonly [Counter, Counter, Counter];
 
   static allocate(): I8254PitState {
-    const regs = new SharedArrayBuffer(REGS_BYTES);
+    const regs = PIT_LAYOUT.allocate();
     const words = new Int32Array(regs, 0, WORDS);
     const floats = new Float64Array(regs, FLOAT_BYTE_OFFSET, FLOATS);
     for (let i = 0; i < 3; i++) {
       // Counter 2's gate is port 0x61 bit 0, which comes up clear.
-      new Counter(words, floats, COUNTER_WORDS + i * WORDS_PER_COUNTER, i * FLOATS_PER_COUNTER).reset(i !== 2);
+      new Counter(words, floats, COUNTER_WORDS + i * WORDS_PER_COUNTER, FLOATS_BASE + i * FLOATS_PER_COUNTER).reset(i !== 2);
     }
     return { regs };
+  }
+
+  static save(state: I8254PitState): Record<string, SavedState> {
+    return { regs: saveState(PIT_LAYOUT, state.regs) };
+  }
+
+  static load(state: I8254PitState, saved: Record<string, SavedState>): void {
+    loadState(PIT_LAYOUT, state.regs, required(saved, 'regs'));
   }
 
   constructor(
@@ -610,7 +650,7 @@ export class I8254Pit implements BusDevice {
     this.words = new Int32Array(state.regs, 0, WORDS);
     this.floats = new Float64Array(state.regs, FLOAT_BYTE_OFFSET, FLOATS);
     this.lock = new Mutex(this.words, LOCK);
-    const counter = (i: number): Counter => new Counter(this.words, this.floats, COUNTER_WORDS + i * WORDS_PER_COUNTER, i * FLOATS_PER_COUNTER);
+    const counter = (i: number): Counter => new Counter(this.words, this.floats, COUNTER_WORDS + i * WORDS_PER_COUNTER, FLOATS_BASE + i * FLOATS_PER_COUNTER);
     this.counters = [counter(0), counter(1), counter(2)];
     this.port61 = {
       name: 'port61',

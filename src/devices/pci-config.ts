@@ -1,5 +1,6 @@
 import type { AccessSize } from './device.js';
 import { Mutex } from '../sync/mutex.js';
+import { bytes, defineLayout, i32, loadState, mutex, saveState, type SavedState } from '../sync/state-layout.js';
 
 /**
  * PCI configuration space: the `PciFunction` contract the host bridge
@@ -127,15 +128,19 @@ export interface PciConfigSpaceState {
   readonly regs: SharedArrayBuffer;
 }
 
-// Layout: the mutex word (padded to 16 bytes), the 256 config bytes, a
-// 256-byte writable mask and a 256-byte write-1-to-clear mask. The masks
-// are written once by `allocate` and only read afterwards.
-const LOCK = 0;
-const HEADER_BYTES = 16;
-const CONFIG = HEADER_BYTES;
-const WMASK = CONFIG + PCI_CONFIG_SIZE;
-const W1C = WMASK + PCI_CONFIG_SIZE;
-const REGS_BYTES = W1C + PCI_CONFIG_SIZE;
+/**
+ * The mutex word, the 256 config bytes, a 256-byte writable mask and a
+ * 256-byte write-1-to-clear mask. The masks are written once by `allocate`
+ * and only read afterwards.
+ */
+export const PCI_CONFIG_LAYOUT = defineLayout('pci-config', 1, {
+  lock: mutex(),
+  reserved: i32(3),
+  config: bytes(PCI_CONFIG_SIZE),
+  wmask: bytes(PCI_CONFIG_SIZE),
+  w1c: bytes(PCI_CONFIG_SIZE),
+});
+const { lock: LOCK, config: CONFIG, wmask: WMASK, w1c: W1C } = PCI_CONFIG_LAYOUT.at;
 
 function isPowerOfTwo(n: number): boolean {
   return Number.isSafeInteger(n) && n > 0 && 2 ** Math.round(Math.log2(n)) === n;
@@ -168,7 +173,7 @@ export class PciConfigSpace implements PciFunction {
   private readonly lock: Mutex;
 
   static allocate(spec: PciConfigSpec): PciConfigSpaceState {
-    const regs = new SharedArrayBuffer(REGS_BYTES);
+    const regs = PCI_CONFIG_LAYOUT.allocate();
     const cfg = new Uint8Array(regs, CONFIG, PCI_CONFIG_SIZE);
     const wmask = new Uint8Array(regs, WMASK, PCI_CONFIG_SIZE);
     const w1c = new Uint8Array(regs, W1C, PCI_CONFIG_SIZE);
@@ -239,6 +244,14 @@ export class PciConfigSpace implements PciFunction {
     if (caps.length > 0) status |= PciStatus.CapabilitiesList;
     put(cfg, PciCfg.Status, 2, status);
     return { regs };
+  }
+
+  static save(state: PciConfigSpaceState): SavedState {
+    return saveState(PCI_CONFIG_LAYOUT, state.regs);
+  }
+
+  static load(state: PciConfigSpaceState, saved: SavedState): void {
+    loadState(PCI_CONFIG_LAYOUT, state.regs, saved);
   }
 
   constructor(

@@ -1,5 +1,6 @@
 import type { AccessSize, BusDevice } from './device.js';
 import { Mutex } from '../sync/mutex.js';
+import { defineLayout, i32, loadState, mutex, required, saveState, type SavedState } from '../sync/state-layout.js';
 import { PciConfigSpace, pciOnes, type PciConfigSpaceState, type PciFunction } from './pci-config.js';
 
 /**
@@ -68,9 +69,9 @@ export interface PciHostOptions {
 }
 
 // Int32 words; CONFIG_ADDRESS is only touched with LOCK held.
-const LOCK = 0;
-const ADDRESS = 1;
-const WORDS = 2;
+export const PCI_HOST_LAYOUT = defineLayout('pci-host', 1, { lock: mutex(), address: i32() });
+const { lock: LOCK, address: ADDRESS } = PCI_HOST_LAYOUT.at;
+const WORDS = PCI_HOST_LAYOUT.byteLength / 4;
 
 /**
  * Ports 0xCF8-0xCFF. CONFIG_ADDRESS is one register shared by every vCPU
@@ -101,13 +102,22 @@ export class PciHost implements BusDevice {
 
   static allocate(): PciHostState {
     return {
-      regs: new SharedArrayBuffer(WORDS * 4),
+      regs: PCI_HOST_LAYOUT.allocate(),
       bridge: PciConfigSpace.allocate({
         ...PCI_HOST_BRIDGE_ID,
         // Memory decoding and bus mastering on, as firmware leaves a host bridge.
         command: 0x0006,
       }),
     };
+  }
+
+  static save(state: PciHostState): Record<string, SavedState> {
+    return { regs: saveState(PCI_HOST_LAYOUT, state.regs), bridge: PciConfigSpace.save(state.bridge) };
+  }
+
+  static load(state: PciHostState, saved: Record<string, SavedState>): void {
+    loadState(PCI_HOST_LAYOUT, state.regs, required(saved, 'regs'));
+    PciConfigSpace.load(state.bridge, required(saved, 'bridge'));
   }
 
   constructor(

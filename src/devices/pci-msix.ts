@@ -1,3 +1,4 @@
+import { defineLayout, i32, loadState, mutex, saveState, type SavedState } from '../sync/state-layout.js';
 import type { AccessSize } from './device.js';
 import type { MsiSink } from './msi-sink.js';
 import type { PciCapability, PciConfigSpace } from './pci-config.js';
@@ -26,9 +27,11 @@ export interface MsixState {
   readonly vectors: number;
 }
 
-// Int32 words: the lock, then the table (4 words per vector), then the PBA.
-const LOCK = 0;
-const TABLE = 4;
+/** The lock, then the table (4 words per vector), then the PBA (a bit per vector). */
+export function msixLayout(vectors: number) {
+  return defineLayout('msix', 1, { lock: mutex(), reserved: i32(3), table: i32(4 * vectors), pba: i32(Math.ceil(vectors / 32) + 1) });
+}
+const { lock: LOCK, table: TABLE } = msixLayout(1).at;
 
 /** Where the table and the PBA sit: BAR index and offset (8-byte aligned). */
 export interface MsixPlacement {
@@ -46,11 +49,19 @@ export class MsixTable {
 
   static allocate(vectors: number): MsixState {
     if (!Number.isInteger(vectors) || vectors < 1 || vectors > MSIX_MAX_VECTORS) throw new RangeError(`an MSI-X table has 1-${MSIX_MAX_VECTORS} vectors (got ${vectors})`);
-    const regs = new SharedArrayBuffer((TABLE + 4 * vectors + Math.ceil(vectors / 32) + 1) * 4);
+    const regs = msixLayout(vectors).allocate();
     const w = new Int32Array(regs);
     // Every vector starts masked (6.8.2.9).
     for (let v = 0; v < vectors; v++) w[TABLE + 4 * v + 3] = VECTOR_MASKED;
     return { regs, vectors };
+  }
+
+  static save(state: MsixState): SavedState {
+    return saveState(msixLayout(state.vectors), state.regs);
+  }
+
+  static load(state: MsixState, saved: SavedState): void {
+    loadState(msixLayout(state.vectors), state.regs, saved);
   }
 
   /** The capability's bytes after ID and next pointer: message control, table and PBA offset/BIR. */

@@ -1,5 +1,6 @@
 import type { AccessSize, BusDevice, DeviceHost } from './device.js';
 import { Mutex } from '../sync/mutex.js';
+import { defineLayout, i32, loadState, mutex, required, saveState, type SavedState } from '../sync/state-layout.js';
 
 /**
  * The reset control register at port 0xCF9 (Intel PIIX3/PIIX4 "RC",
@@ -37,10 +38,9 @@ export interface ResetControlStats {
   resets: number;
 }
 
-const LOCK = 0;
-const VALUE = 1;
-const RESETS = 2;
-const WORDS = 3;
+export const RESET_CONTROL_LAYOUT = defineLayout('reset-control', 1, { lock: mutex(), value: i32(), resets: i32() });
+const { lock: LOCK, value: VALUE, resets: RESETS } = RESET_CONTROL_LAYOUT.at;
+const WORDS = RESET_CONTROL_LAYOUT.byteLength / 4;
 
 export class ResetControl implements BusDevice {
   readonly name = 'reset-control';
@@ -48,7 +48,15 @@ export class ResetControl implements BusDevice {
   private readonly lock: Mutex;
 
   static allocate(): ResetControlState {
-    return { regs: new SharedArrayBuffer(WORDS * 4) };
+    return { regs: RESET_CONTROL_LAYOUT.allocate() };
+  }
+
+  static save(state: ResetControlState): Record<string, SavedState> {
+    return { regs: saveState(RESET_CONTROL_LAYOUT, state.regs) };
+  }
+
+  static load(state: ResetControlState, saved: Record<string, SavedState>): void {
+    loadState(RESET_CONTROL_LAYOUT, state.regs, required(saved, 'regs'));
   }
 
   constructor(

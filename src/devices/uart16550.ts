@@ -1,6 +1,7 @@
 import type { AccessSize, BusDevice, DeviceHost } from './device.js';
 import { ByteRing } from '../sync/byte-ring.js';
 import { Mutex } from '../sync/mutex.js';
+import { defineLayout, f64, i32, loadState, mutex, required, saveState, type SavedState } from '../sync/state-layout.js';
 
 /** Register offsets from the UART's base port (COM1 is 0x3f8). */
 export const UartReg = {
@@ -78,28 +79,36 @@ export interface Uart16550Stats {
   rxOverruns: number;
 }
 
-// Register words. All but LOCK are only touched with LOCK held.
-const LOCK = 0;
-const IER = 1;
-const LCR = 2;
-const MCR = 3;
-const FCR = 4; // as last programmed, minus the self-clearing bits
-const SCR = 5;
-const DIVISOR = 6;
-const OVERRUN = 7; // LSR.OE, sticky until LSR is read
-const THR_PENDING = 8; // the THRE interrupt latch: set by THR emptying, cleared by IIR read or THR write
-const MSR_DELTA = 9; // MSR bits 0-3
-const TX_BLOCKED = 10; // a THR write found or left the TX ring full: re-arm THRE once the host drains it
-const IRQ_LEVEL = 11; // what was last driven on the IRQ line, so every thread agrees
-const WORDS = 12;
-
-// Statistics, as doubles after the words so they do not wrap at 4 GiB.
-const STATS_BYTE_OFFSET = 64;
-const TX_BYTES = 0;
-const RX_BYTES = 1;
-const TX_DROPS = 2;
-const RX_OVERRUNS = 3;
-const REGS_BYTES = STATS_BYTE_OFFSET + 4 * Float64Array.BYTES_PER_ELEMENT;
+/** The register state; all but `lock` only touched with the lock held. */
+export const UART_LAYOUT = defineLayout('uart16550', 1, {
+  lock: mutex(),
+  ier: i32(),
+  lcr: i32(),
+  mcr: i32(),
+  /** As last programmed, minus the self-clearing bits. */
+  fcr: i32(),
+  scr: i32(),
+  divisor: i32(),
+  /** LSR.OE, sticky until LSR is read. */
+  overrun: i32(),
+  /** The THRE interrupt latch: set by THR emptying, cleared by IIR read or THR write. */
+  thrPending: i32(),
+  /** MSR bits 0-3. */
+  msrDelta: i32(),
+  /** A THR write found or left the TX ring full: re-arm THRE once the host drains it. */
+  txBlocked: i32(),
+  /** What was last driven on the IRQ line, so every thread agrees. */
+  irqLevel: i32(),
+  // Statistics, as doubles so they do not wrap at 4 GiB.
+  txBytes: f64(),
+  rxBytes: f64(),
+  txDrops: f64(),
+  rxOverruns: f64(),
+});
+const { lock: LOCK, ier: IER, lcr: LCR, mcr: MCR, fcr: FCR, scr: SCR, divisor: DIVISOR, overrun: OVERRUN, thrPending: THR_PENDING, msrDelta: MSR_DELTA, txBlocked: TX_BLOCKED, irqLevel: IRQ_LEVEL } = UART_LAYOUT.at;
+const { txBytes: TX_BYTES, rxBytes: RX_BYTES, txDrops: TX_DROPS, rxOverruns: RX_OVERRUNS } = UART_LAYOUT.at;
+const WORDS = UART_LAYOUT.f64ByteOffset / 4;
+const STATS_BYTE_OFFSET = UART_LAYOUT.f64ByteOffset;
 
 const TRIGGER_LEVELS = [1, 4, 8, 14] as const;
 /** Lines from an "always connected" host: CTS, DSR and DCD asserted, RI not. */
@@ -136,7 +145,7 @@ export class Uart16550 implements BusDevice {
   private readonly rx: ByteRing;
 
   static allocate(options: Uart16550AllocateOptions = {}): Uart16550State {
-    const regs = new SharedArrayBuffer(REGS_BYTES);
+    const regs = UART_LAYOUT.allocate();
     // The divisor latch is not reset by hardware; start at 115200 baud.
     new Int32Array(regs, 0, WORDS)[DIVISOR] = 1;
     return {
@@ -144,6 +153,17 @@ export class Uart16550 implements BusDevice {
       tx: ByteRing.allocate(options.txCapacity ?? 64 * 1024),
       rx: ByteRing.allocate(options.rxCapacity ?? 4 * 1024),
     };
+  }
+
+  /** The UART's state by name: registers and both rings (a snapshot of a quiesced VM). */
+  static save(state: Uart16550State): Record<string, SavedState> {
+    return { regs: saveState(UART_LAYOUT, state.regs), tx: ByteRing.save(state.tx), rx: ByteRing.save(state.rx) };
+  }
+
+  static load(state: Uart16550State, saved: Record<string, SavedState>): void {
+    loadState(UART_LAYOUT, state.regs, required(saved, 'regs'));
+    ByteRing.load(state.tx, required(saved, 'tx'));
+    ByteRing.load(state.rx, required(saved, 'rx'));
   }
 
   constructor(

@@ -9,6 +9,7 @@
  * are handed to `ApicBus.deliver` only after the mutex is released, so the
  * IOAPIC lock is a leaf lock and never nests with the APIC bus's locks.
  */
+import { defineLayout, i32, loadState, mutex, saveState, type SavedState } from '../sync/state-layout.js';
 import type { AccessSize, BusDevice } from '../devices/device.js';
 import { Mutex } from '../sync/mutex.js';
 import { deliveryModeFromBits } from './msi.js';
@@ -45,15 +46,17 @@ const ID_MASK = 0x0f000000; // bits 27:24
 // Delivery status and remote IRR are read-only; bits 31:17 are reserved.
 const LOW_WRITABLE = 0xfff | Rte.ActiveLow | Rte.LevelTriggered | Rte.Masked;
 
-// Layout of the shared Int32 words.
-const W_LOCK = 0;
-const W_SELECT = 1;
-const W_ID = 2;
-/** Raw (electrical) levels of the 24 input pins, one bit each. */
-const W_LINES = 3;
-/** Redirection entries: low word at W_RTE + 2*pin, high word after it. */
-const W_RTE = 4;
-const WORDS = W_RTE + 2 * IOAPIC_PINS;
+export const IOAPIC_LAYOUT = defineLayout('ioapic', 1, {
+  lock: mutex(),
+  select: i32(),
+  id: i32(),
+  /** Raw (electrical) levels of the 24 input pins, one bit each. */
+  lines: i32(),
+  /** Redirection entries: the low word of pin p's at rte + 2p, the high word after it. */
+  rte: i32(2 * IOAPIC_PINS),
+});
+const { lock: W_LOCK, select: W_SELECT, id: W_ID, lines: W_LINES, rte: W_RTE } = IOAPIC_LAYOUT.at;
+const WORDS = IOAPIC_LAYOUT.byteLength / 4;
 
 /** A decoded redirection entry, for tests and diagnostics. */
 export interface RedirectionEntry {
@@ -105,8 +108,16 @@ export class Ioapic implements BusDevice, EoiListener {
   private readonly mutex: Mutex;
 
   /** A buffer in the power-on state: ID 0, every entry masked. */
+  static save(buffer: SharedArrayBuffer): SavedState {
+    return saveState(IOAPIC_LAYOUT, buffer);
+  }
+
+  static load(buffer: SharedArrayBuffer, saved: SavedState): void {
+    loadState(IOAPIC_LAYOUT, buffer, saved);
+  }
+
   static allocate(): SharedArrayBuffer {
-    const buffer = new SharedArrayBuffer(WORDS * 4);
+    const buffer = IOAPIC_LAYOUT.allocate();
     resetWords(new Int32Array(buffer));
     return buffer;
   }

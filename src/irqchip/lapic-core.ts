@@ -321,6 +321,11 @@ export class Lapic {
     return fresh;
   }
 
+  /** Puts back events taken by `takeEvents` but not acted on (a vCPU pausing for a snapshot). */
+  returnEvents(bits: number): void {
+    if (bits) this.raiseEvent(bits);
+  }
+
   private raiseEvent(bit: number): boolean {
     const fresh = (Atomics.or(this.s, this.b + W_EVENTS, bit) & bit) === 0;
     if (fresh) this.touch();

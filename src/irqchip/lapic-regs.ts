@@ -1,3 +1,4 @@
+import { block, defineLayout, f64, i32, mutex } from '../sync/state-layout.js';
 /**
  * Register offsets, bit fields and the shared-memory layout of the local APIC
  * model (Intel SDM vol. 3, ch. 11). Kept apart from the behaviour so that the
@@ -137,55 +138,106 @@ export const LapicEvent = {
 // Shared-memory layout. A header, then one 256-byte block per APIC (a whole
 // number of cache lines, so APICs do not share lines).
 
-/** Int32 words of the set header. */
-export const HEADER_WORDS = 16;
-export const H_MAGIC = 0;
-export const H_COUNT = 1;
-/** 0 = fresh, 1 = being initialised, 2 = ready. */
-export const H_INIT = 2;
-/** Rotating start for lowest-priority arbitration ties. */
-export const H_ROUND_ROBIN = 3;
-/** Set once any guest writes an xAPIC ID other than its initial one. */
-export const H_IDS_CHANGED = 4;
 export const LAPIC_MAGIC = 0x4c415043; // "LAPC"
 
-export const BLOCK_WORDS = 64;
-// Word offsets within a block. "any" = written by any thread with atomics;
-// "owner" = written only by the owning vCPU, read by others with atomics.
-export const W_IRR = 0; // 8 words, any
-export const W_TMR = 8; // 8 words, any (set on acceptance)
-export const W_ISR = 16; // 8 words, owner
-export const W_EVENTS = 24; // any
-export const W_SIPI = 25; // any
-export const W_ESR_PENDING = 26; // any: errors since the last ESR write
-export const W_ESR = 27; // owner: the value ESR reads
-export const W_BASE_LO = 28; // owner: IA32_APIC_BASE[31:0]
-export const W_BASE_HI = 29; // owner: IA32_APIC_BASE[63:32]
-export const W_ID = 30; // owner: 32-bit APIC ID (xAPIC view = low 8 bits)
-export const W_INITIAL_ID = 31; // fixed at initialisation
-export const W_LDR = 32; // owner
-export const W_DFR = 33; // owner
-export const W_SVR = 34; // owner
-export const W_TPR = 35; // owner
-export const W_ISRV = 36; // owner: highest in-service vector, 0 if none
-export const W_LVT = 37; // 6 words, owner (timer: under the timer lock)
-export const W_LINT_PINS = 43; // any: input levels, bit n = LINTn high
-export const W_LINT_REMOTE = 44; // any: remote IRR of level-triggered LINTn
-export const W_TIMER_LOCK = 45;
-export const W_TMICT = 46; // timer lock
-export const W_TDCR = 47; // timer lock
-export const W_ICR_LO = 48; // owner
-export const W_ICR_HI = 49; // owner
 /**
- * any: bumped on every change that can alter what this APIC delivers
- * (acceptances, events, LINT levels, the owner's register writes), so the
- * run loop can skip its interrupt checks while it has not moved.
+ * The set's state for `count` APICs. "any" = written by any thread with
+ * atomics; "owner" = written only by the owning vCPU, read by others with
+ * atomics.
  */
-export const W_ATTN = 50;
-/** Float64 slots start here (word 56 = byte 224, 8-byte aligned). */
-export const W_F64 = 56;
+export function lapicSetLayout(count: number) {
+  return defineLayout('lapic-set', 1, {
+    magic: i32(),
+    count: i32(),
+    /** 0 = fresh, 1 = being initialised, 2 = ready. */
+    init: i32(),
+    /** Rotating start for lowest-priority arbitration ties. */
+    roundRobin: i32(),
+    /** Set once any guest writes an xAPIC ID other than its initial one. */
+    idsChanged: i32(),
+    headerReserved: i32(11),
+    apic: block(
+      count,
+      {
+        irr: i32(8), // any
+        tmr: i32(8), // any (set on acceptance)
+        isr: i32(8), // owner
+        events: i32(), // any
+        sipi: i32(), // any
+        esrPending: i32(), // any: errors since the last ESR write
+        esr: i32(), // owner: the value ESR reads
+        baseLo: i32(), // owner: IA32_APIC_BASE[31:0]
+        baseHi: i32(), // owner: IA32_APIC_BASE[63:32]
+        id: i32(), // owner: 32-bit APIC ID (xAPIC view = low 8 bits)
+        initialId: i32(), // fixed at initialisation
+        ldr: i32(), // owner
+        dfr: i32(), // owner
+        svr: i32(), // owner
+        tpr: i32(), // owner
+        isrv: i32(), // owner: highest in-service vector, 0 if none
+        lvt: i32(6), // owner (timer: under the timer lock)
+        lintPins: i32(), // any: input levels, bit n = LINTn high
+        lintRemote: i32(), // any: remote IRR of level-triggered LINTn
+        timerLock: mutex(),
+        tmict: i32(), // timer lock
+        tdcr: i32(), // timer lock
+        icrLo: i32(), // owner
+        icrHi: i32(), // owner
+        /**
+         * any: bumped on every change that can alter what this APIC delivers
+         * (acceptances, events, LINT levels, the owner's register writes), so
+         * the run loop can skip its interrupt checks while it has not moved.
+         */
+        attn: i32(),
+        reserved: i32(5),
+        // Float64 values, all under the timer lock.
+        start: f64(), // ns: start of the current count-down
+        deadline: f64(), // ns: next expiry, Infinity when disarmed
+        tscDeadline: f64(), // IA32_TSC_DEADLINE value
+      },
+      256,
+    ),
+  });
+}
+
+// Word offsets, as the models index the set's Int32Array and Float64Array:
+// a header, then one 256-byte block per APIC (a whole number of cache
+// lines, so APICs do not share lines).
+const L = lapicSetLayout(1);
+const A = L.at.apic.fields;
+/** Int32 words of the set header. */
+export const HEADER_WORDS = L.at.apic.base / 4;
+export const { magic: H_MAGIC, count: H_COUNT, init: H_INIT, roundRobin: H_ROUND_ROBIN, idsChanged: H_IDS_CHANGED } = L.at;
+export const BLOCK_WORDS = L.at.apic.stride / 4;
+export const W_IRR = A.irr / 4;
+export const W_TMR = A.tmr / 4;
+export const W_ISR = A.isr / 4;
+export const W_EVENTS = A.events / 4;
+export const W_SIPI = A.sipi / 4;
+export const W_ESR_PENDING = A.esrPending / 4;
+export const W_ESR = A.esr / 4;
+export const W_BASE_LO = A.baseLo / 4;
+export const W_BASE_HI = A.baseHi / 4;
+export const W_ID = A.id / 4;
+export const W_INITIAL_ID = A.initialId / 4;
+export const W_LDR = A.ldr / 4;
+export const W_DFR = A.dfr / 4;
+export const W_SVR = A.svr / 4;
+export const W_TPR = A.tpr / 4;
+export const W_ISRV = A.isrv / 4;
+export const W_LVT = A.lvt / 4;
+export const W_LINT_PINS = A.lintPins / 4;
+export const W_LINT_REMOTE = A.lintRemote / 4;
+export const W_TIMER_LOCK = A.timerLock / 4;
+export const W_TMICT = A.tmict / 4;
+export const W_TDCR = A.tdcr / 4;
+export const W_ICR_LO = A.icrLo / 4;
+export const W_ICR_HI = A.icrHi / 4;
+export const W_ATTN = A.attn / 4;
+/** Float64 slots start here (8-byte aligned). */
+export const W_F64 = A.start / 4;
 // Float64 indices within a block's Float64 area (all under the timer lock).
-export const F_START = 0; // ns: start of the current count-down
-export const F_DEADLINE = 1; // ns: next expiry, Infinity when disarmed
-export const F_TSC_DEADLINE = 2; // IA32_TSC_DEADLINE value
+export const F_START = 0;
+export const F_DEADLINE = (A.deadline - A.start) / 8;
+export const F_TSC_DEADLINE = (A.tscDeadline - A.start) / 8;
 export const F64_PER_BLOCK = BLOCK_WORDS / 2;

@@ -30,10 +30,24 @@ import {
 /** ns per tick of the APIC bus clock before division. */
 export const APIC_BUS_NS_PER_TICK = 1;
 
+/**
+ * The shortest period a periodic timer runs at. A shorter one (a count of
+ * 1 is 1 ns) would have the vCPU do nothing but take timer interrupts, as
+ * each costs far more than its period here; hardware cannot deliver them
+ * that fast either. KVM's LAPIC clamps to the same 200 us
+ * (kvm.min_timer_period_us), so every irqchip mode behaves alike.
+ */
+export const MIN_PERIODIC_NS = 200_000;
+
 /** The divide configuration register's encoding: bits 0, 1 and 3 (SDM figure 11-10). */
 export function timerDivisor(tdcr: number): number {
   const code = (tdcr & 3) | ((tdcr >> 1) & 4);
   return 1 << ((code + 1) & 7); // 000 -> 2, ..., 110 -> 128, 111 -> 1
+}
+
+/** A periodic timer's period for a count-down of `ns`. */
+function periodNs(ns: number): number {
+  return Math.max(ns, MIN_PERIODIC_NS);
 }
 
 function timerMode(lvt: number): number {
@@ -113,8 +127,9 @@ export class LapicTimer {
         this.f64[this.f + F_DEADLINE] = Infinity;
       } else {
         const now = this.clock.nowNs();
+        const ns = count * this.tickNs();
         this.f64[this.f + F_START] = now;
-        this.f64[this.f + F_DEADLINE] = now + count * this.tickNs();
+        this.f64[this.f + F_DEADLINE] = now + (timerMode(this.lvt()) === TimerMode.Periodic ? periodNs(ns) : ns);
       }
     }
     this.lock.unlock();
@@ -219,7 +234,7 @@ export class LapicTimer {
       this.f64[this.f + F_TSC_DEADLINE] = 0;
       this.f64[this.f + F_DEADLINE] = Infinity;
     } else if (mode === TimerMode.Periodic) {
-      const period = this.initialCount() * this.tickNs();
+      const period = periodNs(this.initialCount() * this.tickNs());
       let start = this.f64[this.f + F_START]!;
       start += Math.floor((now - start) / period) * period;
       let next = start + period;

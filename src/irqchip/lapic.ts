@@ -6,6 +6,7 @@
  * is in lapic-core.ts, the timer in lapic-timer.ts, constants and the
  * shared layout in lapic-regs.ts; all are re-exported here.
  */
+import { loadState, saveState, type SavedState } from '../sync/state-layout.js';
 import type { AccessSize, BusDevice } from '../devices/device.js';
 import { DeliveryMode, Shorthand, type ApicBus, type ApicMessage, type WakeFn } from './types.js';
 import { Lapic, type LapicSetOptions } from './lapic-core.js';
@@ -20,6 +21,7 @@ import {
   H_MAGIC,
   H_ROUND_ROBIN,
   HEADER_WORDS,
+  lapicSetLayout,
   LAPIC_DEFAULT_BASE,
   LAPIC_MAGIC,
   LAPIC_MMIO_SIZE,
@@ -32,7 +34,7 @@ import {
 
 export * from './lapic-regs.js';
 export { Lapic, x2apicLogicalId, type LapicMode, type LapicSetOptions } from './lapic-core.js';
-export { APIC_BUS_NS_PER_TICK, timerDivisor } from './lapic-timer.js';
+export { APIC_BUS_NS_PER_TICK, MIN_PERIODIC_NS, timerDivisor } from './lapic-timer.js';
 
 const X2APIC_BROADCAST = 0xffffffff;
 const XAPIC_BROADCAST = 0xff;
@@ -51,10 +53,20 @@ export class LapicSet implements ApicBus {
   /** All initial IDs are below 255, so 8- and 32-bit IDs cannot alias. */
   private readonly smallIds: boolean;
 
+  /** Every APIC's state by name (the VM paused). */
+  static save(buffer: SharedArrayBuffer): SavedState {
+    return saveState(lapicSetLayout(new Int32Array(buffer, 0, HEADER_WORDS)[H_COUNT]!), buffer);
+  }
+
+  /** Loads saved APICs into a freshly allocated set of the same size, before any view is built. */
+  static load(buffer: SharedArrayBuffer, saved: SavedState): void {
+    loadState(lapicSetLayout(new Int32Array(buffer, 0, HEADER_WORDS)[H_COUNT]!), buffer, saved);
+  }
+
   /** Shared state for `count` local APICs; pass it to every thread's `new LapicSet`. */
   static allocate(count: number): SharedArrayBuffer {
     if (!Number.isInteger(count) || count < 1) throw new RangeError('need at least one local APIC');
-    const buffer = new SharedArrayBuffer((HEADER_WORDS + count * BLOCK_WORDS) * 4);
+    const buffer = lapicSetLayout(count).allocate();
     const h = new Int32Array(buffer, 0, HEADER_WORDS);
     h[H_MAGIC] = LAPIC_MAGIC;
     h[H_COUNT] = count;

@@ -10,6 +10,7 @@
  * State lives in a SharedArrayBuffer so each thread can hold its own
  * `DualPic` view; every change happens under the mutex in the buffer.
  */
+import { defineLayout, i32, loadState, mutex, repeat, saveState, type SavedState } from '../sync/state-layout.js';
 import type { AccessSize, BusDevice } from '../devices/device.js';
 import { Mutex } from '../sync/mutex.js';
 
@@ -64,33 +65,42 @@ export interface DualPicOptions {
 
 // ---- Shared layout ----
 
-const W_LOCK = 0;
-const W_OUTPUT = 1;
-const W_CHIPS = 2;
-
+export const PIC_LAYOUT = defineLayout('dual-8259', 1, {
+  lock: mutex(),
+  output: i32(),
+  /** Master, then slave. */
+  chip: repeat(2, {
+    irr: i32(),
+    imr: i32(),
+    isr: i32(),
+    /** Raw input levels, for edge detection and level-mode IRR. */
+    lines: i32(),
+    elcr: i32(),
+    /** IR that currently has the highest priority (0 after reset: IR0 highest, IR7 lowest). */
+    priorityBase: i32(),
+    vectorBase: i32(),
+    readIsr: i32(),
+    poll: i32(),
+    specialMask: i32(),
+    /** 0 = operational (data port writes are OCW1), 1..3 = expecting ICW2..ICW4. */
+    initState: i32(),
+    needIcw4: i32(),
+    single: i32(),
+    autoEoi: i32(),
+    rotateAutoEoi: i32(),
+    sfnm: i32(),
+  }),
+});
+const { lock: W_LOCK, output: W_OUTPUT } = PIC_LAYOUT.at;
+const { base: W_CHIPS, stride: CHIP_WORDS } = PIC_LAYOUT.at.chip;
 // Per-chip fields (Int32 words from the chip's base).
-const F_IRR = 0;
-const F_IMR = 1;
-const F_ISR = 2;
-/** Raw input levels, for edge detection and level-mode IRR. */
-const F_LINES = 3;
-const F_ELCR = 4;
-/** IR that currently has the highest priority (0 after reset: IR0 highest, IR7 lowest). */
-const F_PRIORITY_BASE = 5;
-const F_VECTOR_BASE = 6;
-const F_READ_ISR = 7;
-const F_POLL = 8;
-const F_SPECIAL_MASK = 9;
-/** 0 = operational (data port writes are OCW1), 1..3 = expecting ICW2..ICW4. */
-const F_INIT_STATE = 10;
-const F_NEED_ICW4 = 11;
-const F_SINGLE = 12;
-const F_AUTO_EOI = 13;
-const F_ROTATE_AUTO_EOI = 14;
-const F_SFNM = 15;
-const CHIP_WORDS = 16;
+const {
+  irr: F_IRR, imr: F_IMR, isr: F_ISR, lines: F_LINES, elcr: F_ELCR, priorityBase: F_PRIORITY_BASE, vectorBase: F_VECTOR_BASE, readIsr: F_READ_ISR,
+  poll: F_POLL, specialMask: F_SPECIAL_MASK, initState: F_INIT_STATE, needIcw4: F_NEED_ICW4, single: F_SINGLE, autoEoi: F_AUTO_EOI,
+  rotateAutoEoi: F_ROTATE_AUTO_EOI, sfnm: F_SFNM,
+} = PIC_LAYOUT.at.chip.fields;
 
-const WORDS = W_CHIPS + 2 * CHIP_WORDS;
+const WORDS = PIC_LAYOUT.byteLength / 4;
 
 /** Raw state of one chip, for tests and diagnostics. */
 export interface PicChipState {
@@ -355,8 +365,16 @@ export class DualPic {
   private readonly onOutput: (high: boolean) => void;
 
   /** A buffer in the power-on state. */
+  static save(buffer: SharedArrayBuffer): SavedState {
+    return saveState(PIC_LAYOUT, buffer);
+  }
+
+  static load(buffer: SharedArrayBuffer, saved: SavedState): void {
+    loadState(PIC_LAYOUT, buffer, saved);
+  }
+
   static allocate(): SharedArrayBuffer {
-    const buffer = new SharedArrayBuffer(WORDS * 4);
+    const buffer = PIC_LAYOUT.allocate();
     for (const chip of chipViews(new Int32Array(buffer))) chip.powerOn();
     return buffer;
   }

@@ -11,10 +11,14 @@ export interface NativeAddon {
   close(fd: number): void;
   ioctl(fd: number, request: number, arg?: number | bigint | ArrayBufferView): number;
   memfdCreate(name: string, size: number): number;
-  mapShared(fd: number, offset: number, size: number): { buffer: SharedArrayBuffer; address: bigint };
+  /** mmap(2) of `fd` as a SharedArrayBuffer: MAP_SHARED, or MAP_PRIVATE (copy-on-write) with `copyOnWrite`. */
+  mapShared(fd: number, offset: number, size: number, copyOnWrite?: boolean): { buffer: SharedArrayBuffer; address: bigint };
+  /** lseek(2); -1 where SEEK_DATA/SEEK_HOLE find nothing (ENXIO). */
+  seek(fd: number, offset: number, whence: number): number;
   addressOf(view: ArrayBufferView): bigint;
   attachVcpu(fd: number, runSize: number, stats?: Float64Array): { slot: number; run: ArrayBuffer; tid: number };
-  detachVcpu(slot: number): void;
+  /** Frees the slot and unmaps its run page, first detaching `run` (attachVcpu's buffer); on the vCPU's thread, after its last run. */
+  detachVcpu(slot: number, run?: ArrayBuffer): void;
   run(slot: number): number;
   kick(slot: number): void;
   /** Kicks the slot's thread at CLOCK_MONOTONIC `deadlineNs` (0 disarms); call on that thread. */

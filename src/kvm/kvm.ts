@@ -19,7 +19,13 @@ export class Kvm {
       throw kvmOpenError(path, e);
     }
     const kvm = new Kvm(fd, path);
-    const version = native.ioctl(fd, k('KVM_GET_API_VERSION'));
+    let version: number;
+    try {
+      version = native.ioctl(fd, k('KVM_GET_API_VERSION'));
+    } catch (e) {
+      kvm.close();
+      throw new NodevisorError('EKVM', `${path} is not the KVM device (it does not answer KVM_GET_API_VERSION: ${(e as Error).message}): use /dev/kvm`, { cause: e });
+    }
     if (version !== 12) {
       kvm.close();
       throw new NodevisorError('EKVM', `${path} speaks KVM API version ${version}; nodevisor needs version 12`);
@@ -56,6 +62,21 @@ export class Kvm {
       }
     }
     throw new Error('KVM_GET_SUPPORTED_CPUID: more than 4096 entries');
+  }
+
+  /** KVM_GET_MSR_INDEX_LIST: the MSRs KVM can save and restore for a vCPU. */
+  msrIndexList(): number[] {
+    for (let cap = 256; cap <= 16384; cap *= 2) {
+      const b = new Uint32Array(1 + cap);
+      b[0] = cap;
+      try {
+        native.ioctl(this.fd, k('KVM_GET_MSR_INDEX_LIST'), b);
+        return Array.from(b.subarray(1, 1 + b[0]!));
+      } catch (e) {
+        if (errnoCode(e) !== 'E2BIG') throw e;
+      }
+    }
+    throw new Error('KVM_GET_MSR_INDEX_LIST: more than 16384 MSRs');
   }
 
   /** True when the host is a software-virtualising KVM (kvm_pvm; see host-kvm notes). */

@@ -7,6 +7,18 @@ import {
 const EVENTS = layoutOf('kvm_vcpu_events');
 const FPU = layoutOf('kvm_fpu');
 const DEBUG = layoutOf('kvm_guest_debug');
+const ATTR = layoutOf('kvm_device_attr');
+
+/** vCPU state structs saved whole, and their get/set ioctls. */
+const RAW_IOCTLS = {
+  kvm_xsave: ['KVM_GET_XSAVE', 'KVM_SET_XSAVE'],
+  kvm_xcrs: ['KVM_GET_XCRS', 'KVM_SET_XCRS'],
+  kvm_debugregs: ['KVM_GET_DEBUGREGS', 'KVM_SET_DEBUGREGS'],
+  kvm_lapic_state: ['KVM_GET_LAPIC', 'KVM_SET_LAPIC'],
+  kvm_fpu: ['KVM_GET_FPU', 'KVM_SET_FPU'],
+  kvm_vcpu_events: ['KVM_GET_VCPU_EVENTS', 'KVM_SET_VCPU_EVENTS'],
+} as const;
+export type RawStruct = keyof typeof RAW_IOCTLS;
 
 /**
  * A vCPU file descriptor's ioctls. Each costs ~10 us on the development
@@ -106,6 +118,50 @@ export class KvmVcpu {
 
   tscKhz(): number {
     return native.ioctl(this.fd, k('KVM_GET_TSC_KHZ'), 0);
+  }
+
+  /**
+   * The guest TSC's offset from the host's (KVM_VCPU_TSC_OFFSET, Linux
+   * 5.16+), or undefined where KVM does not expose it.
+   */
+  tscOffset(): bigint | undefined {
+    const value = new BigUint64Array(1);
+    if (!this.tscAttr(k('KVM_HAS_DEVICE_ATTR'))) return undefined;
+    this.tscAttr(k('KVM_GET_DEVICE_ATTR'), value);
+    return value[0]!;
+  }
+
+  setTscOffset(offset: bigint): void {
+    this.tscAttr(k('KVM_SET_DEVICE_ATTR'), new BigUint64Array([BigInt.asUintN(64, offset)]));
+  }
+
+  private tscAttr(request: number, value?: BigUint64Array): boolean {
+    const b = new DataView(new ArrayBuffer(ATTR.size));
+    b.setUint32(ATTR.group!, k('KVM_VCPU_TSC_CTRL'), true);
+    b.setBigUint64(ATTR.attr!, BigInt(k('KVM_VCPU_TSC_OFFSET')), true);
+    if (value) b.setBigUint64(ATTR.addr!, native.addressOf(value), true);
+    try {
+      native.ioctl(this.fd, request, b);
+      return true;
+    } catch (e) {
+      if (request === k('KVM_HAS_DEVICE_ATTR')) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * A raw struct the kernel defines (kvm_xsave, kvm_xcrs, kvm_debugregs,
+   * kvm_lapic_state), read with `get` into a buffer of the struct's size.
+   */
+  getRaw(struct: RawStruct): Uint8Array {
+    const b = new Uint8Array(layoutOf(struct).size);
+    native.ioctl(this.fd, k(RAW_IOCTLS[struct][0]), b);
+    return b;
+  }
+
+  setRaw(struct: RawStruct, bytes: Uint8Array): void {
+    if (bytes.length !== layoutOf(struct).size) throw new RangeError(`${struct}: ${bytes.length} bytes, the kernel's struct has ${layoutOf(struct).size}`);
+    native.ioctl(this.fd, k(RAW_IOCTLS[struct][1]), Uint8Array.from(bytes));
   }
 
   /** KVM_SET_GUEST_DEBUG with `control` flags and up to 8 debug registers. */

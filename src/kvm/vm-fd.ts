@@ -2,6 +2,7 @@ import { native, k, layoutOf } from './addon.js';
 import type { Kvm } from './kvm.js';
 
 const REGION = layoutOf('kvm_userspace_memory_region');
+const CLOCK = layoutOf('kvm_clock_data');
 const CAP = layoutOf('kvm_enable_cap');
 const MSI = layoutOf('kvm_msi');
 const IRQ_LEVEL = layoutOf('kvm_irq_level');
@@ -56,6 +57,20 @@ export class KvmVm {
 
   setUserMemoryRegion(slot: number, gpa: number, size: number, hostAddress: bigint, flags = 0): void {
     setMemoryRegion(this.fd, slot, gpa, size, hostAddress, flags);
+  }
+
+  /** KVM_GET_CLOCK: the guest's kvmclock, in ns. */
+  getClock(): bigint {
+    const b = new DataView(new ArrayBuffer(CLOCK.size));
+    native.ioctl(this.fd, k('KVM_GET_CLOCK'), b);
+    return b.getBigUint64(CLOCK.clock!, true);
+  }
+
+  /** KVM_SET_CLOCK: sets the guest's kvmclock to `ns` (e.g. where it stood when the VM was paused). */
+  setClock(ns: bigint): void {
+    const b = new DataView(new ArrayBuffer(CLOCK.size));
+    b.setBigUint64(CLOCK.clock!, ns, true);
+    native.ioctl(this.fd, k('KVM_SET_CLOCK'), b);
   }
 
   setTssAddr(gpa: number): void {

@@ -1,9 +1,24 @@
 import { WakeWord } from './wake-word.js';
+import { bytes, defineLayout, i32, loadState, saveState, type SavedState, type StateLayout } from './state-layout.js';
 
-const HEAD = 0; // next byte the consumer reads (consumer-owned)
-const TAIL = 1; // next byte the producer writes (producer-owned)
-const WAKE = 2; // bumped on every push, for a sleeping consumer
-const HEADER_WORDS = 4;
+/** The layout of a ring of `capacity` bytes (the capacity is part of the VM's configuration). */
+export function byteRingLayout(capacity: number): StateLayout {
+  return defineLayout('byte-ring', 1, {
+    head: i32(), // next byte the consumer reads (consumer-owned)
+    tail: i32(), // next byte the producer writes (producer-owned)
+    wake: i32(), // bumped on every push, for a sleeping consumer
+    reserved: i32(),
+    data: bytes(capacity),
+  });
+}
+const HEADER = byteRingLayout(2);
+const HEAD = HEADER.at.head as number;
+const TAIL = HEADER.at.tail as number;
+const WAKE = HEADER.at.wake as number;
+const HEADER_WORDS = HEADER.bytesByteOffset / 4;
+
+/** The power-of-two capacity a ring buffer was allocated for (its size may be padded). */
+const capacityOf = (buffer: SharedArrayBuffer): number => 2 ** Math.floor(Math.log2(buffer.byteLength - HEADER_WORDS * 4));
 
 /**
  * A single-producer single-consumer byte ring in shared memory. Producers on
@@ -16,16 +31,25 @@ export class ByteRing {
   private readonly data: Uint8Array;
   private readonly wake: WakeWord;
 
+  /** The ring's state by name, for a snapshot. */
+  static save(buffer: SharedArrayBuffer): SavedState {
+    return saveState(byteRingLayout(capacityOf(buffer)), buffer);
+  }
+
+  static load(buffer: SharedArrayBuffer, saved: SavedState): void {
+    loadState(byteRingLayout(capacityOf(buffer)), buffer, saved);
+  }
+
   static allocate(capacity: number): SharedArrayBuffer {
     if (!Number.isInteger(capacity) || capacity < 2 || capacity > 2 ** 30 || (capacity & (capacity - 1)) !== 0) {
       throw new RangeError(`ring capacity must be a power of two between 2 and 2^30 (got ${capacity})`);
     }
-    return new SharedArrayBuffer(HEADER_WORDS * 4 + capacity);
+    return byteRingLayout(capacity).allocate();
   }
 
   constructor(buffer: SharedArrayBuffer) {
     this.header = new Int32Array(buffer, 0, HEADER_WORDS);
-    this.data = new Uint8Array(buffer, HEADER_WORDS * 4);
+    this.data = new Uint8Array(buffer, HEADER_WORDS * 4, capacityOf(buffer));
     this.capacity = this.data.length;
     this.wake = new WakeWord(this.header, WAKE);
   }

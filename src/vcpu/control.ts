@@ -8,11 +8,18 @@ import { native } from '../kvm/addon.js';
 
 const CTL_STOP = 0; // non-zero once a stop has been requested
 const CTL_GO = 1; // workers wait for this before the first KVM_RUN
+const CTL_PAUSE = 2; // non-zero while the VM is (being) paused
+const CTL_PAUSED = 3; // vCPUs parked for the pause
 const VM_WORDS = 16;
 const V_SLOT = 0;
 const V_STATE = 1;
 const V_WAKE = 2;
-const V_WORDS = 4;
+const V_SETUP = 3; // who owns the vCPU's KVM set-up: Setup.*
+const V_FD = 4; // the vCPU fd + 1, for ioctls from the main thread while the VM is paused (0: none)
+const V_WORDS = 8;
+
+/** V_SETUP values: a start that is stopped early cancels the workers that have not claimed theirs. */
+const Setup = { Open: 0, Claimed: 1, Cancelled: 2 } as const;
 
 /** Where a vCPU thread is; read by wakers to choose between notify and kick. */
 export const VcpuState = {
@@ -21,6 +28,8 @@ export const VcpuState = {
   InGuest: 2,
   Halted: 3,
   Exited: 4,
+  /** Parked outside KVM_RUN because the VM is paused. */
+  Paused: 5,
 } as const;
 export type VcpuState = (typeof VcpuState)[keyof typeof VcpuState];
 
@@ -47,9 +56,11 @@ export class VmControlBlock {
     return Atomics.load(this.words, CTL_STOP) !== 0;
   }
 
-  /** Sets the stop flag; returns true for the first caller only. */
+  /** Sets the stop flag (which also ends any pause); returns true for the first caller only. */
   claimStop(): boolean {
-    return Atomics.compareExchange(this.words, CTL_STOP, 0, 1) === 0;
+    const first = Atomics.compareExchange(this.words, CTL_STOP, 0, 1) === 0;
+    Atomics.notify(this.words, CTL_PAUSE);
+    return first;
   }
 
   /** Releases workers waiting in `waitForGo`. */
@@ -58,8 +69,86 @@ export class VmControlBlock {
     Atomics.notify(this.words, CTL_GO);
   }
 
+  /**
+   * The vCPU's worker takes charge of creating (and later closing) its
+   * KVM vCPU; false if the VM stopped before it could, and then the worker
+   * must touch nothing (the main thread may terminate it at any moment).
+   */
+  claimSetup(vcpu: number): boolean {
+    return Atomics.compareExchange(this.words, this.at(vcpu, V_SETUP), Setup.Open, Setup.Claimed) === Setup.Open;
+  }
+
+  /**
+   * Main thread, stopping a start: true if `vcpu`'s worker has not claimed
+   * its set-up and now never will, so it holds no KVM resource and may be
+   * terminated wherever it is.
+   */
+  cancelSetup(vcpu: number): boolean {
+    return Atomics.compareExchange(this.words, this.at(vcpu, V_SETUP), Setup.Open, Setup.Cancelled) !== Setup.Claimed;
+  }
+
   waitForGo(): void {
     while (Atomics.load(this.words, CTL_GO) === 0 && !this.stopRequested) Atomics.wait(this.words, CTL_GO, 0, 100);
+  }
+
+  get pauseRequested(): boolean {
+    return Atomics.load(this.words, CTL_PAUSE) !== 0;
+  }
+
+  /**
+   * Asks every vCPU to leave the guest and park; the caller then waits for
+   * `pausedCount()` to reach the vCPU count (see `waitForPausedAsync`).
+   */
+  requestPause(): void {
+    Atomics.store(this.words, CTL_PAUSE, 1);
+    this.wakeAll();
+  }
+
+  /** Releases vCPUs parked by a pause. */
+  release(): void {
+    Atomics.store(this.words, CTL_PAUSE, 0);
+    Atomics.notify(this.words, CTL_PAUSE);
+  }
+
+  pausedCount(): number {
+    return Atomics.load(this.words, CTL_PAUSED);
+  }
+
+  /** Resolves once `count` vCPUs are parked for the pause, or the VM is stopping. */
+  async waitForPausedAsync(count: number): Promise<void> {
+    for (;;) {
+      const n = Atomics.load(this.words, CTL_PAUSED);
+      if (n >= count || this.stopRequested) return;
+      await Atomics.waitAsync(this.words, CTL_PAUSED, n, 50).value;
+    }
+  }
+
+  /**
+   * Called by vCPU `vcpu` (and other threads that must hold still) when
+   * it sees a pause: parks until released or the VM stops.
+   */
+  parkWhilePaused(vcpu: number): void {
+    if (vcpu >= 0) this.setState(vcpu, VcpuState.Paused);
+    Atomics.add(this.words, CTL_PAUSED, 1);
+    Atomics.notify(this.words, CTL_PAUSED);
+    while (Atomics.load(this.words, CTL_PAUSE) !== 0 && !this.stopRequested) Atomics.wait(this.words, CTL_PAUSE, 1, 100);
+    Atomics.sub(this.words, CTL_PAUSED, 1);
+    if (vcpu >= 0) this.setState(vcpu, VcpuState.InVmm);
+  }
+
+  /** Blocks a non-vCPU thread (the device timer) while the VM is paused, without counting it. */
+  waitWhilePaused(): void {
+    while (Atomics.load(this.words, CTL_PAUSE) !== 0 && !this.stopRequested) Atomics.wait(this.words, CTL_PAUSE, 1, 100);
+  }
+
+  /** Publishes vCPU `vcpu`'s fd (-1: closed), so the main thread can issue vCPU ioctls while the VM is paused. */
+  setFd(vcpu: number, fd: number): void {
+    Atomics.store(this.words, this.at(vcpu, V_FD), fd + 1);
+  }
+
+  /** The vCPU's fd, or -1 before it exists and after it is closed. */
+  fd(vcpu: number): number {
+    return Atomics.load(this.words, this.at(vcpu, V_FD)) - 1;
   }
 
   setSlot(vcpu: number, slot: number): void {
@@ -100,8 +189,9 @@ export class VmControlBlock {
     }
   }
 
-  /** Wakes every vCPU (used when stopping). */
+  /** Wakes every vCPU (used when stopping), including workers still waiting for `go`. */
   wakeAll(): void {
+    Atomics.notify(this.words, CTL_GO);
     for (let i = 0; i < this.vcpus; i++) {
       // A stop must reach vCPUs in any state, including between checks.
       const w = this.at(i, V_WAKE);
@@ -125,6 +215,10 @@ export const Stat = {
   Injections: 7,
   /** Emulation failures the quirk layer carried out itself. */
   QuirkFixes: 8,
+  /** Seconds held outside the guest by a pause. */
+  PausedNs: 9,
+  /** 1 while the vCPU waits for INIT-SIPI (userspace irqchip), as of its last pause: for snapshots. */
+  WaitingForSipi: 14,
   /** Exits by KVM exit reason: ExitBase + reason. */
   ExitBase: 16,
 } as const;

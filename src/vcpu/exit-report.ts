@@ -10,12 +10,17 @@ export function syncedRegs(run: RunPage): Regs {
   return decodeRegs(run.view, RunOff.syncRegs);
 }
 
+/** The guest-physical address of RIP (CS base + RIP, through the guest's page tables), or null if it is not mapped. */
+export function fetchAddress(vcpu: KvmVcpu, regs: Regs, sregs: Sregs): bigint | null {
+  const linear = sregs.cs.base + regs.rip;
+  const paging = (sregs.cr0 & (1n << 31n)) !== 0n;
+  return paging ? translate(vcpu, linear) : linear & 0xffffffffn;
+}
+
 /** Reads up to 15 instruction bytes at the guest's RIP, or [] if RIP is not in RAM. */
 export function instructionBytes(vcpu: KvmVcpu, mem: GuestMemory, regs: Regs, sregs: Sregs): Uint8Array {
   try {
-    const linear = sregs.cs.base + regs.rip;
-    const paging = (sregs.cr0 & (1n << 31n)) !== 0n;
-    const phys = paging ? translate(vcpu, linear) : linear & 0xffffffffn;
+    const phys = fetchAddress(vcpu, regs, sregs);
     if (phys === null) return new Uint8Array();
     const at = Number(phys);
     let n = 15;
@@ -24,6 +29,26 @@ export function instructionBytes(vcpu: KvmVcpu, mem: GuestMemory, regs: Regs, sr
   } catch {
     return new Uint8Array();
   }
+}
+
+/**
+ * Where RIP points when that is not RAM (MMIO, the APIC pages, a hole):
+ * "0x80000000" or "0xffffffff80000000 (guest-physical 0x80000000)"; null
+ * when it is RAM or cannot be told. KVM cannot fetch instructions there and
+ * reports an emulation failure, which would say nothing useful.
+ */
+export function fetchOutsideRam(vcpu: KvmVcpu, mem: GuestMemory, regs: Regs): string | null {
+  let phys: bigint | null;
+  let linear: bigint;
+  try {
+    const sregs = vcpu.getSregs();
+    linear = sregs.cs.base + regs.rip;
+    phys = fetchAddress(vcpu, regs, sregs);
+  } catch {
+    return null;
+  }
+  if (phys === null || mem.contains(Number(phys), 1)) return null;
+  return linear === phys ? `0x${phys.toString(16)}` : `0x${linear.toString(16)} (guest-physical 0x${phys.toString(16)})`;
 }
 
 /** A multi-line register dump in the layout kernel oopses use. */

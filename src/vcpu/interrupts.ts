@@ -25,6 +25,9 @@ export interface VcpuInterrupts {
   msr?(run: RunPage, write: boolean, index: number): boolean;
   /** KVM_EXIT_IOAPIC_EOI (split irqchip mode). */
   eoi?(vector: number): void;
+  /** The VM is pausing: nothing of this vCPU's may fire until `resume`. */
+  pause?(): void;
+  resume?(): void;
 }
 
 /** For guests whose interrupts KVM's in-kernel irqchip delivers. */

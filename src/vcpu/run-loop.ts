@@ -7,7 +7,7 @@ import { monotonicClock } from '../sync/clock.js';
 import { VcpuState, Stat, type VmControlBlock } from './control.js';
 import { RunPage, RunOff, Exit, exitName } from './run-page.js';
 import type { VcpuInterrupts } from './interrupts.js';
-import { syncedRegs, instructionBytes, formatRegisters, formatBytes } from './exit-report.js';
+import { syncedRegs, instructionBytes, fetchOutsideRam, formatRegisters, formatBytes } from './exit-report.js';
 import { recoverEmulationFailure } from './quirks/apply.js';
 import { disassemble } from './quirks/disasm.js';
 import { cpuModeOf } from './quirks/page-walk.js';
@@ -27,6 +27,9 @@ export interface RunLoopContext {
   quirks: boolean;
   /** The run page carries vcpu events (KVM_SYNC_X86_EVENTS). */
   syncEvents: boolean;
+  /** Around a pause, on this vCPU's thread (e.g. the guest TSC's offset). */
+  onPause?: () => void;
+  onResume?: () => void;
   /** Test knob: busy-wait this long after every kick out of KVM_RUN (a deliberately slow interrupt path). */
   kickDelayNs?: number;
 }
@@ -57,6 +60,10 @@ export class RunLoop {
       // work check sees this state and kicks (see VmControlBlock.wake).
       control.setState(index, VcpuState.InGuest);
       if (control.stopRequested) break;
+      if (control.pauseRequested) {
+        this.holdForPause();
+        continue;
+      }
       if (!interrupts.beforeRun(run)) {
         this.park();
         continue;
@@ -157,6 +164,8 @@ export class RunLoop {
       case Exit.Shutdown:
         return this.stop(this.fault('triple-fault', 'triple fault', 'the guest took an exception it could not handle'));
       case Exit.InternalError: {
+        const nowhere = fetchOutsideRam(this.c.vcpu, this.c.memory, syncedRegs(run));
+        if (nowhere) return this.stop(this.report('error', `vCPU ${this.c.index} tried to execute at ${nowhere}, where there is no RAM`));
         let why = 'KVM could not execute the instruction at RIP';
         if (this.c.quirks && this.u32[RunOff.internalSuberror >> 2] === 1) {
           const r = recoverEmulationFailure(this.c.vcpu, this.c.memory, syncedRegs(run), this.kvmInstructionBytes());
@@ -200,9 +209,13 @@ export class RunLoop {
 
   /** A stop reason whose first line says what, where and why, followed by the guest's state. */
   private fault(kind: 'triple-fault' | 'error', what: string, why: string): StopReason {
+    return this.report(kind, `${what} on vCPU ${this.c.index} at RIP 0x${syncedRegs(this.c.run).rip.toString(16)}: ${why}`);
+  }
+
+  /** A stop reason: `headline`, then the instruction and the registers. */
+  private report(kind: 'triple-fault' | 'error', headline: string): StopReason {
     const { vcpu, memory, index, run } = this.c;
     const regs = syncedRegs(run);
-    const headline = `${what} on vCPU ${index} at RIP 0x${regs.rip.toString(16)}: ${why}`;
     let detail: string;
     try {
       const sregs = vcpu.getSregs();
@@ -220,6 +233,19 @@ export class RunLoop {
     return false;
   }
 
+  /** Out of the guest, with no timer armed, until the VM is resumed (or stopped). */
+  private holdForPause(): void {
+    const { control, index, interrupts, stats } = this.c;
+    const t0 = monotonicClock.nowNs();
+    interrupts.pause?.();
+    this.c.onPause?.();
+    control.parkWhilePaused(index);
+    if (control.stopRequested) return;
+    this.c.onResume?.();
+    interrupts.resume?.();
+    stats[Stat.PausedNs]! += monotonicClock.nowNs() - t0;
+  }
+
   /** Parks (HLT, or waiting for SIPI) until something is pending, a timer is due, or the VM stops. */
   private park(): void {
     const { control, index, interrupts, stats } = this.c;
@@ -227,7 +253,7 @@ export class RunLoop {
     for (;;) {
       control.setState(index, VcpuState.Halted);
       const seen = control.wakeSnapshot(index);
-      if (control.stopRequested || interrupts.hasPending()) break;
+      if (control.stopRequested || control.pauseRequested || interrupts.hasPending()) break;
       const ms = interrupts.msUntilTimer();
       if (ms > 0) control.park(index, seen, ms);
       interrupts.poll();

@@ -152,6 +152,22 @@ export class UserInterrupts implements VcpuInterrupts {
     return true;
   }
 
+  pause(): void {
+    // What this thread took from the APIC but has not acted on goes back
+    // there, and whether it waits for a SIPI goes where a snapshot sees it.
+    this.c.lapic.returnEvents(this.events);
+    this.events = 0;
+    this.c.stats[Stat.WaitingForSipi] = this.waitingForSipi ? 1 : 0;
+    this.c.setTimer(0);
+    // NaN never equals a deadline: the first entry after the pause re-arms.
+    this.armed = NaN;
+    this.idle = false;
+  }
+
+  resume(): void {
+    this.armed = NaN;
+  }
+
   /** Arms the addon's per-thread timer so a vCPU inside KVM_RUN comes out for its LAPIC timer. */
   private armTimer(): void {
     const d = this.c.lapic.nextDeadlineNs();

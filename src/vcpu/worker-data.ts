@@ -6,6 +6,7 @@ import type { EntryMode } from './boot-state.js';
 import type { IrqchipMode } from './cpuid.js';
 import type { IrqchipState } from '../vm/irqchip.js';
 import type { TestKnobs } from './test-knobs.js';
+import type { VcpuArchState } from './arch-state.js';
 
 /** Everything a vCPU worker is started with (structured-cloned). */
 export interface VcpuWorkerData {
@@ -36,6 +37,10 @@ export interface VcpuWorkerData {
   testKnobs?: TestKnobs;
   /** Wake word of the device-timer thread (bumped when a PIT/RTC deadline moves earlier). */
   timerWake: SharedArrayBuffer;
+  /** The VM clock (sync/vm-clock.ts): host time minus the time spent paused. */
+  clock: SharedArrayBuffer;
+  /** A restored VM: the vCPU's saved state, loaded instead of a boot state. */
+  restore?: { arch: VcpuArchState; waitingForSipi: boolean };
 }
 
 export type WorkerMessage =

@@ -6,6 +6,7 @@ import { Bus, type AddressSpace } from '../devices/bus.js';
 import type { DeviceHost, StopReason, VmControl } from '../devices/device.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { monotonicClock } from '../sync/clock.js';
+import { VmClock } from '../sync/vm-clock.js';
 import { attachDevices } from '../vm/device-specs.js';
 import { IrqchipViews } from '../vm/irqchip.js';
 import { TimerWake } from '../vm/timer-wake.js';
@@ -15,6 +16,8 @@ import { kernelInterrupts, type VcpuInterrupts } from './interrupts.js';
 import { UserInterrupts } from './user-interrupts.js';
 import { SplitInterrupts } from './split-interrupts.js';
 import { RunLoop } from './run-loop.js';
+import { PausedTsc } from './paused-tsc.js';
+import { loadArchState } from './arch-state.js';
 import { RunPage, RunOff } from './run-page.js';
 import type { VcpuWorkerData, WorkerMessage } from './worker-data.js';
 
@@ -22,6 +25,7 @@ const data = workerData as VcpuWorkerData;
 const post = (m: WorkerMessage): void => parentPort!.postMessage(m);
 const control = new VmControlBlock(data.control, data.count);
 const stats = new Float64Array(data.stats, data.index * STAT_WORDS * 8, STAT_WORDS);
+const clock = new VmClock(data.clock);
 
 const vm: VmControl = {
   requestStop(reason: StopReason): void {
@@ -52,38 +56,80 @@ function unhandled(space: AddressSpace, address: number, size: number, write: bo
 }
 
 function main(): void {
+  // A VM stopped while starting may have cancelled this vCPU already; then
+  // this worker owns nothing and the main thread may terminate it any time.
+  if (!control.claimSetup(data.index)) return;
+  try {
+    if (!control.stopRequested) runVcpu();
+  } finally {
+    post({ type: 'exited', index: data.index });
+  }
+}
+
+/** Creates the vCPU, runs it until the VM stops, and gives back everything it took from KVM. */
+function runVcpu(): void {
   const memory = new GuestMemory(data.memory);
-  const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: monotonicClock, wake: (i) => control.wake(i), testKnobs: data.testKnobs });
-  const host: DeviceHost = { irq: irqchip.lines, vm, clock: monotonicClock };
+  const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i), testKnobs: data.testKnobs });
+  const host: DeviceHost = { irq: irqchip.lines, vm, clock };
   const bus = new Bus(unhandled);
   irqchip.attach(bus);
   const ioeventfd = (addr: number, len: number, fd: number, assign: boolean): void => setIoeventfd(data.vmFd, addr, len, fd, assign);
   attachDevices(bus, data.devices, host, new TimerWake(data.timerWake), { memory, msi: irqchip.msi, ioeventfd });
 
   const vcpu = new KvmVcpu(native.ioctl(data.vmFd, k('KVM_CREATE_VCPU'), data.index));
-  const attached = native.attachVcpu(vcpu.fd, data.runSize, stats);
-  control.setSlot(data.index, attached.slot);
-  stats[Stat.Tid] = attached.tid;
-  const run = new RunPage(attached.run);
+  control.setFd(data.index, vcpu.fd);
+  try {
+    const attached = native.attachVcpu(vcpu.fd, data.runSize, stats);
+    control.setSlot(data.index, attached.slot);
+    stats[Stat.Tid] = attached.tid;
+    try {
+      runAttached(vcpu, attached.slot, new RunPage(attached.run), { irqchip, bus, memory });
+    } finally {
+      stats[Stat.EndNs] = monotonicClock.nowNs();
+      // The run page holds the vCPU file, and so the whole KVM VM, until it is unmapped.
+      native.detachVcpu(attached.slot, attached.run);
+    }
+  } finally {
+    control.setFd(data.index, -1);
+    native.close(vcpu.fd);
+  }
+}
+
+function runAttached(vcpu: KvmVcpu, slot: number, run: RunPage, c: { irqchip: IrqchipViews; bus: Bus; memory: GuestMemory }): void {
   try {
     vcpu.setCpuid(data.cpuid);
-    applyBootState(vcpu);
+    if (data.restore) {
+      const refused = loadArchState(vcpu, data.restore.arch);
+      if (refused.length) vm.log('warn', `vCPU ${data.index}: KVM refused to restore MSRs ${refused.map((m) => `0x${m.toString(16)}`).join(', ')}`);
+    } else applyBootState(vcpu);
     // Registers for fault reports and the quirk layer; vcpu events so the
     // userspace irqchip injects through the run page (see UserInterrupts).
     if (data.syncRegs) run.u32[RunOff.validRegs >> 2] = k('KVM_SYNC_X86_REGS') | (data.syncEvents ? k('KVM_SYNC_X86_EVENTS') : 0);
-    post({ type: 'ready', index: data.index, tid: attached.tid });
+    post({ type: 'ready', index: data.index, tid: stats[Stat.Tid]! });
     control.waitForGo();
     stats[Stat.StartNs] = monotonicClock.nowNs();
-    const interrupts = interruptsFor(irqchip, vcpu, attached.slot, run);
-    const loop = new RunLoop({ index: data.index, slot: attached.slot, vcpu, run, bus, memory, control, stats, interrupts, vm, quirks: data.quirks, syncEvents: data.syncEvents, kickDelayNs: (data.testKnobs?.kickDelayUs ?? 0) * 1000 });
+    const interrupts = interruptsFor(c.irqchip, vcpu, slot, run);
+    const tsc = new PausedTsc(vcpu, clock);
+    const loop = new RunLoop({
+      index: data.index,
+      slot,
+      vcpu,
+      run,
+      bus: c.bus,
+      memory: c.memory,
+      control,
+      stats,
+      interrupts,
+      vm,
+      quirks: data.quirks,
+      syncEvents: data.syncEvents,
+      kickDelayNs: (data.testKnobs?.kickDelayUs ?? 0) * 1000,
+      onPause: () => tsc.pause(),
+      onResume: () => tsc.resume(),
+    });
     loop.run();
   } catch (e) {
     vm.requestStop({ kind: 'error', vcpu: data.index, detail: `vCPU ${data.index} failed: ${(e as Error).stack ?? String(e)}` });
-  } finally {
-    stats[Stat.EndNs] = monotonicClock.nowNs();
-    native.detachVcpu(attached.slot);
-    native.close(vcpu.fd);
-    post({ type: 'exited', index: data.index });
   }
 }
 
@@ -91,14 +137,15 @@ function interruptsFor(irqchip: IrqchipViews, vcpu: KvmVcpu, slot: number, run: 
   switch (data.irqchip) {
     case 'user':
       return new UserInterrupts({
-        setTimer: (deadlineNs) => native.setTimer(slot, deadlineNs),
+        // The LAPIC counts in VM time; the addon's timer fires in host time.
+        setTimer: (deadlineNs) => native.setTimer(slot, deadlineNs === 0 ? 0 : clock.toHostNs(deadlineNs)),
         vcpu,
         lapic: irqchip.lapics!.get(data.index),
         pic: irqchip.pic!,
-        clock: monotonicClock,
+        clock,
         stats,
         run,
-        waitForSipi: data.startup === 'sipi' && data.index > 0,
+        waitForSipi: data.restore ? data.restore.waitingForSipi : data.startup === 'sipi' && data.index > 0,
         syncEvents: data.syncEvents,
       });
     case 'split':

@@ -1,15 +1,18 @@
 import type { MessagePort } from 'node:worker_threads';
+import type { VmControl } from '../devices/device.js';
 import { workerData } from 'piscina';
 import { native } from '../kvm/addon.js';
 import { GuestMemory, type MemoryRegion } from '../memory/guest-memory.js';
 import { monotonicClock } from '../sync/clock.js';
+import { VmClock } from '../sync/vm-clock.js';
 import { VmControlBlock } from '../vcpu/control.js';
 import { IrqchipViews, type IrqchipState } from '../vm/irqchip.js';
 import { GuestRanges } from './guest-ranges.js';
 import { executeBlkRequest, type BlkDisk } from './blk-request.js';
 import { VirtioBlk, IoStat, type VirtioBlkState } from './blk.js';
 import { VirtioPciTransport, type VirtioPciState } from './pci-transport.js';
-import { VirtqueueError, type DescriptorChain } from './queue.js';
+import type { DescriptorChain } from './queue.js';
+import { serveQueue } from './serve-queue.js';
 
 /**
  * An I/O thread (a piscina worker) of the virtio-blk devices. Its one task
@@ -32,6 +35,8 @@ export interface BlkIoDisk {
   /** The image file, opened by the main thread (descriptors are process-wide). */
   readonly fd: number;
   readonly id: string;
+  /** The image's path, for messages. */
+  readonly path: string;
   /** EFD_SEMAPHORE eventfd: each token asks one more thread to take chains from this disk's queues. */
   readonly assistFd: number;
 }
@@ -43,6 +48,8 @@ export interface BlkIoData {
   readonly vmFd: number;
   readonly control: SharedArrayBuffer;
   readonly irqchipState: IrqchipState;
+  /** The VM clock (sync/vm-clock.ts). */
+  readonly clock: SharedArrayBuffer;
   /** Test-only: hold every request this long (a slow disk). */
   readonly delayUs?: number;
   /** Test-only: throw once this many requests of the disk have completed. */
@@ -62,7 +69,7 @@ export interface BlkServeTask {
 const data = workerData as BlkIoData;
 const ram = new GuestRanges(new GuestMemory(data.memory));
 const control = new VmControlBlock(data.control, data.vcpus);
-const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: monotonicClock, wake: (i) => control.wake(i) });
+const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: new VmClock(data.clock), wake: (i) => control.wake(i) });
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 /** A request that takes longer than this (smoothed) is worth waking a sibling for: several thread wake-ups. */
 export const ASSIST_AFTER_NS = 100_000;
@@ -72,7 +79,7 @@ export default function serve(task: BlkServeTask): void {
   const d = data.disks[task.disk]!;
   const vm = { requestStop(): void {}, log: (level: 'info' | 'warn' | 'error', message: string) => task.log.postMessage({ level, message }) };
   const transport = new VirtioPciTransport(d.transport, { ram, irq: irqchip.lines, msi: irqchip.msi, vm }, (ctx) => new VirtioBlk(d.blk, ctx));
-  const server = new QueueServer(transport, d);
+  const server = new QueueServer(transport, d, vm.log);
   const fds = [...task.queues.map((q) => d.blk.eventfds[q]!), d.assistFd, task.stopFd];
   const assistBit = 1 << task.queues.length;
   const stopBit = assistBit << 1;
@@ -105,6 +112,7 @@ class QueueServer {
   constructor(
     private readonly transport: VirtioPciTransport,
     private readonly d: BlkIoDisk,
+    private readonly log: VmControl['log'],
   ) {
     this.disk = { fd: d.fd, size: d.blk.size, readonly: d.blk.readonly, id: d.id };
     this.stats = new Int32Array(d.blk.io);
@@ -112,23 +120,19 @@ class QueueServer {
 
   /** Carries out queue `index`'s requests one at a time until it has none, asking for help while more wait. */
   drain(index: number): void {
-    const q = this.transport.queues[index]!;
-    for (;;) {
+    // A request that failed the device (DEVICE_NEEDS_RESET) ends the drain too.
+    while (this.transport.accepting(index)) {
       let chain: DescriptorChain | null = null;
       let epoch = 0;
       let more = false;
-      try {
-        q.withLock(() => {
-          epoch = q.epoch;
-          chain = q.pop();
-          more = chain !== null && q.hasAvailable();
-        });
-      } catch (e) {
-        if (!(e instanceof VirtqueueError)) throw e;
-        this.transport.fail(e.message);
-        return;
-      }
-      if (!chain) return;
+      const taken = serveQueue(this.transport, index, (q) => {
+        epoch = q.epoch;
+        chain = q.pop();
+        if (chain) q.beginService();
+        more = chain !== null && q.hasAvailable();
+        return 0;
+      });
+      if (!taken || !chain) return;
       if (more && this.serviceNs > ASSIST_AFTER_NS) native.eventfdWrite(this.d.assistFd, 1);
       const started = monotonicClock.nowNs();
       this.execute(index, chain, epoch);
@@ -137,7 +141,6 @@ class QueueServer {
   }
 
   private execute(index: number, chain: DescriptorChain, epoch: number): void {
-    const q = this.transport.queues[index]!;
     const s = this.stats;
     const inFlight = Atomics.add(s, IoStat.InFlight, 1) + 1;
     for (let max = Atomics.load(s, IoStat.MaxInFlight); inFlight > max; max = Atomics.load(s, IoStat.MaxInFlight)) {
@@ -145,15 +148,18 @@ class QueueServer {
     }
     if (data.delayUs) Atomics.wait(sleeper, 0, 0, data.delayUs / 1000);
     if (data.failAfter !== undefined && Atomics.load(s, IoStat.Completed) >= data.failAfter) throw new Error('failing as the blkFailAfter test knob asks');
-    const written = executeBlkRequest(ram, this.disk, chain);
+    const written = executeBlkRequest(ram, this.disk, chain, (what, e) => {
+      // Once per disk, from whichever thread meets it first: a full disk fails every write after.
+      if (Atomics.add(s, IoStat.FileErrors, 1) === 0) this.log('error', `virtio-blk ${this.d.path}: a ${what} failed on the image file (${e.message}); the guest gets I/O errors (reported once)`);
+    });
     Atomics.sub(s, IoStat.InFlight, 1);
     // Complete it at once: the driver may go on. A reset since the pop drops it.
-    const interrupt = q.withLock(() => {
-      if (q.epoch !== epoch || !q.ready) return false;
+    serveQueue(this.transport, index, (q) => {
+      q.endService();
+      if (q.epoch !== epoch || !q.ready) return 0;
       q.push(chain.head, written);
       Atomics.add(s, IoStat.Completed, 1);
-      return q.needsInterrupt();
+      return 1;
     });
-    if (interrupt) this.transport.interruptQueue(index);
   }
 }

@@ -35,12 +35,16 @@ export interface BlkDisk {
   readonly id: string;
 }
 
+const REQUEST_NAMES: Record<number, string> = { 0: 'read', 1: 'write', 4: 'flush', 8: 'get-id', 11: 'discard', 13: 'write-zeroes' };
+
 /**
  * Executes `chain` and returns the bytes written into its device-writable
  * part (the used length). A chain too short to hold a header and a status
- * byte gets status IOERR where there is room for it, and used length 0 otherwise.
+ * byte gets status IOERR where there is room for it, and used length 0
+ * otherwise. The image file failing (a full file system, EIO...) gives the
+ * guest IOERR and tells `onFileError` what failed and why.
  */
-export function executeBlkRequest(ram: GuestRanges, disk: BlkDisk, chain: DescriptorChain): number {
+export function executeBlkRequest(ram: GuestRanges, disk: BlkDisk, chain: DescriptorChain, onFileError?: (what: string, e: Error) => void): number {
   if (chain.writableLength < 1) return 0;
   const statusAt = chain.writableLength - 1;
   const finish = (status: number, dataBytes: number): number => {
@@ -114,8 +118,10 @@ export function executeBlkRequest(ram: GuestRanges, disk: BlkDisk, chain: Descri
         return finish(BlkStatus.Unsupported, 0);
     }
   } catch (e) {
-    if (e instanceof Error && 'code' in e) return finish(BlkStatus.IoErr, 0); // an errno from the file
-    throw e;
+    if (!(e instanceof Error && 'code' in e)) throw e;
+    // An errno from the file.
+    onFileError?.(`${REQUEST_NAMES[type] ?? `request type ${type}`} at sector ${sector}`, e);
+    return finish(BlkStatus.IoErr, 0);
   }
 }
 

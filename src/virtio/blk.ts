@@ -22,7 +22,7 @@ export const VIRTIO_BLK_MAX_QUEUES = 16;
 const CONFIG_SIZE = 0x3c;
 
 /** Request counters of a disk (Int32 words of VirtioBlkState.io), kept by the I/O threads. */
-export const IoStat = { InFlight: 0, MaxInFlight: 1, Completed: 2, WORDS: 3 } as const;
+export const IoStat = { InFlight: 0, MaxInFlight: 1, Completed: 2, FileErrors: 3, WORDS: 4 } as const;
 
 export interface VirtioBlkState {
   /** One eventfd per queue, signalled for each notification. */

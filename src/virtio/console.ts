@@ -2,7 +2,8 @@ import type { AccessSize } from '../devices/device.js';
 import { VirtioDeviceId } from './constants.js';
 import type { VirtioContext, VirtioDeviceModel, VirtioDeviceType } from './device.js';
 import { chainViews, writeChain } from './chain-io.js';
-import { VirtqueueError, type SplitVirtqueue } from './queue.js';
+import type { SplitVirtqueue } from './queue.js';
+import { serveQueue } from './serve-queue.js';
 
 /**
  * virtio-console (VIRTIO 1.2, 5.3) with a single port and no features: the
@@ -110,24 +111,8 @@ export class VirtioConsole implements VirtioDeviceModel {
     return taken;
   }
 
-  /**
-   * Runs `fn` (which returns how many chains it pushed) on queue `index`
-   * under its lock if the device is live; interrupts if the driver wants
-   * it; a malformed queue fails the device.
-   */
+  /** Runs `fn` (which returns how many chains it pushed) on queue `index` if the device is live. */
   private serve(index: number, fn: (q: SplitVirtqueue) => number): void {
-    const q = this.ctx.queues[index];
-    if (!q || !this.ctx.live() || !q.ready) return;
-    let interrupt = false;
-    try {
-      q.withLock(() => {
-        interrupt = fn(q) > 0 && q.needsInterrupt();
-      });
-    } catch (e) {
-      if (!(e instanceof VirtqueueError)) throw e;
-      this.ctx.fail(e.message);
-      return;
-    }
-    if (interrupt) this.ctx.interruptQueue(index);
+    if (this.ctx.live()) serveQueue(this.ctx, index, fn);
   }
 }

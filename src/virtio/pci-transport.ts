@@ -1,3 +1,4 @@
+import { defineLayout, i32, loadState, mutex, required, saveState, StateLayoutError, type SavedState } from '../sync/state-layout.js';
 import type { AccessSize, BusDevice, IrqLines, VmControl } from '../devices/device.js';
 import type { MsiSink } from '../devices/msi-sink.js';
 import { PciCfg, PciCommand, PciConfigSpace, PCI_CAPABILITIES_START, type PciCapability, type PciConfigSpaceState, type PciFunction } from '../devices/pci-config.js';
@@ -6,7 +7,7 @@ import { Mutex } from '../sync/mutex.js';
 import { VirtioFeature, VirtioStatus, VIRTIO_MSI_NO_VECTOR, featureBit } from './constants.js';
 import type { VirtioContext, VirtioDeviceModel, VirtioDeviceType } from './device.js';
 import type { GuestRanges } from './guest-ranges.js';
-import { SplitVirtqueue, type QueueRegister, type VirtqueueState } from './queue.js';
+import { SplitVirtqueue, VirtqueueError, type QueueRegister, type VirtqueueState } from './queue.js';
 import { NotifyEventfds, type IoEventfdRegistrar, type NotifyEventfdState } from './notify-eventfds.js';
 
 /**
@@ -70,26 +71,50 @@ export interface VirtioPciPlacement {
   readonly notify?: NotifyEventfdState;
 }
 
+export const VIRTIO_PCI_LAYOUT = defineLayout('virtio-pci', 1, {
+  lock: mutex(),
+  intLock: mutex(),
+  deviceFeatureSelect: i32(),
+  driverFeatureSelect: i32(),
+  driverFeaturesLo: i32(),
+  driverFeaturesHi: i32(),
+  configVector: i32(),
+  status: i32(),
+  generation: i32(),
+  queueSelect: i32(),
+  isr: i32(),
+  /** The INTx level last driven, so the line is only touched on a change. */
+  intxLevel: i32(),
+  /** Queue notifications that reached us as MMIO exits, and that I/O threads read from the queues' eventfds (both paths). */
+  notifyExits: i32(),
+  notifyEventfd: i32(),
+  /** Times the device failed (DEVICE_NEEDS_RESET), resets included. */
+  failures: i32(),
+  reserved: i32(),
+});
+const V = VIRTIO_PCI_LAYOUT.at;
 // Int32 words of `regs`.
 const R = {
-  Lock: 0,
-  IntLock: 1,
-  DeviceFeatureSelect: 2,
-  DriverFeatureSelect: 3,
-  DriverFeaturesLo: 4,
-  DriverFeaturesHi: 5,
-  ConfigVector: 6,
-  Status: 7,
-  Generation: 8,
-  QueueSelect: 9,
-  Isr: 10,
-  /** The INTx level last driven, so the line is only touched on a change. */
-  IntxLevel: 11,
-  /** Queue notifications that reached us as MMIO exits, and that I/O threads read from the queues' eventfds (both paths). */
-  NotifyExits: 12,
-  NotifyEventfd: 13,
-  WORDS: 16,
+  Lock: V.lock,
+  IntLock: V.intLock,
+  DeviceFeatureSelect: V.deviceFeatureSelect,
+  DriverFeatureSelect: V.driverFeatureSelect,
+  DriverFeaturesLo: V.driverFeaturesLo,
+  DriverFeaturesHi: V.driverFeaturesHi,
+  ConfigVector: V.configVector,
+  Status: V.status,
+  Generation: V.generation,
+  QueueSelect: V.queueSelect,
+  Isr: V.isr,
+  IntxLevel: V.intxLevel,
+  NotifyExits: V.notifyExits,
+  NotifyEventfd: V.notifyEventfd,
+  Failures: V.failures,
+  WORDS: VIRTIO_PCI_LAYOUT.byteLength / 4,
 } as const;
+
+/** Failures of one device that are logged: a guest that breaks and resets its device in a loop must not flood the host's log. */
+export const LOGGED_FAILURES = 8;
 
 const IsrBit = { Queue: 1, Config: 2 } as const;
 
@@ -144,7 +169,7 @@ export class VirtioPciTransport implements PciFunction {
     const view = new PciConfigSpace(config);
     view.configWrite(PciCfg.Bar0, 4, placement.bar0);
     view.configWrite(PciCfg.InterruptLine, 1, placement.gsi);
-    const regs = new SharedArrayBuffer(R.WORDS * 4);
+    const regs = VIRTIO_PCI_LAYOUT.allocate();
     new Int32Array(regs)[R.ConfigVector] = VIRTIO_MSI_NO_VECTOR;
     return {
       type,
@@ -156,6 +181,30 @@ export class VirtioPciTransport implements PciFunction {
       gsi: placement.gsi,
       ...(placement.notify ? { notify: placement.notify } : {}),
     };
+  }
+
+  /**
+   * The function's state by name: transport registers, configuration
+   * space, MSI-X table and every queue (positions included). Taken with
+   * the device quiesced: no request between taken and completed.
+   */
+  static save(state: VirtioPciState): Record<string, SavedState> {
+    const out: Record<string, SavedState> = {
+      regs: saveState(VIRTIO_PCI_LAYOUT, state.regs),
+      config: PciConfigSpace.save(state.config),
+      msix: MsixTable.save(state.msix),
+    };
+    state.queues.forEach((q, i) => (out[`queue${i}`] = SplitVirtqueue.save(q)));
+    return out;
+  }
+
+  static load(state: VirtioPciState, saved: Record<string, SavedState>): void {
+    const queues = Object.keys(saved).filter((k) => k.startsWith('queue')).length;
+    if (queues !== state.queues.length) throw new StateLayoutError(`the saved virtio device (ID ${state.type.deviceId}) has ${queues} queues, this one ${state.queues.length}`);
+    loadState(VIRTIO_PCI_LAYOUT, state.regs, required(saved, 'regs'));
+    PciConfigSpace.load(state.config, required(saved, 'config'));
+    MsixTable.load(state.msix, required(saved, 'msix'));
+    state.queues.forEach((q, i) => SplitVirtqueue.load(q, required(saved, `queue${i}`)));
   }
 
   constructor(
@@ -263,11 +312,15 @@ export class VirtioPciTransport implements PciFunction {
     this.updateIntx();
   }
 
-  /** Marks the device broken (DEVICE_NEEDS_RESET) and signals a configuration change. */
+  /** Marks the device broken (DEVICE_NEEDS_RESET), says why (the first LOGGED_FAILURES times) and signals a configuration change. */
   fail(reason: string): void {
     const before = Atomics.or(this.words, R.Status, VirtioStatus.DeviceNeedsReset);
     if (before & VirtioStatus.DeviceNeedsReset) return;
-    this.host.vm.log('warn', `${this.model.name}: ${reason}; the device needs a reset`);
+    const n = Atomics.add(this.words, R.Failures, 1);
+    if (n < LOGGED_FAILURES) {
+      const last = n === LOGGED_FAILURES - 1 ? ` (failure ${LOGGED_FAILURES}: later ones of this device are not logged)` : '';
+      this.host.vm.log('warn', `${this.model.name}: ${reason}; the device needs a reset${last}`);
+    }
     this.interruptConfig();
   }
 
@@ -352,20 +405,45 @@ export class VirtioPciTransport implements PciFunction {
     const w = this.words;
     const q = (reg: QueueRegister): Pick<CommonField, 'get' | 'set'> => ({
       get: () => this.selected()?.register(reg) ?? 0,
-      set: (v) => this.selected()?.setRegister(reg, v),
+      set: (v) => {
+        try {
+          this.selected()?.setRegister(reg, v);
+        } catch (e) {
+          // Rings that are not sound at enable: the queue stays off and the device needs a reset.
+          if (!(e instanceof VirtqueueError)) throw e;
+          this.fail(`queue ${w[R.QueueSelect]}: ${e.message}`);
+        }
+      },
     });
-    const featureWord = (bits: bigint, select: number): number => Number((bits >> BigInt(32 * select)) & 0xffffffffn);
+    // A select is any 32-bit value the guest wrote; only words 0 and 1 exist
+    // (64 feature bits). Others read 0 and ignore writes (4.1.4.3), and never
+    // index anything: the select registers hold the guest's value, not a word number.
+    const featureWord = (select: number): 0 | 1 | undefined => {
+      const s = w[select]! >>> 0;
+      return s === 0 || s === 1 ? s : undefined;
+    };
     return [
       { off: 0x00, size: 4, get: () => w[R.DeviceFeatureSelect]!, set: (v) => (w[R.DeviceFeatureSelect] = v) },
-      { off: 0x04, size: 4, get: () => (w[R.DeviceFeatureSelect]! < 2 ? featureWord(this.offered, w[R.DeviceFeatureSelect]!) : 0) },
+      {
+        off: 0x04,
+        size: 4,
+        get: () => {
+          const word = featureWord(R.DeviceFeatureSelect);
+          return word === undefined ? 0 : Number((this.offered >> BigInt(32 * word)) & 0xffffffffn);
+        },
+      },
       { off: 0x08, size: 4, get: () => w[R.DriverFeatureSelect]!, set: (v) => (w[R.DriverFeatureSelect] = v) },
       {
         off: 0x0c,
         size: 4,
-        get: () => (w[R.DriverFeatureSelect]! < 2 ? w[R.DriverFeaturesLo + w[R.DriverFeatureSelect]!]! >>> 0 : 0),
+        get: () => {
+          const word = featureWord(R.DriverFeatureSelect);
+          return word === undefined ? 0 : w[R.DriverFeaturesLo + word]! >>> 0;
+        },
         set: (v) => {
+          const word = featureWord(R.DriverFeatureSelect);
           // Features are fixed once FEATURES_OK is set (3.1.1).
-          if (w[R.DriverFeatureSelect]! < 2 && !(w[R.Status]! & VirtioStatus.FeaturesOk)) Atomics.store(w, R.DriverFeaturesLo + w[R.DriverFeatureSelect]!, v | 0);
+          if (word !== undefined && !(w[R.Status]! & VirtioStatus.FeaturesOk)) Atomics.store(w, R.DriverFeaturesLo + word, v | 0);
         },
       },
       { off: 0x10, size: 2, get: () => w[R.ConfigVector]!, set: (v) => Atomics.store(w, R.ConfigVector, v < this.msix.vectors ? v : VIRTIO_MSI_NO_VECTOR) },

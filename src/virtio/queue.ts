@@ -1,3 +1,4 @@
+import { defineLayout, i32, loadState, mutex, saveState, StateLayoutError, type SavedState } from '../sync/state-layout.js';
 import { GuestMemoryError } from '../memory/guest-memory.js';
 import { Mutex } from '../sync/mutex.js';
 import { VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_MAX_SIZE, VIRTIO_MSI_NO_VECTOR, VirtqDesc } from './constants.js';
@@ -19,6 +20,7 @@ import type { GuestRanges } from './guest-ranges.js';
  * or not negotiated, a readable buffer after a writable one, a buffer
  * outside guest RAM, or a chain whose lengths add up to 4 GiB or more all
  * throw `VirtqueueError`, which the transport turns into DEVICE_NEEDS_RESET.
+ * The rings themselves are checked when the driver enables the queue.
  */
 
 /** A malformed queue or chain: the device stops using the queue until reset. */
@@ -60,31 +62,63 @@ export const MAX_INDIRECT_ENTRIES = 1024;
 const DESC_SIZE = 16;
 const MAX_CHAIN_BYTES = 0xffffffff;
 
+export const VIRTQUEUE_LAYOUT = defineLayout('split-virtqueue', 1, {
+  lock: mutex(),
+  maxSize: i32(),
+  /**
+   * Chains taken by a thread that will complete them later (virtio-blk's
+   * I/O threads), not yet returned: a snapshot waits for 0. Outside the
+   * words a reset clears, as those chains still complete after one.
+   */
+  inService: i32(),
+  size: i32(),
+  ready: i32(),
+  vector: i32(),
+  descLo: i32(),
+  descHi: i32(),
+  driverLo: i32(),
+  driverHi: i32(),
+  deviceLo: i32(),
+  deviceHi: i32(),
+  /** Next avail ring slot the device will take (free-running 16-bit). */
+  lastAvail: i32(),
+  /** The used index the device has published (free-running 16-bit). */
+  usedIdx: i32(),
+  /** Used index at the last interrupt decision, for event idx (2.7.10). */
+  signalledUsed: i32(),
+  signalledValid: i32(),
+  indirect: i32(),
+  eventIdx: i32(),
+  /** Bumped at every reset, so completions of requests taken before it are dropped. */
+  epoch: i32(),
+  reserved: i32(13),
+  /** A word only ever added 0 to: a memory fence (see `fence`). */
+  fence: i32(),
+});
+const A = VIRTQUEUE_LAYOUT.at;
 // Int32 words of the state.
 const Q = {
-  Lock: 0,
-  MaxSize: 1,
-  Size: 2,
-  Ready: 3,
-  Vector: 4,
-  DescLo: 5,
-  DescHi: 6,
-  DriverLo: 7,
-  DriverHi: 8,
-  DeviceLo: 9,
-  DeviceHi: 10,
-  /** Next avail ring slot the device will take (free-running 16-bit). */
-  LastAvail: 11,
-  /** The used index the device has published (free-running 16-bit). */
-  UsedIdx: 12,
-  /** Used index at the last interrupt decision, for event idx (2.7.10). */
-  SignalledUsed: 13,
-  SignalledValid: 14,
-  Indirect: 15,
-  EventIdx: 16,
-  /** Bumped at every reset, so completions of requests taken before it are dropped. */
-  Epoch: 17,
-  WORDS: 32,
+  Lock: A.lock,
+  MaxSize: A.maxSize,
+  Size: A.size,
+  Ready: A.ready,
+  Vector: A.vector,
+  DescLo: A.descLo,
+  DescHi: A.descHi,
+  DriverLo: A.driverLo,
+  DriverHi: A.driverHi,
+  DeviceLo: A.deviceLo,
+  DeviceHi: A.deviceHi,
+  LastAvail: A.lastAvail,
+  InService: A.inService,
+  UsedIdx: A.usedIdx,
+  SignalledUsed: A.signalledUsed,
+  SignalledValid: A.signalledValid,
+  Indirect: A.indirect,
+  EventIdx: A.eventIdx,
+  Epoch: A.epoch,
+  Fence: A.fence,
+  WORDS: VIRTQUEUE_LAYOUT.byteLength / 4,
 } as const;
 
 /** Queue registers the transport exposes in the common configuration. */
@@ -109,11 +143,22 @@ export class SplitVirtqueue {
     if (!Number.isInteger(maxSize) || maxSize < 1 || maxSize > VIRTQ_MAX_SIZE || (maxSize & (maxSize - 1)) !== 0) {
       throw new RangeError(`a split virtqueue's size is a power of two from 1 to ${VIRTQ_MAX_SIZE} (got ${maxSize})`);
     }
-    const regs = new SharedArrayBuffer(Q.WORDS * 4);
+    const regs = VIRTQUEUE_LAYOUT.allocate();
     const w = new Int32Array(regs);
     w[Q.MaxSize] = maxSize;
     resetWords(w);
     return { regs };
+  }
+
+  /** The queue's registers and positions by name (the device quiesced). */
+  static save(state: VirtqueueState): SavedState {
+    return saveState(VIRTQUEUE_LAYOUT, state.regs);
+  }
+
+  static load(state: VirtqueueState, saved: SavedState): void {
+    const maxSize = new Int32Array(state.regs)[Q.MaxSize];
+    loadState(VIRTQUEUE_LAYOUT, state.regs, saved);
+    if (new Int32Array(state.regs)[Q.MaxSize] !== maxSize) throw new StateLayoutError(`a saved queue of ${new Int32Array(state.regs)[Q.MaxSize]} entries does not fit this device's ${maxSize}`);
   }
 
   constructor(
@@ -122,6 +167,31 @@ export class SplitVirtqueue {
   ) {
     this.words = new Int32Array(state.regs);
     this.lock = new Mutex(this.words, Q.Lock);
+  }
+
+  /** With the lock held: a chain just taken will be completed later, outside this lock. */
+  beginService(): void {
+    this.words[Q.InService]! += 1;
+  }
+
+  /** With the lock held: a chain counted by `beginService` was completed (or dropped by a reset). */
+  endService(): void {
+    this.words[Q.InService]! -= 1;
+  }
+
+  /**
+   * For a snapshot: takes the lock if no chain is in service, and keeps it
+   * until `unlockAfterSnapshot`; false (lock not held) while one is.
+   */
+  lockIfIdle(): boolean {
+    this.lock.lock();
+    if (Atomics.load(this.words, Q.InService) === 0) return true;
+    this.lock.unlock();
+    return false;
+  }
+
+  unlockAfterSnapshot(): void {
+    this.lock.unlock();
   }
 
   withLock<T>(fn: () => T): T {
@@ -141,6 +211,8 @@ export class SplitVirtqueue {
    * Driver-visible register write. Size must be a power of two no larger
    * than the maximum (others are ignored, as 4.1.4.3.2 lets the device
    * refuse); nothing but `ready` changes once the queue is enabled.
+   * Enabling checks the whole ring layout (see `layoutError`) and throws
+   * VirtqueueError, leaving the queue disabled, if it is not sound.
    */
   setRegister(name: QueueRegister, value: number): void {
     this.lock.with(() => {
@@ -148,6 +220,8 @@ export class SplitVirtqueue {
       if (name === 'ready') {
         // 4.1.4.3.2: the driver writes 1 to enable; 0 is not a way to disable.
         if ((value & 1) && !w[Q.Ready]) {
+          const bad = this.layoutError();
+          if (bad) throw new VirtqueueError(bad);
           w[Q.Ready] = 1;
           w[Q.SignalledValid] = 0;
         }
@@ -280,6 +354,30 @@ export class SplitVirtqueue {
     return vringNeedEvent(usedEvent, now, old);
   }
 
+  /**
+   * Why the configured rings cannot be used, or null: each of the three
+   * (with the event-index fields, 2.7.10, whether or not they were
+   * negotiated) must lie wholly in guest RAM with the alignment 2.7 asks
+   * for. Checked once at enable, so that no ring access while the queue
+   * runs can fault; alignment also keeps every ring element inside one
+   * RAM region.
+   */
+  private layoutError(): string | null {
+    const w = this.words;
+    const size = w[Q.Size]!;
+    const rings = [
+      { what: 'descriptor table', at: address(w, Q.DescLo), bytes: DESC_SIZE * size, align: 16 },
+      { what: 'avail ring', at: address(w, Q.DriverLo), bytes: 6 + 2 * size, align: 2 },
+      { what: 'used ring', at: address(w, Q.DeviceLo), bytes: 6 + 8 * size, align: 4 },
+    ];
+    for (const r of rings) {
+      const where = `the ${r.what} at 0x${r.at.toString(16)} (0x${r.bytes.toString(16)} bytes for ${size} entries)`;
+      if (r.at % r.align !== 0) return `${where} is not ${r.align}-byte aligned`;
+      if (!this.ram.contains(r.at, r.bytes)) return `${where} is not in guest RAM`;
+    }
+    return null;
+  }
+
   /** Follows the chain at `head`, validating every descriptor (see the module comment). */
   private walk(head: number, size: number): DescriptorChain {
     const readable: VirtqBuffer[] = [];
@@ -369,11 +467,11 @@ function address(w: Int32Array, lo: number): number {
  * barrier for V8's compiler and, on x86, a locked instruction for the CPU.
  */
 function fence(w: Int32Array): void {
-  Atomics.add(w, Q.WORDS - 1, 0);
+  Atomics.add(w, Q.Fence, 0);
 }
 
 function resetWords(w: Int32Array): void {
-  for (let i = Q.Size; i < Q.WORDS; i++) w[i] = 0;
+  for (let i = Q.Size; i < Q.Fence; i++) w[i] = 0;
   w[Q.Size] = w[Q.MaxSize]!;
   w[Q.Vector] = VIRTIO_MSI_NO_VECTOR;
 }

@@ -3,7 +3,7 @@ import type { AccessSize } from '../devices/device.js';
 import { VirtioDeviceId } from './constants.js';
 import type { VirtioContext, VirtioDeviceModel, VirtioDeviceType } from './device.js';
 import { chainViews } from './chain-io.js';
-import { VirtqueueError } from './queue.js';
+import { serveQueue } from './serve-queue.js';
 
 /**
  * virtio-rng, the entropy device (VIRTIO 1.2, 5.4): one request queue of
@@ -32,26 +32,18 @@ export class VirtioRng implements VirtioDeviceModel {
   reset(): void {}
 
   notify(index: number): void {
-    const q = this.ctx.queues[index];
-    if (!q) return;
-    let served = false;
-    try {
-      q.withLock(() => {
-        for (let chain = q.pop(); chain; chain = q.pop()) {
-          let written = 0;
-          for (const view of chainViews(this.ctx.ram, chain.writable, 0, Math.min(chain.writableLength, VIRTIO_RNG_MAX_REQUEST))) {
-            randomFillSync(view);
-            written += view.length;
-          }
-          q.push(chain.head, written);
+    serveQueue(this.ctx, index, (q) => {
+      let served = 0;
+      for (let chain = q.pop(); chain; chain = q.pop()) {
+        let written = 0;
+        for (const view of chainViews(this.ctx.ram, chain.writable, 0, Math.min(chain.writableLength, VIRTIO_RNG_MAX_REQUEST))) {
+          randomFillSync(view);
+          written += view.length;
         }
-        served = q.needsInterrupt();
-      });
-    } catch (e) {
-      if (!(e instanceof VirtqueueError)) throw e;
-      this.ctx.fail(e.message);
-      return;
-    }
-    if (served) this.ctx.interruptQueue(index);
+        q.push(chain.head, written);
+        served++;
+      }
+      return served;
+    });
   }
 }

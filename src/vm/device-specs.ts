@@ -24,6 +24,8 @@ import { DebugConsole } from '../devices/debug-console.js';
 import { I440fxPmc, PamArea, PAM_AREA_START, PAM_AREA_END } from '../devices/i440fx-pam.js';
 import { applyPamModes } from './pam-slots.js';
 import type { PamSpec } from './firmware-memory.js';
+import { StateLayoutError, type SavedState } from '../sync/state-layout.js';
+import type { SavedDevice } from './snapshot-files.js';
 
 /**
  * Devices described as plain data, so the main thread can send them to every
@@ -138,4 +140,71 @@ export function attachDevices(bus: Bus, specs: readonly DeviceSpec[], host: Devi
     }
   }
   return devices;
+}
+
+/**
+ * Each device's state by name, in `specs` order, for a snapshot (the VM
+ * paused and its virtio queues quiesced). Devices without state (debug
+ * exit, POST code, pvpanic) have an empty record.
+ */
+export function saveDeviceStates(specs: readonly DeviceSpec[]): SavedDevice[] {
+  return specs.map((spec) => ({ kind: spec.kind, state: saveDeviceState(spec) }));
+}
+
+function saveDeviceState(spec: DeviceSpec): Record<string, SavedState> {
+  switch (spec.kind) {
+    case 'uart16550':
+      return Uart16550.save(spec.state);
+    case 'acpi-pm':
+      return AcpiPm.save(spec.state);
+    case 'pit':
+      return I8254Pit.save(spec.state);
+    case 'rtc':
+      return CmosRtc.save(spec.state);
+    case 'i8042':
+      return I8042.save(spec.state);
+    case 'pci-host':
+      return { ...PciHost.save(spec.state), ...prefixed('reset', ResetControl.save(spec.reset)) };
+    case 'virtio-pci':
+      return VirtioPciTransport.save(spec.transport);
+    default:
+      return {};
+  }
+}
+
+/** Loads saved states into freshly allocated specs of the same machine, before any thread builds views over them. */
+export function loadDeviceStates(specs: readonly DeviceSpec[], saved: readonly SavedDevice[]): void {
+  if (saved.length !== specs.length || specs.some((s, i) => s.kind !== saved[i]!.kind)) {
+    throw new StateLayoutError(`the snapshot's devices (${saved.map((d) => d.kind).join(', ')}) are not this VM's (${specs.map((s) => s.kind).join(', ')})`);
+  }
+  specs.forEach((spec, i) => {
+    const s = saved[i]!.state;
+    switch (spec.kind) {
+      case 'uart16550':
+        return Uart16550.load(spec.state, s);
+      case 'acpi-pm':
+        return AcpiPm.load(spec.state, s);
+      case 'pit':
+        return I8254Pit.load(spec.state, s);
+      case 'rtc':
+        return CmosRtc.load(spec.state, s);
+      case 'i8042':
+        return I8042.load(spec.state, s);
+      case 'pci-host':
+        PciHost.load(spec.state, s);
+        return ResetControl.load(spec.reset, unprefixed('reset', s));
+      case 'virtio-pci':
+        return VirtioPciTransport.load(spec.transport, s);
+      default:
+        return undefined;
+    }
+  });
+}
+
+function prefixed(prefix: string, states: Record<string, SavedState>): Record<string, SavedState> {
+  return Object.fromEntries(Object.entries(states).map(([k, v]) => [`${prefix}.${k}`, v]));
+}
+
+function unprefixed(prefix: string, states: Record<string, SavedState>): Record<string, SavedState> {
+  return Object.fromEntries(Object.entries(states).filter(([k]) => k.startsWith(`${prefix}.`)).map(([k, v]) => [k.slice(prefix.length + 1), v]));
 }

@@ -2,7 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { DeviceHost, TimedDevice } from '../devices/device.js';
 import { isTimedDevice } from '../devices/device.js';
 import { Bus } from '../devices/bus.js';
-import { monotonicClock } from '../sync/clock.js';
+import { VmClock } from '../sync/vm-clock.js';
 import { VmControlBlock } from '../vcpu/control.js';
 import { attachDevices, type DeviceSpec } from './device-specs.js';
 import { IrqchipViews, type IrqchipState } from './irqchip.js';
@@ -21,11 +21,14 @@ export interface DeviceTimerData {
   wake: SharedArrayBuffer;
   irqchipState: IrqchipState;
   devices: DeviceSpec[];
+  /** The VM clock (sync/vm-clock.ts), held while the VM is paused. */
+  clock: SharedArrayBuffer;
 }
 
 const data = workerData as DeviceTimerData;
 const control = new VmControlBlock(data.control, data.vcpus);
-const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: monotonicClock, wake: (i) => control.wake(i) });
+const clock = new VmClock(data.clock);
+const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i) });
 const host: DeviceHost = {
   irq: irqchip.lines,
   vm: {
@@ -37,7 +40,7 @@ const host: DeviceHost = {
       parentPort!.postMessage({ type: 'log', level, message });
     },
   },
-  clock: monotonicClock,
+  clock,
 };
 const timed: TimedDevice[] = attachDevices(new Bus(), data.devices, host).filter(isTimedDevice);
 const wake = new TimerWake(data.wake);
@@ -46,9 +49,11 @@ const wake = new TimerWake(data.wake);
 const MAX_SLEEP_MS = 100;
 
 while (!control.stopRequested) {
+  // Paused: the VM clock stands still, and so do the devices' deadlines.
+  if (control.pauseRequested) control.waitWhilePaused();
   const seen = wake.snapshot();
   let next = Infinity;
-  const now = monotonicClock.nowNs();
+  const now = clock.nowNs();
   for (const d of timed) {
     let t = d.nextDeadlineNs();
     if (t <= now) {
@@ -57,7 +62,7 @@ while (!control.stopRequested) {
     }
     if (t < next) next = t;
   }
-  const ms = Math.min(MAX_SLEEP_MS, (next - monotonicClock.nowNs()) / 1e6);
+  const ms = Math.min(MAX_SLEEP_MS, (next - clock.nowNs()) / 1e6);
   if (ms > 0) wake.wait(seen, ms);
 }
 parentPort!.postMessage({ type: 'exited' });

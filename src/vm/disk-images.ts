@@ -1,7 +1,8 @@
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { closeSync, fstatSync } from 'node:fs';
 import { basename } from 'node:path';
 import { NodevisorError, errnoCode } from '../kvm/errors.js';
 import { SECTOR_SIZE } from '../virtio/blk-request.js';
+import { notRegular, openNonBlocking } from './guest-file.js';
 
 /** A raw disk image for virtio-blk, as the VM options name it. */
 export interface DiskOptions {
@@ -34,7 +35,7 @@ export function openDiskImages(disks: readonly DiskOptions[]): OpenDisk[] {
       const ro = d.readonly ?? false;
       let fd: number;
       try {
-        fd = openSync(d.path, ro ? 'r' : 'r+');
+        fd = openNonBlocking(d.path, !ro);
       } catch (e) {
         const code = errnoCode(e);
         const why =
@@ -49,12 +50,13 @@ export function openDiskImages(disks: readonly DiskOptions[]): OpenDisk[] {
       }
       const st = fstatSync(fd);
       opened.push({ path: d.path, fd, size: Math.floor(st.size / SECTOR_SIZE) * SECTOR_SIZE, readonly: ro, id: basename(d.path).slice(0, 20) });
-      if (!st.isFile()) throw new NodevisorError('EDISK', `disk image ${d.path} is not a regular file`);
+      if (!st.isFile()) throw new NodevisorError('EDISK', `disk image ${d.path} ${notRegular(st)}`);
       if (st.size < SECTOR_SIZE) throw new NodevisorError('EDISK', `disk image ${d.path} is smaller than one 512-byte sector (${st.size} bytes)`);
       const key = `${st.dev}:${st.ino}`;
       const other = seen.get(key);
       if (other && (!ro || !other.readonly)) {
-        throw new NodevisorError('EDISK', `disk image ${d.path} is the same file as ${other.path} and would be opened read-write twice: give it once, or add ",readonly" to both`);
+        const how = !ro && !other.readonly ? 'would be opened read-write twice' : `would be written through one disk while the other reads it (${ro ? other.path : d.path} is read-write)`;
+        throw new NodevisorError('EDISK', `disk image ${d.path} is the same file as ${other.path} and ${how}: give it once, or add ",readonly" to both`);
       }
       seen.set(key, { path: d.path, readonly: ro && (other?.readonly ?? true) });
     }

@@ -21,6 +21,8 @@ export interface IrqchipState {
   lapics?: SharedArrayBuffer;
   ioapic?: SharedArrayBuffer;
   pic?: SharedArrayBuffer;
+  /** `split` mode: serialises pushing the IOAPIC's routes to KVM (see SplitEoiRoutes). */
+  routesLock?: SharedArrayBuffer;
 }
 
 export function allocateIrqchip(mode: IrqchipMode, vcpus: number): IrqchipState {
@@ -30,6 +32,7 @@ export function allocateIrqchip(mode: IrqchipMode, vcpus: number): IrqchipState 
     lapics: mode === 'user' ? LapicSet.allocate(vcpus) : undefined,
     ioapic: Ioapic.allocate(),
     pic: DualPic.allocate(),
+    routesLock: mode === 'split' ? SplitEoiRoutes.allocateRoutesLock() : undefined,
   };
 }
 
@@ -49,6 +52,11 @@ export class IrqchipViews {
   readonly lapics?: LapicSet;
   readonly ioapic?: Ioapic;
   readonly pic?: DualPic;
+  /** A restored VM in split mode: KVM learns the restored IOAPIC's level-triggered routes (see SplitEoiRoutes). */
+  syncRestoredRoutes(): void {
+    if (this.state.mode === 'split') new SplitEoiRoutes(this.ioapic!, this.vmFd, this.state.routesLock!).sync();
+  }
+
   /** What devices drive their interrupt lines through. */
   readonly lines: IrqLines;
   /** What devices send message-signalled interrupts (MSI-X) through. */
@@ -92,7 +100,7 @@ export class IrqchipViews {
   attach(bus: Bus): void {
     if (this.lapics) bus.attachMmio(LAPIC_DEFAULT_BASE, LAPIC_MMIO_SIZE, createMmioDevice(this.lapics));
     if (this.ioapic) {
-      const window = this.state.mode === 'split' ? new SplitEoiRoutes(this.ioapic, this.vmFd) : this.ioapic;
+      const window = this.state.mode === 'split' ? new SplitEoiRoutes(this.ioapic, this.vmFd, this.state.routesLock!) : this.ioapic;
       bus.attachMmio(IOAPIC_BASE, IOAPIC_MMIO_SIZE, window);
     }
     if (this.pic) {

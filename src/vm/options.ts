@@ -81,6 +81,12 @@ export interface VmOptions {
    * with a queue's backlog, so that many requests of a disk run at once.
    */
   ioThreads?: number;
+  /**
+   * Continue a snapshot taken with `vm.snapshot(dir)` (`nodevisor run
+   * --restore DIR`): the machine (vCPUs, RAM, irqchip, devices, disks) is
+   * the snapshot's; options that would change it are refused.
+   */
+  restore?: string;
   /** Test-only slow-downs that benchmark tests use to prove regressions are caught. */
   testKnobs?: TestKnobs;
 }

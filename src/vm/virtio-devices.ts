@@ -22,7 +22,7 @@ import { allocateNotifyEventfds, type NotifyEventfdState } from '../virtio/notif
 export type VirtioModelSpec =
   | { readonly model: 'rng' }
   | { readonly model: 'console'; readonly console: VirtioConsoleState }
-  | { readonly model: 'blk'; readonly blk: VirtioBlkState; readonly fd: number; readonly id: string };
+  | { readonly model: 'blk'; readonly blk: VirtioBlkState; readonly fd: number; readonly id: string; readonly path: string };
 
 export interface VirtioPciSpec {
   readonly kind: 'virtio-pci';
@@ -76,7 +76,7 @@ export function planVirtioDevices(cfg: VirtioConfig): VirtioPlan {
     const eventfds = cfg.eventfds(queues);
     // Block queues are the busy ones: only they get ioeventfds.
     const notify = cfg.ioeventfdLen === undefined ? undefined : allocateNotifyEventfds(eventfds, cfg.ioeventfdLen);
-    place(virtioBlkType(queues), { model: 'blk', blk: allocateVirtioBlk(d.size, d.readonly, eventfds), fd: d.fd, id: d.id }, notify);
+    place(virtioBlkType(queues), { model: 'blk', blk: allocateVirtioBlk(d.size, d.readonly, eventfds), fd: d.fd, id: d.id, path: d.path }, notify);
   }
   if (cfg.rng) place(VIRTIO_RNG_TYPE, { model: 'rng' });
   if (cfg.console) place(VIRTIO_CONSOLE_TYPE, { model: 'console', console: allocateVirtioConsole() });
@@ -98,8 +98,8 @@ export function virtioModel(spec: VirtioModelSpec, ctx: VirtioContext): VirtioDe
 /** What the virtio-blk I/O pool threads start with. */
 export function blkIoPlan(
   specs: readonly VirtioPciSpec[],
-  o: { memory: MemoryRegion[]; vcpus: number; vmFd: number; control: SharedArrayBuffer; irqchipState: IrqchipState; delayUs?: number; failAfter?: number },
+  o: { memory: MemoryRegion[]; vcpus: number; vmFd: number; control: SharedArrayBuffer; clock: SharedArrayBuffer; irqchipState: IrqchipState; delayUs?: number; failAfter?: number },
 ): BlkIoPlan {
-  const disks = specs.flatMap((s) => (s.spec.model === 'blk' ? [{ transport: s.transport, blk: s.spec.blk, fd: s.spec.fd, id: s.spec.id }] : []));
+  const disks = specs.flatMap((s) => (s.spec.model === 'blk' ? [{ transport: s.transport, blk: s.spec.blk, fd: s.spec.fd, id: s.spec.id, path: s.spec.path }] : []));
   return { ...o, disks };
 }

@@ -32,6 +32,8 @@ export interface VirtioStartContext {
   readonly irqchipViews: IrqchipViews;
   readonly irqchipState: IrqchipState;
   readonly control: SharedArrayBuffer;
+  /** The VM clock (sync/vm-clock.ts). */
+  readonly clock: SharedArrayBuffer;
   readonly vcpus: number;
   readonly console: GuestConsole;
   readonly ioThreads: number;
@@ -84,6 +86,7 @@ export class VirtioRuntime {
       vcpus: c.vcpus,
       vmFd,
       control: c.control,
+      clock: c.clock,
       irqchipState: c.irqchipState,
       delayUs: c.testKnobs?.blkDelayUs,
       failAfter: c.testKnobs?.blkFailAfter,
@@ -106,6 +109,42 @@ export class VirtioRuntime {
       notifications: v.transport.notifications(),
       ...(v.io ? { requests: { completed: Atomics.load(v.io, IoStat.Completed), maxInFlight: Atomics.load(v.io, IoStat.MaxInFlight) } } : {}),
     }));
+  }
+
+  /**
+   * For a snapshot of a paused VM: waits until no queue has a chain in
+   * service (taken by an I/O thread, not yet completed) and takes every
+   * queue's lock, so nothing touches the rings or guest RAM until the
+   * returned release is called. Throws if requests do not complete within
+   * `timeoutMs` (a disk that hangs).
+   */
+  async quiesce(timeoutMs = 30_000): Promise<() => void> {
+    const queues = this.views.flatMap((v) => v.transport.queues);
+    const held: typeof queues = [];
+    const release = (): void => {
+      for (const q of held.splice(0)) q.unlockAfterSnapshot();
+    };
+    const deadline = Date.now() + timeoutMs;
+    for (const q of queues) {
+      while (!q.lockIfIdle()) {
+        if (Date.now() > deadline) {
+          release();
+          throw new Error(`virtio requests did not complete within ${timeoutMs / 1000} s: cannot take a consistent snapshot`);
+        }
+        await new Promise((r) => setTimeout(r, 1));
+      }
+      held.push(q);
+    }
+    return release;
+  }
+
+  /**
+   * After `start` on a restored VM: I/O threads only look at a queue when
+   * notified, so each queue with buffers the driver made available before
+   * the snapshot gets one notification now.
+   */
+  kickRestoredQueues(): void {
+    for (const s of this.plan.specs) if (s.spec.model === 'blk') for (const fd of s.spec.blk.eventfds) native.eventfdWrite(fd, 1);
   }
 
   /** Ends the I/O threads (each finishes the request in hand); call once the vCPUs are gone. */

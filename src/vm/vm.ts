@@ -1,5 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { native, k } from '../kvm/addon.js';
 import { Kvm, kvmRunSize } from '../kvm/kvm.js';
@@ -13,8 +12,9 @@ import { allocateGuestRam, type AllocatedMemory } from '../memory/allocate.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { parseSize, formatSize } from '../memory/layout.js';
 import { monotonicClock } from '../sync/clock.js';
+import { VmClock } from '../sync/vm-clock.js';
 import { writeBootTables, BOOT_AREA_END } from '../vcpu/boot-state.js';
-import { VmControlBlock, Stat, STAT_WORDS } from '../vcpu/control.js';
+import { VmControlBlock, Stat, STAT_WORDS, VcpuState } from '../vcpu/control.js';
 import { vcpuCpuid } from '../vcpu/cpuid.js';
 import { exitName } from '../vcpu/run-page.js';
 import type { VcpuWorkerData, WorkerMessage } from '../vcpu/worker-data.js';
@@ -30,6 +30,8 @@ import { exitStatusOf, describeStop } from './stop-reason.js';
 import { loadLinux, type LinuxBoot } from '../boot/linux.js';
 import { guestCmdline, defaultCmdline } from './host-quirks.js';
 import { openDiskImages, closeDiskImages, type OpenDisk } from './disk-images.js';
+import { readGuestFile } from './guest-file.js';
+import { WORKER_STDIO, forwardWorkerStdio } from './worker-stdio.js';
 import { MAX_IO_THREADS, defaultIoThreads } from '../virtio/blk-io-pool.js';
 import { GuestConsole, CONSOLE_KINDS, type ConsoleKind } from './guest-console.js';
 import { VirtioRuntime, type VirtioFunctionStats } from './virtio-runtime.js';
@@ -37,23 +39,15 @@ import { TextTail, panicMessage, firmwareBootFailure } from './console-tail.js';
 import { readFirmware, type FirmwareImage } from '../boot/firmware.js';
 import { findMultibootHeader, loadMultiboot, MULTIBOOT_BOOTLOADER_MAGIC, type MultibootModule } from '../boot/multiboot.js';
 import { planFirmwareBoot, type FirmwareBoot } from './firmware-boot.js';
-
-/** Reads a file the guest boots from, with an error that names it and says what is wrong. */
-function readGuestFile(source: string | Uint8Array, what: string, code: string): Uint8Array {
-  if (typeof source !== 'string') {
-    if (source.length === 0) throw new NodevisorError(code, `the ${what} is empty`);
-    return source;
-  }
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(source);
-  } catch (e) {
-    const why = errnoCode(e) === 'ENOENT' ? 'does not exist' : errnoCode(e) === 'EACCES' ? 'is not readable (permission denied)' : errnoCode(e) === 'EISDIR' ? 'is a directory' : (e as Error).message;
-    throw new NodevisorError(code, `${what} ${source} ${why}`, { cause: e });
-  }
-  if (bytes.length === 0) throw new NodevisorError(code, `${what} ${source} is empty`);
-  return bytes;
-}
+import { cpus } from 'node:os';
+import { VERSION } from '../version.js';
+import { mapGuestRamFile } from '../memory/ram-file.js';
+import { readSnapshot, type SnapshotContents } from './snapshot-files.js';
+import { diskChange, missingCpuFeatures, SnapshotError } from './snapshot-manifest.js';
+import { checkRestoreOptions, loadIrqchip, takeSnapshot, type SnapshotInfo } from './snapshot.js';
+import { loadDeviceStates } from './device-specs.js';
+import { StateLayoutError } from '../sync/state-layout.js';
+import { ArchStateError } from '../vcpu/arch-state.js';
 
 export interface VmResult {
   reason: StopReason;
@@ -73,8 +67,12 @@ export interface VcpuStats {
   guestSeconds: number;
   /** Seconds parked in HLT. */
   haltSeconds: number;
-  /** Seconds in the VMM handling exits (wall time minus the two above). */
+  /** Seconds held outside the guest by pauses. */
+  pausedSeconds: number;
+  /** Seconds in the VMM handling exits (wall time minus the three above). */
   vmmSeconds: number;
+  /** Where the vCPU is now. */
+  state: 'starting' | 'in-guest' | 'in-vmm' | 'halted' | 'paused' | 'exited';
 }
 
 export interface VmStats {
@@ -110,6 +108,18 @@ interface BootPlan {
   reset?: boolean;
 }
 
+/** A restored VM's vCPUs load their saved state instead of entering anything. */
+const RESTORE_PLAN: BootPlan = { mode: 'long', entry: 0, startup: 'all' };
+
+const STATE_NAMES: Record<number, VcpuStats['state']> = {
+  [VcpuState.Created]: 'starting',
+  [VcpuState.InVmm]: 'in-vmm',
+  [VcpuState.InGuest]: 'in-guest',
+  [VcpuState.Halted]: 'halted',
+  [VcpuState.Exited]: 'exited',
+  [VcpuState.Paused]: 'paused',
+};
+
 /**
  * A virtual machine: guest RAM, devices, one worker thread per vCPU.
  * Events: 'console' (Buffer of guest serial output), 'log' (level, message),
@@ -132,6 +142,11 @@ export class Vm extends EventEmitter {
   private control?: VmControlBlock;
   private statsBuffer?: SharedArrayBuffer;
   private workers: Worker[] = [];
+  /** One per worker spawned: resolves when its thread has ended. */
+  private workerExits: Promise<void>[] = [];
+  /** Wakes a start() waiting for its vCPUs, to notice a stop. */
+  private startProgress?: () => void;
+  private finishing?: Promise<void>;
   private stopReason?: StopReason;
   private acpi?: AcpiPm;
   private result?: Promise<VmResult>;
@@ -140,6 +155,14 @@ export class Vm extends EventEmitter {
   private x2apic = false;
   private linux?: LinuxBoot;
   private readonly timerWake = TimerWake.allocate();
+  private readonly clockBuffer = VmClock.allocate();
+  /** The guest's clock for our device models: held while the VM is paused. */
+  private readonly clock = new VmClock(this.clockBuffer);
+  private paused = false;
+  /** kvmclock where the pause stopped it, restored on resume. */
+  private pausedKvmclock?: bigint;
+  /** Serialises pause() and resume(). */
+  private transition: Promise<void> = Promise.resolve();
   private timerWorker?: Worker;
   private timerExited?: Promise<void>;
   private resolveResult?: (r: VmResult) => void;
@@ -150,24 +173,36 @@ export class Vm extends EventEmitter {
   private disks: OpenDisk[] = [];
   private virtio?: VirtioRuntime;
   private firmware?: FirmwareBoot;
+  private devices: DeviceSpec[] = [];
+  /** Each vCPU's CPUID, as the guest sees it (a snapshot records it). */
+  private cpuids: CpuidEntry[][] = [];
+  /** The snapshot being restored (`restore` option), read and checked by the constructor. */
+  private readonly restoring?: SnapshotContents;
 
   constructor(private readonly options: VmOptions = {}) {
     super();
-    this.vcpus = options.vcpus ?? 1;
-    if (!Number.isInteger(this.vcpus) || this.vcpus < 1) throw new NodevisorError('EVCPUS', `the vCPU count must be a positive integer (got ${options.vcpus})`);
-    const mem = options.memory ?? DEFAULT_MEMORY;
-    try {
-      this.memorySize = typeof mem === 'number' ? mem : parseSize(mem);
-    } catch (e) {
-      throw new NodevisorError('EMEMORY', (e as Error).message);
+    const sizeOf = (mem: number | string): number => {
+      try {
+        return typeof mem === 'number' ? mem : parseSize(mem);
+      } catch (e) {
+        throw new NodevisorError('EMEMORY', (e as Error).message);
+      }
+    };
+    if (options.restore !== undefined) {
+      this.restoring = readSnapshot(options.restore);
+      checkRestoreOptions(options, this.restoring.manifest, sizeOf);
     }
-    this.irqchip = options.irqchip ?? 'user';
+    const saved = this.restoring?.manifest.vm;
+    this.vcpus = saved?.vcpus ?? options.vcpus ?? 1;
+    if (!Number.isInteger(this.vcpus) || this.vcpus < 1) throw new NodevisorError('EVCPUS', `the vCPU count must be a positive integer (got ${options.vcpus})`);
+    this.memorySize = saved?.memory ?? sizeOf(options.memory ?? DEFAULT_MEMORY);
+    this.irqchip = saved?.irqchip ?? options.irqchip ?? 'user';
     if (!IRQCHIP_MODES.includes(this.irqchip)) throw new NodevisorError('EIRQCHIP', `unknown irqchip mode "${this.irqchip}": use one of ${IRQCHIP_MODES.join(', ')}`);
     this.ioThreads = options.ioThreads ?? defaultIoThreads();
     if (!Number.isInteger(this.ioThreads) || this.ioThreads < 1 || this.ioThreads > MAX_IO_THREADS) {
       throw new NodevisorError('EIOTHREADS', `ioThreads must be an integer from 1 to ${MAX_IO_THREADS} (got ${options.ioThreads})`);
     }
-    this.consoleKind = options.console ?? 'serial';
+    this.consoleKind = saved?.console ?? options.console ?? 'serial';
     if (!CONSOLE_KINDS.includes(this.consoleKind)) throw new NodevisorError('ECONSOLE', `unknown console "${this.consoleKind}": use one of ${CONSOLE_KINDS.join(', ')}`);
   }
 
@@ -177,37 +212,52 @@ export class Vm extends EventEmitter {
     return this.guestMemory;
   }
 
-  /** Creates the VM, loads the guest and starts every vCPU. */
+  /**
+   * Creates the VM, loads the guest and starts every vCPU. A `stop()`
+   * meanwhile (or a signal handler calling it) cuts the start short: no
+   * more vCPU threads are spawned, the ones still booting are terminated,
+   * and this rejects with NodevisorError('ESTOPPED').
+   */
   async start(): Promise<void> {
     if (this.state !== 'new') throw new Error(`start() called on a VM that is ${this.state}`);
     this.state = 'starting';
+    this.result = new Promise((resolve) => (this.resolveResult = resolve));
     try {
-      const bios = this.options.bios !== undefined ? this.readBios() : null;
-      const kernel = !bios && this.options.kernel !== undefined ? this.readKernelFiles() : null;
-      const image = kernel || bios ? null : this.loadImage(this.options.image ?? demoImage());
-      this.disks = openDiskImages(this.options.disks ?? []);
+      const restoring = this.restoring;
+      const bios = !restoring && this.options.bios !== undefined ? this.readBios() : null;
+      const kernel = !restoring && !bios && this.options.kernel !== undefined ? this.readKernelFiles() : null;
+      const image = restoring || kernel || bios ? null : this.loadImage(this.options.image ?? demoImage());
+      if (restoring) {
+        for (const d of restoring.manifest.vm.disks) {
+          const why = diskChange(d);
+          if (why) throw new SnapshotError(`cannot restore ${this.options.restore}: ${why}`);
+        }
+      }
+      this.disks = openDiskImages(restoring ? restoring.manifest.vm.disks.map((d) => ({ path: d.path, readonly: d.readonly })) : (this.options.disks ?? []));
       this.kvm = Kvm.open(this.options.kvmPath);
       const max = this.kvm.maxVcpus;
       if (this.vcpus > max) throw new NodevisorError('EVCPUS', `${this.vcpus} vCPUs requested but this host's KVM allows at most ${max}`);
       this.vmFd = this.kvm.createVm();
       this.virtio = new VirtioRuntime(this.vmFd, {
         disks: this.disks,
-        rng: this.options.rng ?? false,
+        rng: restoring?.manifest.vm.rng ?? this.options.rng ?? false,
         console: this.consoleKind === 'virtio',
         vcpus: this.vcpus,
         ioeventfd: this.options.ioeventfd !== false,
       });
       this.setUpIrqchip(this.vmFd);
       this.setUpMemory(this.vmFd, bios);
-      const plan = bios ? { mode: 'real' as const, entry: 0, startup: 'sipi' as const, reset: true } : image ? this.placeImage(image) : this.placeLinux(kernel!);
+      const plan = restoring ? RESTORE_PLAN : bios ? { mode: 'real' as const, entry: 0, startup: 'sipi' as const, reset: true } : image ? this.placeImage(image) : this.placeLinux(kernel!);
       const devices = this.createDevices();
       await this.spawnVcpus(plan, devices);
+      if (restoring?.manifest.clock.kvmclock !== undefined && this.vmFd.check('KVM_CAP_ADJUST_CLOCK')) this.vmFd.setClock(BigInt(restoring.manifest.clock.kvmclock));
       this.startDeviceTimer(devices);
       this.virtio.start({
         memory: this.memory,
         irqchipViews: this.irqchipViews!,
         irqchipState: this.irqchipState!,
         control: this.control!.buffer,
+        clock: this.clockBuffer,
         vcpus: this.vcpus,
         console: this.console!,
         ioThreads: this.ioThreads,
@@ -215,18 +265,21 @@ export class Vm extends EventEmitter {
         requestStop: (r) => this.requestStop(r),
         log: (level, m) => this.emit('log', level, m),
       });
+      if (restoring) {
+        this.irqchipViews!.syncRestoredRoutes();
+        this.virtio.kickRestoredQueues();
+        this.clock.thaw();
+      }
       this.state = 'running';
       this.control!.go();
+      // Input typed before the vCPUs existed: a device's interrupt then had nowhere to go.
+      for (const b of this.earlyInput.splice(0)) this.console!.send(b);
     } catch (e) {
-      this.state = 'stopped';
-      this.control?.claimStop();
-      this.control?.wakeAll();
-      await Promise.all([...this.workers, ...(this.timerWorker ? [this.timerWorker] : [])].map((w) => w.terminate()));
-      await this.virtio?.stop();
-      this.console?.close();
-      this.release();
+      this.stopReason ??= { kind: 'error', vcpu: -1, detail: `the VM could not start: ${(e as Error).message}` };
+      await this.abortStart();
       throw e;
     }
+    void Promise.all(this.workerExits).then(() => this.finish());
   }
 
   /** Resolves when the VM has stopped, with why. */
@@ -241,6 +294,61 @@ export class Vm extends EventEmitter {
     return this.wait();
   }
 
+  /** True while the VM is paused (between pause() and resume()). */
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  /**
+   * Stops every vCPU outside KVM_RUN and holds the VM's clocks: our device
+   * and LAPIC timers do not fire, kvmclock (and, where KVM allows, each
+   * vCPU's TSC) does not advance, so the guest sees no jump in time when
+   * resumed. Resolves once every vCPU is parked. Disk I/O already in
+   * flight may still complete. A no-op on a paused VM.
+   */
+  pause(): Promise<void> {
+    const step = this.transition.then(async () => {
+      if (this.state !== 'running') throw new NodevisorError('ESTATE', `cannot pause a VM that is ${this.state}`);
+      if (this.paused) return;
+      const control = this.control!;
+      control.requestPause();
+      new TimerWake(this.timerWake).notify();
+      await control.waitForPausedAsync(this.vcpus);
+      if (control.stopRequested) return;
+      this.clock.freeze();
+      this.pausedKvmclock = this.kvmclockOrUndefined();
+      this.paused = true;
+      this.emit('pause');
+    });
+    this.transition = step.catch(() => undefined);
+    return step;
+  }
+
+  /** Lets a paused VM run on from where it stopped. A no-op on a running VM. */
+  resume(): Promise<void> {
+    const step = this.transition.then(() => {
+      if (this.state !== 'running') throw new NodevisorError('ESTATE', `cannot resume a VM that is ${this.state}`);
+      if (!this.paused) return;
+      if (this.pausedKvmclock !== undefined) this.vmFd!.setClock(this.pausedKvmclock);
+      this.clock.thaw();
+      this.paused = false;
+      this.control!.release();
+      new TimerWake(this.timerWake).notify();
+      this.emit('resume');
+    });
+    this.transition = step.catch(() => undefined);
+    return step;
+  }
+
+  /** kvmclock now, where KVM has one for this VM (KVM_CAP_ADJUST_CLOCK). */
+  private kvmclockOrUndefined(): bigint | undefined {
+    try {
+      return this.vmFd!.check('KVM_CAP_ADJUST_CLOCK') ? this.vmFd!.getClock() : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Asks an ACPI guest to shut down, as pressing the power button does. */
   powerButton(): void {
     this.acpi?.pressPowerButton();
@@ -252,8 +360,9 @@ export class Vm extends EventEmitter {
    * in as the guest reads, never dropped.
    */
   sendConsoleInput(bytes: Uint8Array): void {
-    if (this.console) this.console.send(bytes);
-    else if (bytes.length) this.earlyInput.push(Buffer.from(bytes)); // before start(): typed in once the console exists
+    // Before the vCPUs run, a device's interrupt would have nowhere to go: typed in once they do.
+    if (this.console && this.state === 'running') this.console.send(bytes);
+    else if (bytes.length) this.earlyInput.push(Buffer.from(bytes));
   }
 
   /** The last 16 KiB the guest printed on its consoles. */
@@ -275,6 +384,7 @@ export class Vm extends EventEmitter {
         const wall = s[Stat.StartNs] ? (s[Stat.EndNs] || now) - s[Stat.StartNs]! : 0;
         const guest = s[Stat.GuestNs]!;
         const halt = s[Stat.HaltNs]!;
+        const paused = s[Stat.PausedNs]!;
         vcpus.push({
           index: i,
           tid: s[Stat.Tid]!,
@@ -282,7 +392,9 @@ export class Vm extends EventEmitter {
           exitsByReason: byReason,
           guestSeconds: guest / 1e9,
           haltSeconds: halt / 1e9,
-          vmmSeconds: Math.max(0, wall - guest - halt) / 1e9,
+          pausedSeconds: paused / 1e9,
+          vmmSeconds: Math.max(0, wall - guest - halt - paused) / 1e9,
+          state: this.control ? STATE_NAMES[this.control.state(i)] ?? 'in-vmm' : 'starting',
         });
       }
     }
@@ -290,7 +402,7 @@ export class Vm extends EventEmitter {
   }
 
   private loadImage(image: FlatImage): LoadedImage {
-    const bytes = readGuestFile(image.source, 'guest image', 'EIMAGE');
+    const bytes = readGuestFile(image.source, 'guest image', 'EIMAGE', this.memorySize);
     const load = image.loadAddress ?? (image.mode === 'real' ? 0x8000 : 0x100000);
     const entry = image.entry ?? load;
     if (load < BOOT_AREA_END) throw new NodevisorError('EIMAGE', `load address 0x${load.toString(16)} overlaps the VMM's boot area (below 0x${BOOT_AREA_END.toString(16)})`);
@@ -303,6 +415,7 @@ export class Vm extends EventEmitter {
   private setUpIrqchip(vm: KvmVm): void {
     this.irqchipState = allocateIrqchip(this.irqchip, this.vcpus);
     if (this.irqchip === 'kernel') vm.createIrqchip();
+    if (this.restoring) this.fromSnapshot(() => loadIrqchip(this.irqchipState!, vm, this.restoring!.irqchip));
     // Split: KVM keeps the LAPICs; 24 routes for our IOAPIC's EOI tracking.
     if (this.irqchip === 'split') vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', 24);
     // x2APIC needs the guest's APIC MSR reads and writes to reach our LAPIC.
@@ -313,7 +426,12 @@ export class Vm extends EventEmitter {
   }
 
   private setUpMemory(vm: KvmVm, bios: FirmwareImage | null): void {
-    this.ram = allocateGuestRam(this.memorySize);
+    this.ram = this.restoring ? mapGuestRamFile(this.restoring.ramPath, this.memorySize) : allocateGuestRam(this.memorySize);
+    // The guest's time stands still until its vCPUs run again (see start()).
+    if (this.restoring) {
+      this.clock.setReading(this.restoring.manifest.clock.vmNs);
+      this.clock.freeze();
+    }
     if (bios) {
       const o = this.options;
       this.firmware = planFirmwareBoot({ image: bios, vm, ram: this.ram, vcpus: this.vcpus, virtio: this.virtio!.plan, bootOrder: o.bootOrder, bootFailWaitMs: o.bootFailWaitMs });
@@ -341,8 +459,8 @@ export class Vm extends EventEmitter {
 
   private readKernelFiles(): { kernel: Uint8Array; initrd: Uint8Array | null; source: string } {
     const o = this.options;
-    const kernel = readGuestFile(o.kernel!, 'kernel', 'EKERNEL');
-    const initrd = o.initrd !== undefined ? readGuestFile(o.initrd, 'initrd', 'EKERNEL') : null;
+    const kernel = readGuestFile(o.kernel!, 'kernel', 'EKERNEL', this.memorySize);
+    const initrd = o.initrd !== undefined ? readGuestFile(o.initrd, 'initrd', 'EKERNEL', this.memorySize) : null;
     return { kernel, initrd, source: typeof o.kernel === 'string' ? o.kernel : 'the kernel image' };
   }
 
@@ -377,7 +495,7 @@ export class Vm extends EventEmitter {
     const modules: MultibootModule[] = [];
     if (k.initrd) modules.push({ data: k.initrd, string: typeof o.initrd === 'string' ? o.initrd : 'initrd' });
     for (const m of o.modules ?? []) {
-      modules.push({ data: readGuestFile(m.source, 'multiboot module', 'EKERNEL'), string: m.args ?? (typeof m.source === 'string' ? m.source : `module ${modules.length + 1}`) });
+      modules.push({ data: readGuestFile(m.source, 'multiboot module', 'EKERNEL', this.memorySize), string: m.args ?? (typeof m.source === 'string' ? m.source : `module ${modules.length + 1}`) });
     }
     const mb = loadMultiboot(this.memory, { kernel: k.kernel, source: k.source, cmdline: o.cmdline ?? '', modules });
     return { mode: 'protected', entry: mb.entry, rax: MULTIBOOT_BOOTLOADER_MAGIC, rbx: mb.info, startup: 'sipi' };
@@ -385,13 +503,16 @@ export class Vm extends EventEmitter {
 
   private createDevices(): DeviceSpec[] {
     const specs: DeviceSpec[] = [...platformDevices({ ramSize: this.memorySize, vcpus: this.vcpus, firmware: this.firmware?.platform }), ...this.virtio!.plan.specs];
+    // Restored state goes in before any thread builds a view over it.
+    if (this.restoring) this.fromSnapshot(() => loadDeviceStates(specs, this.restoring!.devices));
+    this.devices = specs;
     // The main thread's own views: it drains console output, types input and
     // presses the power button.
-    this.irqchipViews = new IrqchipViews(this.irqchipState!, { vmFd: this.vmFd!.fd, clock: monotonicClock, wake: (i) => this.control?.wake(i) });
+    this.irqchipViews = new IrqchipViews(this.irqchipState!, { vmFd: this.vmFd!.fd, clock: this.clock, wake: (i) => this.control?.wake(i) });
     const host: DeviceHost = {
       irq: this.irqchipViews.lines,
       vm: { requestStop: (r) => this.requestStop(r), log: (level, message) => this.emit('log', level, message) },
-      clock: monotonicClock,
+      clock: this.clock,
     };
     this.console = new GuestConsole({
       kind: this.consoleKind,
@@ -401,8 +522,12 @@ export class Vm extends EventEmitter {
         this.consoleTail.push(chunk);
         this.emit('console', chunk);
       },
+      outputFailed: (e) => {
+        const gone = errnoCode(e) === 'EPIPE' ? ' (its reader went away)' : '';
+        this.emit('log', 'error', `console output failed: ${e.message}${gone}; stopping the VM`);
+        this.requestStop({ kind: 'stopped' });
+      },
     });
-    for (const b of this.earlyInput.splice(0)) this.console.send(b);
     for (const spec of specs) {
       if (spec.kind === 'uart16550') this.console.attachUart(new Uart16550(spec.state, host, { irq: spec.irq }));
       if (spec.kind === 'acpi-pm') this.acpi = new AcpiPm(spec.state, host, { sciIrq: spec.sciIrq, s5SlpTyp: spec.s5SlpTyp });
@@ -419,9 +544,11 @@ export class Vm extends EventEmitter {
       wake: this.timerWake,
       irqchipState: this.irqchipState!,
       devices,
+      clock: this.clockBuffer,
     };
-    this.timerWorker = new Worker(new URL('./device-timer.js', import.meta.url), { workerData: data, name: 'device-timer' });
+    this.timerWorker = new Worker(new URL('./device-timer.js', import.meta.url), { workerData: data, name: 'device-timer', ...WORKER_STDIO });
     const worker = this.timerWorker;
+    forwardWorkerStdio(worker);
     this.timerExited = new Promise((resolve) => worker.once('exit', () => resolve()));
     this.timerWorker.on('message', (m: WorkerMessage) => {
       if (m.type === 'stop') this.stopReason ??= m.reason;
@@ -430,6 +557,12 @@ export class Vm extends EventEmitter {
     this.timerWorker.on('error', (e) => this.requestStop({ kind: 'error', vcpu: -1, detail: `device timer thread failed: ${e.stack ?? e.message}` }));
   }
 
+  /**
+   * One worker per vCPU, each of which creates its KVM vCPU and reports
+   * ready. Spawning yields to the event loop after each worker (a spawn
+   * blocks the main thread for milliseconds), so a stop or a signal during
+   * a start of hundreds of vCPUs is heard at once and ends it.
+   */
   private async spawnVcpus(image: BootPlan, devices: DeviceSpec[]): Promise<void> {
     const kvm = this.kvm!;
     const vm = this.vmFd!;
@@ -443,18 +576,15 @@ export class Vm extends EventEmitter {
     // Only our own LAPIC injects through the run page's events; elsewhere the copy would be wasted work on every exit.
     const syncEvents = this.irqchip === 'user' && syncRegs && (syncCaps & k('KVM_SYNC_X86_EVENTS')) !== 0;
     const runSize = Math.max(kvm.vcpuMmapSize, kvmRunSize());
-    this.result = new Promise((resolve) => (this.resolveResult = resolve));
 
-    let exited = 0;
     const ready = new Set<number>();
-    let readyResolve!: () => void;
-    let readyReject!: (e: Error) => void;
-    const allReady = new Promise<void>((res, rej) => {
-      readyResolve = res;
-      readyReject = rej;
-    });
-    for (let i = 0; i < this.vcpus; i++) {
-      const cpuid: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, apicId: i, vcpus: this.vcpus, irqchip: this.irqchip, softwareVirt, x2apic: this.x2apic });
+    let failure: Error | undefined;
+    let progress = (): void => {};
+    this.startProgress = () => progress();
+    for (let i = 0; i < this.vcpus && !this.stopReason; i++) {
+      const fresh: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, apicId: i, vcpus: this.vcpus, irqchip: this.irqchip, softwareVirt, x2apic: this.x2apic });
+      const cpuid = this.restoring ? this.restoredCpuid(i, fresh) : fresh;
+      this.cpuids[i] = cpuid;
       const data: VcpuWorkerData = {
         index: i,
         count: this.vcpus,
@@ -475,13 +605,16 @@ export class Vm extends EventEmitter {
         quirks: softwareVirt,
         testKnobs: this.options.testKnobs,
         timerWake: this.timerWake,
+        clock: this.clockBuffer,
+        ...(this.restoring ? { restore: { arch: this.restoring.vcpus[i]!, waitingForSipi: (this.restoring.vcpus[i] as { waitingForSipi?: boolean }).waitingForSipi === true } } : {}),
       };
-      const w = new Worker(new URL('../vcpu/worker.js', import.meta.url), { workerData: data, name: `vcpu${i}` });
+      const w = new Worker(new URL('../vcpu/worker.js', import.meta.url), { workerData: data, name: `vcpu${i}`, ...WORKER_STDIO });
+      forwardWorkerStdio(w);
       w.on('message', (m: WorkerMessage) => {
         switch (m.type) {
           case 'ready':
             ready.add(m.index);
-            if (ready.size === this.vcpus) readyResolve();
+            progress();
             break;
           case 'log':
             this.emit('log', m.level, m.message);
@@ -498,17 +631,78 @@ export class Vm extends EventEmitter {
       });
       w.on('error', (e) => {
         this.requestStop({ kind: 'error', vcpu: i, detail: `vCPU ${i} worker failed: ${e.stack ?? e.message}` });
-        readyReject(this.setupError(i, e));
-      });
-      w.on('exit', () => {
-        if (++exited === this.vcpus) void this.finish();
+        failure ??= this.setupError(i, e);
+        progress();
       });
       this.workers.push(w);
+      this.workerExits.push(new Promise((resolve) => w.once('exit', () => resolve())));
+      await new Promise((resolve) => setImmediate(resolve));
     }
-    await allReady.catch((e: Error) => {
-      throw this.stopReason?.kind === 'error' && !ready.size ? this.setupError(0, e) : e;
-    });
+    while (ready.size < this.workers.length && !failure && !this.stopReason) await new Promise<void>((resolve) => (progress = resolve));
+    this.startProgress = undefined;
+    if (failure) throw failure;
+    if (this.stopReason?.kind === 'stopped') throw new NodevisorError('ESTOPPED', 'the VM was stopped while it was starting');
     if (this.stopReason) throw new NodevisorError('ESTART', `the VM failed while starting: ${describeStop(this.stopReason)}`);
+  }
+
+  /** Runs a restore step; a saved state it cannot read becomes a SnapshotError naming the snapshot. */
+  private fromSnapshot(step: () => void): void {
+    try {
+      step();
+    } catch (e) {
+      if (e instanceof StateLayoutError || e instanceof ArchStateError) throw new SnapshotError(`cannot restore ${this.options.restore}: ${e.message}`, { cause: e });
+      throw e;
+    }
+  }
+
+  /** The CPUID vCPU `i` had in the snapshot, if this host can give every feature of it (`now`: what it would give). */
+  private restoredCpuid(i: number, now: CpuidEntry[]): CpuidEntry[] {
+    const saved = this.restoring!.manifest.cpuid[i]!;
+    const missing = missingCpuFeatures(saved, now);
+    if (missing.length) throw new SnapshotError(`cannot restore ${this.options.restore} on this host: the guest was using CPU features this host does not give it (${missing.join(', ')})`);
+    return saved;
+  }
+
+  /**
+   * Saves the VM to `dir` (see snapshot-manifest.ts for what it holds):
+   * pauses it, waits for virtio requests in progress to complete, writes
+   * guest RAM (sparse), every device's and vCPU's state, and resumes it
+   * unless it was paused before or `resume: false`. `nodevisor run
+   * --restore DIR` (or `createVm({ restore: dir })`) continues it.
+   */
+  async snapshot(dir: string, options: { resume?: boolean } = {}): Promise<SnapshotInfo> {
+    if (this.state !== 'running') throw new NodevisorError('ESTATE', `cannot snapshot a VM that is ${this.state}`);
+    // Not saved yet: the firmware image and its memory slots, the PAM registers, the fw_cfg selector.
+    if (this.firmware) throw new NodevisorError('ESNAPSHOT', 'a VM booted through firmware (--bios) cannot be snapshotted yet');
+    const wasPaused = this.paused;
+    await this.pause();
+    if (this.control!.stopRequested) throw new NodevisorError('ESTATE', 'the VM stopped before the snapshot could be taken');
+    const release = await this.virtio!.quiesce();
+    let info: SnapshotInfo;
+    try {
+      info = takeSnapshot(dir, {
+        kvm: this.kvm!,
+        vmFd: this.vmFd!,
+        ramFd: this.ram!.fd,
+        devices: this.devices,
+        irqchip: this.irqchipState!,
+        control: this.control!,
+        stats: this.statsBuffer!,
+        disks: this.disks,
+        cpuid: this.cpuids,
+        vm: { vcpus: this.vcpus, memory: this.memorySize, irqchip: this.irqchip, console: this.consoleKind, rng: this.virtio!.plan.specs.some((s) => s.spec.model === 'rng'), x2apic: this.x2apic },
+        clockNs: this.clock.nowNs(),
+        kvmclock: this.pausedKvmclock,
+        nodevisorVersion: VERSION,
+        cpuModel: cpus()[0]?.model ?? 'unknown',
+        softwareVirtualised: Kvm.isSoftwareVirtualised(),
+      });
+    } finally {
+      release();
+    }
+    if (!wasPaused && options.resume !== false) await this.resume();
+    this.emit('snapshot', info);
+    return info;
   }
 
   private setupError(vcpu: number, e: Error): Error {
@@ -519,16 +713,36 @@ export class Vm extends EventEmitter {
   }
 
   private requestStop(reason: StopReason): void {
-    if (!this.control) {
-      this.stopReason ??= reason;
-      return;
+    if (!this.control) this.stopReason ??= reason;
+    else {
+      if (this.control.claimStop()) this.stopReason ??= reason;
+      this.control.wakeAll();
+      new TimerWake(this.timerWake).notify();
     }
-    if (this.control.claimStop()) this.stopReason ??= reason;
-    this.control.wakeAll();
-    new TimerWake(this.timerWake).notify();
+    this.startProgress?.();
   }
 
-  private async finish(): Promise<void> {
+  /**
+   * A start that failed or was stopped: vCPU workers that never claimed
+   * their KVM set-up are terminated wherever they are (they hold nothing),
+   * the others stop as a running VM does; then everything is released.
+   */
+  private async abortStart(): Promise<void> {
+    this.state = 'stopped';
+    this.control?.claimStop();
+    this.control?.wakeAll();
+    await Promise.all(this.workers.map((w, i) => (this.control?.cancelSetup(i) ? w.terminate() : undefined)));
+    await Promise.all(this.workerExits);
+    await this.finish(false);
+  }
+
+  /** Tears the VM down once its vCPU threads are gone, and settles `wait()`; `emit`: also the 'stop' event. Runs once. */
+  private finish(emit = true): Promise<void> {
+    this.finishing ??= this.tearDown(emit);
+    return this.finishing;
+  }
+
+  private async tearDown(emit: boolean): Promise<void> {
     let reason: StopReason = this.stopReason ?? { kind: 'stopped' };
     this.state = 'stopped';
     // The device-timer thread and the block I/O pool drive IRQ lines through
@@ -543,7 +757,7 @@ export class Vm extends EventEmitter {
     const bootFailure = reason.kind === 'reset' && this.firmware ? firmwareBootFailure(this.consoleTail.text()) : null;
     if (bootFailure !== null) reason = { kind: 'no-boot-device', detail: bootFailure };
     const result: VmResult = { reason, exitStatus: exitStatusOf(reason), message: describeStop(reason) };
-    this.emit('stop', result);
+    if (emit) this.emit('stop', result);
     this.resolveResult?.(result);
   }
 

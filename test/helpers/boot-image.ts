@@ -24,7 +24,7 @@ export interface FakeBzImageOptions {
   initSize?: number;
   cmdlineSize?: number;
   initrdAddrMax?: number;
-  /** The compressed payload; default a gzip magic followed by filler. */
+  /** The compressed payload; default an XZ magic followed by filler (a compression only the kernel decodes, so the VMM enters the bzImage itself). */
   payload?: Uint8Array;
   payloadOffset?: number;
   /** Protected-mode bytes; default payloadOffset + payload + 64 rounded up to 16. */
@@ -36,13 +36,13 @@ export interface FakeBzImageOptions {
   kernelVersion?: string;
 }
 
-export const FAKE_GZIP_PAYLOAD = Uint8Array.from([0x1f, 0x8b, 0x08, 0x00, 1, 2, 3, 4, 5, 6, 7, 8]);
+export const FAKE_XZ_PAYLOAD = Uint8Array.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2, 3, 4, 5, 6]);
 
 /** A fake bzImage; the protected-mode part holds byte (i * 7 + 3) & 0xff at offset i (payload aside). */
 export function fakeBzImage(o: FakeBzImageOptions = {}): Uint8Array {
   const setupSects = o.setupSects ?? 4;
   const setupSize = ((setupSects === 0 ? 4 : setupSects) + 1) * 512;
-  const payload = o.payload ?? FAKE_GZIP_PAYLOAD;
+  const payload = o.payload ?? FAKE_XZ_PAYLOAD;
   const payloadOffset = o.payloadOffset ?? 0x3a0;
   const kernelSize = o.kernelSize ?? Math.ceil((payloadOffset + payload.length + 64) / 16) * 16;
   const file = new Uint8Array(setupSize + kernelSize);

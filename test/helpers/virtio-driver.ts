@@ -86,5 +86,5 @@ export function fakeVirtioFunction<M extends VirtioDeviceModel>(
   /** Used ring element `i` of `queue`: [id, len]. */
   const used = (queue: number, i: number): [number, number] => [mem.readU32(ring(queue).used + 4 + 8 * i), mem.readU32(ring(queue).used + 8 + 8 * i)];
   const usedIdx = (queue: number): number => mem.readU16(ring(queue).used + 2);
-  return { mem, t, levels, msis, logs, w32, w16, w8, r, bringUp, offer, used, usedIdx };
+  return { mem, state, t, levels, msis, logs, w32, w16, w8, r, bringUp, offer, used, usedIdx };
 }

@@ -1,0 +1,155 @@
+/**
+ * Taking a snapshot of a paused, quiesced VM, and the restore steps that
+ * do not belong to one thread: the irqchip mode's state and the checks
+ * that a restore's options and host fit the snapshot. (Guest RAM is
+ * memory/ram-file.ts, devices vm/device-specs.ts, vCPUs vcpu/arch-state.ts.)
+ */
+import { fdatasyncSync, fstatSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { native, k, layoutOf } from '../kvm/addon.js';
+import type { Kvm } from '../kvm/kvm.js';
+import type { KvmVm } from '../kvm/vm-fd.js';
+import { KvmVcpu } from '../kvm/vcpu-fd.js';
+import type { CpuidEntry } from '../kvm/structs.js';
+import { saveGuestRam } from '../memory/ram-file.js';
+import { Ioapic } from '../irqchip/ioapic.js';
+import { DualPic } from '../irqchip/pic.js';
+import { LapicSet } from '../irqchip/lapic.js';
+import { required } from '../sync/state-layout.js';
+import { Stat, STAT_WORDS, type VmControlBlock } from '../vcpu/control.js';
+import { saveArchState, type VcpuArchState } from '../vcpu/arch-state.js';
+import { saveDeviceStates, type DeviceSpec } from './device-specs.js';
+import type { IrqchipState } from './irqchip.js';
+import type { OpenDisk } from './disk-images.js';
+import { SNAPSHOT_FORMAT, SnapshotError, type SnapshotManifest } from './snapshot-manifest.js';
+import { prepareSnapshotDir, RAM_FILE, writeSnapshotFiles, type SavedIrqchip } from './snapshot-files.js';
+import type { VmOptions } from './options.js';
+
+const IRQCHIP = layoutOf('kvm_irqchip');
+/** KVM_GET_IRQCHIP chip ids: PIC master, PIC slave, IOAPIC. */
+const KVM_CHIPS = [0, 1, 2] as const;
+
+export interface SnapshotInfo {
+  dir: string;
+  /** Bytes of guest RAM written (the rest were never touched). */
+  ramBytes: number;
+  seconds: number;
+}
+
+/** What a snapshot reads of a paused VM. */
+export interface SnapshotSource {
+  kvm: Kvm;
+  vmFd: KvmVm;
+  ramFd: number;
+  devices: readonly DeviceSpec[];
+  irqchip: IrqchipState;
+  control: VmControlBlock;
+  stats: SharedArrayBuffer;
+  disks: readonly OpenDisk[];
+  cpuid: readonly CpuidEntry[][];
+  vm: Omit<SnapshotManifest['vm'], 'disks'>;
+  /** The VM clock's reading (held by the pause). */
+  clockNs: number;
+  kvmclock?: bigint;
+  nodevisorVersion: string;
+  cpuModel: string;
+  softwareVirtualised: boolean;
+}
+
+function kvmIrqchip(vmFd: KvmVm, chip: number, set?: Uint8Array): Uint8Array {
+  const b = set ?? new Uint8Array(IRQCHIP.size);
+  new DataView(b.buffer, b.byteOffset).setUint32(IRQCHIP.chip_id!, chip, true);
+  native.ioctl(vmFd.fd, k(set ? 'KVM_SET_IRQCHIP' : 'KVM_GET_IRQCHIP'), b);
+  return b;
+}
+
+/** The irqchip mode's state: our models by name; in kernel mode KVM's PICs and IOAPIC. */
+export function saveIrqchip(state: IrqchipState, vmFd: KvmVm): SavedIrqchip {
+  if (state.mode === 'kernel') return { mode: 'kernel', state: {}, kvmChips: KVM_CHIPS.map((c) => Buffer.from(kvmIrqchip(vmFd, c)).toString('base64')) };
+  const saved: SavedIrqchip = { mode: state.mode, state: { ioapic: Ioapic.save(state.ioapic!), pic: DualPic.save(state.pic!) } };
+  if (state.lapics) saved.state.lapics = LapicSet.save(state.lapics);
+  return saved;
+}
+
+/** Loads a saved irqchip into a fresh VM's (before any view or vCPU exists). */
+export function loadIrqchip(state: IrqchipState, vmFd: KvmVm, saved: SavedIrqchip): void {
+  if (saved.mode !== state.mode) throw new SnapshotError(`the snapshot's irqchip mode is ${saved.mode}, this VM's ${state.mode}`);
+  if (state.mode === 'kernel') {
+    if (!Array.isArray(saved.kvmChips) || saved.kvmChips.length !== KVM_CHIPS.length) throw new SnapshotError('the snapshot lacks the kernel irqchip state');
+    saved.kvmChips.forEach((b64, c) => {
+      const bytes = new Uint8Array(Buffer.from(b64, 'base64'));
+      if (bytes.length !== IRQCHIP.size) throw new SnapshotError(`the saved kernel irqchip ${c} is ${bytes.length} bytes, this kernel's struct ${IRQCHIP.size}`);
+      kvmIrqchip(vmFd, c, bytes);
+    });
+    return;
+  }
+  Ioapic.load(state.ioapic!, required(saved.state, 'ioapic'));
+  DualPic.load(state.pic!, required(saved.state, 'pic'));
+  if (state.lapics) LapicSet.load(state.lapics, required(saved.state, 'lapics'));
+}
+
+/** Flushes each disk and records its size and modification time, so a restore can tell whether it changed since. */
+function diskRecords(disks: readonly OpenDisk[]): SnapshotManifest['vm']['disks'] {
+  return disks.map((d) => {
+    fdatasyncSync(d.fd);
+    const st = fstatSync(d.fd);
+    return { path: resolve(d.path), readonly: d.readonly, size: st.size, mtimeMs: st.mtimeMs };
+  });
+}
+
+/** Writes the snapshot of a paused VM whose virtio queues are quiesced. */
+export function takeSnapshot(dir: string, s: SnapshotSource): SnapshotInfo {
+  const t0 = performance.now();
+  prepareSnapshotDir(dir);
+  const memory = s.vm.memory;
+  const ramBytes = saveGuestRam(s.ramFd, memory, join(dir, RAM_FILE));
+  const msrIndices = s.kvm.msrIndexList();
+  const archOptions = {
+    msrIndices,
+    lapic: s.irqchip.mode !== 'user',
+    xsave: s.vmFd.check('KVM_CAP_XSAVE') > 0,
+    xcrs: s.vmFd.check('KVM_CAP_XCRS') > 0,
+    debugregs: s.vmFd.check('KVM_CAP_DEBUGREGS') > 0,
+  };
+  const stats = new Float64Array(s.stats);
+  const vcpus: (VcpuArchState & { waitingForSipi: boolean })[] = [];
+  for (let i = 0; i < s.vm.vcpus; i++) {
+    const fd = s.control.fd(i);
+    if (fd < 0) throw new SnapshotError(`vCPU ${i} has no KVM vCPU (it exited)`);
+    vcpus.push({ ...saveArchState(new KvmVcpu(fd), archOptions), waitingForSipi: stats[i * STAT_WORDS + Stat.WaitingForSipi] === 1 });
+  }
+  const manifest: SnapshotManifest = {
+    format: SNAPSHOT_FORMAT,
+    nodevisorVersion: s.nodevisorVersion,
+    created: new Date().toISOString(),
+    host: { cpuModel: s.cpuModel, softwareVirtualised: s.softwareVirtualised },
+    vm: { ...s.vm, disks: diskRecords(s.disks) },
+    clock: { vmNs: s.clockNs, ...(s.kvmclock !== undefined ? { kvmclock: s.kvmclock.toString() } : {}) },
+    cpuid: s.cpuid.map((c) => [...c]),
+    ram: { file: RAM_FILE, size: memory, dataBytes: ramBytes },
+  };
+  writeSnapshotFiles(dir, { manifest, devices: saveDeviceStates(s.devices), irqchip: saveIrqchip(s.irqchip, s.vmFd), vcpus });
+  return { dir, ramBytes, seconds: (performance.now() - t0) / 1000 };
+}
+
+/**
+ * A restore continues the snapshot's machine: options that would change it
+ * are refused, each naming what the snapshot has. Options that only affect
+ * the host side (console streams, I/O threads, test knobs, the KVM path)
+ * are free.
+ */
+export function checkRestoreOptions(o: VmOptions, m: SnapshotManifest, memorySize: (v: number | string) => number): void {
+  const refuse = (what: string): never => {
+    throw new SnapshotError(`a restored VM continues the snapshot's machine: ${what}`);
+  };
+  for (const key of ['kernel', 'initrd', 'image', 'cmdline'] as const) if (o[key] !== undefined) refuse(`it boots nothing, so "${key}" cannot be given`);
+  if (o.vcpus !== undefined && o.vcpus !== m.vm.vcpus) refuse(`the snapshot has ${m.vm.vcpus} vCPUs, ${o.vcpus} were asked for`);
+  if (o.memory !== undefined && memorySize(o.memory) !== m.vm.memory) refuse(`the snapshot has ${m.vm.memory} bytes of RAM, ${o.memory} was asked for`);
+  if (o.irqchip !== undefined && o.irqchip !== m.vm.irqchip) refuse(`the snapshot's irqchip mode is ${m.vm.irqchip}, ${o.irqchip} was asked for`);
+  if (o.console !== undefined && o.console !== m.vm.console) refuse(`the snapshot's console is ${m.vm.console}, ${o.console} was asked for`);
+  if (o.rng !== undefined && o.rng !== m.vm.rng) refuse(`the snapshot ${m.vm.rng ? 'has' : 'has no'} virtio-rng`);
+  if (o.disks !== undefined) {
+    const same = o.disks.length === m.vm.disks.length && o.disks.every((d, i) => resolve(d.path) === m.vm.disks[i]!.path && (d.readonly ?? false) === m.vm.disks[i]!.readonly);
+    if (!same) refuse(`the snapshot's disks are ${m.vm.disks.map((d) => `${d.path}${d.readonly ? ',readonly' : ''}`).join(' ') || 'none'}; give none, or exactly those`);
+  }
+}

@@ -1,0 +1,176 @@
+import { expect } from 'chai';
+import { createHash } from 'node:crypto';
+import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createVm, NodevisorError } from '../src/index.js';
+import type { Vm } from '../src/vm/vm.js';
+import type { IrqchipMode } from '../src/vcpu/cpuid.js';
+import { kitImage } from './helpers/guests.js';
+
+/** test/guests/pause-ticks.c's result words: [0] timer ticks, [1] spins of vCPU 1, [4] largest PM-timer step between ticks, [15] stop. */
+const RESULTS = 0x1000000;
+const R = (vm: Vm, i: number): number => vm.memory.readU32(RESULTS + i * 4);
+const PM_HZ = 3_579_545;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, cond: () => boolean, timeoutMs = 60000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** Boots pause-ticks on 2 vCPUs, lets it tick, snapshots it to `dir` and stops it; returns what the guest had counted. */
+async function snapshotTicking(dir: string, irqchip: IrqchipMode, extra: { disks?: { path: string }[] } = {}): Promise<{ ticks: number; spins: number }> {
+  const vm = createVm({ vcpus: 2, memory: '64M', irqchip, image: kitImage('pause-ticks'), ...extra });
+  await vm.start();
+  try {
+    await until('20 ticks', () => R(vm, 0) >= 20);
+    vm.memory.writeU32(RESULTS + 4 * 4, 0);
+    await vm.snapshot(dir, { resume: false });
+    return { ticks: R(vm, 0), spins: R(vm, 1) };
+  } finally {
+    await vm.stop();
+  }
+}
+
+for (const irqchip of ['user', 'split', 'kernel'] as IrqchipMode[]) {
+  describe(`snapshot and restore of our own guest (irqchip "${irqchip}", 2 vCPUs)`, function () {
+    this.timeout(120000);
+    let dir = '';
+    let counted: { ticks: number; spins: number };
+    const seen: Record<string, number> = {};
+    let message = '';
+
+    before(async () => {
+      dir = mkdtempSync(join(tmpdir(), 'nodevisor-snapshot-'));
+      counted = await snapshotTicking(dir, irqchip);
+      const vm = createVm({ restore: dir });
+      await vm.start();
+      seen.ticks = R(vm, 0);
+      seen.spins = R(vm, 1);
+      seen.vcpus = vm.vcpus;
+      await until('20 more ticks', () => R(vm, 0) >= counted.ticks + 20);
+      seen.spinsAfter = R(vm, 1);
+      seen.maxStep = R(vm, 4);
+      vm.memory.writeU32(RESULTS + 15 * 4, 1);
+      const timer = setTimeout(() => void vm.stop(), 30000);
+      message = (await vm.wait()).message;
+      clearTimeout(timer);
+    });
+
+    after(() => rmSync(dir, { recursive: true, force: true }));
+
+    it('brings back guest RAM as it was: the counts the guest had reached', () => {
+      expect(seen.vcpus).to.equal(2);
+      expect(seen.ticks).to.be.at.least(counted.ticks);
+      expect(seen.ticks).to.be.below(counted.ticks + 5);
+      expect(seen.spins).to.be.at.least(counted.spins);
+    });
+
+    it('continues with the LAPIC timer firing and every vCPU running', () => {
+      expect(seen.spinsAfter).to.be.greaterThan(counted.spins);
+    });
+
+    it("keeps the guest's clock without a jump across the stop and restore", () => {
+      expect(seen.maxStep).to.be.below(PM_HZ / 4);
+    });
+
+    it('runs the guest to its normal end', () => {
+      expect(message).to.equal('the guest wrote 0x42 to the debug-exit port');
+    });
+  });
+}
+
+describe('restore refusals', function () {
+  this.timeout(120000);
+  let dir = '';
+  let disk = '';
+  let work = '';
+
+  const copy = (): string => {
+    const c = mkdtempSync(join(work, 'copy-'));
+    cpSync(dir, c, { recursive: true });
+    return c;
+  };
+  const digest = (d: string): string => {
+    const h = createHash('sha256');
+    for (const f of ['manifest.json', 'ram.img', 'devices.json']) h.update(readFileSync(join(d, f)));
+    return h.digest('hex');
+  };
+  const refused = async (restore: string, pattern: RegExp, options: object = {}): Promise<void> => {
+    let err: unknown;
+    try {
+      const vm = createVm({ restore, ...options });
+      await vm.start();
+      await vm.stop();
+    } catch (e) {
+      err = e;
+    }
+    expect(err, 'no error').to.be.instanceOf(Error);
+    expect((err as NodevisorError).code).to.equal('ESNAPSHOT');
+    expect((err as Error).message).to.match(pattern);
+  };
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'nodevisor-snapshot-refusals-'));
+    dir = join(work, 'snap');
+    disk = join(work, 'disk.img');
+    writeFileSync(disk, Buffer.alloc(1 << 20));
+    await snapshotTicking(dir, 'user', { disks: [{ path: disk }] });
+  });
+
+  after(() => rmSync(work, { recursive: true, force: true }));
+
+  it('refuses a directory that does not exist or holds no snapshot', async () => {
+    await refused(join(work, 'nowhere'), /does not exist or is not a directory/);
+    const c = copy();
+    rmSync(join(c, 'manifest.json'));
+    await refused(c, /manifest\.json is missing \(not a snapshot, or one that was interrupted\)/);
+  });
+
+  it('refuses a truncated RAM file or vCPU file', async () => {
+    const c = copy();
+    truncateSync(join(c, 'ram.img'), 4096);
+    await refused(c, /RAM file is 4096 bytes, the manifest says 67108864 \(truncated\?\)/);
+    const d = copy();
+    writeFileSync(join(d, 'vcpu-1.json'), '{"regs": {');
+    await refused(d, /vcpu-1\.json is not valid JSON/);
+  });
+
+  it("refuses another format, and device state from a newer nodevisor's layout", async () => {
+    const c = copy();
+    const m = JSON.parse(readFileSync(join(c, 'manifest.json'), 'utf8'));
+    writeFileSync(join(c, 'manifest.json'), JSON.stringify({ ...m, format: 'nodevisor-snapshot/99' }));
+    await refused(c, /format "nodevisor-snapshot\/99", this nodevisor reads nodevisor-snapshot\/1/);
+    const d = copy();
+    const devices = JSON.parse(readFileSync(join(d, 'devices.json'), 'utf8'));
+    devices[0].state.regs.version = 7;
+    writeFileSync(join(d, 'devices.json'), JSON.stringify(devices));
+    await refused(d, /uart16550: saved by a newer nodevisor \(layout version 7/);
+  });
+
+  it('refuses options that would change the machine', async () => {
+    await refused(dir, /the snapshot has 2 vCPUs, 4 were asked for/, { vcpus: 4 });
+    await refused(dir, /the snapshot's irqchip mode is user, kernel was asked for/, { irqchip: 'kernel' });
+    await refused(dir, /it boots nothing, so "kernel" cannot be given/, { kernel: '/boot/vmlinuz' });
+  });
+
+  it('refuses a host that lacks a CPU feature the guest saw', async () => {
+    const c = copy();
+    const m = JSON.parse(readFileSync(join(c, 'manifest.json'), 'utf8'));
+    const leaf = m.cpuid[0].find((e: { function: number }) => e.function === 0x80000001);
+    leaf.ecx = (leaf.ecx | 0x80000000) >>> 0; // a reserved bit no host sets
+    writeFileSync(join(c, 'manifest.json'), JSON.stringify(m));
+    await refused(c, /CPU features this host does not give it \(CPUID 0x80000001 ecx bit 31\)/);
+  });
+
+  it('refuses a disk that changed since the snapshot, and changes nothing in the snapshot', async () => {
+    const fingerprint = digest(dir);
+    appendFileSync(disk, Buffer.alloc(512));
+    await refused(dir, /disk .*disk\.img changed since the snapshot \(size 1048576 -> 1049088 bytes\)/);
+    expect(digest(dir)).to.equal(fingerprint);
+  });
+});
