@@ -100,6 +100,7 @@ K(KVM_CAP_X86_MSR_FILTER)
 K(KVM_CAP_X2APIC_API)
 K(KVM_CAP_GET_TSC_KHZ)
 K(KVM_CAP_SET_GUEST_DEBUG)
+K(KVM_CAP_SET_GUEST_DEBUG2)
 K(KVM_CAP_SIGNAL_MSI)
 K(KVM_CAP_PIT2)
 K(KVM_CAP_VCPU_EVENTS)
@@ -174,6 +175,7 @@ K(KVM_GUESTDBG_ENABLE)
 K(KVM_GUESTDBG_SINGLESTEP)
 K(KVM_GUESTDBG_USE_SW_BP)
 K(KVM_GUESTDBG_USE_HW_BP)
+K(KVM_GUESTDBG_BLOCKIRQ)
 K(KVM_MSR_EXIT_REASON_INVAL)
 K(KVM_MSR_EXIT_REASON_UNKNOWN)
 K(KVM_MSR_EXIT_REASON_FILTER)
@@ -309,6 +311,9 @@ const struct nv_field nv_fields[] = {
   {"kvm_fpu", "fcw", offsetof(struct kvm_fpu, fcw)},
   {"kvm_fpu", "fsw", offsetof(struct kvm_fpu, fsw)},
   {"kvm_fpu", "ftwx", offsetof(struct kvm_fpu, ftwx)},
+  {"kvm_fpu", "last_opcode", offsetof(struct kvm_fpu, last_opcode)},
+  {"kvm_fpu", "last_ip", offsetof(struct kvm_fpu, last_ip)},
+  {"kvm_fpu", "last_dp", offsetof(struct kvm_fpu, last_dp)},
   {"kvm_fpu", "xmm", offsetof(struct kvm_fpu, xmm)},
   {"kvm_fpu", "mxcsr", offsetof(struct kvm_fpu, mxcsr)},
   {"kvm_msrs", "size", sizeof(struct kvm_msrs)},

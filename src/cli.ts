@@ -11,12 +11,23 @@ import { benchCommand } from './bench/cli.js';
 import { CONSOLE_KINDS, type ConsoleKind } from './vm/guest-console.js';
 import { IRQCHIP_MODES, DEFAULT_MEMORY, type VmOptions } from './vm/options.js';
 import type { IrqchipMode } from './vcpu/cpuid.js';
+import { parseTopology } from './vcpu/topology.js';
 import type { EntryMode } from './vcpu/boot-state.js';
+import { ApiServer } from './api/server.js';
+import { ctlCommand, CtlUsageError } from './api/ctl.js';
+import { topCommand, TopUsageError } from './top/cli.js';
+import { GdbServer, parseGdbAddress, type GdbAddress } from './gdb/server.js';
 
 const HELP = `nodevisor ${VERSION} - an x86-64 hypervisor for Linux/KVM on Node.js
 
 Usage:
   nodevisor run [options]     boot a guest (the built-in demo guest by default)
+  nodevisor ctl PATH COMMAND [ARGS...] [--json]
+                              control a running VM through its API socket:
+                              status, stats, pause, resume, power-button,
+                              stop, console-input, subscribe (nodevisor ctl -h)
+  nodevisor top PATH [--interval S] [--once] [--json]
+                              live per-vCPU view of a running VM (nodevisor top -h)
   nodevisor bench [suite...] [options]
                               scalability and micro benchmarks, regression
                               checks against a baseline (nodevisor bench -h)
@@ -39,7 +50,11 @@ Usage:
   nodevisor --help
 
 Options for run:
-  --smp N               number of vCPUs (default 1)
+  --smp N               number of vCPUs (default 1, or the --topology product)
+  --topology sockets=S,cores=C,threads=T
+                        how the vCPUs are grouped (default one socket of
+                        --smp cores); a level left out is 1, or for cores
+                        what --smp leaves; S x C x T must equal --smp
   --memory SIZE         guest RAM, e.g. 512M or 2G (default ${DEFAULT_MEMORY})
   --image FILE          a flat binary to boot instead of the demo guest
   --entry-mode MODE     how --image is entered: real, protected or long (default long)
@@ -77,6 +92,14 @@ Options for run:
   --snapshot-on-signal SIGNAL:DIR
                         take a snapshot into DIR on SIGNAL (SIGUSR1, SIGUSR2,
                         SIGHUP or SIGWINCH); the VM goes on
+  --api-socket PATH     serve the JSON API (nodevisor ctl, nodevisor top) on a
+                        Unix socket at PATH (mode 0600, removed on exit;
+                        refused if another process listens there)
+  --gdb ADDR            a gdb stub: tcp:HOST:PORT, tcp::PORT (127.0.0.1;
+                        port 0 picks one, printed at start) or unix:PATH;
+                        then gdb: target remote HOST:PORT
+  --gdb-wait            hold every vCPU before its first instruction until
+                        gdb attaches and continues (needs --gdb)
   --quiet               print only guest output (no stop message or logs)
   --verbose             also print informational logs (unclaimed ports...)
 
@@ -164,20 +187,23 @@ function parseSnapshotOnSignal(text: string): { signal: SnapshotSignal; dir: str
   return { signal, dir };
 }
 
-interface RunSettings {
+interface RunCommand {
   options: VmOptions;
   quiet: boolean;
   verbose: boolean;
   debugConsole?: string;
+  apiSocket?: string;
+  gdb?: GdbAddress;
   snapshotOnSignal?: { signal: SnapshotSignal; dir: string };
 }
 
-function runOptions(args: string[]): RunSettings {
+function runOptions(args: string[]): RunCommand {
   const { values, positionals } = parseArgs({
     args: joinNegativeValues(withOptionalBios(args)),
     allowPositionals: true,
     options: {
       smp: { type: 'string' },
+      topology: { type: 'string' },
       memory: { type: 'string' },
       image: { type: 'string' },
       'entry-mode': { type: 'string' },
@@ -197,8 +223,13 @@ function runOptions(args: string[]): RunSettings {
       verbose: { type: 'boolean', short: 'v' },
       restore: { type: 'string' },
       'snapshot-on-signal': { type: 'string' },
+      'api-socket': { type: 'string' },
+      gdb: { type: 'string' },
+      'gdb-wait': { type: 'boolean' },
     },
   });
+  if (values['gdb-wait'] && values.gdb === undefined) throw new UsageError('--gdb-wait needs --gdb');
+  if (values['api-socket'] === '') throw new UsageError('--api-socket needs a path');
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}" (see nodevisor --help)`);
   if (values.kernel === undefined && (values.initrd !== undefined || values.cmdline !== undefined)) {
     throw new UsageError('--initrd and --cmdline need --kernel');
@@ -224,6 +255,7 @@ function runOptions(args: string[]): RunSettings {
   }
   const options: VmOptions = {
     vcpus: parseIntArg('smp', values.smp, 1),
+    topology: values.topology !== undefined ? parseTopology(values.topology) : undefined,
     memory: values.memory,
     irqchip,
     image: values.image !== undefined ? { source: values.image, mode, loadAddress } : undefined,
@@ -239,9 +271,17 @@ function runOptions(args: string[]): RunSettings {
     console: consoleKind,
     consoleOutput: process.stdout,
     restore: values.restore,
+    startPaused: values['gdb-wait'] ?? false,
   };
-  const snapshotOnSignal = values['snapshot-on-signal'] !== undefined ? parseSnapshotOnSignal(values['snapshot-on-signal']) : undefined;
-  return { options, quiet: values.quiet ?? false, verbose: values.verbose ?? false, snapshotOnSignal, debugConsole: values['debug-console'] };
+  return {
+    options,
+    quiet: values.quiet ?? false,
+    verbose: values.verbose ?? false,
+    apiSocket: values['api-socket'],
+    gdb: values.gdb !== undefined ? parseGdbAddress(values.gdb) : undefined,
+    snapshotOnSignal: values['snapshot-on-signal'] !== undefined ? parseSnapshotOnSignal(values['snapshot-on-signal']) : undefined,
+    debugConsole: values['debug-console'],
+  };
 }
 
 function openDebugFile(path: string): number {
@@ -262,8 +302,37 @@ function snapshotTo(vm: Vm, dir: string, quiet: boolean): void {
   );
 }
 
+/**
+ * The API socket of a `run`, up before the VM starts (so `ctl` sees it
+ * starting) and gone when it ends; `startGdb` follows once the VM runs.
+ */
+async function startApi(vm: Vm, r: RunCommand): Promise<() => Promise<void>> {
+  if (r.apiSocket === undefined) return async () => undefined;
+  const api = new ApiServer({ path: r.apiSocket, vm, version: VERSION });
+  const removeSocket = (): void => api.removeSocketFile();
+  await api.listen();
+  process.once('exit', removeSocket);
+  return async () => {
+    await api.close();
+    process.off('exit', removeSocket);
+  };
+}
+
+/** The gdb stub, once the VM exists (with --gdb-wait its vCPUs are held by then). */
+async function startGdb(vm: Vm, r: RunCommand): Promise<GdbServer | undefined> {
+  if (!r.gdb) return undefined;
+  const gdb = new GdbServer(vm, r.gdb);
+  const where = await gdb.listen();
+  if (!r.quiet) {
+    const wait = r.options.startPaused ? '; the vCPUs wait for it' : '';
+    process.stderr.write(`nodevisor: gdb stub listening on ${where} (gdb: target remote ${where})${wait}\n`);
+  }
+  return gdb;
+}
+
 async function run(args: string[]): Promise<number> {
-  const { options, quiet, verbose, snapshotOnSignal, debugConsole } = runOptions(args);
+  const command = runOptions(args);
+  const { options, quiet, verbose, snapshotOnSignal, debugConsole } = command;
   const vm: Vm = createVm(options);
   const debugFile = debugConsole === undefined ? undefined : openDebugFile(debugConsole);
   vm.on('debug-output', (line: Buffer) => {
@@ -311,14 +380,25 @@ async function run(args: string[]): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   if (snapshotOnSignal) process.on(snapshotOnSignal.signal, () => snapshotTo(vm, snapshotOnSignal.dir, quiet));
+  let stopApi: (() => Promise<void>) | undefined;
+  let gdb: GdbServer | undefined;
   try {
+    stopApi = await startApi(vm, command);
     await vm.start();
+    gdb = await startGdb(vm, command).catch(async (e: unknown) => {
+      await vm.stop();
+      throw e;
+    });
     const result = await vm.wait();
     restore();
+    gdb?.close();
+    await stopApi();
     if (!quiet) process.stderr.write(`nodevisor: ${result.message}\n`);
     return interrupted ? 130 : result.exitStatus;
   } catch (e) {
     restore();
+    gdb?.close();
+    await stopApi?.();
     // A signal or Ctrl-A X while starting: the start was cut short, as asked.
     if (interrupted && e instanceof NodevisorError && e.code === 'ESTOPPED') {
       if (!quiet) process.stderr.write(`nodevisor: ${e.message}\n`);
@@ -343,6 +423,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'run') return run(rest);
+  if (command === 'ctl') return ctlCommand(rest);
+  if (command === 'top') return topCommand(rest);
   if (command === 'image') return imageCommand(rest);
   if (command === 'bench') return benchCommand(rest);
   throw new UsageError(`unknown command "${command}" (see nodevisor --help)`);
@@ -351,7 +433,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (status) => process.exit(status),
   (e: unknown) => {
-    if (e instanceof UsageError || e instanceof ImageUsageError || e instanceof NodevisorError) fail(e.message);
+    if (e instanceof UsageError || e instanceof ImageUsageError || e instanceof CtlUsageError || e instanceof TopUsageError || e instanceof NodevisorError) fail(e.message);
     if (e instanceof TypeError && 'code' in e && String((e as { code: unknown }).code).startsWith('ERR_PARSE_ARGS')) fail(e.message);
     fail(`internal error: ${(e as Error).stack ?? String(e)}`, 70);
   },

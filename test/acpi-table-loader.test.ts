@@ -78,6 +78,12 @@ describe('ACPI tables through the linker/loader (etc/table-loader)', () => {
         [1, 1],
       ]);
     });
+    it("lists the topology's APIC IDs in the MADT", () => {
+      const h = new FwCfgGuest(firmwareItems({ ramSize: 256 * MiB, cpus: 2, acpi: { cpus: 2, apicIds: [0, 4] }, bootOrder: [], serialConsole: null, bootFailWaitMs: 0 }));
+      const r = readRsdp(h.mem, h.runTableLoader().get('etc/acpi/rsdp')!);
+      const madt = readXsdtEntries(readSdt(h.mem, r.xsdtAddress)).map((a) => readSdt(h.mem, a)).find((t) => t.header.signature === 'APIC')!;
+      expect(readMadt(madt).entries.flatMap((e) => (e.type === 0 ? [e.apicId] : []))).to.deep.equal([0, 4]);
+    });
     it('hands over tables that are correct wherever the firmware puts them', () => {
       const h = new FwCfgGuest(firmwareItems({ ramSize: 256 * MiB, cpus: 2, acpi: { cpus: 2 }, bootOrder: [], serialConsole: null, bootFailWaitMs: 0 }));
       const moved = h.runTableLoader(0x7ff000);

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compareToBaseline, compareMetric, parseTolerances, toleranceFor, comparisonExitStatus } from '../src/bench/compare.js';
+import { compareToBaseline, comparePairedMetric, compareMetric, parseTolerances, toleranceFor, comparisonExitStatus } from '../src/bench/compare.js';
 import { benchCommand } from '../src/bench/cli.js';
 import { REPORT_FORMAT, type BenchReport, type SuiteReport, type Verdict } from '../src/bench/report-types.js';
 import { reportJson } from '../src/bench/report.js';
@@ -282,5 +282,35 @@ describe('bench: baseline comparison', () => {
         expect(JSON.parse(reportJson(r))).to.deep.equal(r);
       });
     });
+  });
+});
+
+describe('paired comparison (A/B runs)', () => {
+  const metric = (samples: number[], better: 'higher' | 'lower' = 'higher') => ({ id: 'linux.compute.throughput-1', description: 'd', unit: 'Mops/s', better, samples, tolerance: 0.15 });
+
+  it('catches a change every pair agrees on, even when load drift makes the sample bands overlap', () => {
+    const a = metric([100, 60, 80]);
+    const b = metric([80, 48, 64]);
+    expect(compareMetric(b, a, 0.15).verdict).to.equal('inconclusive');
+    const c = comparePairedMetric(b, a, 0.15);
+    expect(c.verdict).to.equal('regressed');
+    expect(c.ratio).to.be.closeTo(0.8, 1e-9);
+    expect(c.reason).to.match(/every pair agrees/);
+  });
+
+  it('does not call a change that one disturbed pair alone makes', () => {
+    const c = comparePairedMetric(metric([100, 100]), metric([100, 60]), 0.15);
+    expect(c.verdict).to.equal('inconclusive');
+    expect(c.reason).to.match(/not all in the same direction/);
+  });
+
+  it('passes pairs within tolerance, and reads the direction from `better`', () => {
+    expect(comparePairedMetric(metric([101, 99, 100]), metric([100, 100, 100]), 0.15).verdict).to.equal('pass');
+    expect(comparePairedMetric(metric([12, 12.5], 'lower'), metric([10, 10], 'lower'), 0.15).verdict).to.equal('regressed');
+    expect(comparePairedMetric(metric([8, 8.4], 'lower'), metric([10, 10], 'lower'), 0.15).verdict).to.equal('improved');
+  });
+
+  it('is inconclusive with fewer than two pairs', () => {
+    expect(comparePairedMetric(metric([50]), metric([100]), 0.15).verdict).to.equal('inconclusive');
   });
 });

@@ -11,6 +11,7 @@ const metricsOf = (r: BenchReport): Map<string, MetricReport> => new Map(r.suite
 const PLAUSIBLE: Record<string, [number, number]> = {
   'micro.exit-rtt': [5_000, 20_000_000],
   'micro.exit-rtt.ratio-vs-c': [0.2, 3],
+  'micro.exit-rtt.with-top': [0.5, 2],
   'micro.ipi-rtt.user': [0.2, 20_000],
   'micro.ipi-rtt.kernel': [0.2, 20_000],
   'micro.ipi-rtt.user-vs-kernel': [0.05, 100],

@@ -380,6 +380,36 @@ describe('boot: ACPI tables', () => {
     });
   });
 
+  describe('MADT with the APIC IDs of a topology', () => {
+    const madtOf = (config: { cpus: number; apicIds?: number[] }): MadtEntry[] => {
+      const mem = memory();
+      const tables = buildAcpiTables(mem, config);
+      return readMadt(readSdt(mem, tables.tables.find((t) => t.signature === 'APIC')!.address)).entries;
+    };
+
+    it('gives vCPU i its APIC ID from the topology and processor UID i, the BSP first (gaps: two sockets of three cores)', () => {
+      const cpus = madtOf({ cpus: 6, apicIds: [0, 1, 2, 4, 5, 6] }).filter((e) => e.type === 0);
+      expect(cpus).to.deep.equal([0, 1, 2, 4, 5, 6].map((apicId, uid) => ({ type: 0, uid, apicId, flags: 1 })));
+    });
+
+    it('uses x2APIC entries, and the x2APIC NMI entry, for APIC IDs from 255 even with fewer than 255 vCPUs', () => {
+      const ids = Array.from({ length: 200 }, (_, i) => (i < 100 ? i : 128 + i)); // 0-99, then 228-327
+      const entries = madtOf({ cpus: 200, apicIds: ids });
+      expect(entries.filter((e) => e.type === 0).map((e) => (e as { apicId: number }).apicId)).to.deep.equal(ids.filter((id) => id < 255));
+      expect(entries.filter((e) => e.type === 9)).to.deep.equal(ids.flatMap((id, uid) => (id >= 255 ? [{ type: 9, reserved: 0, x2apicId: id, flags: 1, uid }] : [])));
+      expect(entries.filter((e) => e.type === 10)).to.have.length(1);
+    });
+
+    it('keeps xAPIC IDs 0-254 without an x2APIC NMI entry', () => {
+      expect(madtOf({ cpus: 3, apicIds: [0, 8, 254] }).filter((e) => e.type === 10)).to.deep.equal([]);
+    });
+
+    it('refuses a list of APIC IDs that does not match the vCPUs', () => {
+      expect(() => madtOf({ cpus: 3, apicIds: [0, 1] })).to.throw(RangeError, /2 APIC IDs given for 3 CPUs/);
+      expect(() => madtOf({ cpus: 2, apicIds: [0, 0] })).to.throw(RangeError, /duplicate APIC ID 0/);
+    });
+  });
+
   describe('configuration', () => {
     it('follows the IAPC_BOOT_ARCH options', () => {
       expect(iapcBootArch({})).to.equal(0x07);

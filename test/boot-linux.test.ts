@@ -81,6 +81,17 @@ describe('boot: loadLinux (everything in guest memory for the 64-bit entry)', ()
     expect(none.mpTable).to.not.equal(null);
   });
 
+  it('gives both tables the APIC IDs of the topology, and skips the MP table when an ID is 255 or above', () => {
+    const mem = memory(64 * MiB);
+    const boot = loadLinux(mem, { kernel: fakeBzImage(), cpus: 6, apicIds: [0, 1, 2, 4, 5, 6] });
+    const mp = readMpTable(mem, boot.mpTable!.floating);
+    expect(mp.entries.filter((e) => e.type === 'cpu').map((e) => (e as { apicId: number }).apicId)).to.deep.equal([0, 1, 2, 4, 5, 6]);
+    const madt = readMadt(readSdt(mem, boot.acpi!.tables.find((t) => t.signature === 'APIC')!.address));
+    expect(madt.entries.filter((e) => e.type === 0).map((e) => (e as { apicId: number }).apicId)).to.deep.equal([0, 1, 2, 4, 5, 6]);
+    const high = loadLinux(memory(64 * MiB), { kernel: fakeBzImage(), cpus: 2, apicIds: [0, 256] });
+    expect(high.mpTable).to.equal(null);
+  });
+
   it('describes the same IOAPIC and SCI in both tables', () => {
     const mem = memory(64 * MiB);
     loadLinux(mem, { kernel: fakeBzImage(), cpus: 2, acpi: { ioapicId: 3, sciIrq: 11 } });

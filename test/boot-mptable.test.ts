@@ -150,6 +150,19 @@ describe('boot: MP table (MPS 1.4)', () => {
     expect(() => buildMpTable({ cpus: 1 }, 0xf0008)).to.throw(RangeError, /aligned/);
   });
 
+  it('lists the APIC IDs of a topology in vCPU order, the BSP first, gaps included', () => {
+    const m = memory();
+    writeMpTable(m, { cpus: 6, apicIds: [0, 1, 2, 4, 5, 6] });
+    const cpus = readMpTable(m, MP_FLOATING_ADDR).entries.filter((e) => e.type === 'cpu') as Array<{ apicId: number; flags: number }>;
+    expect(cpus.map((e) => [e.apicId, e.flags])).to.deep.equal([[0, 3], [1, 1], [2, 1], [4, 1], [5, 1], [6, 1]]);
+  });
+
+  it('does not fit APIC IDs of 255 and above, whatever the CPU count', () => {
+    expect(mpTableFits(2, [0, 254])).to.equal(true);
+    expect(mpTableFits(2, [0, 255])).to.equal(false);
+    expect(() => buildMpTable({ cpus: 2, apicIds: [0, 300] })).to.throw(RangeError, /IDs up to 300: skip it and use ACPI/);
+  });
+
   it('uses the caller IOAPIC ID in the IOAPIC and every I/O interrupt entry', () => {
     const m = memory();
     writeMpTable(m, { cpus: 2, ioapicId: 7 });

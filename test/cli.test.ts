@@ -22,6 +22,12 @@ describe('nodevisor CLI', function () {
     for (let i = 0; i < 4; i++) expect(r.stdout).to.contain(`vCPU ${i} (APIC ID ${i}) of 4 online`);
   });
 
+  it('boots the demo guest on the vCPUs of --topology, each with the APIC ID the topology gives it', async () => {
+    const r = await cli('run', '--topology', 'sockets=2,cores=3', '--memory', '128M');
+    expect(r.status).to.equal(0);
+    [0, 1, 2, 4, 5, 6].forEach((id, i) => expect(r.stdout).to.contain(`vCPU ${i} (APIC ID ${id}) of 6 online`));
+  });
+
   it('prints only guest output with --quiet', async () => {
     const r = await cli('run', '--quiet');
     expect(r.status).to.equal(0);
@@ -38,7 +44,7 @@ describe('nodevisor CLI', function () {
     expect((await cli('--version')).stdout.trim()).to.match(/^\d+\.\d+\.\d+$/);
     const help = await cli('--help');
     expect(help.status).to.equal(0);
-    for (const flag of ['--smp', '--memory', '--kernel', '--initrd', '--cmdline', '--irqchip', '--disk', '--rng', '--console', '--quiet']) expect(help.stdout).to.contain(flag);
+    for (const flag of ['--smp', '--topology', '--memory', '--kernel', '--initrd', '--cmdline', '--irqchip', '--disk', '--rng', '--console', '--quiet']) expect(help.stdout).to.contain(flag);
   });
 
   it('answers --help for every subcommand', async () => {
@@ -84,6 +90,10 @@ describe('nodevisor CLI', function () {
     [['run', '--smp', '0'], /^nodevisor: --smp must be a decimal integer >= 1 \(got "0"\)$/],
     [['run', '--smp', 'many'], /^nodevisor: --smp must be a decimal integer >= 1/],
     [['run', '--smp', '100000'], /^nodevisor: 100000 vCPUs requested but this host's KVM allows at most \d+$/],
+    [['run', '--smp', '4', '--topology', 'sockets=2,cores=3,threads=1'], /^nodevisor: topology sockets=2,cores=3,threads=1 has 6 vCPUs \(2 x 3 x 1\) but 4 were asked for \(--smp\/vcpus\): sockets x cores x threads must equal the vCPU count/],
+    [['run', '--smp', '6', '--topology', 'sockets=4'], /^nodevisor: 6 vCPUs cannot be split into 4 socket\(s\)/],
+    [['run', '--topology', 'sockets=2,kernels=3'], /^nodevisor: unknown topology level "kernels" in "sockets=2,kernels=3": the levels are sockets, cores, threads$/],
+    [['run', '--topology', 'cores=0'], /^nodevisor: cores must be a positive integer \(got "0" in "cores=0"\)$/],
     [['run', '--memory', '12Q'], /^nodevisor: cannot parse size "12Q"/],
     [['run', '--memory', '1M'], /^nodevisor: guest memory must be between 4M and 1024G \(got 1M\)$/],
     [['run', '--irqchip', 'bogus'], /^nodevisor: --irqchip must be one of user, split, kernel \(got "bogus"\)$/],

@@ -45,6 +45,12 @@ for (const { vcpus, irqchip } of BOOTS) {
       else expect(log).to.match(new RegExp(`smpboot: Total of ${vcpus} processors activated`));
     });
 
+    it(`sees the default topology: one package of ${vcpus} core${vcpus > 1 ? 's' : ''}, one thread each`, () => {
+      expect(log).to.match(/CPU topo: Max\. logical packages:\s+1\b/);
+      expect(log).to.match(/CPU topo: Max\. threads per core:\s+1\b/);
+      expect(log).to.match(new RegExp(`CPU topo: Num\\. cores per package:\\s+${vcpus}\\b`));
+    });
+
     it('has working timers (LAPIC timer calibrated, IO-APIC timer check passed)', () => {
       expect(log).not.to.match(/APIC timer calibration failed/);
       expect(log).not.to.match(/IO-APIC \+ timer doesn't work/);

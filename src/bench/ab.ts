@@ -1,7 +1,9 @@
 /**
  * A/B runs: one report holds B's results and, under `ab.baseline`, A's,
- * measured alternately. Comparing them is an ordinary baseline comparison
- * of B against A, with the same rules (tolerance, sample bands).
+ * measured alternately. B is compared against A pair by pair (sample i of
+ * A and of B were measured back to back), so load that drifts during the
+ * run cancels: a change counts when it exceeds the tolerance and every
+ * pair agrees on its direction.
  */
 import { compareToBaseline, type CompareOptions } from './compare.js';
 import type { BenchReport, Comparison } from './report-types.js';
@@ -16,5 +18,5 @@ export function abBaseline(report: BenchReport): BenchReport | undefined {
 export function compareAb(report: BenchReport, options: CompareOptions = {}): Comparison {
   const a = abBaseline(report);
   if (!a) throw new Error('not an A/B report');
-  return compareToBaseline(report, a, { ...options, source: `A (${report.ab!.a})` });
+  return compareToBaseline(report, a, { ...options, paired: true, source: `A (${report.ab!.a})` });
 }

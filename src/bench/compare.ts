@@ -43,6 +43,12 @@ export interface ToleranceOverrides {
 
 export interface CompareOptions {
   tolerances?: ToleranceOverrides;
+  /**
+   * The two runs' samples were measured in pairs, repetition by repetition
+   * (an A/B run): judge each pair's ratio instead of the two sample bands,
+   * so that load that drifts over the run cancels out.
+   */
+  paired?: boolean;
   /** Inconclusive and missing metrics fail (exit status 2). */
   strict?: boolean;
   /** Where the baseline came from (a file name), for the report. */
@@ -90,6 +96,50 @@ function side(samples: readonly number[]): ComparedSide {
 
 const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
 const signedPct = (x: number): string => `${x >= 0 ? '+' : ''}${(x * 100).toFixed(1)}%`;
+
+/**
+ * Compares a metric whose samples were taken in pairs (sample i of both
+ * runs measured back to back). Each pair gives a ratio; the change is the
+ * median ratio, the noise the ratios' spread, and a change beyond the
+ * tolerance is called only when every ratio of the band (min-max below 10
+ * pairs, p10-p90 from 10) lies on the same side of 1: the pairs agree on
+ * its direction.
+ */
+export function comparePairedMetric(current: Metric, baseline: Metric, tolerance: number): MetricComparison {
+  const out = compareMetric(current, baseline, tolerance);
+  if (out.verdict === 'inconclusive' && out.ratio === undefined) return out; // meaning changed, or no ratio at all
+  const n = Math.min(current.samples.length, baseline.samples.length);
+  const ratios = Array.from({ length: n }, (_, i) => current.samples[i]! / baseline.samples[i]!).filter((r) => Number.isFinite(r));
+  if (ratios.length < 2) {
+    out.verdict = 'inconclusive';
+    out.reason = `fewer than 2 pairs of samples: no paired comparison`;
+    return out;
+  }
+  const s = summarize(ratios);
+  const change = s.median - 1;
+  const worse = current.better === 'lower' ? change > 0 : change < 0;
+  out.ratio = s.median;
+  out.noise = s.spread;
+  const agree = s.low > 1 || s.high < 1;
+  if (Math.abs(change) > tolerance) {
+    if (!agree) {
+      out.verdict = 'inconclusive';
+      out.reason = `pairs changed ${signedPct(change)} at the median (tolerance ${pct(tolerance)}), but not all in the same direction (pair ratios ${s.low.toFixed(3)}-${s.high.toFixed(3)})`;
+      return out;
+    }
+    out.verdict = worse ? 'regressed' : 'improved';
+    out.reason = `${worse ? 'worse' : 'better'} by ${pct(Math.abs(change))} (tolerance ${pct(tolerance)}); every pair agrees (ratios ${s.low.toFixed(3)}-${s.high.toFixed(3)})`;
+    return out;
+  }
+  if ((s.spread ?? Infinity) > tolerance) {
+    out.verdict = 'inconclusive';
+    out.reason = `pairs changed ${signedPct(change)}, within tolerance ${pct(tolerance)}, but the pairs' noise ${pct(s.spread ?? 0)} exceeds it`;
+    return out;
+  }
+  out.verdict = 'pass';
+  out.reason = `pairs changed ${signedPct(change)}, within tolerance ${pct(tolerance)} (pair noise ${pct(s.spread ?? 0)})`;
+  return out;
+}
 
 /** Compares one metric present in both runs. */
 export function compareMetric(current: Metric, baseline: Metric, tolerance: number): MetricComparison {
@@ -159,7 +209,7 @@ export function compareToBaseline(current: BenchReport, baseline: BenchReport, o
   for (const [id, { metric }] of cur) {
     const b = base.get(id);
     const tolerance = toleranceFor(metric, options.tolerances);
-    if (b) metrics.push(compareMetric(metric, b.metric, tolerance));
+    if (b) metrics.push(options.paired ? comparePairedMetric(metric, b.metric, tolerance) : compareMetric(metric, b.metric, tolerance));
     else metrics.push({ id, verdict: 'new', unit: metric.unit, better: metric.better, tolerance, current: side(metric.samples), reason: 'not in the baseline' });
   }
   for (const [id, { metric, suite }] of base) {

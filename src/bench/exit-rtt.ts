@@ -45,10 +45,12 @@ export function prepareExitRtt(exits: number): ExitRttSetup {
  * KVM_RUN plus handling exits (VM creation and worker start-up excluded,
  * as the C reference excludes its set-up).
  */
-export async function nodeExitRate(setup: ExitRttSetup, testKnobs?: TestKnobs): Promise<number> {
+export async function nodeExitRate(setup: ExitRttSetup, testKnobs?: TestKnobs, attach?: (vm: Vm) => Promise<() => Promise<void>>): Promise<number> {
   const vm = new Vm({ memory: '16M', image: { source: setup.image, mode: 'real', loadAddress: LOAD }, testKnobs });
+  const detach = await attach?.(vm);
   await vm.start();
   const result = await vm.wait();
+  await detach?.();
   if (result.reason.kind !== 'debug-exit') throw new Error(`benchmark guest stopped unexpectedly: ${result.message}`);
   const s = vm.stats().vcpus[0]!;
   const seconds = s.guestSeconds + s.vmmSeconds;

@@ -13,7 +13,8 @@ import { Kvm } from '../kvm/kvm.js';
 import { IRQCHIP_MODES } from '../vm/options.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
 import type { BenchContext, Better, Metric, Suite, SuiteResult, TestKnobs } from './types.js';
-import { exitRatePair, prepareExitRtt, type ExitRttSetup } from './exit-rtt.js';
+import { exitRatePair, nodeExitRate, prepareExitRtt, type ExitRttSetup } from './exit-rtt.js';
+import { attachTop, TOP_POLL_MS } from './exit-rtt-top.js';
 import { deviceIrqLatencies, ipiRoundTrips, microImages, timerPeriods, type GuestTiming } from './micro-guests.js';
 import { wakeRoundTrips } from './micro-wake.js';
 import { isSelected } from './select.js';
@@ -28,6 +29,7 @@ const WAKE_ROUNDS = 1000;
 const WAKE_WARMUP = 100;
 const RATIO_VS_C_TARGET = 0.9;
 const USER_VS_KERNEL_TARGET = 2;
+const WITH_TOP_TARGET = 0.98;
 
 type Params = Record<string, string | number | boolean>;
 
@@ -92,6 +94,34 @@ function exitProbe(): Probe {
         ['micro.exit-rtt', { sample: pair.node, measured: { usPerExit: 1e6 / pair.node } }],
         ['micro.exit-rtt.ratio-vs-c', { sample: pair.node / pair.c, measured: { cReferenceExitsPerSecond: pair.c } }],
       ]);
+    },
+  };
+}
+
+function exitWithTopProbe(): Probe {
+  let setup: ExitRttSetup | undefined;
+  let rep = 0;
+  return {
+    metrics: [
+      {
+        id: 'micro.exit-rtt.with-top',
+        description: `exit rate with a top client attached (the API socket served, stats polled every ${TOP_POLL_MS} ms) over the rate without, run back to back in each repetition, in alternating order (target >= ${WITH_TOP_TARGET})`,
+        unit: 'ratio',
+        better: 'higher',
+        tolerance: 0.05,
+        params: { target: WITH_TOP_TARGET, pollMs: TOP_POLL_MS, exitsPerRun: EXITS_PER_RUN },
+      },
+    ],
+    prepare() {
+      setup ??= prepareExitRtt(EXITS_PER_RUN);
+    },
+    async measure(knobs) {
+      // Alternate which goes first, so a drift in machine load favours neither.
+      const first = rep++ % 2 === 0;
+      const plain1 = first ? await nodeExitRate(setup!, knobs) : 0;
+      const watched = await nodeExitRate(setup!, knobs, attachTop);
+      const plain = first ? plain1 : await nodeExitRate(setup!, knobs);
+      return new Map([['micro.exit-rtt.with-top', { sample: watched / plain, measured: { withTopExitsPerSecond: watched, withoutExitsPerSecond: plain } }]]);
     },
   };
 }
@@ -223,6 +253,7 @@ const USER_VS_KERNEL: MetricSpec = {
 function allProbes(): Probe[] {
   return [
     exitProbe(),
+    exitWithTopProbe(),
     ...IRQCHIP_MODES.map(ipiProbe),
     ...IRQCHIP_MODES.map(irqProbe),
     ...IRQCHIP_MODES.map(timerProbe),
@@ -300,6 +331,11 @@ export async function runMicro(ctx: BenchContext): Promise<SuiteResult> {
   if (vsC) {
     const r = median(vsC);
     notes.push(`exit rate over the C reference's: ${r.toFixed(3)} (target >= ${RATIO_VS_C_TARGET}: ${r >= RATIO_VS_C_TARGET ? 'met' : 'missed'})`);
+  }
+  const withTop = collected.get('micro.exit-rtt.with-top')?.samples;
+  if (withTop) {
+    const r = median(withTop);
+    notes.push(`exit rate with a top client attached over without: ${r.toFixed(3)} (target >= ${WITH_TOP_TARGET}: ${r >= WITH_TOP_TARGET ? 'met' : 'missed'})`);
   }
   const tsc = metrics.map((m) => m.params?.tscMHz).filter((v): v is number => typeof v === 'number');
   if (tsc.length) notes.push(`guest TSC calibrated against the ACPI PM timer: ${roundSig(median(tsc), 5)} MHz`);

@@ -30,12 +30,14 @@ export interface LinuxBootOptions {
   readonly initrd?: Uint8Array | null;
   readonly cmdline?: string;
   readonly cpus: number;
+  /** vCPU i's APIC ID, from the VM's topology (default i). */
+  readonly apicIds?: readonly number[];
   /**
-   * ACPI table options (`cpus` comes from above); false for no ACPI tables,
+   * ACPI table options (`cpus` and `apicIds` come from above); false for no ACPI tables,
    * which leaves Linux with the MP table (or a single CPU) and no power-off.
    */
-  readonly acpi?: Omit<AcpiConfig, 'cpus'> | false;
-  /** Write an MP table: default true when `cpus` <= 255 (MP tables cannot describe more). */
+  readonly acpi?: Omit<AcpiConfig, 'cpus' | 'apicIds'> | false;
+  /** Write an MP table: default true when `cpus` <= 255 and every APIC ID is below 255 (MP tables cannot describe more). */
   readonly mpTable?: boolean;
   /** CPUID.1 EAX/EDX for the MP table's processor entries. */
   readonly cpuSignature?: number;
@@ -108,10 +110,11 @@ export function loadLinux(mem: GuestMemory, options: LinuxBootOptions): LinuxBoo
 
   // The MP table describes the same IOAPIC and routing as the MADT.
   const shared = options.acpi === false ? {} : (options.acpi ?? {});
-  const acpi = options.acpi === false ? null : buildAcpiTables(mem, { ...shared, cpus: options.cpus });
-  const mpTable = (options.mpTable ?? mpTableFits(options.cpus))
+  const acpi = options.acpi === false ? null : buildAcpiTables(mem, { ...shared, cpus: options.cpus, apicIds: options.apicIds });
+  const mpTable = (options.mpTable ?? mpTableFits(options.cpus, options.apicIds))
     ? writeMpTable(mem, {
         cpus: options.cpus,
+        apicIds: options.apicIds,
         cpuSignature: options.cpuSignature,
         featureFlags: options.featureFlags,
         pciIntx: options.pciIntx,

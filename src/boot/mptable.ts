@@ -8,15 +8,17 @@
  * IOAPIC, I/O interrupt assignments, local interrupt assignments.
  *
  * Limit: processor entries hold an 8-bit APIC ID and 0xFF means "all local
- * APICs", so MP tables describe at most 255 CPUs (APIC IDs 0-254). For more
- * vCPUs the VMM must skip the MP table (`mpTableFits`) and rely on the ACPI
- * MADT with x2APIC entries alone.
+ * APICs", so MP tables describe at most 255 CPUs with APIC IDs 0-254. For
+ * more, or higher IDs (a topology whose IDs leave gaps), the VMM must skip
+ * the MP table (`mpTableFits`) and rely on the ACPI MADT with x2APIC
+ * entries alone.
  */
 import { intiFlags, isaRoutes, ISA_IRQS, type IsaIrqOverride } from '../irqchip/irq-router.js';
 import { IOAPIC_BASE, IOAPIC_VERSION } from '../irqchip/ioapic.js';
 import { LAPIC_DEFAULT_BASE, LAPIC_VERSION } from '../irqchip/lapic-regs.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { ByteWriter, setChecksum8 } from './bytes.js';
+import { cpuApicIds } from './cpu-apic-ids.js';
 import { checkPciIntx, firmwareIsaOverrides, type PciIntxRoute } from './irq-routing.js';
 
 /** Where the floating pointer goes: the start of the BIOS ROM area Linux scans (0xF0000-0xFFFFF). */
@@ -41,8 +43,10 @@ export const MP_ALL_APICS = 0xff;
 export const MP_PCI_INT_FLAGS = intiFlags({ polarity: 'active-high', trigger: 'level' });
 
 export interface MpTableConfig {
-  /** vCPUs; vCPU i has APIC ID i, vCPU 0 is the bootstrap processor. At most 255. */
+  /** vCPUs; vCPU 0 is the bootstrap processor. At most 255. */
   readonly cpus: number;
+  /** vCPU i's APIC ID (default i); each at most 254. */
+  readonly apicIds?: readonly number[];
   /** CPUID.1:EAX (stepping, model, family) for processor entries; default 0. */
   readonly cpuSignature?: number;
   /** CPUID.1:EDX for processor entries; default 0. */
@@ -60,9 +64,9 @@ export interface MpTableConfig {
   readonly productId?: string;
 }
 
-/** True if an MP table can describe `cpus` processors. */
-export function mpTableFits(cpus: number): boolean {
-  return cpus >= 1 && cpus <= MP_MAX_CPUS;
+/** True if an MP table can describe `cpus` processors (with APIC IDs `apicIds`, default 0 to cpus - 1). */
+export function mpTableFits(cpus: number, apicIds?: readonly number[]): boolean {
+  return cpus >= 1 && cpus <= MP_MAX_CPUS && (apicIds ?? []).every((id) => id < MP_ALL_APICS);
 }
 
 /**
@@ -71,9 +75,10 @@ export function mpTableFits(cpus: number): boolean {
  * follows it directly). Throws RangeError for more than 255 CPUs.
  */
 export function buildMpTable(config: MpTableConfig, floatingAddr = MP_FLOATING_ADDR): Uint8Array {
-  if (!Number.isInteger(config.cpus) || !mpTableFits(config.cpus)) {
-    throw new RangeError(`an MP table describes 1-${MP_MAX_CPUS} CPUs (8-bit APIC IDs, 0xff is broadcast), not ${config.cpus}: skip it and use ACPI`);
+  if (!Number.isInteger(config.cpus) || !mpTableFits(config.cpus, config.apicIds)) {
+    throw new RangeError(`an MP table describes 1-${MP_MAX_CPUS} CPUs with APIC IDs below 255 (8-bit IDs, 0xff is broadcast), not ${config.cpus} with IDs up to ${Math.max(...cpuApicIds(config.cpus, config.apicIds))}: skip it and use ACPI`);
   }
+  const ids = cpuApicIds(config.cpus, config.apicIds);
   if (floatingAddr % 16 !== 0) throw new RangeError('the MP floating pointer must be 16-byte aligned');
   const overrides = config.overrides ?? firmwareIsaOverrides();
   const pciIntx = config.pciIntx ?? [];
@@ -102,7 +107,7 @@ export function buildMpTable(config: MpTableConfig, floatingAddr = MP_FLOATING_A
   const apicVersion = LAPIC_VERSION & 0xff;
   for (let cpu = 0; cpu < config.cpus; cpu++) {
     t.u8(MpEntry.Processor)
-      .u8(cpu)
+      .u8(ids[cpu]!)
       .u8(apicVersion)
       .u8(MpCpuFlags.EN | (cpu === 0 ? MpCpuFlags.BP : 0))
       .u32((config.cpuSignature ?? 0) >>> 0)

@@ -116,6 +116,8 @@ export interface LapicSetOptions {
    * tests can prove a slowed delivery path is caught as a regression.
    */
   testIpiDelayNs?: number;
+  /** Told of each IPI (ICR send) reaching a vCPU's APIC, on the sender's thread: for per-vCPU counters. */
+  ipiDelivered?: (from: number, to: number) => void;
 }
 
 /** The mode IA32_APIC_BASE selects. */

@@ -48,6 +48,7 @@ export class LapicSet implements ApicBus {
   private readonly i32: Int32Array;
   private readonly lapics: Lapic[];
   private readonly wake: WakeFn;
+  private readonly ipiDelivered?: (from: number, to: number) => void;
   /** APIC ID -> vCPU index for IDs below 255 (the physical-destination shortcut). */
   private readonly idToIndex: Int32Array;
   /** All initial IDs are below 255, so 8- and 32-bit IDs cannot alias. */
@@ -82,6 +83,7 @@ export class LapicSet implements ApicBus {
     this.count = count;
     this.i32 = i32;
     this.wake = options.wake;
+    this.ipiDelivered = options.ipiDelivered;
     const f64 = new Float64Array(buffer);
     if (f64.length * 2 < HEADER_WORDS + count * BLOCK_WORDS || BLOCK_WORDS !== F64_PER_BLOCK * 2) {
       throw new RangeError('LapicSet buffer too small');
@@ -171,6 +173,7 @@ export class LapicSet implements ApicBus {
   }
 
   private acceptOn(i: number, msg: ApicMessage): number {
+    if (msg.source >= 0) this.ipiDelivered?.(msg.source, i);
     if (!this.lapics[i]!.accept(msg)) return 0;
     this.wake(i);
     return 1;

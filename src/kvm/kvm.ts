@@ -46,6 +46,11 @@ export class Kvm {
     return this.check('KVM_CAP_MAX_VCPUS') || this.check('KVM_CAP_NR_VCPUS') || 4;
   }
 
+  /** vCPU IDs (KVM_CREATE_VCPU's argument) must be below this; without the capability, below the vCPU limit. */
+  get maxVcpuId(): number {
+    return this.check('KVM_CAP_MAX_VCPU_ID') || this.maxVcpus;
+  }
+
   get vcpuMmapSize(): number {
     return native.ioctl(this.fd, k('KVM_GET_VCPU_MMAP_SIZE'));
   }

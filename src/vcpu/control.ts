@@ -217,9 +217,40 @@ export const Stat = {
   QuirkFixes: 8,
   /** Seconds held outside the guest by a pause. */
   PausedNs: 9,
+  /** IPIs this vCPU sent, one per destination vCPU (written by this vCPU's thread). */
+  IpisSent: 10,
+  /**
+   * IPIs other vCPUs sent here. Several senders add to it at once, so it is
+   * an Int32 counter in this word's first 4 bytes, changed with Atomics
+   * (see `countIpi` and `ipisReceived`), not a float.
+   */
+  IpisReceived: 11,
+  /** When the current halt began (0: not halted), so readers count a halt still in progress. */
+  HaltSinceNs: 12,
+  /** When the current pause began (0: not paused). */
+  PausedSinceNs: 13,
   /** 1 while the vCPU waits for INIT-SIPI (userspace irqchip), as of its last pause: for snapshots. */
   WaitingForSipi: 14,
   /** Exits by KVM exit reason: ExitBase + reason. */
   ExitBase: 16,
 } as const;
 export const STAT_WORDS = 64;
+
+/**
+ * Counts an IPI from vCPU `from` to vCPU `to` in the stats rows of `stats`
+ * (the whole per-VM stats buffer). Runs on the sender's thread, on the
+ * ICR-write path only.
+ */
+export function ipiCounter(stats: SharedArrayBuffer): (from: number, to: number) => void {
+  const f64 = new Float64Array(stats);
+  const i32 = new Int32Array(stats);
+  return (from, to) => {
+    f64[from * STAT_WORDS + Stat.IpisSent]! += 1;
+    Atomics.add(i32, (to * STAT_WORDS + Stat.IpisReceived) * 2, 1);
+  };
+}
+
+/** IPIs received by the vCPU whose stats row is `row` (see Stat.IpisReceived). */
+export function ipisReceived(row: Float64Array): number {
+  return Atomics.load(new Int32Array(row.buffer, row.byteOffset + Stat.IpisReceived * 8, 1), 0);
+}

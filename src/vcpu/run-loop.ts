@@ -11,6 +11,7 @@ import { syncedRegs, instructionBytes, fetchOutsideRam, formatRegisters, formatB
 import { recoverEmulationFailure } from './quirks/apply.js';
 import { disassemble } from './quirks/disasm.js';
 import { cpuModeOf } from './quirks/page-walk.js';
+import type { DebugExits } from './debug-exit.js';
 
 export interface RunLoopContext {
   index: number;
@@ -30,6 +31,8 @@ export interface RunLoopContext {
   /** Around a pause, on this vCPU's thread (e.g. the guest TSC's offset). */
   onPause?: () => void;
   onResume?: () => void;
+  /** Debug exits and the debugger's `int3`s (the gdb stub). */
+  debug?: DebugExits;
   /** Test knob: busy-wait this long after every kick out of KVM_RUN (a deliberately slow interrupt path). */
   kickDelayNs?: number;
 }
@@ -163,20 +166,20 @@ export class RunLoop {
       }
       case Exit.Shutdown:
         return this.stop(this.fault('triple-fault', 'triple fault', 'the guest took an exception it could not handle'));
+      case Exit.Debug:
+        if (!this.c.debug) return this.stop(this.fault('error', 'unexpected debug exit', 'no debugger is attached'));
+        if (this.c.debug.onDebugExit(run) === 'reinjected') this.eventInjected();
+        return true;
       case Exit.InternalError: {
         const nowhere = fetchOutsideRam(this.c.vcpu, this.c.memory, syncedRegs(run));
         if (nowhere) return this.stop(this.report('error', `vCPU ${this.c.index} tried to execute at ${nowhere}, where there is no RAM`));
         let why = 'KVM could not execute the instruction at RIP';
         if (this.c.quirks && this.u32[RunOff.internalSuberror >> 2] === 1) {
+          if (this.c.debug?.onEmulationFailure(this.kvmInstructionBytes(), syncedRegs(run).rip)) return true;
           const r = recoverEmulationFailure(this.c.vcpu, this.c.memory, syncedRegs(run), this.kvmInstructionBytes());
           if (r.recovered) {
             this.c.stats[Stat.QuirkFixes]! += 1;
-            // The recovery may have injected an event by ioctl: the run page's
-            // copy from this exit is stale (must not be written back over it),
-            // and so is ready_for_interrupt_injection - nothing else may be
-            // injected on this entry, or KVM keeps only one of the two.
-            if (this.c.syncEvents) this.refreshSyncedEvents();
-            this.u8[RunOff.readyForInjection] = 0;
+            this.eventInjected();
             return true;
           }
           why = `no fallback for it: ${r.reason}`;
@@ -188,6 +191,17 @@ export class RunLoop {
       default:
         return this.stop(this.fault('error', `unexpected ${exitName(reason)}`, 'nodevisor does not handle this exit'));
     }
+  }
+
+  /**
+   * After an event was (or may have been) injected by ioctl: the run page's
+   * copy from this exit is stale (must not be written back over it), and
+   * so is ready_for_interrupt_injection - nothing else may be injected on
+   * this entry, or KVM keeps only one of the two.
+   */
+  private eventInjected(): void {
+    if (this.c.syncEvents) this.refreshSyncedEvents();
+    this.u8[RunOff.readyForInjection] = 0;
   }
 
   private refreshSyncedEvents(): void {
@@ -237,9 +251,11 @@ export class RunLoop {
   private holdForPause(): void {
     const { control, index, interrupts, stats } = this.c;
     const t0 = monotonicClock.nowNs();
+    stats[Stat.PausedSinceNs] = t0;
     interrupts.pause?.();
     this.c.onPause?.();
     control.parkWhilePaused(index);
+    stats[Stat.PausedSinceNs] = 0;
     if (control.stopRequested) return;
     this.c.onResume?.();
     interrupts.resume?.();
@@ -250,6 +266,7 @@ export class RunLoop {
   private park(): void {
     const { control, index, interrupts, stats } = this.c;
     const t0 = monotonicClock.nowNs();
+    stats[Stat.HaltSinceNs] = t0;
     for (;;) {
       control.setState(index, VcpuState.Halted);
       const seen = control.wakeSnapshot(index);
@@ -259,6 +276,7 @@ export class RunLoop {
       interrupts.poll();
     }
     control.setState(index, VcpuState.InVmm);
+    stats[Stat.HaltSinceNs] = 0;
     stats[Stat.HaltNs]! += monotonicClock.nowNs() - t0;
   }
 }

@@ -7,10 +7,13 @@ import type { IrqchipMode } from './cpuid.js';
 import type { IrqchipState } from '../vm/irqchip.js';
 import type { TestKnobs } from './test-knobs.js';
 import type { VcpuArchState } from './arch-state.js';
+import type { DebugStopEvent } from './debug-exit.js';
 
 /** Everything a vCPU worker is started with (structured-cloned). */
 export interface VcpuWorkerData {
   index: number;
+  /** The vCPU's APIC ID, which is also its KVM vCPU ID (KVM's LAPIC takes its ID from it). */
+  apicId: number;
   count: number;
   vmFd: number;
   runSize: number;
@@ -41,6 +44,8 @@ export interface VcpuWorkerData {
   clock: SharedArrayBuffer;
   /** A restored VM: the vCPU's saved state, loaded instead of a boot state. */
   restore?: { arch: VcpuArchState; waitingForSipi: boolean };
+  /** The debugger's shared state (debug-block.ts). */
+  debug: SharedArrayBuffer;
 }
 
 export type WorkerMessage =
@@ -48,4 +53,5 @@ export type WorkerMessage =
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   | { type: 'stop'; reason: StopReason }
   | { type: 'exited'; index: number }
-  | { type: 'debug-output'; bytes: Uint8Array };
+  | { type: 'debug-output'; bytes: Uint8Array }
+  | ({ type: 'debug-stop' } & DebugStopEvent);

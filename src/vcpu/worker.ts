@@ -18,6 +18,8 @@ import { SplitInterrupts } from './split-interrupts.js';
 import { RunLoop } from './run-loop.js';
 import { PausedTsc } from './paused-tsc.js';
 import { loadArchState } from './arch-state.js';
+import { DebugBlock } from './debug-block.js';
+import { DebugExits } from './debug-exit.js';
 import { RunPage, RunOff } from './run-page.js';
 import type { VcpuWorkerData, WorkerMessage } from './worker-data.js';
 
@@ -69,14 +71,14 @@ function main(): void {
 /** Creates the vCPU, runs it until the VM stops, and gives back everything it took from KVM. */
 function runVcpu(): void {
   const memory = new GuestMemory(data.memory);
-  const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i), testKnobs: data.testKnobs });
+  const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i), testKnobs: data.testKnobs, stats: data.stats });
   const host: DeviceHost = { irq: irqchip.lines, vm, clock };
   const bus = new Bus(unhandled);
   irqchip.attach(bus);
   const ioeventfd = (addr: number, len: number, fd: number, assign: boolean): void => setIoeventfd(data.vmFd, addr, len, fd, assign);
   attachDevices(bus, data.devices, host, new TimerWake(data.timerWake), { memory, msi: irqchip.msi, ioeventfd });
 
-  const vcpu = new KvmVcpu(native.ioctl(data.vmFd, k('KVM_CREATE_VCPU'), data.index));
+  const vcpu = new KvmVcpu(native.ioctl(data.vmFd, k('KVM_CREATE_VCPU'), data.apicId));
   control.setFd(data.index, vcpu.fd);
   try {
     const attached = native.attachVcpu(vcpu.fd, data.runSize, stats);
@@ -126,6 +128,7 @@ function runAttached(vcpu: KvmVcpu, slot: number, run: RunPage, c: { irqchip: Ir
       kickDelayNs: (data.testKnobs?.kickDelayUs ?? 0) * 1000,
       onPause: () => tsc.pause(),
       onResume: () => tsc.resume(),
+      debug: new DebugExits({ index: data.index, vcpu, control, block: new DebugBlock(data.debug), report: (e) => post({ type: 'debug-stop', ...e }) }),
     });
     loop.run();
   } catch (e) {

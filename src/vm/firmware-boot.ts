@@ -14,6 +14,8 @@ export interface FirmwareBootOptions {
   readonly vm: KvmVm;
   readonly ram: AllocatedMemory;
   readonly vcpus: number;
+  /** Each vCPU's APIC ID (the topology's), for the MADT. */
+  readonly apicIds: readonly number[];
   readonly virtio: VirtioPlan;
   /** Disk positions (0-based, in `disks` order) the firmware tries first, in order; the rest follow in `disks` order. */
   readonly bootOrder?: readonly number[];
@@ -55,7 +57,7 @@ export function planFirmwareBoot(o: FirmwareBootOptions): FirmwareBoot {
   const items = firmwareItems({
     ramSize: o.ram.regions.reduce((n, r) => n + r.size, 0),
     cpus: o.vcpus,
-    acpi: { cpus: o.vcpus, pciIntx: o.virtio.pciIntx },
+    acpi: { cpus: o.vcpus, apicIds: o.apicIds, pciIntx: o.virtio.pciIntx },
     bootOrder: ordered.map((s) => virtioBlkBootPath(s.device)),
     serialConsole: PlatformPorts.com1,
     bootFailWaitMs: o.bootFailWaitMs ?? DEFAULT_BOOT_FAIL_WAIT_MS,

@@ -8,6 +8,7 @@ import type { ApicBus, WakeFn } from '../irqchip/types.js';
 import type { Clock } from '../sync/clock.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
 import type { TestKnobs } from '../vcpu/test-knobs.js';
+import { ipiCounter } from '../vcpu/control.js';
 import { KernelIrqLines } from './irq-lines.js';
 import { MsiApicBus } from './msi-bus.js';
 import { SplitEoiRoutes } from './split-eoi-routes.js';
@@ -19,17 +20,20 @@ export interface IrqchipState {
   mode: IrqchipMode;
   /** One LAPIC per vCPU (`user` mode only). */
   lapics?: SharedArrayBuffer;
+  /** The LAPICs' APIC IDs by vCPU index (`user` mode; default the index). */
+  apicIds?: readonly number[];
   ioapic?: SharedArrayBuffer;
   pic?: SharedArrayBuffer;
   /** `split` mode: serialises pushing the IOAPIC's routes to KVM (see SplitEoiRoutes). */
   routesLock?: SharedArrayBuffer;
 }
 
-export function allocateIrqchip(mode: IrqchipMode, vcpus: number): IrqchipState {
+export function allocateIrqchip(mode: IrqchipMode, vcpus: number, apicIds?: readonly number[]): IrqchipState {
   if (mode === 'kernel') return { mode };
   return {
     mode,
     lapics: mode === 'user' ? LapicSet.allocate(vcpus) : undefined,
+    apicIds: mode === 'user' ? apicIds : undefined,
     ioapic: Ioapic.allocate(),
     pic: DualPic.allocate(),
     routesLock: mode === 'split' ? SplitEoiRoutes.allocateRoutesLock() : undefined,
@@ -41,6 +45,8 @@ export interface IrqchipThreadOptions {
   clock: Clock;
   wake: WakeFn;
   testKnobs?: TestKnobs;
+  /** The VM's per-vCPU stats rows, where a vCPU thread counts the IPIs it sends and delivers. */
+  stats?: SharedArrayBuffer;
 }
 
 /**
@@ -76,10 +82,12 @@ export class IrqchipViews {
     let bus: ApicBus;
     if (state.mode === 'user') {
       const lapics = new LapicSet(state.lapics!, {
+        apicIds: state.apicIds,
         clock: o.clock,
         wake: o.wake,
         eoi: { onEoi: (v) => this.ioapic!.onEoi(v) },
         testIpiDelayNs: (o.testKnobs?.ipiDelayUs ?? 0) * 1000,
+        ipiDelivered: o.stats ? ipiCounter(o.stats) : undefined,
       });
       this.lapics = lapics;
       bus = lapics;

@@ -2,6 +2,7 @@ import type { Writable, Readable } from 'node:stream';
 import type { EntryMode } from '../vcpu/boot-state.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
 import type { TestKnobs } from '../vcpu/test-knobs.js';
+import type { TopologySpec } from '../vcpu/topology.js';
 import type { DiskOptions } from './disk-images.js';
 import type { ConsoleKind } from './guest-console.js';
 
@@ -23,8 +24,14 @@ export interface FlatImage {
 }
 
 export interface VmOptions {
-  /** Number of vCPUs (default 1). */
+  /** Number of vCPUs (default 1, or the product of `topology`). */
   vcpus?: number;
+  /**
+   * How the vCPUs are grouped: sockets, cores per socket, threads per core
+   * (default one socket of `vcpus` cores). Left-out sockets and threads are
+   * 1, left-out cores what `vcpus` leaves; the product must equal `vcpus`.
+   */
+  topology?: TopologySpec;
   /** Guest RAM in bytes, or a size string like "512M" (default 256M). */
   memory?: number | string;
   /** Interrupt controller placement (default "user"). */
@@ -87,6 +94,11 @@ export interface VmOptions {
    * the snapshot's; options that would change it are refused.
    */
   restore?: string;
+  /**
+   * Start with every vCPU held before its first instruction, as if paused
+   * (`resume()` lets them run): for a debugger that attaches first.
+   */
+  startPaused?: boolean;
   /** Test-only slow-downs that benchmark tests use to prove regressions are caught. */
   testKnobs?: TestKnobs;
 }

@@ -31,6 +31,8 @@ export interface SnapshotManifest {
   host: { cpuModel: string; softwareVirtualised: boolean };
   vm: {
     vcpus: number;
+    /** Sockets, cores and threads: the APIC IDs follow from it. */
+    topology: { sockets: number; cores: number; threads: number };
     memory: number;
     irqchip: 'user' | 'split' | 'kernel';
     console: 'serial' | 'virtio';
@@ -65,6 +67,8 @@ export function checkManifest(doc: unknown, dir: string): SnapshotManifest {
   if (!isObject(vm)) return bad('manifest.json has no "vm" section');
   if (!Number.isInteger(vm.vcpus) || (vm.vcpus as number) < 1) return bad('manifest.json has no valid vCPU count');
   if (!Number.isSafeInteger(vm.memory) || (vm.memory as number) <= 0) return bad('manifest.json has no valid memory size');
+  const t = vm.topology as Record<string, unknown> | undefined;
+  if (!isObject(t) || !['sockets', 'cores', 'threads'].every((k) => Number.isInteger(t[k]) && (t[k] as number) >= 1)) return bad('manifest.json has no valid CPU topology');
   if (!['user', 'split', 'kernel'].includes(vm.irqchip as string)) return bad('manifest.json has no valid irqchip mode');
   if (!Array.isArray(vm.disks)) return bad('manifest.json has no disk list');
   const clock = doc.clock;

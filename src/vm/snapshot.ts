@@ -144,6 +144,9 @@ export function checkRestoreOptions(o: VmOptions, m: SnapshotManifest, memorySiz
   };
   for (const key of ['kernel', 'initrd', 'image', 'cmdline'] as const) if (o[key] !== undefined) refuse(`it boots nothing, so "${key}" cannot be given`);
   if (o.vcpus !== undefined && o.vcpus !== m.vm.vcpus) refuse(`the snapshot has ${m.vm.vcpus} vCPUs, ${o.vcpus} were asked for`);
+  if (o.topology !== undefined && (['sockets', 'cores', 'threads'] as const).some((k) => o.topology![k] !== undefined && o.topology![k] !== m.vm.topology[k])) {
+    refuse(`the snapshot's topology is sockets=${m.vm.topology.sockets},cores=${m.vm.topology.cores},threads=${m.vm.topology.threads}`);
+  }
   if (o.memory !== undefined && memorySize(o.memory) !== m.vm.memory) refuse(`the snapshot has ${m.vm.memory} bytes of RAM, ${o.memory} was asked for`);
   if (o.irqchip !== undefined && o.irqchip !== m.vm.irqchip) refuse(`the snapshot's irqchip mode is ${m.vm.irqchip}, ${o.irqchip} was asked for`);
   if (o.console !== undefined && o.console !== m.vm.console) refuse(`the snapshot's console is ${m.vm.console}, ${o.console} was asked for`);

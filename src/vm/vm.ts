@@ -11,12 +11,13 @@ import { AcpiPm } from '../devices/acpi-pm.js';
 import { allocateGuestRam, type AllocatedMemory } from '../memory/allocate.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { parseSize, formatSize } from '../memory/layout.js';
-import { monotonicClock } from '../sync/clock.js';
 import { VmClock } from '../sync/vm-clock.js';
 import { writeBootTables, BOOT_AREA_END } from '../vcpu/boot-state.js';
-import { VmControlBlock, Stat, STAT_WORDS, VcpuState } from '../vcpu/control.js';
+import { VmControlBlock, STAT_WORDS } from '../vcpu/control.js';
+import { DebugBlock } from '../vcpu/debug-block.js';
+import type { DebugStopEvent } from '../vcpu/debug-exit.js';
 import { vcpuCpuid } from '../vcpu/cpuid.js';
-import { exitName } from '../vcpu/run-page.js';
+import { CpuLayout, checkApicIds, resolveTopology, type Topology } from '../vcpu/topology.js';
 import type { VcpuWorkerData, WorkerMessage } from '../vcpu/worker-data.js';
 import { demoImage } from '../guests/demo.js';
 import { platformDevices } from './platform.js';
@@ -34,7 +35,7 @@ import { readGuestFile } from './guest-file.js';
 import { WORKER_STDIO, forwardWorkerStdio } from './worker-stdio.js';
 import { MAX_IO_THREADS, defaultIoThreads } from '../virtio/blk-io-pool.js';
 import { GuestConsole, CONSOLE_KINDS, type ConsoleKind } from './guest-console.js';
-import { VirtioRuntime, type VirtioFunctionStats } from './virtio-runtime.js';
+import { VirtioRuntime } from './virtio-runtime.js';
 import { TextTail, panicMessage, firmwareBootFailure } from './console-tail.js';
 import { readFirmware, type FirmwareImage } from '../boot/firmware.js';
 import { findMultibootHeader, loadMultiboot, MULTIBOOT_BOOTLOADER_MAGIC, type MultibootModule } from '../boot/multiboot.js';
@@ -48,6 +49,11 @@ import { checkRestoreOptions, loadIrqchip, takeSnapshot, type SnapshotInfo } fro
 import { loadDeviceStates } from './device-specs.js';
 import { StateLayoutError } from '../sync/state-layout.js';
 import { ArchStateError } from '../vcpu/arch-state.js';
+import { readVcpuStats, type VmStats } from './vcpu-stats.js';
+import { VmDebug, guestDebugFlags } from './vm-debug.js';
+
+export type { VcpuStats, VmStats } from './vcpu-stats.js';
+
 
 export interface VmResult {
   reason: StopReason;
@@ -55,31 +61,6 @@ export interface VmResult {
   exitStatus: number;
   /** Human-readable: why the guest stopped. */
   message: string;
-}
-
-export interface VcpuStats {
-  index: number;
-  /** OS thread id of the vCPU's worker. */
-  tid: number;
-  exits: number;
-  exitsByReason: Record<string, number>;
-  /** Seconds inside KVM_RUN. */
-  guestSeconds: number;
-  /** Seconds parked in HLT. */
-  haltSeconds: number;
-  /** Seconds held outside the guest by pauses. */
-  pausedSeconds: number;
-  /** Seconds in the VMM handling exits (wall time minus the three above). */
-  vmmSeconds: number;
-  /** Where the vCPU is now. */
-  state: 'starting' | 'in-guest' | 'in-vmm' | 'halted' | 'paused' | 'exited';
-}
-
-export interface VmStats {
-  vcpus: VcpuStats[];
-  console: { bytesOut: number; bytesIn: number };
-  /** Each virtio PCI function: its model, bus 0 device number, status, interrupts, notifications and requests. */
-  virtio: VirtioFunctionStats[];
 }
 
 type State = 'new' | 'starting' | 'running' | 'stopped';
@@ -111,23 +92,17 @@ interface BootPlan {
 /** A restored VM's vCPUs load their saved state instead of entering anything. */
 const RESTORE_PLAN: BootPlan = { mode: 'long', entry: 0, startup: 'all' };
 
-const STATE_NAMES: Record<number, VcpuStats['state']> = {
-  [VcpuState.Created]: 'starting',
-  [VcpuState.InVmm]: 'in-vmm',
-  [VcpuState.InGuest]: 'in-guest',
-  [VcpuState.Halted]: 'halted',
-  [VcpuState.Exited]: 'exited',
-  [VcpuState.Paused]: 'paused',
-};
-
 /**
  * A virtual machine: guest RAM, devices, one worker thread per vCPU.
  * Events: 'console' (Buffer of guest serial output), 'log' (level, message),
  * 'debug-output' (Buffer: a line the guest wrote to the debug console, port
- * 0x402), 'stop' (VmResult).
+ * 0x402), 'stop' (VmResult), 'pause', 'resume', 'debug-stop' (DebugStopEvent: a
+ * breakpoint or single-step stopped the VM, which is now paused).
  */
 export class Vm extends EventEmitter {
   readonly vcpus: number;
+  /** Sockets, cores per socket, threads per core. */
+  readonly topology: Topology;
   readonly memorySize: number;
   readonly irqchip: NonNullable<VmOptions['irqchip']>;
   /** The device that is the guest's console (input goes there; output of both is shown). */
@@ -153,6 +128,7 @@ export class Vm extends EventEmitter {
   private irqchipState?: IrqchipState;
   private irqchipViews?: IrqchipViews;
   private x2apic = false;
+  private readonly cpus: CpuLayout;
   private linux?: LinuxBoot;
   private readonly timerWake = TimerWake.allocate();
   private readonly clockBuffer = VmClock.allocate();
@@ -178,6 +154,9 @@ export class Vm extends EventEmitter {
   private cpuids: CpuidEntry[][] = [];
   /** The snapshot being restored (`restore` option), read and checked by the constructor. */
   private readonly restoring?: SnapshotContents;
+  private debugBlock?: DebugBlock;
+  private vmDebug?: VmDebug;
+  private guestDebugFlags = 0;
 
   constructor(private readonly options: VmOptions = {}) {
     super();
@@ -193,8 +172,12 @@ export class Vm extends EventEmitter {
       checkRestoreOptions(options, this.restoring.manifest, sizeOf);
     }
     const saved = this.restoring?.manifest.vm;
-    this.vcpus = saved?.vcpus ?? options.vcpus ?? 1;
-    if (!Number.isInteger(this.vcpus) || this.vcpus < 1) throw new NodevisorError('EVCPUS', `the vCPU count must be a positive integer (got ${options.vcpus})`);
+    if (options.vcpus !== undefined && (!Number.isInteger(options.vcpus) || options.vcpus < 1)) throw new NodevisorError('EVCPUS', `the vCPU count must be a positive integer (got ${options.vcpus})`);
+    // A restored VM keeps the snapshot's topology, and with it every APIC ID.
+    this.topology = saved?.topology ?? resolveTopology(saved?.vcpus ?? options.vcpus, options.topology);
+    this.cpus = new CpuLayout(this.topology);
+    this.vcpus = this.cpus.vcpus;
+    if (saved && this.vcpus !== saved.vcpus) throw new SnapshotError(`the snapshot's topology (${JSON.stringify(this.topology)}) does not give its ${saved.vcpus} vCPUs`);
     this.memorySize = saved?.memory ?? sizeOf(options.memory ?? DEFAULT_MEMORY);
     this.irqchip = saved?.irqchip ?? options.irqchip ?? 'user';
     if (!IRQCHIP_MODES.includes(this.irqchip)) throw new NodevisorError('EIRQCHIP', `unknown irqchip mode "${this.irqchip}": use one of ${IRQCHIP_MODES.join(', ')}`);
@@ -246,6 +229,7 @@ export class Vm extends EventEmitter {
         ioeventfd: this.options.ioeventfd !== false,
       });
       this.setUpIrqchip(this.vmFd);
+      checkApicIds(this.cpus, { maxVcpuId: this.kvm.maxVcpuId, x2apic: this.irqchip !== 'user' || this.x2apic, x2apicMissing: 'the userspace LAPIC offers it only where KVM passes APIC MSR reads to the VMM' });
       this.setUpMemory(this.vmFd, bios);
       const plan = restoring ? RESTORE_PLAN : bios ? { mode: 'real' as const, entry: 0, startup: 'sipi' as const, reset: true } : image ? this.placeImage(image) : this.placeLinux(kernel!);
       const devices = this.createDevices();
@@ -271,9 +255,13 @@ export class Vm extends EventEmitter {
         this.clock.thaw();
       }
       this.state = 'running';
+      // Held before the first instruction (a debugger attaches first): the
+      // vCPUs see the pause before their first KVM_RUN.
+      if (this.options.startPaused) this.control!.requestPause();
       this.control!.go();
       // Input typed before the vCPUs existed: a device's interrupt then had nowhere to go.
       for (const b of this.earlyInput.splice(0)) this.console!.send(b);
+      if (this.options.startPaused) await this.pause();
     } catch (e) {
       this.stopReason ??= { kind: 'error', vcpu: -1, detail: `the VM could not start: ${(e as Error).message}` };
       await this.abortStart();
@@ -340,6 +328,19 @@ export class Vm extends EventEmitter {
     return step;
   }
 
+  /**
+   * A vCPU hit a breakpoint or finished a single-step: it has asked every
+   * vCPU to park; complete the pause, then tell the debugger ('debug-stop').
+   */
+  private async debugStopped(e: DebugStopEvent): Promise<void> {
+    try {
+      await this.pause();
+    } catch {
+      return; // stopping: nobody to tell
+    }
+    if (this.state === 'running') this.emit('debug-stop', e);
+  }
+
   /** kvmclock now, where KVM has one for this VM (KVM_CAP_ADJUST_CLOCK). */
   private kvmclockOrUndefined(): bigint | undefined {
     try {
@@ -371,34 +372,23 @@ export class Vm extends EventEmitter {
   }
 
   stats(): VmStats {
-    const vcpus: VcpuStats[] = [];
-    if (this.statsBuffer) {
-      const now = monotonicClock.nowNs();
-      for (let i = 0; i < this.vcpus; i++) {
-        const s = new Float64Array(this.statsBuffer, i * STAT_WORDS * 8, STAT_WORDS);
-        const byReason: Record<string, number> = {};
-        for (let r = 0; r < STAT_WORDS - Stat.ExitBase; r++) {
-          const n = s[Stat.ExitBase + r]!;
-          if (n) byReason[exitName(r)] = n;
-        }
-        const wall = s[Stat.StartNs] ? (s[Stat.EndNs] || now) - s[Stat.StartNs]! : 0;
-        const guest = s[Stat.GuestNs]!;
-        const halt = s[Stat.HaltNs]!;
-        const paused = s[Stat.PausedNs]!;
-        vcpus.push({
-          index: i,
-          tid: s[Stat.Tid]!,
-          exits: s[Stat.Exits]!,
-          exitsByReason: byReason,
-          guestSeconds: guest / 1e9,
-          haltSeconds: halt / 1e9,
-          pausedSeconds: paused / 1e9,
-          vmmSeconds: Math.max(0, wall - guest - halt - paused) / 1e9,
-          state: this.control ? STATE_NAMES[this.control.state(i)] ?? 'in-vmm' : 'starting',
-        });
-      }
-    }
-    return { vcpus, console: this.console?.stats() ?? { bytesOut: 0, bytesIn: 0 }, virtio: this.virtio?.stats() ?? [] };
+    const vcpus = this.statsBuffer ? readVcpuStats(this.statsBuffer, this.vcpus, this.control) : [];
+    return { irqchip: this.irqchip, vcpus, console: this.console?.stats() ?? { bytesOut: 0, bytesIn: 0 }, virtio: this.virtio?.stats() ?? [] };
+  }
+
+  /** Where the VM is in its life: 'paused' between pause() and resume(). */
+  get runState(): 'new' | 'starting' | 'running' | 'paused' | 'stopped' {
+    return this.state === 'running' && this.paused ? 'paused' : this.state;
+  }
+
+  /**
+   * Register, memory and breakpoint access for a debugger (the gdb stub);
+   * usable while the VM is paused. Exists once start() has been called.
+   */
+  get debug(): VmDebug {
+    if (!this.control || !this.debugBlock || !this.guestMemory) throw new Error('the debug interface exists once start() has been called');
+    this.vmDebug ??= new VmDebug({ control: this.control, block: this.debugBlock, memory: this.guestMemory, vcpus: this.vcpus, isPaused: () => this.paused && this.state === 'running', guestDebugFlags: this.guestDebugFlags });
+    return this.vmDebug;
   }
 
   private loadImage(image: FlatImage): LoadedImage {
@@ -413,7 +403,7 @@ export class Vm extends EventEmitter {
   }
 
   private setUpIrqchip(vm: KvmVm): void {
-    this.irqchipState = allocateIrqchip(this.irqchip, this.vcpus);
+    this.irqchipState = allocateIrqchip(this.irqchip, this.vcpus, this.cpus.apicIds());
     if (this.irqchip === 'kernel') vm.createIrqchip();
     if (this.restoring) this.fromSnapshot(() => loadIrqchip(this.irqchipState!, vm, this.restoring!.irqchip));
     // Split: KVM keeps the LAPICs; 24 routes for our IOAPIC's EOI tracking.
@@ -434,7 +424,7 @@ export class Vm extends EventEmitter {
     }
     if (bios) {
       const o = this.options;
-      this.firmware = planFirmwareBoot({ image: bios, vm, ram: this.ram, vcpus: this.vcpus, virtio: this.virtio!.plan, bootOrder: o.bootOrder, bootFailWaitMs: o.bootFailWaitMs });
+      this.firmware = planFirmwareBoot({ image: bios, vm, ram: this.ram, vcpus: this.vcpus, apicIds: this.cpus.apicIds(), virtio: this.virtio!.plan, bootOrder: o.bootOrder, bootFailWaitMs: o.bootFailWaitMs });
     } else {
       this.ram.regions.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.hostAddress));
     }
@@ -479,6 +469,7 @@ export class Vm extends EventEmitter {
       initrd: k.initrd,
       cmdline: guestCmdline(this.options.cmdline ?? defaultCmdline(this.consoleKind), Kvm.isSoftwareVirtualised()),
       cpus: this.vcpus,
+      apicIds: this.cpus.apicIds(),
       acpi: { pciIntx: this.virtio!.plan.pciIntx },
       pciIntx: this.virtio!.plan.pciIntx,
     });
@@ -568,6 +559,8 @@ export class Vm extends EventEmitter {
     const vm = this.vmFd!;
     this.control = new VmControlBlock(VmControlBlock.allocate(this.vcpus), this.vcpus);
     this.statsBuffer = new SharedArrayBuffer(this.vcpus * STAT_WORDS * 8);
+    this.debugBlock = new DebugBlock(DebugBlock.allocate());
+    this.guestDebugFlags = guestDebugFlags(vm);
     const reportedPorts = new SharedArrayBuffer(0x10000 / 8);
     const supported = kvm.supportedCpuid();
     const softwareVirt = Kvm.isSoftwareVirtualised();
@@ -582,11 +575,12 @@ export class Vm extends EventEmitter {
     let progress = (): void => {};
     this.startProgress = () => progress();
     for (let i = 0; i < this.vcpus && !this.stopReason; i++) {
-      const fresh: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, apicId: i, vcpus: this.vcpus, irqchip: this.irqchip, softwareVirt, x2apic: this.x2apic });
+      const fresh: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, layout: this.cpus, irqchip: this.irqchip, softwareVirt, x2apic: this.x2apic });
       const cpuid = this.restoring ? this.restoredCpuid(i, fresh) : fresh;
       this.cpuids[i] = cpuid;
       const data: VcpuWorkerData = {
         index: i,
+        apicId: this.cpus.apicId(i),
         count: this.vcpus,
         vmFd: vm.fd,
         runSize,
@@ -607,6 +601,7 @@ export class Vm extends EventEmitter {
         timerWake: this.timerWake,
         clock: this.clockBuffer,
         ...(this.restoring ? { restore: { arch: this.restoring.vcpus[i]!, waitingForSipi: (this.restoring.vcpus[i] as { waitingForSipi?: boolean }).waitingForSipi === true } } : {}),
+        debug: this.debugBlock.buffer,
       };
       const w = new Worker(new URL('../vcpu/worker.js', import.meta.url), { workerData: data, name: `vcpu${i}`, ...WORKER_STDIO });
       forwardWorkerStdio(w);
@@ -626,6 +621,9 @@ export class Vm extends EventEmitter {
             break;
           case 'debug-output':
             this.emit('debug-output', Buffer.from(m.bytes));
+            break;
+          case 'debug-stop':
+            void this.debugStopped(m);
             break;
         }
       });
@@ -690,7 +688,7 @@ export class Vm extends EventEmitter {
         stats: this.statsBuffer!,
         disks: this.disks,
         cpuid: this.cpuids,
-        vm: { vcpus: this.vcpus, memory: this.memorySize, irqchip: this.irqchip, console: this.consoleKind, rng: this.virtio!.plan.specs.some((s) => s.spec.model === 'rng'), x2apic: this.x2apic },
+        vm: { vcpus: this.vcpus, topology: this.topology, memory: this.memorySize, irqchip: this.irqchip, console: this.consoleKind, rng: this.virtio!.plan.specs.some((s) => s.spec.model === 'rng'), x2apic: this.x2apic },
         clockNs: this.clock.nowNs(),
         kvmclock: this.pausedKvmclock,
         nodevisorVersion: VERSION,

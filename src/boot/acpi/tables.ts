@@ -34,8 +34,10 @@ export const ACPI_REGION_END = 0xf0000;
 export const ACPI_TABLE_ALIGNMENT = 16;
 
 export interface AcpiConfig {
-  /** vCPUs; vCPU i has APIC ID i. */
+  /** vCPUs. */
   readonly cpus: number;
+  /** vCPU i's APIC ID (default i). */
+  readonly apicIds?: readonly number[];
   /** Default 0, our IOAPIC's reset ID. */
   readonly ioapicId?: number;
   readonly ioapicAddress?: number;
@@ -117,6 +119,7 @@ export function acpiContents(config: AcpiConfig): AcpiContents {
   const pmBase = config.pmBase ?? PlatformPorts.acpiPm;
   const madt = buildMadt({
     cpus: config.cpus,
+    apicIds: config.apicIds,
     lapicAddress: config.lapicAddress ?? LAPIC_DEFAULT_BASE,
     ioapicId: config.ioapicId ?? 0,
     ioapicAddress: config.ioapicAddress ?? IOAPIC_BASE,
