@@ -1,10 +1,12 @@
 #!/usr/bin/env node
+import { openSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { createVm, type Vm } from './index.js';
 import { VERSION } from './index.js';
 import { ExitStatus } from './vm/stop-reason.js';
 import { NodevisorError } from './kvm/errors.js';
 import { imageCommand, ImageUsageError } from './images/cli.js';
+import { DEFAULT_BIOS } from './boot/firmware.js';
 import { benchCommand } from './bench/cli.js';
 import { CONSOLE_KINDS, type ConsoleKind } from './vm/guest-console.js';
 import { IRQCHIP_MODES, DEFAULT_MEMORY, type VmOptions } from './vm/options.js';
@@ -37,6 +39,9 @@ Usage:
   nodevisor image build-initramfs OUT [--busybox] [--add H[:G]]... [--init-script F]
                               an initramfs with nodevisor's /init (a shell on
                               the console with --busybox; nodevisor image -h)
+  nodevisor image build-disk OUT --kernel K [--initrd I] [--cmdline TEXT]
+                              a raw disk image with an MBR, SYSLINUX and the
+                              kernel, that --bios boots (nodevisor image -h)
   nodevisor image fetch       get Debian's stock cloud kernel and busybox
                               (apt-get download) and build an initramfs whose
                               /init reports the CPU count, runs a workload and
@@ -54,8 +59,20 @@ Options for run:
   --image FILE          a flat binary to boot instead of the demo guest
   --entry-mode MODE     how --image is entered: real, protected or long (default long)
   --load-address ADDR   where --image is loaded (default 0x100000; 0x8000 in real mode)
-  --kernel FILE         a Linux bzImage (or x86-64 vmlinux) to boot
-  --initrd FILE         an initramfs for --kernel
+  --kernel FILE         a Linux bzImage (or x86-64 vmlinux), or a multiboot
+                        ELF kernel, to boot
+  --initrd FILE         an initramfs for --kernel (for a multiboot kernel:
+                        its first module)
+  --module FILE[,ARGS]  a multiboot module with its command line; repeatable
+  --bios [FILE]         boot through PC firmware from the disks instead
+                        (default Debian's SeaBIOS, ${DEFAULT_BIOS};
+                        apt-get install seabios); its text and the boot
+                        loader's menu go to the serial console
+  --boot-order LIST     with --bios: the disks to try first, as positions in
+                        --disk order counted from 1 (e.g. 2,1)
+  --debug-console FILE  write what the guest sends to the debug console
+                        (port 0x402, e.g. SeaBIOS's log) to FILE; --verbose
+                        shows it too
   --cmdline TEXT        the kernel command line (default "console=ttyS0", or
                         "earlyprintk=serial console=hvc0" with --console
                         virtio; on
@@ -93,7 +110,8 @@ Ctrl-A.
 
 Exit status: 0 guest powered off; 2 guest asked for a reset; 4 triple fault;
 6 vCPU error (e.g. emulation failure); 8 stopped by the host (130 on Ctrl-C);
-10 the guest kernel panicked (pvpanic);
+10 the guest kernel panicked (pvpanic); 12 the firmware found no bootable
+disk;
 64 the VM could not be started; (v << 1) | 1 when the guest writes v to the
 debug-exit port 0xf4.`;
 
@@ -134,6 +152,26 @@ function parseDisk(text: string): { path: string; readonly: boolean } {
   return { path: m[1], readonly: m[2] !== undefined };
 }
 
+/** `--bios` takes an optional file: a bare `--bios` (last, or before another option) means the default firmware. */
+function withOptionalBios(args: string[]): string[] {
+  return args.map((a, i) => (a === '--bios' && (i + 1 >= args.length || args[i + 1]!.startsWith('-')) ? '--bios=' : a));
+}
+
+/** `FILE` or `FILE,ARGS`: a multiboot module and its command line. */
+function parseModule(text: string): { source: string; args?: string } {
+  const comma = text.indexOf(',');
+  const source = comma < 0 ? text : text.slice(0, comma);
+  if (!source) throw new UsageError(`--module needs a file, optionally followed by ",ARGS" (got "${text}")`);
+  return comma < 0 ? { source } : { source, args: text.slice(comma + 1) };
+}
+
+function parseBootOrder(text: string | undefined): number[] | undefined {
+  if (text === undefined) return undefined;
+  const items = text.split(',').map((t) => Number(t.trim()));
+  if (!items.length || items.some((n) => !Number.isInteger(n) || n < 1)) throw new UsageError(`--boot-order takes disk positions counted from 1, e.g. 2,1 (got "${text}")`);
+  return items.map((n) => n - 1);
+}
+
 /** Signals `--snapshot-on-signal` may take: not the ones that stop the VM or cannot be caught. */
 const SNAPSHOT_SIGNALS = ['SIGUSR1', 'SIGUSR2', 'SIGHUP', 'SIGWINCH'] as const;
 type SnapshotSignal = (typeof SNAPSHOT_SIGNALS)[number];
@@ -153,6 +191,7 @@ interface RunCommand {
   options: VmOptions;
   quiet: boolean;
   verbose: boolean;
+  debugConsole?: string;
   apiSocket?: string;
   gdb?: GdbAddress;
   snapshotOnSignal?: { signal: SnapshotSignal; dir: string };
@@ -160,7 +199,7 @@ interface RunCommand {
 
 function runOptions(args: string[]): RunCommand {
   const { values, positionals } = parseArgs({
-    args: joinNegativeValues(args),
+    args: joinNegativeValues(withOptionalBios(args)),
     allowPositionals: true,
     options: {
       smp: { type: 'string' },
@@ -176,6 +215,10 @@ function runOptions(args: string[]): RunCommand {
       disk: { type: 'string', multiple: true },
       rng: { type: 'boolean' },
       console: { type: 'string' },
+      bios: { type: 'string' },
+      'boot-order': { type: 'string' },
+      'debug-console': { type: 'string' },
+      module: { type: 'string', multiple: true },
       quiet: { type: 'boolean', short: 'q' },
       verbose: { type: 'boolean', short: 'v' },
       restore: { type: 'string' },
@@ -192,6 +235,9 @@ function runOptions(args: string[]): RunCommand {
     throw new UsageError('--initrd and --cmdline need --kernel');
   }
   if (values.kernel !== undefined && values.image !== undefined) throw new UsageError('use either --kernel or --image, not both');
+  if (values.bios !== undefined && (values.kernel !== undefined || values.image !== undefined)) throw new UsageError('--bios boots from the disks: leave out --kernel and --image (nodevisor image build-disk makes a bootable disk)');
+  if (values['boot-order'] !== undefined && values.bios === undefined) throw new UsageError('--boot-order needs --bios');
+  if (values.module !== undefined && values.kernel === undefined) throw new UsageError('--module needs --kernel (a multiboot kernel)');
   const irqchip = values.irqchip as IrqchipMode | undefined;
   if (irqchip !== undefined && !IRQCHIP_MODES.includes(irqchip)) {
     throw new UsageError(`--irqchip must be one of ${IRQCHIP_MODES.join(', ')} (got "${irqchip}")`);
@@ -218,6 +264,9 @@ function runOptions(args: string[]): RunCommand {
     cmdline: values.cmdline,
     // Left undefined when not given, so a restore can tell "not asked" from "none".
     disks: values.disk?.map(parseDisk),
+    modules: values.module?.map(parseModule),
+    bios: values.bios === undefined ? undefined : values.bios === '' ? true : values.bios,
+    bootOrder: parseBootOrder(values['boot-order']),
     rng: values.rng,
     console: consoleKind,
     consoleOutput: process.stdout,
@@ -231,7 +280,16 @@ function runOptions(args: string[]): RunCommand {
     apiSocket: values['api-socket'],
     gdb: values.gdb !== undefined ? parseGdbAddress(values.gdb) : undefined,
     snapshotOnSignal: values['snapshot-on-signal'] !== undefined ? parseSnapshotOnSignal(values['snapshot-on-signal']) : undefined,
+    debugConsole: values['debug-console'],
   };
+}
+
+function openDebugFile(path: string): number {
+  try {
+    return openSync(path, 'w');
+  } catch (e) {
+    throw new UsageError(`--debug-console: cannot write ${path}: ${(e as Error).message}`);
+  }
 }
 
 /** Takes a snapshot of the running VM and says where, or why not; the VM goes on either way. */
@@ -274,8 +332,13 @@ async function startGdb(vm: Vm, r: RunCommand): Promise<GdbServer | undefined> {
 
 async function run(args: string[]): Promise<number> {
   const command = runOptions(args);
-  const { options, quiet, verbose, snapshotOnSignal } = command;
+  const { options, quiet, verbose, snapshotOnSignal, debugConsole } = command;
   const vm: Vm = createVm(options);
+  const debugFile = debugConsole === undefined ? undefined : openDebugFile(debugConsole);
+  vm.on('debug-output', (line: Buffer) => {
+    if (debugFile !== undefined) writeSync(debugFile, line);
+    if (verbose && !quiet) process.stderr.write(`nodevisor: debug console: ${line.toString('latin1').replace(/\n$/, '')}\n`);
+  });
   vm.on('log', (level: string, message: string) => {
     if (quiet || (level === 'info' && !verbose)) return;
     process.stderr.write(`nodevisor: ${message}\n`);

@@ -28,6 +28,8 @@ export { fetchDebianImage, debianImagePaths, type DebianImage } from './images/d
 export { buildTestKernel, findTestKernel } from './images/test-kernel.js';
 export { buildInitramfs, type InitramfsOptions, type InitramfsAddition } from './images/initramfs.js';
 export { fetchBusybox } from './images/busybox.js';
+export { buildDisk, type BuildDiskOptions } from './images/build-disk.js';
+export { DEFAULT_BIOS } from './boot/firmware.js';
 
 /** Creates a VM (nothing runs until `start()`). */
 export function createVm(options: VmOptions = {}): Vm {

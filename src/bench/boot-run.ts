@@ -10,39 +10,54 @@ export interface BootAttempt {
 }
 
 export const RUN_INIT = 'Run /init as init process';
-const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../cli.js', import.meta.url));
 
 /**
  * Starts `command` and times it until `marker` appears on its output, then
  * ends it. Timing starts before the process is spawned: "from process start"
  * includes Node's own start-up and the VMM's set-up, as a user sees it.
  */
-export function timeToMarker(command: string, args: readonly string[], marker: string, timeoutMs: number): Promise<BootAttempt> {
+export async function timeToMarker(command: string, args: readonly string[], marker: string, timeoutMs: number): Promise<BootAttempt> {
+  const r = await timeToMarkers(command, args, [marker], timeoutMs);
+  return { seconds: r.seconds[0]!, tail: r.tail };
+}
+
+/**
+ * Like `timeToMarker` for several markers in the order they appear (the
+ * stages of a boot): seconds from process start to each, null for those
+ * that never came. The process is ended at the last one.
+ */
+export function timeToMarkers(command: string, args: readonly string[], markers: readonly string[], timeoutMs: number): Promise<{ seconds: Array<number | null>; tail: string }> {
   return new Promise((resolve) => {
     const t0 = process.hrtime.bigint();
+    const seen: Array<number | null> = markers.map(() => null);
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let done = false;
-    const finish = (seconds: number | null): void => {
+    const finish = (): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
       child.kill('SIGKILL');
-      resolve({ seconds, tail: out.split('\n').slice(-12).join('\n') });
+      resolve({ seconds: seen, tail: out.split('\n').slice(-12).join('\n') });
     };
     const onData = (chunk: Buffer): void => {
       out += chunk.toString('latin1');
+      const now = Number(process.hrtime.bigint() - t0) / 1e9;
+      markers.forEach((m, i) => {
+        if (seen[i] === null && out.includes(m)) seen[i] = now;
+      });
       if (out.length > 1 << 20) out = out.slice(-(1 << 19));
-      if (out.includes(marker)) finish(Number(process.hrtime.bigint() - t0) / 1e9);
+      if (seen[seen.length - 1] !== null) finish();
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
     child.on('error', (e) => {
       out += `\n${e.message}`;
-      finish(null);
+      finish();
     });
-    child.on('exit', () => finish(out.includes(marker) ? Number(process.hrtime.bigint() - t0) / 1e9 : null));
-    const timer = setTimeout(() => finish(null), timeoutMs);
+    child.on('exit', finish);
+    const timer = setTimeout(finish, timeoutMs);
   });
 }
 

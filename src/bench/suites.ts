@@ -9,6 +9,7 @@ import { bootSuite } from './boot.js';
 import { virtioBlkSuite } from './virtio-blk.js';
 import { linuxSuite } from './linux.js';
 import { snapshotSuite } from './snapshot.js';
+import { firmwareSuite } from './firmware.js';
 
 export const SUITES: Map<string, Suite> = new Map<string, Suite>([
   [microSuite.name, microSuite],
@@ -17,7 +18,8 @@ export const SUITES: Map<string, Suite> = new Map<string, Suite>([
   [virtioBlkSuite.name, virtioBlkSuite],
   [linuxSuite.name, linuxSuite],
   [snapshotSuite.name, snapshotSuite],
+  [firmwareSuite.name, firmwareSuite],
 ]);
 
-/** What runs when no suite is named (those of these that are registered). `boot` and `linux` need the test kernel, so they are asked for by name. */
+/** What runs when no suite is named (those of these that are registered). `boot`, `linux` and `firmware` need the test kernel, so they are asked for by name. */
 export const DEFAULT_SUITES: readonly string[] = ['micro', 'scaling'];

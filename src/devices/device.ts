@@ -32,6 +32,8 @@ export type StopReason =
   /** `detail`: the kernel's panic line, where the console showed one. */
   | { kind: 'panic'; detail?: string }
   | { kind: 'triple-fault'; vcpu: number; detail: string }
+  /** The firmware tried every boot device and none booted (it then resets); `detail`: what it said about each. */
+  | { kind: 'no-boot-device'; detail: string }
   | { kind: 'error'; vcpu: number; detail: string }
   | { kind: 'stopped' };
 
@@ -41,6 +43,8 @@ export interface VmControl {
   requestStop(reason: StopReason): void;
   /** A diagnostic line for the user (rate-limited by callers). */
   log(level: 'info' | 'warn' | 'error', message: string): void;
+  /** Text the guest wrote to the debug console (port 0x402), a line or less at a time. */
+  debugOutput?(bytes: Uint8Array): void;
 }
 
 /** Everything a device needs from the thread it is attached in. */

@@ -64,6 +64,8 @@ export interface PciHostOptions {
    * separately, so the host bridge passes those accesses on at offset 0.
    */
   resetControl?: BusDevice;
+  /** Wraps the bridge's configuration space with registers of a chipset model (e.g. the i440FX's PAM). */
+  bridgeFunction?: (bridge: PciConfigSpace) => PciFunction;
 }
 
 // Int32 words; CONFIG_ADDRESS is only touched with LOCK held.
@@ -125,7 +127,7 @@ export class PciHost implements BusDevice {
     this.words = new Int32Array(state.regs, 0, WORDS);
     this.lock = new Mutex(this.words, LOCK);
     this.bridge = new PciConfigSpace(state.bridge, 'pci-host-bridge');
-    this.register(0, 0, this.bridge);
+    this.register(0, 0, options.bridgeFunction?.(this.bridge) ?? this.bridge);
   }
 
   /** Plugs `fn` in at 00:`device`.`functionNumber`. Throws if the slot is out of range or taken. */

@@ -8,6 +8,8 @@ import { NodevisorError } from '../kvm/errors.js';
 import { fetchDebianImage } from './debian.js';
 import { buildInitramfs, parseAddition } from './initramfs.js';
 import { BUILD_PACKAGES, buildTestKernel, findTestKernel } from './test-kernel.js';
+import { buildDisk, DISK_PACKAGES } from './build-disk.js';
+import { parseSize } from '../memory/layout.js';
 
 export class ImageUsageError extends Error {}
 
@@ -34,6 +36,15 @@ export const IMAGE_HELP = `Usage:
         --init-script FILE  run FILE (a static program, or a #! script whose
                             interpreter is in the image) instead of a shell;
                             its exit status is reported on the console
+  nodevisor image build-disk OUT --kernel FILE [--initrd FILE] [--cmdline TEXT]
+                                 [--size SIZE] [--timeout DECISECONDS]
+      Write a raw disk image a BIOS boots (nodevisor run --bios --disk OUT):
+      an MBR with SYSLINUX's boot code and one bootable FAT16 partition with
+      SYSLINUX, the kernel, the initrd and a syslinux.cfg whose "boot:"
+      prompt waits --timeout (default 10 = 1 s; 0: no prompt) before booting the kernel
+      with --cmdline (default console=ttyS0, plus the host-quirk options on
+      hosts whose KVM virtualises in software). No root or loop devices:
+      the tools write into the file. Needs: apt-get install ${DISK_PACKAGES}.
   nodevisor image fetch
       Get Debian's stock cloud kernel and busybox (apt-get download) and build
       an initramfs whose /init reports the CPU count, runs a workload and
@@ -73,6 +84,40 @@ function buildInitramfsCommand(args: string[]): number {
   return 0;
 }
 
+function buildDiskCommand(args: string[]): number {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      kernel: { type: 'string' },
+      initrd: { type: 'string' },
+      cmdline: { type: 'string' },
+      size: { type: 'string' },
+      timeout: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${IMAGE_HELP}\n`);
+    return 0;
+  }
+  if (positionals.length !== 1 || !values.kernel) throw new ImageUsageError('build-disk needs an output file and a kernel: nodevisor image build-disk OUT --kernel FILE [--initrd FILE]');
+  let size: number | undefined;
+  if (values.size !== undefined) {
+    try {
+      size = parseSize(values.size);
+    } catch (e) {
+      throw new ImageUsageError(`--size: ${(e as Error).message}`);
+    }
+  }
+  const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
+  if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 0 || timeout > 36000)) throw new ImageUsageError(`--timeout must be a whole number of deciseconds from 0 to 36000 (got "${values.timeout}")`);
+  const out = positionals[0]!;
+  const bytes = buildDisk(out, { kernel: values.kernel, initrd: values.initrd, cmdline: values.cmdline, size, timeout });
+  process.stderr.write(`nodevisor: wrote ${out} (${bytes / 1024 / 1024} MiB: MBR, SYSLINUX, FAT16 partition from 1 MiB)\n`);
+  return 0;
+}
+
 export function imageCommand(args: string[]): number {
   const [verb, ...rest] = args;
   if (verb === undefined || verb === '--help' || verb === '-h' || verb === 'help') {
@@ -81,6 +126,7 @@ export function imageCommand(args: string[]): number {
   }
   const help = rest.includes('--help') || rest.includes('-h');
   if (verb === 'build-initramfs') return buildInitramfsCommand(rest);
+  if (verb === 'build-disk') return buildDiskCommand(rest);
   if (help) {
     process.stdout.write(`${IMAGE_HELP}\n`);
     return 0;

@@ -24,6 +24,21 @@ export function setIoeventfd(vmFd: number, addr: number, len: number, fd: number
   native.ioctl(vmFd, k('KVM_IOEVENTFD'), b);
 }
 
+/**
+ * KVM_SET_USER_MEMORY_REGION on VM fd `vmFd` (size 0 deletes the slot). A
+ * free function, because vCPU threads re-map firmware memory when the guest
+ * reprograms the chipset's PAM registers.
+ */
+export function setMemoryRegion(vmFd: number, slot: number, gpa: number, size: number, hostAddress: bigint, flags = 0): void {
+  const b = new DataView(new ArrayBuffer(REGION.size));
+  b.setUint32(REGION.slot!, slot, true);
+  b.setUint32(REGION.flags!, flags, true);
+  b.setBigUint64(REGION.guest_phys_addr!, BigInt(gpa), true);
+  b.setBigUint64(REGION.memory_size!, BigInt(size), true);
+  b.setBigUint64(REGION.userspace_addr!, hostAddress, true);
+  native.ioctl(vmFd, k('KVM_SET_USER_MEMORY_REGION'), b);
+}
+
 /** A KVM VM file descriptor: memory slots, irqchip set-up, VM-wide capabilities. */
 export class KvmVm {
   constructor(
@@ -41,13 +56,7 @@ export class KvmVm {
   }
 
   setUserMemoryRegion(slot: number, gpa: number, size: number, hostAddress: bigint, flags = 0): void {
-    const b = new DataView(new ArrayBuffer(REGION.size));
-    b.setUint32(REGION.slot!, slot, true);
-    b.setUint32(REGION.flags!, flags, true);
-    b.setBigUint64(REGION.guest_phys_addr!, BigInt(gpa), true);
-    b.setBigUint64(REGION.memory_size!, BigInt(size), true);
-    b.setBigUint64(REGION.userspace_addr!, hostAddress, true);
-    native.ioctl(this.fd, k('KVM_SET_USER_MEMORY_REGION'), b);
+    setMemoryRegion(this.fd, slot, gpa, size, hostAddress, flags);
   }
 
   /** KVM_GET_CLOCK: the guest's kvmclock, in ns. */

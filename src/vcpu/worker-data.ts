@@ -28,9 +28,10 @@ export interface VcpuWorkerData {
   irqchipState: IrqchipState;
   /** 'all': every vCPU enters the image; 'sipi': APs wait for INIT-SIPI-SIPI. */
   startup: 'all' | 'sipi';
-  /** Entry state for a directly loaded guest, or explicit registers. */
+  /** Entry state for a directly loaded guest, or explicit registers; null: the architectural reset state (firmware boot). */
   /** `linux`: the Linux boot protocol's GDT and selectors (__BOOT_CS 0x10, __BOOT_DS 0x18). */
-  boot: { mode: EntryMode; entry: number; rsi?: number; linux?: boolean } | { regs: Regs; sregs: Partial<Sregs> } | null;
+  /** `rax`/`rbx`: their values at entry (multiboot: the magic and the information structure). */
+  boot: { mode: EntryMode; entry: number; rsi?: number; rax?: number; rbx?: number; linux?: boolean } | { regs: Regs; sregs: Partial<Sregs> } | null;
   syncRegs: boolean;
   /** KVM can sync vcpu events through the run page (KVM_SYNC_X86_EVENTS). */
   syncEvents: boolean;
@@ -52,4 +53,5 @@ export type WorkerMessage =
   | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
   | { type: 'stop'; reason: StopReason }
   | { type: 'exited'; index: number }
+  | { type: 'debug-output'; bytes: Uint8Array }
   | ({ type: 'debug-stop' } & DebugStopEvent);

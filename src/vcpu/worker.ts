@@ -37,6 +37,9 @@ const vm: VmControl = {
   log(level, message): void {
     post({ type: 'log', level, message });
   },
+  debugOutput(bytes): void {
+    post({ type: 'debug-output', bytes });
+  },
 };
 
 const reported = new Int32Array(data.reportedPorts);
@@ -172,6 +175,8 @@ function applyBootState(vcpu: KvmVcpu): void {
     vcpu.setSregs(bootSregs(vcpu.getSregs(), boot.mode, boot.mode === 'real' ? boot.entry >>> 4 : 0, boot.linux ?? false));
     const regs = bootRegs(boot.mode, boot.entry, data.index, data.count);
     if (boot.rsi !== undefined) regs.rsi = BigInt(boot.rsi);
+    if (boot.rax !== undefined) regs.rax = BigInt(boot.rax);
+    if (boot.rbx !== undefined) regs.rbx = BigInt(boot.rbx);
     vcpu.setRegs(regs);
   } else {
     vcpu.setSregs({ ...vcpu.getSregs(), ...boot.sregs });

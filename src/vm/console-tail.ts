@@ -23,3 +23,16 @@ export function panicMessage(console: string): string | undefined {
   const last = lines[lines.length - 1];
   return last ? last[1]!.trim() : undefined;
 }
+
+/**
+ * A reset after the firmware gave up: SeaBIOS prints "No bootable device."
+ * and, once `etc/boot-fail-wait` has passed, resets. What it said about
+ * each device it tried ("Boot failed: not a bootable disk") becomes the
+ * detail; null when the console shows no such failure.
+ */
+export function firmwareBootFailure(text: string): string | null {
+  const tail = text.slice(text.lastIndexOf('SeaBIOS ('));
+  if (!/No bootable device/.test(tail)) return null;
+  const reasons = [...tail.matchAll(/Boot failed: ([^\r\n]*)/g)].map((m) => m[1]!.trim());
+  return [...new Set(reasons)].join('; ');
+}

@@ -1,5 +1,6 @@
 import type { Bus } from '../devices/bus.js';
 import type { BusDevice, DeviceHost } from '../devices/device.js';
+import type { PciFunction } from '../devices/pci-config.js';
 import { DebugExit } from '../devices/debug-exit.js';
 import { PostCode } from '../devices/post-code.js';
 import { Pvpanic } from '../devices/pvpanic.js';
@@ -18,6 +19,11 @@ import { GuestRanges } from '../virtio/guest-ranges.js';
 import { VirtioPciTransport, VIRTIO_BAR_SIZE } from '../virtio/pci-transport.js';
 import { virtioModel, type VirtioPciSpec } from './virtio-devices.js';
 import type { IoEventfdRegistrar } from '../virtio/notify-eventfds.js';
+import { FwCfg, FW_CFG_PORT_COUNT, type FwCfgState } from '../devices/fw-cfg.js';
+import { DebugConsole } from '../devices/debug-console.js';
+import { I440fxPmc, PamArea, PAM_AREA_START, PAM_AREA_END } from '../devices/i440fx-pam.js';
+import { applyPamModes } from './pam-slots.js';
+import type { PamSpec } from './firmware-memory.js';
 import { StateLayoutError, type SavedState } from '../sync/state-layout.js';
 import type { SavedDevice } from './snapshot-files.js';
 
@@ -35,7 +41,9 @@ export type DeviceSpec =
   | { kind: 'pit'; port: number; irq: number; state: I8254PitState }
   | { kind: 'rtc'; port: number; irq: number; state: CmosRtcState }
   | { kind: 'i8042'; dataPort: number; commandPort: number; kbdIrq: number; auxIrq: number; state: I8042State }
-  | { kind: 'pci-host'; port: number; state: PciHostState; reset: ResetControlState }
+  | { kind: 'pci-host'; port: number; state: PciHostState; reset: ResetControlState; pam?: PamSpec }
+  | { kind: 'fw-cfg'; port: number; state: FwCfgState }
+  | { kind: 'debug-console'; port: number }
   | VirtioPciSpec;
 
 /** What PCI devices that reach guest RAM or send MSIs need from the thread (absent where they are not attached). */
@@ -95,10 +103,23 @@ export function attachDevices(bus: Bus, specs: readonly DeviceSpec[], host: Devi
         bus.attachPio(spec.commandPort, 1, kbc.commandPort);
         break;
       }
-      case 'pci-host':
+      case 'pci-host': {
         // 0xCF9 (reset control) lies inside the CONFIG_ADDRESS dword; the host bridge forwards it.
-        pciHost = new PciHost(spec.state, { resetControl: new ResetControl(spec.reset, host) });
+        const pam = spec.pam;
+        let pmc: I440fxPmc | undefined;
+        const bridgeFunction = pam ? (bridge: PciFunction): PciFunction => (pmc = new I440fxPmc(pam.state, bridge, (modes, before) => applyPamModes(pam.slots, modes, before))) : undefined;
+        pciHost = new PciHost(spec.state, { resetControl: new ResetControl(spec.reset, host), bridgeFunction });
         add(spec.port, 8, pciHost);
+        // Only threads that run guest code see the PAM area's exits.
+        if (pam && pmc && pci) bus.attachMmio(PAM_AREA_START, PAM_AREA_END - PAM_AREA_START, new PamArea(pmc, pci.memory, new Uint8Array(pam.rom)));
+        break;
+      }
+      case 'fw-cfg':
+        // DMA reaches guest RAM: only threads that run guest code get it.
+        if (pci) add(spec.port, FW_CFG_PORT_COUNT, new FwCfg(spec.state, pci.memory, host.vm));
+        break;
+      case 'debug-console':
+        add(spec.port, 1, new DebugConsole(host.vm));
         break;
       case 'virtio-pci': {
         // Only threads that run guest code (or serve it) get virtio functions.

@@ -38,10 +38,25 @@ export interface VmOptions {
   irqchip?: IrqchipMode;
   /** A flat binary to boot; default the built-in demo guest (ignored when `kernel` is set). */
   image?: FlatImage;
-  /** A Linux kernel to boot: a bzImage (or an x86-64 vmlinux ELF), path or bytes. */
+  /** A kernel to boot: a Linux bzImage (or an x86-64 vmlinux ELF), or a multiboot kernel (found by its header), path or bytes. */
   kernel?: string | Uint8Array;
-  /** An initramfs for `kernel`, path or bytes. */
+  /** An initramfs for `kernel`, path or bytes (for a multiboot kernel: its first module). */
   initrd?: string | Uint8Array;
+  /**
+   * Multiboot modules for a multiboot `kernel`, after `initrd`; each one's
+   * string is `args` when given, else its path.
+   */
+  modules?: ReadonlyArray<{ source: string | Uint8Array; args?: string }>;
+  /**
+   * Boot through PC firmware instead of loading a kernel: a BIOS image
+   * (path or bytes), or true for Debian's SeaBIOS
+   * (/usr/share/seabios/bios-256k.bin). The firmware boots the disks.
+   */
+  bios?: string | Uint8Array | true;
+  /** With `bios`: disk positions (0-based, `disks` order) to boot from first; the others follow in order. */
+  bootOrder?: readonly number[];
+  /** With `bios`: after "No bootable device", how long the firmware waits before it resets (default 0: nodevisor stops at once). */
+  bootFailWaitMs?: number;
   /** The kernel command line (default "console=ttyS0", or "earlyprintk=serial console=hvc0" with `console: 'virtio'`). */
   cmdline?: string;
   /** Where guest console output goes besides the 'console' event (default: nowhere). */

@@ -8,7 +8,10 @@ import { ResetControl } from '../devices/reset-control.js';
 import { DEBUG_EXIT_PORT } from '../devices/debug-exit.js';
 import { PVPANIC_PORT } from '../devices/pvpanic.js';
 import { PCI_HOLE_START } from '../memory/layout.js';
+import { DEBUG_CONSOLE_PORT } from '../devices/debug-console.js';
+import { FW_CFG_PORT, type FwCfgState } from '../devices/fw-cfg.js';
 import type { DeviceSpec } from './device-specs.js';
+import type { PamSpec } from './firmware-memory.js';
 
 /** Where the PC platform's fixed devices live; the firmware tables describe the same. */
 export const PlatformPorts = {
@@ -28,6 +31,8 @@ export const PlatformPorts = {
 export interface PlatformConfig {
   ramSize: number;
   vcpus: number;
+  /** Firmware boots: the fw_cfg device's contents, and the PAM registers' memory. */
+  firmware?: { fwCfg: FwCfgState; pam: PamSpec };
 }
 
 /** The PC platform every VM gets, with fresh shared state. */
@@ -39,9 +44,11 @@ export function platformDevices(cfg: PlatformConfig): DeviceSpec[] {
     { kind: 'pit', port: PIT_PORT, irq: PIT_IRQ, state: I8254Pit.allocate() },
     { kind: 'rtc', port: RTC_PORT, irq: RTC_IRQ, state: CmosRtc.allocate({ ramBelow4G: below4G, ramAbove4G: cfg.ramSize - below4G, cpus: cfg.vcpus }) },
     { kind: 'i8042', dataPort: PlatformPorts.kbcData, commandPort: PlatformPorts.kbcCommand, kbdIrq: 1, auxIrq: 12, state: I8042.allocate() },
-    { kind: 'pci-host', port: PlatformPorts.pciConfig, state: PciHost.allocate(), reset: ResetControl.allocate() },
+    { kind: 'pci-host', port: PlatformPorts.pciConfig, state: PciHost.allocate(), reset: ResetControl.allocate(), ...(cfg.firmware ? { pam: cfg.firmware.pam } : {}) },
     { kind: 'post-code', port: PlatformPorts.postCode },
     { kind: 'debug-exit', port: DEBUG_EXIT_PORT },
     { kind: 'pvpanic', port: PVPANIC_PORT },
+    { kind: 'debug-console', port: DEBUG_CONSOLE_PORT },
+    ...(cfg.firmware ? [{ kind: 'fw-cfg', port: FW_CFG_PORT, state: cfg.firmware.fwCfg } as const] : []),
   ];
 }

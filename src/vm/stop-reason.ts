@@ -13,6 +13,8 @@ export const ExitStatus = {
   stopped: 8,
   /** The guest kernel panicked (pvpanic). */
   panic: 10,
+  /** The firmware found nothing to boot (e.g. a disk without a boot sector). */
+  'no-boot-device': 12,
   /** The VM could not be created or started (bad option, missing file, no KVM). */
   setupFailed: 64,
 } as const;
@@ -34,6 +36,8 @@ export function describeStop(reason: StopReason): string {
       return reason.detail;
     case 'stopped':
       return 'the VM was stopped by the host';
+    case 'no-boot-device':
+      return `the firmware found no bootable device${reason.detail ? ` (${reason.detail})` : ''}: give a disk with a boot loader (nodevisor image build-disk makes one)`;
     case 'panic':
       return reason.detail ? `the guest kernel panicked: ${reason.detail}` : 'the guest kernel panicked';
   }

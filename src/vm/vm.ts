@@ -36,7 +36,10 @@ import { WORKER_STDIO, forwardWorkerStdio } from './worker-stdio.js';
 import { MAX_IO_THREADS, defaultIoThreads } from '../virtio/blk-io-pool.js';
 import { GuestConsole, CONSOLE_KINDS, type ConsoleKind } from './guest-console.js';
 import { VirtioRuntime } from './virtio-runtime.js';
-import { TextTail, panicMessage } from './console-tail.js';
+import { TextTail, panicMessage, firmwareBootFailure } from './console-tail.js';
+import { readFirmware, type FirmwareImage } from '../boot/firmware.js';
+import { findMultibootHeader, loadMultiboot, MULTIBOOT_BOOTLOADER_MAGIC, type MultibootModule } from '../boot/multiboot.js';
+import { planFirmwareBoot, type FirmwareBoot } from './firmware-boot.js';
 import { cpus } from 'node:os';
 import { VERSION } from '../version.js';
 import { mapGuestRamFile } from '../memory/ram-file.js';
@@ -76,9 +79,14 @@ interface BootPlan {
   entry: number;
   /** RSI at entry (the Linux zero page); default the vCPU count. */
   rsi?: number;
+  /** RAX and RBX at entry (multiboot's magic and information structure). */
+  rax?: number;
+  rbx?: number;
   /** Enter with the Linux boot protocol's GDT and selectors. */
   linux?: boolean;
   startup: 'all' | 'sipi';
+  /** Start in the architectural reset state (the BSP at the reset vector). */
+  reset?: boolean;
 }
 
 /** A restored VM's vCPUs load their saved state instead of entering anything. */
@@ -87,7 +95,8 @@ const RESTORE_PLAN: BootPlan = { mode: 'long', entry: 0, startup: 'all' };
 /**
  * A virtual machine: guest RAM, devices, one worker thread per vCPU.
  * Events: 'console' (Buffer of guest serial output), 'log' (level, message),
- * 'stop' (VmResult), 'pause', 'resume', 'debug-stop' (DebugStopEvent: a
+ * 'debug-output' (Buffer: a line the guest wrote to the debug console, port
+ * 0x402), 'stop' (VmResult), 'pause', 'resume', 'debug-stop' (DebugStopEvent: a
  * breakpoint or single-step stopped the VM, which is now paused).
  */
 export class Vm extends EventEmitter {
@@ -139,6 +148,7 @@ export class Vm extends EventEmitter {
   private readonly consoleTail = new TextTail(16 * 1024);
   private disks: OpenDisk[] = [];
   private virtio?: VirtioRuntime;
+  private firmware?: FirmwareBoot;
   private devices: DeviceSpec[] = [];
   /** Each vCPU's CPUID, as the guest sees it (a snapshot records it). */
   private cpuids: CpuidEntry[][] = [];
@@ -197,8 +207,9 @@ export class Vm extends EventEmitter {
     this.result = new Promise((resolve) => (this.resolveResult = resolve));
     try {
       const restoring = this.restoring;
-      const kernel = !restoring && this.options.kernel !== undefined ? this.readKernelFiles() : null;
-      const image = restoring || kernel ? null : this.loadImage(this.options.image ?? demoImage());
+      const bios = !restoring && this.options.bios !== undefined ? this.readBios() : null;
+      const kernel = !restoring && !bios && this.options.kernel !== undefined ? this.readKernelFiles() : null;
+      const image = restoring || kernel || bios ? null : this.loadImage(this.options.image ?? demoImage());
       if (restoring) {
         for (const d of restoring.manifest.vm.disks) {
           const why = diskChange(d);
@@ -219,8 +230,8 @@ export class Vm extends EventEmitter {
       });
       this.setUpIrqchip(this.vmFd);
       checkApicIds(this.cpus, { maxVcpuId: this.kvm.maxVcpuId, x2apic: this.irqchip !== 'user' || this.x2apic, x2apicMissing: 'the userspace LAPIC offers it only where KVM passes APIC MSR reads to the VMM' });
-      this.setUpMemory(this.vmFd);
-      const plan = restoring ? RESTORE_PLAN : image ? this.placeImage(image) : this.placeLinux(kernel!);
+      this.setUpMemory(this.vmFd, bios);
+      const plan = restoring ? RESTORE_PLAN : bios ? { mode: 'real' as const, entry: 0, startup: 'sipi' as const, reset: true } : image ? this.placeImage(image) : this.placeLinux(kernel!);
       const devices = this.createDevices();
       await this.spawnVcpus(plan, devices);
       if (restoring?.manifest.clock.kvmclock !== undefined && this.vmFd.check('KVM_CAP_ADJUST_CLOCK')) this.vmFd.setClock(BigInt(restoring.manifest.clock.kvmclock));
@@ -405,15 +416,26 @@ export class Vm extends EventEmitter {
     if (vm.check('KVM_CAP_SET_TSS_ADDR')) vm.setTssAddr(0xfffbd000);
   }
 
-  private setUpMemory(vm: KvmVm): void {
+  private setUpMemory(vm: KvmVm, bios: FirmwareImage | null): void {
     this.ram = this.restoring ? mapGuestRamFile(this.restoring.ramPath, this.memorySize) : allocateGuestRam(this.memorySize);
     // The guest's time stands still until its vCPUs run again (see start()).
     if (this.restoring) {
       this.clock.setReading(this.restoring.manifest.clock.vmNs);
       this.clock.freeze();
     }
-    this.ram.regions.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.hostAddress));
+    if (bios) {
+      const o = this.options;
+      this.firmware = planFirmwareBoot({ image: bios, vm, ram: this.ram, vcpus: this.vcpus, apicIds: this.cpus.apicIds(), virtio: this.virtio!.plan, bootOrder: o.bootOrder, bootFailWaitMs: o.bootFailWaitMs });
+    } else {
+      this.ram.regions.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.hostAddress));
+    }
     this.guestMemory = new GuestMemory(this.ram.regions);
+  }
+
+  private readBios(): FirmwareImage {
+    const o = this.options;
+    if (o.kernel !== undefined || o.image !== undefined) throw new NodevisorError('EBIOS', `${o.kernel !== undefined ? 'a kernel' : 'an image'} cannot be combined with firmware: the firmware boots from the disks (build one with "nodevisor image build-disk")`);
+    return readFirmware(o.bios!);
   }
 
   private placeImage(image: LoadedImage): BootPlan {
@@ -441,6 +463,7 @@ export class Vm extends EventEmitter {
   private placeLinux(k: { kernel: Uint8Array; initrd: Uint8Array | null; source: string }): BootPlan {
     const mem = this.memory;
     writeBootTables(mem);
+    if (findMultibootHeader(k.kernel)) return this.placeMultiboot(k);
     this.linux = loadLinux(mem, {
       kernel: k.kernel,
       kernelSource: k.source,
@@ -454,8 +477,24 @@ export class Vm extends EventEmitter {
     return { mode: this.linux.entryMode, entry: this.linux.entry, rsi: this.linux.bootParams, startup: 'sipi', linux: true };
   }
 
+  /**
+   * A multiboot kernel: the BSP enters in flat 32-bit protected mode with
+   * EAX = the bootloader magic and EBX = the information structure; the
+   * APs wait for INIT-SIPI.
+   */
+  private placeMultiboot(k: { kernel: Uint8Array; initrd: Uint8Array | null; source: string }): BootPlan {
+    const o = this.options;
+    const modules: MultibootModule[] = [];
+    if (k.initrd) modules.push({ data: k.initrd, string: typeof o.initrd === 'string' ? o.initrd : 'initrd' });
+    for (const m of o.modules ?? []) {
+      modules.push({ data: readGuestFile(m.source, 'multiboot module', 'EKERNEL', this.memorySize), string: m.args ?? (typeof m.source === 'string' ? m.source : `module ${modules.length + 1}`) });
+    }
+    const mb = loadMultiboot(this.memory, { kernel: k.kernel, source: k.source, cmdline: o.cmdline ?? '', modules });
+    return { mode: 'protected', entry: mb.entry, rax: MULTIBOOT_BOOTLOADER_MAGIC, rbx: mb.info, startup: 'sipi' };
+  }
+
   private createDevices(): DeviceSpec[] {
-    const specs: DeviceSpec[] = [...platformDevices({ ramSize: this.memorySize, vcpus: this.vcpus }), ...this.virtio!.plan.specs];
+    const specs: DeviceSpec[] = [...platformDevices({ ramSize: this.memorySize, vcpus: this.vcpus, firmware: this.firmware?.platform }), ...this.virtio!.plan.specs];
     // Restored state goes in before any thread builds a view over it.
     if (this.restoring) this.fromSnapshot(() => loadDeviceStates(specs, this.restoring!.devices));
     this.devices = specs;
@@ -555,7 +594,7 @@ export class Vm extends EventEmitter {
         irqchip: this.irqchip,
         irqchipState: this.irqchipState!,
         startup: image.startup,
-        boot: { mode: image.mode, entry: image.entry, rsi: image.rsi, linux: image.linux },
+        boot: image.reset ? null : { mode: image.mode, entry: image.entry, rsi: image.rsi, rax: image.rax, rbx: image.rbx, linux: image.linux },
         syncRegs,
         syncEvents,
         quirks: softwareVirt,
@@ -580,6 +619,9 @@ export class Vm extends EventEmitter {
             this.stopReason ??= m.reason;
             break;
           case 'exited':
+            break;
+          case 'debug-output':
+            this.emit('debug-output', Buffer.from(m.bytes));
             break;
           case 'debug-stop':
             void this.debugStopped(m);
@@ -629,6 +671,8 @@ export class Vm extends EventEmitter {
    */
   async snapshot(dir: string, options: { resume?: boolean } = {}): Promise<SnapshotInfo> {
     if (this.state !== 'running') throw new NodevisorError('ESTATE', `cannot snapshot a VM that is ${this.state}`);
+    // Not saved yet: the firmware image and its memory slots, the PAM registers, the fw_cfg selector.
+    if (this.firmware) throw new NodevisorError('ESNAPSHOT', 'a VM booted through firmware (--bios) cannot be snapshotted yet');
     const wasPaused = this.paused;
     await this.pause();
     if (this.control!.stopRequested) throw new NodevisorError('ESTATE', 'the VM stopped before the snapshot could be taken');
@@ -710,6 +754,8 @@ export class Vm extends EventEmitter {
     this.console?.close();
     this.release();
     if (reason.kind === 'panic' && !reason.detail) reason = { kind: 'panic', detail: panicMessage(this.consoleTail.text()) };
+    const bootFailure = reason.kind === 'reset' && this.firmware ? firmwareBootFailure(this.consoleTail.text()) : null;
+    if (bootFailure !== null) reason = { kind: 'no-boot-device', detail: bootFailure };
     const result: VmResult = { reason, exitStatus: exitStatusOf(reason), message: describeStop(reason) };
     if (emit) this.emit('stop', result);
     this.resolveResult?.(result);
@@ -730,6 +776,7 @@ export class Vm extends EventEmitter {
     this.vmFd?.close();
     this.kvm?.close();
     if (this.ram) native.close(this.ram.fd);
+    if (this.firmware) native.close(this.firmware.memory.fd);
     closeDiskImages(this.disks);
     this.disks = [];
     this.virtio?.release();

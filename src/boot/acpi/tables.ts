@@ -103,19 +103,20 @@ export function iapcBootArch(config: Pick<AcpiConfig, 'i8042' | 'vga' | 'msi' | 
   );
 }
 
-/**
- * Builds every table and lays them out from `base`, without touching guest
- * RAM. Throws RangeError if they do not fit below `limit`.
- */
-export function layoutAcpiTables(config: AcpiConfig): AcpiTables {
-  const base = config.base ?? ACPI_REGION_START;
-  const limit = config.limit ?? ACPI_REGION_END;
-  if (base % ACPI_TABLE_ALIGNMENT !== 0) throw new RangeError(`the ACPI region must start 16-byte aligned (got ${hex(base)})`);
+/** The tables that point nowhere, and the FADT once the DSDT's and FACS's addresses are known. */
+export interface AcpiContents {
+  readonly ids: SdtIds;
+  readonly facs: Uint8Array;
+  readonly madt: Uint8Array;
+  readonly dsdt: Uint8Array;
+  fadt(dsdtAddress: number, facsAddress: number): Uint8Array;
+}
+
+/** Builds the contents of every table for `config`; where they go is the caller's business. */
+export function acpiContents(config: AcpiConfig): AcpiContents {
   const ids = config.ids ?? DEFAULT_SDT_IDS;
   const sciIrq = config.sciIrq ?? PlatformPorts.sciIrq;
   const pmBase = config.pmBase ?? PlatformPorts.acpiPm;
-
-  const facs = buildFacs();
   const madt = buildMadt({
     cpus: config.cpus,
     apicIds: config.apicIds,
@@ -126,6 +127,34 @@ export function layoutAcpiTables(config: AcpiConfig): AcpiTables {
     ids,
   });
   const dsdt = buildDsdt({ s5SlpTyp: config.s5SlpTyp ?? PlatformPorts.s5SlpTyp, pciHostBridge: config.pciHostBridge ?? true, pciIntx: config.pciIntx, pvpanicPort: config.pvpanicPort === null ? undefined : (config.pvpanicPort ?? PVPANIC_PORT), ids });
+  const fadt = (dsdtAddress: number, facsAddress: number): Uint8Array =>
+    buildFadt({
+      dsdtAddress,
+      facsAddress,
+      sciIrq,
+      pm1aEvtBlk: pmBase + PM1A_STS,
+      pm1aCntBlk: pmBase + PM1A_CNT,
+      pmTmrBlk: pmBase + PM_TMR,
+      pm1EvtLen: PM1_EVT_LEN,
+      pm1CntLen: PM1_CNT_LEN,
+      pmTmrLen: PM_TMR_LEN,
+      reset: config.reset === undefined ? { port: RESET_PORT, value: RESET_VALUE } : config.reset,
+      iapcBootArch: iapcBootArch(config),
+      century: (config.cmosRtc ?? true) ? CMOS_CENTURY_INDEX : 0,
+      ids,
+    });
+  return { ids, facs: buildFacs(), madt, dsdt, fadt };
+}
+
+/**
+ * Builds every table and lays them out from `base`, without touching guest
+ * RAM. Throws RangeError if they do not fit below `limit`.
+ */
+export function layoutAcpiTables(config: AcpiConfig): AcpiTables {
+  const base = config.base ?? ACPI_REGION_START;
+  const limit = config.limit ?? ACPI_REGION_END;
+  if (base % ACPI_TABLE_ALIGNMENT !== 0) throw new RangeError(`the ACPI region must start 16-byte aligned (got ${hex(base)})`);
+  const { ids, facs, madt, dsdt, fadt: buildFadtAt } = acpiContents(config);
 
   // Every size is known before the pointers are: place, then build the pointing tables.
   let next = base;
@@ -142,21 +171,7 @@ export function layoutAcpiTables(config: AcpiConfig): AcpiTables {
   const madtAddr = reserve(madt.length);
   const dsdtAddr = reserve(dsdt.length);
 
-  const fadt = buildFadt({
-    dsdtAddress: dsdtAddr,
-    facsAddress: facsAddr,
-    sciIrq,
-    pm1aEvtBlk: pmBase + PM1A_STS,
-    pm1aCntBlk: pmBase + PM1A_CNT,
-    pmTmrBlk: pmBase + PM_TMR,
-    pm1EvtLen: PM1_EVT_LEN,
-    pm1CntLen: PM1_CNT_LEN,
-    pmTmrLen: PM_TMR_LEN,
-    reset: config.reset === undefined ? { port: RESET_PORT, value: RESET_VALUE } : config.reset,
-    iapcBootArch: iapcBootArch(config),
-    century: (config.cmosRtc ?? true) ? CMOS_CENTURY_INDEX : 0,
-    ids,
-  });
+  const fadt = buildFadtAt(dsdtAddr, facsAddr);
   const placed: { signature: string; address: number; bytes: Uint8Array }[] = [
     { signature: 'RSD PTR ', address: rsdpAddr, bytes: buildRsdp(xsdtAddr, ids.oemId) },
     { signature: 'XSDT', address: xsdtAddr, bytes: buildXsdt([fadtAddr, madtAddr], ids) },

@@ -29,6 +29,7 @@ export function recoverEmulationFailure(vcpu: KvmVcpu, mem: GuestMemory, regs: R
   const action: QuirkAction = handleEmulationFailure(bytes, regs, sregs, mem, cpl);
   switch (action.kind) {
     case 'emulated':
+      if (action.sregs) vcpu.setSregs({ ...sregs, ...action.sregs });
       vcpu.setRegs({ ...regs, ...action.regs });
       return { recovered: true, what: action.description };
     case 'inject-exception': {

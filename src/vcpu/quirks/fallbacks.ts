@@ -48,6 +48,7 @@ import { decodeInstruction, InstructionDecodeError, type CpuMode, type DecodedIn
 import { cpuModeOf, isLongMode, isProtectedMode, linearAddress, readVirtual, translateVirtual, type WalkFault } from './page-walk.js';
 import { formatInstruction } from './disasm.js';
 import { Cr0 } from '../../kvm/x86-bits.js';
+import { protectedModeIret } from './iret.js';
 
 /** Exception vectors used here (SDM Vol. 3 table 6-1). */
 export const Vector = { BP: 3, OF: 4, UD: 6, NM: 7, SS: 12, GP: 13, PF: 14, AC: 17 } as const;
@@ -78,6 +79,8 @@ export interface Emulated {
   kind: 'emulated';
   /** New register values: always rip and rflags, plus any general register written. */
   regs: Partial<Regs>;
+  /** Segment registers the instruction loaded (a far return), if any. */
+  sregs?: Partial<Sregs>;
   instructionLength: number;
   description: string;
 }
@@ -180,7 +183,7 @@ function dispatch(c: Ctx): QuirkAction {
   const twoByte = d.map === '0f' && !d.vex;
   // UD0/UD1/UD2 exist to raise #UD (SDM Vol. 2, UD).
   if (twoByte && (d.opcode === 0x0b || d.opcode === 0xb9 || d.opcode === 0xff)) return fault(c, Vector.UD);
-  const known = (primary && [0xcc, 0xcd, 0xce, 0x9b].includes(d.opcode)) || (twoByte && d.opcode === 0xb8 && d.prefixes.lastRep === 0xf3) || isCmpxchg16b;
+  const known = (primary && [0xcc, 0xcd, 0xce, 0x9b, 0xcf].includes(d.opcode)) || (twoByte && d.opcode === 0xb8 && d.prefixes.lastRep === 0xf3) || isCmpxchg16b;
   // LOCK on anything but a locked read-modify-write of memory raises #UD (SDM Vol. 2, LOCK).
   if (known && d.prefixes.lock && !(isCmpxchg16b && d.addressMode?.kind === 'mem')) return fault(c, Vector.UD);
   if (primary) {
@@ -193,6 +196,8 @@ function dispatch(c: Ctx): QuirkAction {
         return (c.regs.rflags & F.OF) !== 0n ? softEvent(c, Vector.OF) : emulated(c, {});
       case 0x9b:
         return fwait(c);
+      case 0xcf:
+        return iret(c);
     }
   }
   if (twoByte && d.opcode === 0xb8 && d.prefixes.lastRep === 0xf3) return popcnt(c);
@@ -257,6 +262,21 @@ function gateDpl(c: Ctx, vector: number): number | 'beyond-limit' | null {
   const r = readVirtual(c.mem, c.sregs, 0, c.sregs.idt.base + BigInt(vector * size), 8, { ac: true });
   if ('fault' in r) return null;
   return (r.bytes[5]! >> 5) & 3;
+}
+
+/** IRET outside 64-bit and real mode (see iret.ts); the emulator handles those itself. */
+function iret(c: Ctx): QuirkAction {
+  if (c.mode === 64 || !isProtectedMode(c.sregs) || c.d.operandSize === 64) return unhandled(c, `no fallback for ${c.text} in this mode`);
+  const r = protectedModeIret(c.regs, c.sregs, c.mem, c.cpl, c.d.operandSize === 16 ? 16 : 32);
+  switch (r.kind) {
+    case 'done':
+      // Not emulated(): RIP and RFLAGS come from the frame.
+      return { kind: 'emulated', regs: r.regs, sregs: r.sregs, instructionLength: c.d.length, description: c.text };
+    case 'fault':
+      return fault(c, r.vector, r.errorCode);
+    case 'refused':
+      return unhandled(c, `${c.text}: ${r.reason}`);
+  }
 }
 
 /** WAIT/FWAIT: only checks for pending x87 state; #NM when CR0.MP and CR0.TS are both set (SDM Vol. 2, WAIT/FWAIT). */
