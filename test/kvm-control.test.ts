@@ -49,6 +49,26 @@ describe('nodevisor ctl and top against a running VM', function () {
       expect(s.vcpus[0]!.time.guest).to.be.greaterThan(0);
     });
 
+    it('writes a snapshot with ctl snapshot DIR and goes on running; the snapshot restores', async () => {
+      const snap = join(dir, 'snap');
+      const r = await cli(['ctl', path, 'snapshot', snap]);
+      expect(r.status, r.stderr).to.equal(0);
+      expect(r.stdout).to.match(new RegExp(`^snapshot written to ${snap} \\([0-9.]+ MiB of RAM data, [0-9.]+ s\\); the VM is running\n$`));
+      expect(existsSync(join(snap, 'manifest.json'))).to.equal(true);
+      expect((await cli(['ctl', path, 'status'])).stdout).to.match(/^running:/);
+      const restored = new BackgroundRun(['--restore', snap, '--api-socket', join(dir, 'restored.sock')]);
+      try {
+        await restored.socketReady(join(dir, 'restored.sock'));
+        const s = JSON.parse((await cli(['top', join(dir, 'restored.sock'), '--once', '--json', '--interval', '0.3'])).stdout) as TopSample;
+        expect(s.vcpus[0]!.exitsByReasonPerSecond.Io).to.be.greaterThan(0);
+      } finally {
+        restored.kill();
+      }
+      const bad = await cli(['ctl', path, 'snapshot']);
+      expect(bad.status).to.equal(1);
+      expect(bad.stderr).to.match(/snapshot needs "dir"/);
+    });
+
     it('pauses with ctl pause (no exits while paused, the vCPU shown paused) and resumes with ctl resume', async () => {
       expect((await cli(['ctl', path, 'pause'])).stdout).to.equal('paused\n');
       const s = JSON.parse((await cli(['top', path, '--once', '--json', '--interval', '0.3'])).stdout) as TopSample;

@@ -3,6 +3,7 @@
  * check, action), by `nodevisor ctl` (arguments, output for people) and by
  * the help texts. Adding a command is adding an entry here.
  */
+import { resolve } from 'node:path';
 import { JSONRPCErrorException } from 'json-rpc-2.0';
 import { NodevisorError } from '../kvm/errors.js';
 import { monotonicClock } from '../sync/clock.js';
@@ -103,6 +104,30 @@ export const COMMANDS: readonly Command[] = [
   }),
   stateCommand('pause', 'stop every vCPU outside the guest and hold the guest clocks', (vm) => vm.pause()),
   stateCommand('resume', 'let a paused VM run on', (vm) => vm.resume()),
+  define({
+    name: 'snapshot',
+    summary: 'write a snapshot to DIR (pause, quiesce, save, resume unless "resume": false); continue it with `nodevisor run --restore DIR`',
+    args: 'DIR [--paused]',
+    params: (raw) => {
+      const p = record(raw);
+      const extra = Object.keys(p).filter((k) => k !== 'dir' && k !== 'resume');
+      if (extra.length) throw invalidParams(`unexpected parameter "${extra[0]}"`);
+      if (typeof p.dir !== 'string' || p.dir === '') throw invalidParams('snapshot needs "dir", the directory to write it to');
+      if (p.resume !== undefined && typeof p.resume !== 'boolean') throw invalidParams('"resume" must be true or false');
+      // Relative to the VM's working directory: the client's may differ, so ctl sends absolute paths.
+      return { dir: resolve(p.dir), resume: p.resume !== false };
+    },
+    run: async ({ vm }, p) => {
+      const info = await vmAction(() => vm.snapshot(p.dir, { resume: p.resume }));
+      return { dir: info.dir, ramBytes: info.ramBytes, seconds: info.seconds, state: vm.runState };
+    },
+    fromArgs: (words) => {
+      const paused = words.includes('--paused');
+      const rest = words.filter((w) => w !== '--paused');
+      return { dir: rest[0] === undefined ? '' : resolve(rest[0]), ...(paused ? { resume: false } : {}), ...(rest.length > 1 ? { extra: rest.slice(1) } : {}) };
+    },
+    show: (r) => `snapshot written to ${r.dir} (${(r.ramBytes / 2 ** 20).toFixed(1)} MiB of RAM data, ${r.seconds.toFixed(2)} s); the VM is ${r.state}`,
+  }),
   define({
     name: 'power-button',
     summary: 'press the ACPI power button (an ACPI guest shuts down)',

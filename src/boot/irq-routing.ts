@@ -11,7 +11,7 @@
  * program the entry so that an asserted line reads as idle.
  */
 import { DEFAULT_ISA_OVERRIDES, ISA_IRQS, ROUTER_GSIS, isaRoutes, type IsaIrqOverride } from '../irqchip/irq-router.js';
-import { PlatformPorts } from '../vm/platform.js';
+import { PlatformPorts } from '../devices/platform-ports.js';
 
 /** The 8259 cascade input: never routed to the IOAPIC, never described. */
 export const CASCADE_IRQ = 2;

@@ -1,5 +1,6 @@
 import { Uart16550 } from '../devices/uart16550.js';
-import { AcpiPm, ACPI_PM_LENGTH } from '../devices/acpi-pm.js';
+import { AcpiPm } from '../devices/acpi-pm.js';
+import { PlatformPorts } from '../devices/platform-ports.js';
 import { I8254Pit, PIT_PORT, PIT_IRQ } from '../devices/i8254-pit.js';
 import { CmosRtc, RTC_PORT, RTC_IRQ } from '../devices/cmos-rtc.js';
 import { I8042 } from '../devices/i8042.js';
@@ -13,20 +14,7 @@ import { FW_CFG_PORT, type FwCfgState } from '../devices/fw-cfg.js';
 import type { DeviceSpec } from './device-specs.js';
 import type { PamSpec } from './firmware-memory.js';
 
-/** Where the PC platform's fixed devices live; the firmware tables describe the same. */
-export const PlatformPorts = {
-  com1: 0x3f8,
-  com1Irq: 4,
-  acpiPm: 0x600,
-  acpiPmLength: ACPI_PM_LENGTH,
-  sciIrq: 9,
-  /** SLP_TYP value the DSDT's \_S5 object names for soft-off. */
-  s5SlpTyp: 5,
-  postCode: 0x80,
-  kbcData: 0x60,
-  kbcCommand: 0x64,
-  pciConfig: 0xcf8,
-} as const;
+export { PlatformPorts };
 
 export interface PlatformConfig {
   ramSize: number;

@@ -17,7 +17,7 @@ import { PM1A_CNT, PM1A_STS, PM1_CNT_LEN, PM1_EVT_LEN, PM_TMR, PM_TMR_LEN } from
 import { BIOS_AREA_START } from '../../memory/e820.js';
 import { PVPANIC_PORT } from '../../devices/pvpanic.js';
 import type { GuestMemory } from '../../memory/guest-memory.js';
-import { PlatformPorts } from '../../vm/platform.js';
+import { PlatformPorts } from '../../devices/platform-ports.js';
 import { alignUp, hex } from '../bytes.js';
 import { firmwareIsaOverrides, type PciIntxRoute } from '../irq-routing.js';
 import { buildDsdt } from './dsdt.js';
