@@ -30,7 +30,7 @@ export class IoUringUnavailable extends Error {
 }
 
 /** Why io_uring_setup failed, in words a user can act on. */
-function setupFailure(e: unknown): IoUringUnavailable {
+export function setupFailure(e: unknown): IoUringUnavailable {
   const code = errnoCode(e);
   switch (code) {
     case 'ENOSYS':
@@ -134,14 +134,16 @@ export function uringError(result: number, syscall: string): Error & { code: str
   return Object.assign(new Error(`${code}: ${description}, ${syscall}`), { code, errno: -result, syscall });
 }
 
-let availability: { available: true } | { available: false; reason: string } | undefined;
+export type IoUringAvailability = { readonly available: true } | { readonly available: false; readonly reason: string };
+
+let availability: IoUringAvailability | undefined;
 
 /**
  * Whether this process can use io_uring for disks: probed once (a
  * one-entry ring opened and closed). Threads still open their own rings,
  * which can fail on their own (memory limits); they fall back then.
  */
-export function ioUringAvailability(): { available: true } | { available: false; reason: string } {
+export function ioUringAvailability(): IoUringAvailability {
   if (!availability) {
     try {
       IoUring.open(1).close();

@@ -1,5 +1,4 @@
-import type { IoUring, IoUringCompletion } from '../kvm/io-uring.js';
-import { uringError } from '../kvm/io-uring.js';
+import { uringError, type IoUring, type IoUringCompletion } from '../kvm/io-uring.js';
 import { errnoCode } from '../kvm/errors.js';
 import type { GuestRanges } from './guest-ranges.js';
 import type { DescriptorChain } from './queue.js';
@@ -30,6 +29,9 @@ import { cannotPunch, describeBlkRequest, finishBlkRequest, planBlkRequest, punc
 
 /** Views per operation at most (Linux's UIO_MAXIOV). */
 export const MAX_VIEWS_PER_OP = 1024;
+
+/** What the engine needs of a ring: an IoUring, or in tests a scripted stand-in. */
+export type BlkRing = Pick<IoUring, 'cqEntries' | 'readv' | 'writev' | 'fdatasync' | 'fallocate' | 'timeout' | 'submit' | 'reap'>;
 
 /** A request finished: where its used element goes. */
 export interface BlkCompletion {
@@ -76,7 +78,7 @@ export class BlkUringEngine {
   private readonly capacity: number;
 
   constructor(
-    private readonly ring: IoUring,
+    private readonly ring: BlkRing,
     private readonly ram: GuestRanges,
     private readonly disk: BlkDisk,
     private readonly options: BlkUringOptions = {},

@@ -1,7 +1,7 @@
 import { closeSync, fstatSync } from 'node:fs';
 import { basename } from 'node:path';
 import { NodevisorError, errnoCode } from '../kvm/errors.js';
-import { ioUringAvailability } from '../kvm/io-uring.js';
+import { ioUringAvailability, type IoUringAvailability } from '../kvm/io-uring.js';
 import { SECTOR_SIZE } from '../virtio/blk-request.js';
 import { BLK_AIO_MODES, type BlkAio } from '../virtio/blk.js';
 import { notRegular, openNonBlocking } from './guest-file.js';
@@ -32,10 +32,10 @@ export interface OpenDisk {
 }
 
 /** The way `d`'s requests will go: what it asks for, else io_uring where available, else the synchronous fallback. */
-function resolveAio(d: DiskOptions): { aio: BlkAio; aioReason?: string } {
+export function resolveDiskAio(d: DiskOptions, available: () => IoUringAvailability = ioUringAvailability): { aio: BlkAio; aioReason?: string } {
   if (d.aio !== undefined && !BLK_AIO_MODES.includes(d.aio)) throw new NodevisorError('EDISK', `disk image ${d.path}: aio must be ${BLK_AIO_MODES.join(' or ')} (got ${String(d.aio)})`);
   if (d.aio === 'sync') return { aio: 'sync', aioReason: 'aio=sync' };
-  const u = ioUringAvailability();
+  const u = available();
   if (u.available) return { aio: 'io_uring' };
   if (d.aio === 'io_uring') throw new NodevisorError('EDISK', `disk image ${d.path} asks for aio=io_uring, but ${u.reason}: leave aio out (or aio=sync) for synchronous I/O`);
   return { aio: 'sync', aioReason: u.reason };
@@ -54,7 +54,7 @@ export function openDiskImages(disks: readonly DiskOptions[]): OpenDisk[] {
   try {
     for (const d of disks) {
       const ro = d.readonly ?? false;
-      const aio = resolveAio(d);
+      const aio = resolveDiskAio(d);
       let fd: number;
       try {
         fd = openNonBlocking(d.path, !ro);
