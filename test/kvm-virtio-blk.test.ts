@@ -1,10 +1,8 @@
 import { expect } from 'chai';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runVm, kitImage, TEST_GUESTS, type GuestRun } from './helpers/guests.js';
-import type { FlatImage } from '../src/vm/options.js';
+import { runVm, blkTestGuest, type GuestRun } from './helpers/guests.js';
 import type { IrqchipMode, Vm } from '../src/index.js';
 import { BlkStatus, SECTOR_SIZE } from '../src/virtio/blk-request.js';
 import type { BlkAio } from '../src/virtio/blk.js';
@@ -33,11 +31,7 @@ const AIO_MODES: BlkAio[] = ioUringAvailability().available ? ['io_uring', 'sync
 /** What the default (no aio option) gives here. */
 const DEFAULT_AIO: BlkAio = AIO_MODES[0]!;
 
-/** The guest's image; the shared header's hash goes in as a define, as buildGuest's cache key covers only the sources and guests/lib. */
-function blkGuest(name: 'virtio-blk' | 'virtio-blk-mq', defines: Record<string, string | number>): FlatImage {
-  const common = createHash('sha256').update(readFileSync(join(TEST_GUESTS, 'virtio-blk-common.h'))).digest('hex').slice(0, 12);
-  return kitImage(name, { defines: { ...defines, COMMON_H_SHA: `0x${common}` } });
-}
+const blkGuest = blkTestGuest;
 
 function words(vm: Vm, count: number, from = 0): Uint32Array {
   return new Uint32Array(vm.memory.read(RESULTS + from * 4, count * 4).slice().buffer);
