@@ -3,6 +3,7 @@ import { native, k } from '../kvm/addon.js';
 import { errnoCode } from '../kvm/errors.js';
 import { chainViews, readChain, writeChain } from './chain-io.js';
 import type { GuestRanges } from './guest-ranges.js';
+import { GuestMemoryError } from '../memory/guest-memory.js';
 import type { DescriptorChain } from './queue.js';
 
 /**
@@ -82,10 +83,9 @@ export function planBlkRequest(ram: GuestRanges, disk: BlkDisk, chain: Descripto
   const done = (status: number, dataBytes = 0, ops: readonly BlkFileOp[] = []): BlkPlan => ({ ops, status, dataBytes, type, sector });
   if (chain.writableLength < 1 || chain.readableLength < HEADER_BYTES) return done(BlkStatus.IoErr);
   const statusAt = chain.writableLength - 1;
-  const header = readChain(ram, chain.readable, 0, HEADER_BYTES);
-  const view = new DataView(header.buffer);
-  type = view.getUint32(0, true);
-  sector = view.getBigUint64(8, true);
+  const header = readHeader(ram, chain);
+  type = header.type;
+  sector = header.sector;
   const inRange = (bytes: number): boolean => sector <= BigInt(Number.MAX_SAFE_INTEGER) && Number(sector) * SECTOR_SIZE + bytes <= disk.size;
   const offset = Number(sector) * SECTOR_SIZE;
   switch (type) {
@@ -136,6 +136,21 @@ export function planBlkRequest(ram: GuestRanges, disk: BlkDisk, chain: Descripto
   }
 }
 
+/** The request header's type and sector: in place where one RAM region holds it (the usual case), else copied out of the chain. */
+function readHeader(ram: GuestRanges, chain: DescriptorChain): { type: number; sector: bigint } {
+  const first = chain.readable[0]!;
+  if (first.len >= HEADER_BYTES) {
+    try {
+      return { type: ram.memory.readU32(first.addr), sector: ram.memory.readU64(first.addr + 8) };
+    } catch (e) {
+      // A header across two RAM regions: each part is still RAM (the chain was checked).
+      if (!(e instanceof GuestMemoryError)) throw e;
+    }
+  }
+  const view = new DataView(readChain(ram, chain.readable, 0, HEADER_BYTES).buffer);
+  return { type: view.getUint32(0, true), sector: view.getBigUint64(8, true) };
+}
+
 /**
  * Writes the status byte (IOERR instead of the plan's when the file
  * failed) and returns the used length: data bytes plus the status byte,
@@ -143,7 +158,11 @@ export function planBlkRequest(ram: GuestRanges, disk: BlkDisk, chain: Descripto
  */
 export function finishBlkRequest(ram: GuestRanges, chain: DescriptorChain, plan: BlkPlan, fileFailed = false): number {
   if (chain.writableLength < 1) return 0;
-  writeChain(ram, chain.writable, chain.writableLength - 1, Uint8Array.of(fileFailed ? BlkStatus.IoErr : plan.status));
+  // The status byte is the last byte of the last non-empty writable buffer.
+  let last = chain.writable.length - 1;
+  while (chain.writable[last]!.len === 0) last--;
+  const b = chain.writable[last]!;
+  ram.memory.writeU8(b.addr + b.len - 1, fileFailed ? BlkStatus.IoErr : plan.status);
   return (fileFailed ? 0 : plan.dataBytes) + 1;
 }
 
