@@ -281,36 +281,27 @@ describe('virtio-blk under KVM with our own guests', function () {
     });
   }
 
-  it('runs the requests of one queue on several I/O threads at once when the disk is slow (a 20 ms test delay per request), synchronously', async () => {
-    const image = join(dir, 'slow.img');
-    const sectors = 48 + 7;
-    writeFileSync(image, Buffer.alloc(sectors * SECTOR_SIZE));
-    const defines = { QD: 16, PER_CPU: 48, SEED: SEED_MQ, SHARED: 0, INTX: 0 };
-    const run = await runVm({ image: blkGuest('virtio-blk-mq', defines), vcpus: 1, disks: [{ path: image, aio: 'sync' }], ioThreads: 4, testKnobs: { blkDelayUs: 20_000 } });
-    expectPassed(run, 0x10, () => mqReport(run.vm, 1));
-    expect(mqReport(run.vm, 1).cpus[0]).to.include({ retired: 96, completions: 96, dataErrors: 0 });
-    // One queue, 16 requests outstanding: all four I/O threads of the disk took part, never more.
-    expect(run.vm.stats().virtio[0]!.requests).to.deep.equal({ completed: 96, maxInFlight: 4, aio: 'sync' });
-    const expected = Buffer.alloc(sectors * SECTOR_SIZE);
-    pattern(0, 48 * SECTOR_SIZE, SEED_MQ).copy(expected);
-    expectSameBytes(readFileSync(image), expected, 'image after the guest ran');
-  });
-
-  it('keeps every request of a slow disk in flight from one I/O thread through io_uring (a 20 ms delay per request, as ring timeouts)', async function () {
-    if (!AIO_MODES.includes('io_uring')) this.skip();
-    const image = join(dir, 'slow.img');
-    const sectors = 48 + 7;
-    writeFileSync(image, Buffer.alloc(sectors * SECTOR_SIZE));
-    const defines = { QD: 16, PER_CPU: 48, SEED: SEED_MQ, SHARED: 0, INTX: 0 };
-    const run = await runVm({ image: blkGuest('virtio-blk-mq', defines), vcpus: 1, disks: [{ path: image, aio: 'io_uring' }], ioThreads: 1, testKnobs: { blkDelayUs: 20_000 } });
-    expectPassed(run, 0x10, () => mqReport(run.vm, 1));
-    expect(mqReport(run.vm, 1).cpus[0]).to.include({ retired: 96, completions: 96, dataErrors: 0 });
-    // The guest keeps 16 outstanding; one thread held all 16 at once.
-    expect(run.vm.stats().virtio[0]!.requests).to.deep.equal({ completed: 96, maxInFlight: 16, aio: 'io_uring' });
-    const expected = Buffer.alloc(sectors * SECTOR_SIZE);
-    pattern(0, 48 * SECTOR_SIZE, SEED_MQ).copy(expected);
-    expectSameBytes(readFileSync(image), expected, 'image after the guest ran');
-  });
+  // The guest keeps 16 requests outstanding on one queue of a slow disk (a 20 ms test delay per request).
+  const slowDisk = [
+    { aio: 'sync' as const, ioThreads: 4, maxInFlight: 4, how: 'runs the requests of one queue on several I/O threads at once, synchronously: all four took part, never more' },
+    { aio: 'io_uring' as const, ioThreads: 1, maxInFlight: 16, how: 'keeps every request in flight from one I/O thread through io_uring (the delay as ring timeouts)' },
+  ];
+  for (const c of slowDisk) {
+    it(`${c.how}, when the disk is slow`, async function () {
+      if (!AIO_MODES.includes(c.aio)) this.skip();
+      const image = join(dir, 'slow.img');
+      const sectors = 48 + 7;
+      writeFileSync(image, Buffer.alloc(sectors * SECTOR_SIZE));
+      const defines = { QD: 16, PER_CPU: 48, SEED: SEED_MQ, SHARED: 0, INTX: 0 };
+      const run = await runVm({ image: blkGuest('virtio-blk-mq', defines), vcpus: 1, disks: [{ path: image, aio: c.aio }], ioThreads: c.ioThreads, testKnobs: { blkDelayUs: 20_000 } });
+      expectPassed(run, 0x10, () => mqReport(run.vm, 1));
+      expect(mqReport(run.vm, 1).cpus[0]).to.include({ retired: 96, completions: 96, dataErrors: 0 });
+      expect(run.vm.stats().virtio[0]!.requests).to.deep.equal({ completed: 96, maxInFlight: c.maxInFlight, aio: c.aio });
+      const expected = Buffer.alloc(sectors * SECTOR_SIZE);
+      pattern(0, 48 * SECTOR_SIZE, SEED_MQ).copy(expected);
+      expectSameBytes(readFileSync(image), expected, 'image after the guest ran');
+    });
+  }
 
   for (const aio of AIO_MODES) {
     it(`stops the VM with a clear error, instead of hanging the guest, when an I/O thread fails (aio=${aio})`, async () => {

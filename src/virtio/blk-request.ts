@@ -187,18 +187,12 @@ export function executeBlkRequest(ram: GuestRanges, disk: BlkDisk, chain: Descri
 
 function runFileOp(fd: number, op: BlkFileOp): void {
   switch (op.kind) {
-    case 'read': {
-      let at = op.at;
-      for (const v of op.views) {
-        readFully(fd, v, at);
-        at += v.length;
-      }
-      return;
-    }
+    case 'read':
     case 'write': {
+      const transfer = op.kind === 'read' ? readFully : writeFully;
       let at = op.at;
       for (const v of op.views) {
-        writeFully(fd, v, at);
+        transfer(fd, v, at);
         at += v.length;
       }
       return;
