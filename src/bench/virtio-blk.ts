@@ -1,5 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kvm } from '../kvm/kvm.js';
 import { ioUringAvailability } from '../kvm/io-uring.js';
@@ -135,6 +135,8 @@ export async function runVirtioBlkBench(ctx: BenchContext, params: BlkBenchParam
   for (const c of cases) if (c.runs.length) blkBenchImage(c.w);
   const dir = mkdtempSync(join(tmpdir(), 'nodevisor-bench-blk-'));
   const image = join(dir, 'bench.img');
+  // Other work on the machine moves both sides of a ratio, but not always alike: the report says how busy it was.
+  const loadBefore = loadavg()[0]!;
   const guest = new Map<string, BlkGuestRun[]>();
   const host = new Map<string, BlkHostRun[]>();
   try {
@@ -206,6 +208,7 @@ export async function runVirtioBlkBench(ctx: BenchContext, params: BlkBenchParam
     }
   }
   const notes = [`image ${params.imageBytes / MiB} MiB in a temporary directory, in the page cache for guest and host alike; sequential reads wrap at its end`];
+  notes.push(`host load average (1 min) ${loadBefore.toFixed(1)} before the runs, ${loadavg()[0]!.toFixed(1)} after`);
   const uring = ioUringAvailability();
   notes.push(uring.available ? 'disk requests through io_uring by default (aio=sync runs are the synchronous fallback)' : `io_uring is unavailable here (${uring.reason}): every run used the synchronous path`);
   if (tsc) notes.push(`guest TSC ${(tsc.hz / 1e6).toFixed(3)} MHz, from ${tsc.source === 'sysfs' ? 'sysfs tsc_freq_khz' : 'RDTSC against the ACPI PM timer in every run'}`);
