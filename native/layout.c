@@ -8,6 +8,7 @@
 #include <linux/falloc.h>
 #include <sys/eventfd.h>
 #include <linux/kvm.h>
+#include <liburing.h>
 #include "layout.h"
 
 #define K(name) {#name, (double)(name)},
@@ -168,6 +169,16 @@ K(EFD_SEMAPHORE)
 K(FALLOC_FL_KEEP_SIZE)
 K(FALLOC_FL_PUNCH_HOLE)
 K(SEEK_DATA)
+// io_uring (src/kvm/io-uring.ts): the features and operations it relies on
+K(IORING_FEAT_NODROP)
+K(IORING_FEAT_SUBMIT_STABLE)
+K(IORING_OP_READV)
+K(IORING_OP_WRITEV)
+K(IORING_OP_READ)
+K(IORING_OP_WRITE)
+K(IORING_OP_FSYNC)
+K(IORING_OP_FALLOCATE)
+K(IORING_OP_TIMEOUT)
 K(SEEK_HOLE)
 K(KVM_MEM_LOG_DIRTY_PAGES)
 K(KVM_MEM_READONLY)

@@ -13,6 +13,8 @@ import { IRQCHIP_MODES, DEFAULT_MEMORY, type VmOptions } from './vm/options.js';
 import type { IrqchipMode } from './vcpu/cpuid.js';
 import { parseTopology } from './vcpu/topology.js';
 import type { EntryMode } from './vcpu/boot-state.js';
+import type { DiskOptions } from './vm/disk-images.js';
+import { BLK_AIO_MODES, type BlkAio } from './virtio/blk.js';
 import { ApiServer } from './api/server.js';
 import { ctlCommand, CtlUsageError } from './api/ctl.js';
 import { topCommand, TopUsageError } from './top/cli.js';
@@ -80,8 +82,11 @@ Options for run:
                         need are appended)
   --irqchip MODE        user (default), split or kernel: where the interrupt
                         controllers are emulated
-  --disk PATH[,readonly] a raw disk image as a virtio-blk PCI device (vda,
-                        vdb, ... in Linux); repeatable
+  --disk PATH[,readonly][,aio=MODE]
+                        a raw disk image as a virtio-blk PCI device (vda,
+                        vdb, ... in Linux); repeatable. aio=io_uring (the
+                        default where the kernel allows it) or aio=sync
+                        (pread/pwrite, the fallback); --verbose says which
   --rng                 a virtio-rng PCI device fed from the host's CSPRNG
   --console KIND        serial (default): the terminal is the 16550 UART
                         (ttyS0); virtio: it is a virtio-console PCI device
@@ -145,11 +150,26 @@ function joinNegativeValues(args: string[]): string[] {
   return out;
 }
 
-/** `PATH` or `PATH,readonly` (also `ro`). */
-function parseDisk(text: string): { path: string; readonly: boolean } {
-  const m = /^(.*?)(?:,(readonly|ro))?$/.exec(text)!;
-  if (!m[1]) throw new UsageError(`--disk needs a path, optionally followed by ",readonly" (got "${text}")`);
-  return { path: m[1], readonly: m[2] !== undefined };
+/**
+ * `PATH[,readonly][,aio=MODE]` (`ro` for `readonly`; flags in any order).
+ * Flags are taken from the end, so a path may itself hold commas.
+ */
+function parseDisk(text: string): DiskOptions {
+  let path = text;
+  let readonly = false;
+  let aio: BlkAio | undefined;
+  for (let m = /,(readonly|ro|aio=[^,]*)$/.exec(path); m; m = /,(readonly|ro|aio=[^,]*)$/.exec(path)) {
+    path = path.slice(0, m.index);
+    if (!m[1]!.startsWith('aio=')) {
+      readonly = true;
+      continue;
+    }
+    const mode = m[1]!.slice(4);
+    if (!(BLK_AIO_MODES as readonly string[]).includes(mode)) throw new UsageError(`--disk ${text}: aio must be ${BLK_AIO_MODES.join(' or ')} (got "${mode}")`);
+    aio = mode as BlkAio;
+  }
+  if (!path) throw new UsageError(`--disk needs a path, optionally followed by ",readonly" and ",aio=io_uring|sync" (got "${text}")`);
+  return { path, readonly, ...(aio ? { aio } : {}) };
 }
 
 /** `--bios` takes an optional file: a bare `--bios` (last, or before another option) means the default firmware. */

@@ -5,6 +5,7 @@ import { validateReport } from '../src/bench/schema.js';
 import type { Metric, SuiteResult } from '../src/bench/types.js';
 import { runVirtioBlkBench, type BlkBenchParams } from '../src/bench/virtio-blk.js';
 import { blkBenchImage, blockSequence, blockSequenceHash, type BlkWorkload } from '../src/bench/virtio-blk-guest.js';
+import { ioUringAvailability } from '../src/kvm/io-uring.js';
 
 describe('virtio-blk suite: request sequences', () => {
   const w = (pattern: BlkWorkload['pattern'], count: number): BlkWorkload => ({ pattern, qd: 1, count, requestBytes: 4096 });
@@ -38,6 +39,7 @@ describe('virtio-blk suite under KVM', function () {
     imageBytes: 4 << 20,
     modes: ['user', 'split'],
     exitNotify: ['user'],
+    syncAio: ['user'],
     workloads: [
       { pattern: 'randread', qd: 1, count: 200, requestBytes: 4096 },
       { pattern: 'randread', qd: 8, count: 400, requestBytes: 4096 },
@@ -58,7 +60,7 @@ describe('virtio-blk suite under KVM', function () {
     for (const c of ['randread-4k.qd1', 'randread-4k.qd8', 'seqread-64k.qd4']) {
       expected.push(`virtio-blk.${c}.host`);
       for (const m of ['user', 'split']) expected.push(`virtio-blk.${c}.${m}`, `virtio-blk.${c}.${m}.ratio-vs-host`);
-      expected.push(`virtio-blk.${c}.user.exit-notify`, `virtio-blk.${c}.user.ioeventfd-gain`);
+      expected.push(`virtio-blk.${c}.user.exit-notify`, `virtio-blk.${c}.user.ioeventfd-gain`, `virtio-blk.${c}.user.aio-sync`, `virtio-blk.${c}.user.io_uring-gain`);
     }
     expect(result.suite).to.equal('virtio-blk');
     expect([...byId.keys()].sort()).to.deep.equal(expected.sort());
@@ -71,7 +73,7 @@ describe('virtio-blk suite under KVM', function () {
       expect(m.better, m.id).to.equal('higher');
       expect(m.tolerance, m.id).to.be.within(0.01, 0.5);
       expect(m.description.length, m.id).to.be.greaterThan(20);
-      expect(m.unit, m.id).to.equal(/ratio-vs-host|ioeventfd-gain/.test(m.id) ? 'ratio' : m.id.includes('randread') ? 'IOPS' : 'MiB/s');
+      expect(m.unit, m.id).to.equal(/ratio-vs-host|ioeventfd-gain|io_uring-gain/.test(m.id) ? 'ratio' : m.id.includes('randread') ? 'IOPS' : 'MiB/s');
       expect(m.params!.qd, m.id).to.equal(Number(/\.qd(\d+)/.exec(m.id)![1]));
     }
   });
@@ -103,8 +105,22 @@ describe('virtio-blk suite under KVM', function () {
     }
   });
 
+  it('measures the synchronous path too, says which aio ran, and pairs the io_uring gain per repetition', () => {
+    const uring = ioUringAvailability().available;
+    for (const c of ['randread-4k.qd1', 'randread-4k.qd8', 'seqread-64k.qd4']) {
+      const byDefault = byId.get(`virtio-blk.${c}.user`)!;
+      const sync = byId.get(`virtio-blk.${c}.user.aio-sync`)!;
+      const gain = byId.get(`virtio-blk.${c}.user.io_uring-gain`)!;
+      expect(byDefault.params).to.include({ aio: uring ? 'io_uring' : 'sync' });
+      expect(byId.get(`virtio-blk.${c}.split`)!.params).to.include({ aio: uring ? 'io_uring' : 'sync' });
+      expect(sync.params).to.include({ irqchip: 'user', ioeventfd: 1, aio: 'sync' });
+      gain.samples.forEach((g, k) => expect(g, `${gain.id} repetition ${k}`).to.be.closeTo(byDefault.samples[k]! / sync.samples[k]!, 1e-9 * g));
+    }
+    expect(result.notes.some((n) => (uring ? /through io_uring by default/ : /io_uring is unavailable here/).test(n))).to.equal(true);
+  });
+
   it('reports progress for every run, ending complete, and notes how the guest TSC was calibrated', () => {
-    const total = 2 * 3 * 4; // repetitions x workloads x (host + 2 modes + user without ioeventfds)
+    const total = 2 * 3 * 5; // repetitions x workloads x (host + 2 modes + user without ioeventfds + user with aio=sync)
     expect(progress[0]!.total).to.equal(total);
     expect(progress[progress.length - 1]).to.deep.equal({ done: total, total });
     expect(result.notes.some((n) => /guest TSC [\d.]+ MHz/.test(n))).to.equal(true);
@@ -119,6 +135,8 @@ describe('virtio-blk suite under KVM', function () {
       'virtio-blk.randread-4k.qd1.user.ratio-vs-host',
       'virtio-blk.randread-4k.qd1.user.exit-notify',
       'virtio-blk.randread-4k.qd1.user.ioeventfd-gain',
+      'virtio-blk.randread-4k.qd1.user.aio-sync',
+      'virtio-blk.randread-4k.qd1.user.io_uring-gain',
     ]);
     expect(validateReport(JSON.parse(reportJson(report)))).to.deep.equal([]);
   });

@@ -1,10 +1,12 @@
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { testImage } from './helpers/guests.js';
-import { cli } from './helpers/cli.js';
+import { blkTestGuest, testImage } from './helpers/guests.js';
+import { cli, cliUnder } from './helpers/cli.js';
+import { ioUringAvailability } from '../src/kvm/io-uring.js';
 
 describe('nodevisor CLI', function () {
   this.timeout(90000);
@@ -126,4 +128,48 @@ describe('nodevisor CLI with a malformed kernel image', function () {
     expect(r.status).to.equal(64);
     expect(r.stderr.trimEnd()).to.equal(`nodevisor: ${path} is not a Linux bzImage: no "HdrS" signature at offset 0x202 (found 5a 5a 5a 5a)`);
   });
+});
+
+describe('nodevisor CLI: how disk requests reach the image (aio)', function () {
+  this.timeout(120000);
+  const dir = mkdtempSync(join(tmpdir(), 'nodevisor-cli-aio-'));
+  const deny = join(dir, 'deny-io-uring');
+  const image = join(dir, 'mq.img');
+  // The multi-queue guest writes 2 x 64 sectors from one vCPU, reads them back and checks them: debug-exit 0x10 when all is well.
+  const guest = (): string => blkTestGuest('virtio-blk-mq', { QD: 8, PER_CPU: 64, SEED: 0x5eed, SHARED: 0, INTX: 0 }).source as string;
+  const PASSED = (0x10 << 1) | 1;
+  before(() => {
+    execFileSync('gcc', ['-O2', '-o', deny, fileURLToPath(new URL('../../test/helpers/deny-io-uring.c', import.meta.url))]);
+  });
+  beforeEach(() => writeFileSync(image, Buffer.alloc(135 * 512)));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('documents aio in run --help and refuses an unknown mode', async () => {
+    expect((await cli('run', '--help')).stdout).to.match(/--disk PATH\[,readonly\]\[,aio=MODE\][\s\S]*aio=io_uring \(the\s+default where the kernel allows it\) or aio=sync/);
+    const r = await cli('run', '--disk', `${image},aio=posix`);
+    expect(r.status).to.equal(64);
+    expect(r.stderr).to.contain('aio must be io_uring or sync (got "posix")');
+  });
+
+  it('says with --verbose that the disk goes through io_uring by default, or synchronously with aio=sync', async function () {
+    if (!ioUringAvailability().available) this.skip();
+    const byDefault = await cli('run', '--verbose', '--image', guest(), '--disk', image);
+    expect(byDefault.status, byDefault.stderr).to.equal(PASSED);
+    expect(byDefault.stderr).to.match(/virtio-blk .*mq\.img: requests through io_uring, \d+ I\/O threads?/);
+    const sync = await cli('run', '--verbose', '--image', guest(), '--disk', `${image},aio=sync`);
+    expect(sync.status, sync.stderr).to.equal(PASSED);
+    expect(sync.stderr).to.match(/virtio-blk .*mq\.img: synchronous requests \(aio=sync\)/);
+  });
+
+  for (const errno of ['EPERM', 'ENOSYS']) {
+    it(`falls back to synchronous requests, and says why, where io_uring_setup fails with ${errno}; refuses an explicit aio=io_uring there`, async () => {
+      const fallback = await cliUnder([deny, errno], 'run', '--verbose', '--image', guest(), '--disk', image);
+      expect(fallback.status, fallback.stderr).to.equal(PASSED);
+      const why = errno === 'EPERM' ? 'io_uring_setup was refused (EPERM: sysctl kernel.io_uring_disabled, or a seccomp filter' : 'the kernel has no io_uring (io_uring_setup: ENOSYS)';
+      expect(fallback.stderr).to.contain(`mq.img: synchronous requests (${why}`);
+      const forced = await cliUnder([deny, errno], 'run', '--image', guest(), '--disk', `${image},aio=io_uring`);
+      expect(forced.status).to.equal(64);
+      expect(forced.stderr).to.contain(`mq.img asks for aio=io_uring, but ${why}`);
+    });
+  }
 });

@@ -1,12 +1,12 @@
 import { expect } from 'chai';
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runVm, kitImage, TEST_GUESTS, type GuestRun } from './helpers/guests.js';
-import type { FlatImage } from '../src/vm/options.js';
+import { runVm, blkTestGuest, type GuestRun } from './helpers/guests.js';
 import type { IrqchipMode, Vm } from '../src/index.js';
 import { BlkStatus, SECTOR_SIZE } from '../src/virtio/blk-request.js';
+import type { BlkAio } from '../src/virtio/blk.js';
+import { ioUringAvailability } from '../src/kvm/io-uring.js';
 
 /**
  * virtio-blk driven by our own guests (test/guests/virtio-blk*.c on
@@ -14,7 +14,9 @@ import { BlkStatus, SECTOR_SIZE } from '../src/virtio/blk-request.js';
  * by the guest checked byte for byte in the image file, data the host put
  * in the image checked by the guest, error statuses, and many requests in
  * flight on one queue per vCPU or on one shared queue, completed through
- * MSI-X or INTx.
+ * MSI-X or INTx. Disks go through io_uring where the host has it (the
+ * default); the synchronous path runs the same guests, and both must
+ * leave the same bytes and report the same statuses.
  */
 
 const RESULTS = 0x1000000;
@@ -24,12 +26,12 @@ const SEED_B = 0x7654321;
 const SEED_W = 0xabcdef0;
 const SEED_MQ = 0x5eed;
 const SEEDS = { SEED_A, SEED_B, SEED_W };
+/** The aio modes this host can run: the synchronous path always, io_uring where the kernel allows it. */
+const AIO_MODES: BlkAio[] = ioUringAvailability().available ? ['io_uring', 'sync'] : ['sync'];
+/** What the default (no aio option) gives here. */
+const DEFAULT_AIO: BlkAio = AIO_MODES[0]!;
 
-/** The guest's image; the shared header's hash goes in as a define, as buildGuest's cache key covers only the sources and guests/lib. */
-function blkGuest(name: 'virtio-blk' | 'virtio-blk-mq', defines: Record<string, string | number>): FlatImage {
-  const common = createHash('sha256').update(readFileSync(join(TEST_GUESTS, 'virtio-blk-common.h'))).digest('hex').slice(0, 12);
-  return kitImage(name, { defines: { ...defines, COMMON_H_SHA: `0x${common}` } });
-}
+const blkGuest = blkTestGuest;
 
 function words(vm: Vm, count: number, from = 0): Uint32Array {
   return new Uint32Array(vm.memory.read(RESULTS + from * 4, count * 4).slice().buffer);
@@ -173,121 +175,158 @@ describe('virtio-blk under KVM with our own guests', function () {
 
   for (const mode of MODES) {
     describe(`irqchip "${mode}"`, () => {
-      it('writes sectors, multi-descriptor and indirect chains, zeroes and the last sector; the file holds exactly that after FLUSH', async () => {
-        const sectors = 515; // not a power of two: the last sector is not where a round size would put it
-        const image = join(dir, 'write.img');
-        writeFileSync(image, Buffer.alloc(sectors * SECTOR_SIZE, 0xee));
-        const run = await runVm({ image: blkGuest('virtio-blk', { SCENARIO: 'WRITE', ...SEEDS }), irqchip: mode, disks: [{ path: image }] });
-        expectPassed(run, 0x10, () => singleReport(run.vm));
-        const r = singleReport(run.vm);
-        expect(r.capacity).to.equal(sectors);
-        expect(r.features & bit(32), 'VERSION_1').to.equal(bit(32));
-        expect(r.features & bit(29), 'EVENT_IDX').to.equal(bit(29));
-        const { Ok, IoErr } = BlkStatus;
-        // 3 single sectors, 3-buffer chain, indirect, zeroes, last, past the end, flush.
-        expect(r.statuses).to.deep.equal([Ok, Ok, Ok, Ok, Ok, Ok, Ok, IoErr, Ok]);
-        expect(r.lengths, 'a write returns only its status byte').to.deep.equal(new Array(9).fill(1));
-        expect(r.irqs, 'one MSI-X interrupt per request').to.equal(9);
+      it('writes sectors, multi-descriptor and indirect chains, zeroes and the last sector; the file holds exactly that after FLUSH, through each aio path', async () => {
+        const reports: unknown[] = [];
+        for (const aio of AIO_MODES) {
+          const sectors = 515; // not a power of two: the last sector is not where a round size would put it
+          const image = join(dir, 'write.img');
+          writeFileSync(image, Buffer.alloc(sectors * SECTOR_SIZE, 0xee));
+          const run = await runVm({ image: blkGuest('virtio-blk', { SCENARIO: 'WRITE', ...SEEDS }), irqchip: mode, disks: [{ path: image, aio }] });
+          expectPassed(run, 0x10, () => singleReport(run.vm));
+          expect(run.vm.stats().virtio[0]!.requests!.aio, 'the path that ran').to.equal(aio);
+          const r = singleReport(run.vm);
+          expect(r.capacity).to.equal(sectors);
+          expect(r.features & bit(32), 'VERSION_1').to.equal(bit(32));
+          expect(r.features & bit(29), 'EVENT_IDX').to.equal(bit(29));
+          const { Ok, IoErr } = BlkStatus;
+          // 3 single sectors, 3-buffer chain, indirect, zeroes, last, past the end, flush.
+          expect(r.statuses).to.deep.equal([Ok, Ok, Ok, Ok, Ok, Ok, Ok, IoErr, Ok]);
+          expect(r.lengths, 'a write returns only its status byte').to.deep.equal(new Array(9).fill(1));
+          expect(r.irqs, 'one MSI-X interrupt per request').to.equal(9);
 
-        const expected = Buffer.alloc(sectors * SECTOR_SIZE, 0xee);
-        const put = (sector: number, count: number): void => {
-          pattern(sector * SECTOR_SIZE, count * SECTOR_SIZE, SEED_W).copy(expected, sector * SECTOR_SIZE);
-        };
-        for (const s of [1, 7, 100]) put(s, 1);
-        put(16, 8);
-        put(40, 4);
-        expected.fill(0, 60 * SECTOR_SIZE, 68 * SECTOR_SIZE);
-        put(sectors - 1, 1);
-        expectSameBytes(readFileSync(image), expected, 'image after the guest ran');
+          const expected = Buffer.alloc(sectors * SECTOR_SIZE, 0xee);
+          const put = (sector: number, count: number): void => {
+            pattern(sector * SECTOR_SIZE, count * SECTOR_SIZE, SEED_W).copy(expected, sector * SECTOR_SIZE);
+          };
+          for (const s of [1, 7, 100]) put(s, 1);
+          put(16, 8);
+          put(40, 4);
+          expected.fill(0, 60 * SECTOR_SIZE, 68 * SECTOR_SIZE);
+          put(sectors - 1, 1);
+          expectSameBytes(readFileSync(image), expected, `image after the guest ran (aio=${aio})`);
+          reports.push(r);
+        }
+        for (const r of reports.slice(1)) expect(r, `${AIO_MODES.join(' and ')}: the same report`).to.deep.equal(reports[0]);
       });
 
       for (const c of MQ_CASES) {
-        it(mqName(c), async () => {
-          const sectors = 4 * 256 + 7;
-          const image = join(dir, 'mq.img');
-          writeFileSync(image, Buffer.alloc(sectors * SECTOR_SIZE, 0xee));
-          const defines = { QD: c.qd, PER_CPU: c.perCpu, SEED: SEED_MQ, SHARED: c.shared ? 1 : 0, INTX: c.intx ? 1 : 0 };
-          const run = await runVm({ image: blkGuest('virtio-blk-mq', defines), vcpus: c.vcpus, irqchip: mode, disks: [{ path: image }] });
-          expectPassed(run, 0x10, () => mqReport(run.vm, c.vcpus));
-          const r = mqReport(run.vm, c.vcpus);
-          const n = 2 * c.perCpu;
-          const total = n * c.vcpus;
-          expect(r.queues).to.equal(c.shared ? 1 : c.vcpus);
-          expect(r.features & bit(29), 'EVENT_IDX unless INTx').to.equal(c.intx ? 0n : bit(29));
-          expect(r.finished).to.equal(c.vcpus);
-          for (const [i, cpu] of r.cpus.entries()) {
-            expect(cpu, `vCPU ${i}`).to.include({ submitted: n, retired: n, completions: n, statusErrors: 0, lengthErrors: 0, dataErrors: 0, wrongCpu: 0 });
-            expect(cpu.notifies, `vCPU ${i} notified its queue`).to.be.within(1, n);
-            // Completions are found only in interrupt handlers, on the vCPU the queue's interrupt targets:
-            // at most one MSI per completion; a level line may be re-delivered once per EOI (README, host quirks).
-            if (i === 0 || !(c.shared || c.intx)) expect(cpu.irqs, `vCPU ${i} interrupts`).to.be.within(1, c.intx ? 2 * total : c.shared ? total : n);
-            else expect(cpu.irqs, `vCPU ${i} interrupts`).to.equal(0);
-          }
-          for (const q of r.perQueue) expect(q.bad, 'used ids that were not outstanding').to.equal(0);
-          expect(r.perQueue.reduce((sum, q) => sum + q.found, 0)).to.equal(total);
-          if (!c.shared && !c.intx) for (const [i, q] of r.perQueue.entries()) expect(q.found, `queue ${i}`).to.equal(n);
-          if (c.intx) expect(r.isrQueueBits, 'handler runs that found the queue bit in the ISR').to.be.at.least(1);
+        it(`${mqName(c)}, through each aio path`, async () => {
+          for (const aio of AIO_MODES) {
+            const sectors = 4 * 256 + 7;
+            const image = join(dir, 'mq.img');
+            writeFileSync(image, Buffer.alloc(sectors * SECTOR_SIZE, 0xee));
+            const defines = { QD: c.qd, PER_CPU: c.perCpu, SEED: SEED_MQ, SHARED: c.shared ? 1 : 0, INTX: c.intx ? 1 : 0 };
+            const run = await runVm({ image: blkGuest('virtio-blk-mq', defines), vcpus: c.vcpus, irqchip: mode, disks: [{ path: image, aio }] });
+            expectPassed(run, 0x10, () => mqReport(run.vm, c.vcpus));
+            expect(run.vm.stats().virtio[0]!.requests!.aio, 'the path that ran').to.equal(aio);
+            const r = mqReport(run.vm, c.vcpus);
+            const n = 2 * c.perCpu;
+            const total = n * c.vcpus;
+            expect(r.queues).to.equal(c.shared ? 1 : c.vcpus);
+            expect(r.features & bit(29), 'EVENT_IDX unless INTx').to.equal(c.intx ? 0n : bit(29));
+            expect(r.finished).to.equal(c.vcpus);
+            for (const [i, cpu] of r.cpus.entries()) {
+              expect(cpu, `vCPU ${i}`).to.include({ submitted: n, retired: n, completions: n, statusErrors: 0, lengthErrors: 0, dataErrors: 0, wrongCpu: 0 });
+              expect(cpu.notifies, `vCPU ${i} notified its queue`).to.be.within(1, n);
+              // Completions are found only in interrupt handlers, on the vCPU the queue's interrupt targets:
+              // at most one MSI per completion; a level line may be re-delivered once per EOI (README, host quirks).
+              if (i === 0 || !(c.shared || c.intx)) expect(cpu.irqs, `vCPU ${i} interrupts`).to.be.within(1, c.intx ? 2 * total : c.shared ? total : n);
+              else expect(cpu.irqs, `vCPU ${i} interrupts`).to.equal(0);
+            }
+            for (const q of r.perQueue) expect(q.bad, 'used ids that were not outstanding').to.equal(0);
+            expect(r.perQueue.reduce((sum, q) => sum + q.found, 0)).to.equal(total);
+            if (!c.shared && !c.intx) for (const [i, q] of r.perQueue.entries()) expect(q.found, `queue ${i}`).to.equal(n);
+            if (c.intx) expect(r.isrQueueBits, 'handler runs that found the queue bit in the ISR').to.be.at.least(1);
 
-          const expected = Buffer.alloc(sectors * SECTOR_SIZE, 0xee);
-          pattern(0, c.vcpus * c.perCpu * SECTOR_SIZE, SEED_MQ).copy(expected);
-          expectSameBytes(readFileSync(image), expected, 'image after the guest ran');
+            const expected = Buffer.alloc(sectors * SECTOR_SIZE, 0xee);
+            pattern(0, c.vcpus * c.perCpu * SECTOR_SIZE, SEED_MQ).copy(expected);
+            expectSameBytes(readFileSync(image), expected, `image after the guest ran (aio=${aio})`);
+          }
         });
       }
 
-      it('reads what the host wrote, through unaligned buffers, indirect tables and the last sector; errors past the end; GET_ID; a read-only disk refuses writes', async () => {
-        const sectors = 2051;
-        const image = join(dir, 'read-me.img');
-        const ro = join(dir, 'ro.img');
-        const data = pattern(0, sectors * SECTOR_SIZE, SEED_A);
-        const roData = pattern(0, 64 * SECTOR_SIZE, SEED_B);
-        writeFileSync(image, data);
-        writeFileSync(ro, roData);
-        const run = await runVm({ image: blkGuest('virtio-blk', { SCENARIO: 'READ', ...SEEDS }), irqchip: mode, disks: [{ path: image }, { path: ro, readonly: true }] });
-        expectPassed(run, 0x10, () => singleReport(run.vm));
-        const r = singleReport(run.vm);
-        expect(r.capacity).to.equal(sectors);
-        expect(r.features & bit(29), 'no EVENT_IDX asked for').to.equal(0n);
-        const { Ok, IoErr, Unsupported } = BlkStatus;
-        // disk 0: 4 reads, past the end, across the end, unknown type, GET_ID; disk 1: read, write, flush.
-        expect(r.statuses).to.deep.equal([Ok, Ok, Ok, Ok, IoErr, IoErr, Unsupported, Ok, Ok, IoErr, Ok]);
-        expect(r.lengths, 'used lengths: data written plus the status byte').to.deep.equal([2049, 2049, 1537, 513, 1, 1, 1, 21, 513, 1, 1]);
-        expect(r.irqs).to.equal(11);
-        const ranges: [number, number][] = [[0, 4], [9, 4], [20, 3], [sectors - 1, 1]];
-        let h = 0x811c9dc5;
-        for (const [s, n] of ranges) h = fnv1a(data.subarray(s * SECTOR_SIZE, (s + n) * SECTOR_SIZE), h);
-        expect(r.checksum.toString(16), 'checksum of what the guest read').to.equal(h.toString(16));
-        expect(r.id.toString('latin1').replace(/\0+$/, '')).to.equal('read-me.img');
-        expect(r.roOffered & bit(5), 'VIRTIO_BLK_F_RO offered').to.equal(bit(5));
-        expectSameBytes(readFileSync(ro), roData, 'read-only image');
-        expectSameBytes(readFileSync(image), data, 'image the guest only read');
+      it('reads what the host wrote, through unaligned buffers, indirect tables and the last sector; errors past the end; GET_ID; a read-only disk refuses writes; through each aio path', async () => {
+        const reports: unknown[] = [];
+        for (const aio of AIO_MODES) {
+          const sectors = 2051;
+          const image = join(dir, 'read-me.img');
+          const ro = join(dir, 'ro.img');
+          const data = pattern(0, sectors * SECTOR_SIZE, SEED_A);
+          const roData = pattern(0, 64 * SECTOR_SIZE, SEED_B);
+          writeFileSync(image, data);
+          writeFileSync(ro, roData);
+          const run = await runVm({ image: blkGuest('virtio-blk', { SCENARIO: 'READ', ...SEEDS }), irqchip: mode, disks: [{ path: image, aio }, { path: ro, readonly: true, aio }] });
+          expectPassed(run, 0x10, () => singleReport(run.vm));
+          expect(run.vm.stats().virtio.map((v) => v.requests!.aio), 'the path that ran').to.deep.equal([aio, aio]);
+          const r = singleReport(run.vm);
+          expect(r.capacity).to.equal(sectors);
+          expect(r.features & bit(29), 'no EVENT_IDX asked for').to.equal(0n);
+          const { Ok, IoErr, Unsupported } = BlkStatus;
+          // disk 0: 4 reads, past the end, across the end, unknown type, GET_ID; disk 1: read, write, flush.
+          expect(r.statuses).to.deep.equal([Ok, Ok, Ok, Ok, IoErr, IoErr, Unsupported, Ok, Ok, IoErr, Ok]);
+          expect(r.lengths, 'used lengths: data written plus the status byte').to.deep.equal([2049, 2049, 1537, 513, 1, 1, 1, 21, 513, 1, 1]);
+          expect(r.irqs).to.equal(11);
+          const ranges: [number, number][] = [[0, 4], [9, 4], [20, 3], [sectors - 1, 1]];
+          let h = 0x811c9dc5;
+          for (const [s, n] of ranges) h = fnv1a(data.subarray(s * SECTOR_SIZE, (s + n) * SECTOR_SIZE), h);
+          expect(r.checksum.toString(16), 'checksum of what the guest read').to.equal(h.toString(16));
+          expect(r.id.toString('latin1').replace(/\0+$/, '')).to.equal('read-me.img');
+          expect(r.roOffered & bit(5), 'VIRTIO_BLK_F_RO offered').to.equal(bit(5));
+          expectSameBytes(readFileSync(ro), roData, 'read-only image');
+          expectSameBytes(readFileSync(image), data, 'image the guest only read');
+          reports.push(r);
+        }
+        for (const r of reports.slice(1)) expect(r, `${AIO_MODES.join(' and ')}: the same report`).to.deep.equal(reports[0]);
       });
     });
   }
 
-  it('runs the requests of one queue on several I/O threads at once when the disk is slow (a 20 ms test delay per request)', async () => {
-    const image = join(dir, 'slow.img');
-    const sectors = 48 + 7;
-    writeFileSync(image, Buffer.alloc(sectors * SECTOR_SIZE));
-    const defines = { QD: 16, PER_CPU: 48, SEED: SEED_MQ, SHARED: 0, INTX: 0 };
-    const run = await runVm({ image: blkGuest('virtio-blk-mq', defines), vcpus: 1, disks: [{ path: image }], ioThreads: 4, testKnobs: { blkDelayUs: 20_000 } });
-    expectPassed(run, 0x10, () => mqReport(run.vm, 1));
-    expect(mqReport(run.vm, 1).cpus[0]).to.include({ retired: 96, completions: 96, dataErrors: 0 });
-    // One queue, 16 requests outstanding: all four I/O threads of the disk took part, never more.
-    expect(run.vm.stats().virtio[0]!.requests).to.deep.equal({ completed: 96, maxInFlight: 4 });
-    const expected = Buffer.alloc(sectors * SECTOR_SIZE);
-    pattern(0, 48 * SECTOR_SIZE, SEED_MQ).copy(expected);
-    expectSameBytes(readFileSync(image), expected, 'image after the guest ran');
-  });
+  // The guest keeps 16 requests outstanding on one queue of a slow disk (a 20 ms test delay per request).
+  const slowDisk = [
+    { aio: 'sync' as const, ioThreads: 4, maxInFlight: 4, how: 'runs the requests of one queue on several I/O threads at once, synchronously: all four took part, never more' },
+    { aio: 'io_uring' as const, ioThreads: 1, maxInFlight: 16, how: 'keeps every request in flight from one I/O thread through io_uring (the delay as ring timeouts)' },
+  ];
+  for (const c of slowDisk) {
+    it(`${c.how}, when the disk is slow`, async function () {
+      if (!AIO_MODES.includes(c.aio)) this.skip();
+      const image = join(dir, 'slow.img');
+      const sectors = 48 + 7;
+      writeFileSync(image, Buffer.alloc(sectors * SECTOR_SIZE));
+      const defines = { QD: 16, PER_CPU: 48, SEED: SEED_MQ, SHARED: 0, INTX: 0 };
+      const run = await runVm({ image: blkGuest('virtio-blk-mq', defines), vcpus: 1, disks: [{ path: image, aio: c.aio }], ioThreads: c.ioThreads, testKnobs: { blkDelayUs: 20_000 } });
+      expectPassed(run, 0x10, () => mqReport(run.vm, 1));
+      expect(mqReport(run.vm, 1).cpus[0]).to.include({ retired: 96, completions: 96, dataErrors: 0 });
+      expect(run.vm.stats().virtio[0]!.requests).to.deep.equal({ completed: 96, maxInFlight: c.maxInFlight, aio: c.aio });
+      const expected = Buffer.alloc(sectors * SECTOR_SIZE);
+      pattern(0, 48 * SECTOR_SIZE, SEED_MQ).copy(expected);
+      expectSameBytes(readFileSync(image), expected, 'image after the guest ran');
+    });
+  }
 
-  it('stops the VM with a clear error, instead of hanging the guest, when an I/O thread fails', async () => {
-    const image = join(dir, 'fail.img');
-    writeFileSync(image, Buffer.alloc((2 * 64 + 7) * SECTOR_SIZE));
-    const defines = { QD: 8, PER_CPU: 64, SEED: SEED_MQ, SHARED: 0, INTX: 0 };
-    const run = await runVm({ image: blkGuest('virtio-blk-mq', defines), vcpus: 1, disks: [{ path: image }], ioThreads: 1, testKnobs: { blkFailAfter: 10 } });
-    expect(run.result.reason.kind).to.equal('error');
-    expect(run.result.message).to.match(/virtio-blk I\/O thread failed: Error: failing as the blkFailAfter test knob asks/);
-    expect(run.result.exitStatus).to.equal(6);
-    expect(run.vm.stats().virtio[0]!.requests!.completed).to.equal(10);
+  for (const aio of AIO_MODES) {
+    it(`stops the VM with a clear error, instead of hanging the guest, when an I/O thread fails (aio=${aio})`, async () => {
+      const image = join(dir, 'fail.img');
+      writeFileSync(image, Buffer.alloc((2 * 64 + 7) * SECTOR_SIZE));
+      const defines = { QD: 8, PER_CPU: 64, SEED: SEED_MQ, SHARED: 0, INTX: 0 };
+      const run = await runVm({ image: blkGuest('virtio-blk-mq', defines), vcpus: 1, disks: [{ path: image, aio }], ioThreads: 1, testKnobs: { blkFailAfter: 10 } });
+      expect(run.result.reason.kind).to.equal('error');
+      expect(run.result.message).to.match(/virtio-blk I\/O thread failed: Error: failing as the blkFailAfter test knob asks/);
+      expect(run.result.exitStatus).to.equal(6);
+      expect(run.vm.stats().virtio[0]!.requests!.completed).to.equal(10);
+    });
+  }
+
+  it(`says in its log how each disk's requests go: ${DEFAULT_AIO} by default here, synchronous with aio=sync`, async () => {
+    const a = join(dir, 'a.img');
+    const b = join(dir, 'b.img');
+    writeFileSync(a, pattern(0, 2051 * SECTOR_SIZE, SEED_A));
+    writeFileSync(b, pattern(0, 64 * SECTOR_SIZE, SEED_B));
+    const run = await runVm({ image: blkGuest('virtio-blk', { SCENARIO: 'READ', ...SEEDS }), disks: [{ path: a }, { path: b, readonly: true, aio: 'sync' }], ioThreads: 2 });
+    expectPassed(run, 0x10, () => singleReport(run.vm));
+    const defaultLine = DEFAULT_AIO === 'io_uring' ? 'requests through io_uring' : `synchronous requests (${ioUringAvailability().available ? '' : (ioUringAvailability() as { reason: string }).reason})`;
+    expect(run.logs).to.include(`virtio-blk ${a}: ${defaultLine}, 2 I/O threads`);
+    expect(run.logs).to.include(`virtio-blk ${b}: synchronous requests (aio=sync), 2 I/O threads`);
+    expect(run.vm.stats().virtio.map((v) => v.requests!.aio)).to.deep.equal([DEFAULT_AIO, 'sync']);
   });
 
   // Every notify the guests count reaches the I/O threads exactly once, through KVM's ioeventfd (no exit) or an MMIO exit.

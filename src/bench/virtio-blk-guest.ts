@@ -1,6 +1,7 @@
 import { Vm } from '../vm/vm.js';
 import type { FlatImage } from '../vm/options.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
+import type { BlkAio } from '../virtio/blk.js';
 import { kitGuest } from './guests.js';
 import type { TscCalibration } from './scaling-guest.js';
 
@@ -48,6 +49,8 @@ export interface BlkGuestRun {
   notifies: number;
   /** FNV-1a of the block numbers in issue order (blockSequenceHash). */
   offsetHash: number;
+  /** How the disk's requests reached the image, as the VM's stats say. */
+  aio: BlkAio | 'io_uring+sync';
 }
 
 /** Block numbers (in units of requestBytes) the workload reads, in issue order, over `blocks` blocks. */
@@ -89,10 +92,10 @@ export function blkBenchImage(w: BlkWorkload): FlatImage {
   });
 }
 
-/** Boots the guest on `imagePath` (read-only) and returns what its loop measured. Throws on any failure. */
-export async function runBlkGuest(w: BlkWorkload, imagePath: string, irqchip: IrqchipMode, ioeventfd = true): Promise<BlkGuestRun> {
-  const what = `virtio-blk ${w.pattern} QD ${w.qd} guest (irqchip ${irqchip}${ioeventfd ? '' : ', no ioeventfd'})`;
-  const vm = new Vm({ vcpus: 1, memory: '64M', irqchip, ioeventfd, image: blkBenchImage(w), disks: [{ path: imagePath, readonly: true }] });
+/** Boots the guest on `imagePath` (read-only) and returns what its loop measured. Throws on any failure. `aio` left out: the default. */
+export async function runBlkGuest(w: BlkWorkload, imagePath: string, irqchip: IrqchipMode, ioeventfd = true, aio?: BlkAio): Promise<BlkGuestRun> {
+  const what = `virtio-blk ${w.pattern} QD ${w.qd} guest (irqchip ${irqchip}${ioeventfd ? '' : ', no ioeventfd'}${aio ? `, aio=${aio}` : ''})`;
+  const vm = new Vm({ vcpus: 1, memory: '64M', irqchip, ioeventfd, image: blkBenchImage(w), disks: [{ path: imagePath, readonly: true, ...(aio ? { aio } : {}) }] });
   const began = performance.now();
   await vm.start();
   const watchdog = setTimeout(() => void vm.stop(), WATCHDOG_MS);
@@ -115,6 +118,7 @@ export async function runBlkGuest(w: BlkWorkload, imagePath: string, irqchip: Ir
     errors: report(3),
     notifies: report(5),
     offsetHash: report(6),
+    aio: vm.stats().virtio[0]!.requests!.aio,
   };
   if (run.completed !== w.count) throw new Error(`${what} completed ${run.completed} of ${w.count} requests`);
   if (run.errors) throw new Error(`${what}: ${run.errors} requests failed (status, length or data)`);

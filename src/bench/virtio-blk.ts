@@ -1,8 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Kvm } from '../kvm/kvm.js';
+import { ioUringAvailability } from '../kvm/io-uring.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
+import type { BlkAio } from '../virtio/blk.js';
 import type { BenchContext, Better, Metric, Suite, SuiteResult } from './types.js';
 import { BLOCK_WORD_BYTES, blockSequence, blockSequenceHash, blkBenchImage, runBlkGuest, type BlkGuestRun, type BlkWorkload } from './virtio-blk-guest.js';
 import { HOST_PASSES, runBlkHostReference, type BlkHostRun } from './virtio-blk-ref.js';
@@ -19,7 +21,11 @@ import { median, roundSig } from './stats.js';
  * that emulate ring 0 it still runs natively; every notify is an exit.
  * Each repetition runs every case once, host reference first, so drift in
  * machine load hits guest and host alike. The image lives in the page
- * cache for both sides: this measures the path, not the disk.
+ * cache for both sides: this measures the path, not the disk. Disk
+ * requests take the default path (io_uring where the host allows it;
+ * each metric's `aio` parameter says what ran); some modes also run with
+ * aio=sync, the synchronous fallback, paired with the default per
+ * repetition (`io_uring-gain`).
  */
 
 const MiB = 1 << 20;
@@ -32,6 +38,8 @@ export interface BlkBenchParams {
    * the vCPU thread), for `<mode>.exit-notify` and `<mode>.ioeventfd-gain`.
    */
   exitNotify: readonly IrqchipMode[];
+  /** Modes also measured with aio=sync, for `<mode>.aio-sync` and `<mode>.io_uring-gain`. */
+  syncAio: readonly IrqchipMode[];
   workloads: readonly BlkWorkload[];
 }
 
@@ -39,6 +47,7 @@ export const DEFAULT_BLK_PARAMS: BlkBenchParams = {
   imageBytes: 64 * MiB,
   modes: ['user', 'split'],
   exitNotify: ['user'],
+  syncAio: ['user'],
   workloads: [
     { pattern: 'randread', qd: 1, count: 4000, requestBytes: 4096 },
     { pattern: 'randread', qd: 32, count: 8000, requestBytes: 4096 },
@@ -57,6 +66,8 @@ interface Ids {
   ratio: (mode: IrqchipMode) => string;
   exit: (mode: IrqchipMode) => string;
   gain: (mode: IrqchipMode) => string;
+  sync: (mode: IrqchipMode) => string;
+  uringGain: (mode: IrqchipMode) => string;
 }
 
 function ids(w: BlkWorkload): Ids {
@@ -67,13 +78,17 @@ function ids(w: BlkWorkload): Ids {
     ratio: (m) => `${c}.${m}.ratio-vs-host`,
     exit: (m) => `${c}.${m}.exit-notify`,
     gain: (m) => `${c}.${m}.ioeventfd-gain`,
+    sync: (m) => `${c}.${m}.aio-sync`,
+    uringGain: (m) => `${c}.${m}.io_uring-gain`,
   };
 }
 
-/** One guest configuration of a workload: an irqchip mode, with ioeventfds or with exits. */
+/** One guest configuration of a workload: an irqchip mode, with ioeventfds or with exits, the default aio or sync. */
 interface GuestRunSpec {
   mode: IrqchipMode;
   ioeventfd: boolean;
+  /** Left out: the default (io_uring where available). */
+  aio?: BlkAio;
   /** The key its runs are kept under (the guest metric's id). */
   key: string;
 }
@@ -97,8 +112,15 @@ function plan(p: BlkBenchParams, only: readonly string[] | undefined): { w: BlkW
     .map((w) => {
       const i = ids(w);
       const exits = p.exitNotify.filter((m) => isSelected(i.exit(m), only) || (p.modes.includes(m) && isSelected(i.gain(m), only)));
-      const modes = p.modes.filter((m) => isSelected(i.guest(m), only) || isSelected(i.ratio(m), only) || (exits.includes(m) && isSelected(i.gain(m), only)));
-      const runs = [...modes.map((mode) => ({ mode, ioeventfd: true, key: i.guest(mode) })), ...exits.map((mode) => ({ mode, ioeventfd: false, key: i.exit(mode) }))];
+      const syncs = p.syncAio.filter((m) => isSelected(i.sync(m), only) || (p.modes.includes(m) && isSelected(i.uringGain(m), only)));
+      const modes = p.modes.filter(
+        (m) => isSelected(i.guest(m), only) || isSelected(i.ratio(m), only) || (exits.includes(m) && isSelected(i.gain(m), only)) || (syncs.includes(m) && isSelected(i.uringGain(m), only)),
+      );
+      const runs: GuestRunSpec[] = [
+        ...modes.map((mode) => ({ mode, ioeventfd: true, key: i.guest(mode) })),
+        ...exits.map((mode) => ({ mode, ioeventfd: false, key: i.exit(mode) })),
+        ...syncs.map((mode) => ({ mode, ioeventfd: true, aio: 'sync' as const, key: i.sync(mode) })),
+      ];
       return { w, runs, host: isSelected(i.host, only) || modes.some((m) => isSelected(i.ratio(m), only)) };
     })
     .filter((c) => c.runs.length || c.host);
@@ -113,6 +135,8 @@ export async function runVirtioBlkBench(ctx: BenchContext, params: BlkBenchParam
   for (const c of cases) if (c.runs.length) blkBenchImage(c.w);
   const dir = mkdtempSync(join(tmpdir(), 'nodevisor-bench-blk-'));
   const image = join(dir, 'bench.img');
+  // Other work on the machine moves both sides of a ratio, but not always alike: the report says how busy it was.
+  const loadBefore = loadavg()[0]!;
   const guest = new Map<string, BlkGuestRun[]>();
   const host = new Map<string, BlkHostRun[]>();
   try {
@@ -128,7 +152,7 @@ export async function runVirtioBlkBench(ctx: BenchContext, params: BlkBenchParam
         }
         for (const r of c.runs) {
           ctx.progress(done, total, `${r.key} (${rep + 1}/${ctx.repetitions})`);
-          const g = await runBlkGuest(c.w, image, r.mode, r.ioeventfd);
+          const g = await runBlkGuest(c.w, image, r.mode, r.ioeventfd, r.aio);
           if (g.offsetHash !== blockSequenceHash(blocks)) throw new Error(`${r.key}: the guest read other blocks than the host reference`);
           guest.set(r.key, [...(guest.get(r.key) ?? []), g]);
           done++;
@@ -161,17 +185,22 @@ export async function runVirtioBlkBench(ctx: BenchContext, params: BlkBenchParam
       const m = r.mode;
       const runs = guest.get(r.key) ?? [];
       const rates = ratesOf(r.key);
-      const extra = { irqchip: m, ioeventfd: r.ioeventfd ? 1 : 0, notifiesPerRequest: roundSig(median(runs.map((g) => g.notifies / g.completed)), 3), tscMHz: roundSig(tsc!.hz / 1e6, 6) };
-      const how = r.ioeventfd ? 'notifies through ioeventfds' : 'every notify an MMIO exit (ioeventfds off)';
+      const aio = [...new Set(runs.map((g) => g.aio))].join(',');
+      const extra = { irqchip: m, ioeventfd: r.ioeventfd ? 1 : 0, aio, notifiesPerRequest: roundSig(median(runs.map((g) => g.notifies / g.completed)), 3), tscMHz: roundSig(tsc!.hz / 1e6, 6) };
+      const how = `${r.ioeventfd ? 'notifies through ioeventfds' : 'every notify an MMIO exit (ioeventfds off)'}, ${r.aio ? `aio=${r.aio}` : 'the default aio'} (${aio} ran)`;
       if (isSelected(r.key, ctx.only)) {
         metrics.push(metric(r.key, `${what} from a guest (ring 3, polling) through virtio-blk, irqchip ${m}, ${how}`, unit, rates, extra));
       }
-      if (r.ioeventfd && isSelected(i.ratio(m), ctx.only)) {
+      if (r.aio && guest.has(i.guest(m)) && isSelected(i.uringGain(m), ctx.only)) {
+        const gains = ratesOf(i.guest(m)).map((x, k) => x / rates[k]!);
+        metrics.push(metric(i.uringGain(m), `${i.guest(m)} over ${r.key}, paired per repetition: what the default path (io_uring where available) gains over the synchronous one (above 1: it pays)`, 'ratio', gains, { irqchip: m, aio }));
+      }
+      if (r.ioeventfd && !r.aio && isSelected(i.ratio(m), ctx.only)) {
         // Paired per repetition: both sides met the same machine load.
         const ratios = rates.map((x, k) => x / hostRates[k]!);
         metrics.push(metric(i.ratio(m), `${i.guest(m)} over ${i.host}, paired per repetition: the VMM's overhead (1.0 = none)`, 'ratio', ratios, extra));
       }
-      if (!r.ioeventfd && guest.has(i.guest(m)) && isSelected(i.gain(m), ctx.only)) {
+      if (!r.ioeventfd && !r.aio && guest.has(i.guest(m)) && isSelected(i.gain(m), ctx.only)) {
         const exits = rates;
         const gains = ratesOf(i.guest(m)).map((x, k) => x / exits[k]!);
         metrics.push(metric(i.gain(m), `${i.guest(m)} over ${r.key}, paired per repetition: what ioeventfds are worth (above 1: they pay)`, 'ratio', gains, { irqchip: m }));
@@ -179,6 +208,9 @@ export async function runVirtioBlkBench(ctx: BenchContext, params: BlkBenchParam
     }
   }
   const notes = [`image ${params.imageBytes / MiB} MiB in a temporary directory, in the page cache for guest and host alike; sequential reads wrap at its end`];
+  notes.push(`host load average (1 min) ${loadBefore.toFixed(1)} before the runs, ${loadavg()[0]!.toFixed(1)} after`);
+  const uring = ioUringAvailability();
+  notes.push(uring.available ? 'disk requests through io_uring by default (aio=sync runs are the synchronous fallback)' : `io_uring is unavailable here (${uring.reason}): every run used the synchronous path`);
   if (tsc) notes.push(`guest TSC ${(tsc.hz / 1e6).toFixed(3)} MHz, from ${tsc.source === 'sysfs' ? 'sysfs tsc_freq_khz' : 'RDTSC against the ACPI PM timer in every run'}`);
   if (tsc?.note) notes.push(tsc.note);
   if (Kvm.isSoftwareVirtualised()) notes.push('this host\'s KVM virtualises in software (kvm_pvm): ring 0 is emulated and a notify that exits costs ~10 us');
@@ -187,6 +219,6 @@ export async function runVirtioBlkBench(ctx: BenchContext, params: BlkBenchParam
 
 export const virtioBlkSuite: Suite = {
   name: 'virtio-blk',
-  description: '4 KiB random read IOPS and 128 KiB sequential read MiB/s at queue depth 1 and 32 through virtio-blk, per irqchip mode, against Node reading the image directly',
+  description: '4 KiB random read IOPS and 128 KiB sequential read MiB/s at queue depth 1 and 32 through virtio-blk (io_uring, and the synchronous fallback), per irqchip mode, against Node reading the image directly',
   run: (ctx) => runVirtioBlkBench(ctx),
 };

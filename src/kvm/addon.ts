@@ -35,6 +35,22 @@ export interface NativeAddon {
   fallocate(fd: number, mode: number, offset: number, length: number): void;
   /** Blocks until one of `fds` (at most 31) is readable or `timeoutMs` passes (< 0: no limit); a bit mask of the readable ones, 0 on timeout. */
   pollReadable(fds: readonly number[], timeoutMs: number): number;
+  /** io_uring_setup(2) through liburing; throws its errno (ENOSYS, EPERM, ENOMEM...). The ring belongs to the calling thread. */
+  uringSetup(entries: number): { handle: number; fd: number; features: number; sqEntries: number; cqEntries: number };
+  uringClose(handle: number): void;
+  /** The IORING_OP_* numbers the kernel supports; [] where it cannot say. */
+  uringProbe(handle: number): number[];
+  /** Queues a read into `views` (1 to IOV_MAX) from `offset`; false when the submission queue is full. */
+  uringReadv(handle: number, fd: number, views: readonly Uint8Array[], offset: number, userData: number): boolean;
+  uringWritev(handle: number, fd: number, views: readonly Uint8Array[], offset: number, userData: number): boolean;
+  uringFsync(handle: number, fd: number, datasync: boolean, userData: number): boolean;
+  uringFallocate(handle: number, fd: number, mode: number, offset: number, length: number, userData: number): boolean;
+  /** Queues an operation that completes with -ETIME after `ns`. */
+  uringTimeout(handle: number, ns: number, userData: number): boolean;
+  /** Submits what is queued, then waits for `waitFor` completions; how many the kernel took (0 on EINTR/EAGAIN/EBUSY). */
+  uringSubmit(handle: number, waitFor: number): number;
+  /** Takes up to out.length / 2 completions as [userData, result] pairs; how many. */
+  uringReap(handle: number, out: Float64Array): number;
   readonly constants: Readonly<Record<string, number>>;
   readonly layout: Readonly<Record<string, StructLayout>>;
 }

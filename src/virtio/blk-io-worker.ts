@@ -1,32 +1,27 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { VmControl } from '../devices/device.js';
 import { workerData } from 'piscina';
-import { native } from '../kvm/addon.js';
+import { IoUring, IoUringUnavailable } from '../kvm/io-uring.js';
 import { GuestMemory, type MemoryRegion } from '../memory/guest-memory.js';
-import { monotonicClock } from '../sync/clock.js';
 import { VmClock } from '../sync/vm-clock.js';
 import { VmControlBlock } from '../vcpu/control.js';
 import { IrqchipViews, type IrqchipState } from '../vm/irqchip.js';
 import { GuestRanges } from './guest-ranges.js';
-import { executeBlkRequest, type BlkDisk } from './blk-request.js';
-import { VirtioBlk, IoStat, type VirtioBlkState } from './blk.js';
+import { VirtioBlk, type BlkAio, type VirtioBlkState } from './blk.js';
 import { VirtioPciTransport, type VirtioPciState } from './pci-transport.js';
-import type { DescriptorChain } from './queue.js';
-import { serveQueue } from './serve-queue.js';
+import type { BlkServeContext } from './blk-serve-context.js';
+import { serveSync } from './blk-serve-sync.js';
+import { serveUring } from './blk-serve-uring.js';
 
 /**
  * An I/O thread (a piscina worker) of the virtio-blk devices. Its one task
  * serves one disk until the VM stops. It blocks in poll(2) on the
- * notification eventfds of the queues it owns, and on the disk's "assist"
- * eventfd; it takes one validated chain at a time, carries the request out
- * directly between the image file and the shared guest RAM, completes it
- * into the used ring under the queue's lock and raises the queue's
- * interrupt (MSI-X vector or INTx) through its own irqchip views. While
- * requests take long (a slow disk), a thread that takes a chain and sees
- * more waiting posts an assist token, so an idle sibling joins in and one
- * queue's requests run in parallel. Fast requests (the page cache) are
- * not worth a sibling's wake-up, which on a small host also competes for
- * the same core: the thread keeps them to itself.
+ * notification eventfds of the queues it owns, takes validated chains,
+ * carries the requests out directly between the image file and the shared
+ * guest RAM, completes them into the used ring under the queue's lock and
+ * raises the queue's interrupt (MSI-X vector or INTx) through its own
+ * irqchip views. With io_uring (blk-serve-uring.ts) one thread keeps many
+ * requests in flight; without it (blk-serve-sync.ts) it carries out one at
+ * a time and wakes siblings when a slow disk builds a backlog.
  */
 
 export interface BlkIoDisk {
@@ -37,6 +32,8 @@ export interface BlkIoDisk {
   readonly id: string;
   /** The image's path, for messages. */
   readonly path: string;
+  /** How its requests reach the file: decided by the main thread (blk-io-pool.ts). */
+  readonly aio: BlkAio;
   /** EFD_SEMAPHORE eventfd: each token asks one more thread to take chains from this disk's queues. */
   readonly assistFd: number;
 }
@@ -70,98 +67,43 @@ const data = workerData as BlkIoData;
 const ram = new GuestRanges(new GuestMemory(data.memory));
 const control = new VmControlBlock(data.control, data.vcpus);
 const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: new VmClock(data.clock), wake: (i) => control.wake(i) });
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
-/** A request that takes longer than this (smoothed) is worth waking a sibling for: several thread wake-ups. */
-export const ASSIST_AFTER_NS = 100_000;
+/** Submission entries per thread's ring: a queue's worth of requests (128) twice over. */
+const RING_ENTRIES = 256;
 
 /** Serves `task` until the stop eventfd becomes readable. */
 export default function serve(task: BlkServeTask): void {
   const d = data.disks[task.disk]!;
   const vm = { requestStop(): void {}, log: (level: 'info' | 'warn' | 'error', message: string) => task.log.postMessage({ level, message }) };
   const transport = new VirtioPciTransport(d.transport, { ram, irq: irqchip.lines, msi: irqchip.msi, vm }, (ctx) => new VirtioBlk(d.blk, ctx));
-  const server = new QueueServer(transport, d, vm.log);
-  const fds = [...task.queues.map((q) => d.blk.eventfds[q]!), d.assistFd, task.stopFd];
-  const assistBit = 1 << task.queues.length;
-  const stopBit = assistBit << 1;
+  const ctx: BlkServeContext = {
+    transport,
+    d,
+    disk: { fd: d.fd, size: d.blk.size, readonly: d.blk.readonly, id: d.id },
+    queues: task.queues,
+    stopFd: task.stopFd,
+    ram,
+    control,
+    stats: new Int32Array(d.blk.io),
+    log: vm.log,
+    ...(data.delayUs !== undefined ? { delayUs: data.delayUs } : {}),
+    ...(data.failAfter !== undefined ? { failAfter: data.failAfter } : {}),
+  };
   try {
-    for (;;) {
-      const ready = native.pollReadable(fds, -1);
-      if (ready & stopBit) return;
-      task.queues.forEach((q, i) => {
-        if (!(ready & (1 << i))) return;
-        transport.countEventfdNotifications(native.eventfdRead(fds[i]!));
-        // The exit path checks this before signalling; KVM cannot.
-        if (transport.accepting(q)) server.drain(q);
-      });
-      // A token (one per read: EFD_SEMAPHORE) says some queue of this disk has a backlog; siblings race for it.
-      if (ready & assistBit && native.eventfdRead(d.assistFd)) {
-        for (let q = 0; q < transport.queues.length; q++) if (transport.accepting(q)) server.drain(q);
-      }
-    }
+    const ring = d.aio === 'io_uring' ? openRing(ctx) : undefined;
+    if (ring) serveUring(ctx, ring);
+    else serveSync(ctx);
   } finally {
     task.log.close();
   }
 }
 
-class QueueServer {
-  private readonly disk: BlkDisk;
-  private readonly stats: Int32Array;
-  /** Smoothed time this thread's requests take, ns. */
-  private serviceNs = 0;
-
-  constructor(
-    private readonly transport: VirtioPciTransport,
-    private readonly d: BlkIoDisk,
-    private readonly log: VmControl['log'],
-  ) {
-    this.disk = { fd: d.fd, size: d.blk.size, readonly: d.blk.readonly, id: d.id };
-    this.stats = new Int32Array(d.blk.io);
-  }
-
-  /** Carries out queue `index`'s requests one at a time until it has none, asking for help while more wait. */
-  drain(index: number): void {
-    // A request that failed the device (DEVICE_NEEDS_RESET) ends the drain
-    // too; so does a pause: a paused VM's disks change no more (a snapshot
-    // relies on it), and resume() notifies every queue again.
-    while (this.transport.accepting(index) && !control.pauseRequested) {
-      let chain: DescriptorChain | null = null;
-      let epoch = 0;
-      let more = false;
-      const taken = serveQueue(this.transport, index, (q) => {
-        epoch = q.epoch;
-        chain = q.pop();
-        if (chain) q.beginService();
-        more = chain !== null && q.hasAvailable();
-        return 0;
-      });
-      if (!taken || !chain) return;
-      if (more && this.serviceNs > ASSIST_AFTER_NS) native.eventfdWrite(this.d.assistFd, 1);
-      const started = monotonicClock.nowNs();
-      this.execute(index, chain, epoch);
-      this.serviceNs += (monotonicClock.nowNs() - started - this.serviceNs) / 4;
-    }
-  }
-
-  private execute(index: number, chain: DescriptorChain, epoch: number): void {
-    const s = this.stats;
-    const inFlight = Atomics.add(s, IoStat.InFlight, 1) + 1;
-    for (let max = Atomics.load(s, IoStat.MaxInFlight); inFlight > max; max = Atomics.load(s, IoStat.MaxInFlight)) {
-      if (Atomics.compareExchange(s, IoStat.MaxInFlight, max, inFlight) === max) break;
-    }
-    if (data.delayUs) Atomics.wait(sleeper, 0, 0, data.delayUs / 1000);
-    if (data.failAfter !== undefined && Atomics.load(s, IoStat.Completed) >= data.failAfter) throw new Error('failing as the blkFailAfter test knob asks');
-    const written = executeBlkRequest(ram, this.disk, chain, (what, e) => {
-      // Once per disk, from whichever thread meets it first: a full disk fails every write after.
-      if (Atomics.add(s, IoStat.FileErrors, 1) === 0) this.log('error', `virtio-blk ${this.d.path}: a ${what} failed on the image file (${e.message}); the guest gets I/O errors (reported once)`);
-    });
-    Atomics.sub(s, IoStat.InFlight, 1);
-    // Complete it at once: the driver may go on. A reset since the pop drops it.
-    serveQueue(this.transport, index, (q) => {
-      q.endService();
-      if (q.epoch !== epoch || !q.ready) return 0;
-      q.push(chain.head, written);
-      Atomics.add(s, IoStat.Completed, 1);
-      return 1;
-    });
+/** This thread's ring, or undefined (and a warning) where the kernel will not give it one although the pool's probe succeeded (memory limits). */
+function openRing(ctx: BlkServeContext): IoUring | undefined {
+  try {
+    return IoUring.open(RING_ENTRIES);
+  } catch (e) {
+    if (!(e instanceof IoUringUnavailable)) throw e;
+    ctx.log('warn', `virtio-blk ${ctx.d.path}: an I/O thread serves its queues synchronously: ${e.reason}`);
+    return undefined;
   }
 }

@@ -22,7 +22,23 @@ export const VIRTIO_BLK_MAX_QUEUES = 16;
 const CONFIG_SIZE = 0x3c;
 
 /** Request counters of a disk (Int32 words of VirtioBlkState.io), kept by the I/O threads. */
-export const IoStat = { InFlight: 0, MaxInFlight: 1, Completed: 2, FileErrors: 3, WORDS: 4 } as const;
+export const IoStat = { InFlight: 0, MaxInFlight: 1, Completed: 2, FileErrors: 3, Engines: 4, WORDS: 5 } as const;
+
+/**
+ * How a disk's requests reach its image file: `io_uring` (many in flight
+ * per I/O thread, where the kernel allows it) or `sync` (pread/pwrite, one
+ * request at a time per thread).
+ */
+export type BlkAio = 'io_uring' | 'sync';
+export const BLK_AIO_MODES: readonly BlkAio[] = ['io_uring', 'sync'];
+
+/** Bits of IoStat.Engines: which ways the disk's I/O threads actually serve it. */
+export const BlkEngine = { Sync: 1, Uring: 2 } as const;
+
+/** What IoStat.Engines says ran: undefined before any I/O thread has started. */
+export function engineName(bits: number): 'io_uring' | 'sync' | 'io_uring+sync' | undefined {
+  return bits === BlkEngine.Uring ? 'io_uring' : bits === BlkEngine.Sync ? 'sync' : bits ? 'io_uring+sync' : undefined;
+}
 
 export interface VirtioBlkState {
   /** One eventfd per queue, signalled for each notification. */

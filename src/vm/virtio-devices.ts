@@ -6,7 +6,7 @@ import type { VirtioContext, VirtioDeviceModel } from '../virtio/device.js';
 import { VirtioPciTransport, VIRTIO_BAR_SIZE, type VirtioPciState } from '../virtio/pci-transport.js';
 import { VirtioRng, VIRTIO_RNG_TYPE } from '../virtio/rng.js';
 import { VirtioConsole, VIRTIO_CONSOLE_TYPE, allocateVirtioConsole, type VirtioConsoleState } from '../virtio/console.js';
-import { VirtioBlk, allocateVirtioBlk, virtioBlkType, VIRTIO_BLK_MAX_QUEUES, type VirtioBlkState } from '../virtio/blk.js';
+import { VirtioBlk, allocateVirtioBlk, virtioBlkType, VIRTIO_BLK_MAX_QUEUES, type BlkAio, type VirtioBlkState } from '../virtio/blk.js';
 import type { BlkIoPlan } from '../virtio/blk-io-pool.js';
 import type { IrqchipState } from './irqchip.js';
 import type { OpenDisk } from './disk-images.js';
@@ -22,7 +22,7 @@ import { allocateNotifyEventfds, type NotifyEventfdState } from '../virtio/notif
 export type VirtioModelSpec =
   | { readonly model: 'rng' }
   | { readonly model: 'console'; readonly console: VirtioConsoleState }
-  | { readonly model: 'blk'; readonly blk: VirtioBlkState; readonly fd: number; readonly id: string; readonly path: string };
+  | { readonly model: 'blk'; readonly blk: VirtioBlkState; readonly fd: number; readonly id: string; readonly path: string; readonly aio: BlkAio };
 
 export interface VirtioPciSpec {
   readonly kind: 'virtio-pci';
@@ -76,7 +76,7 @@ export function planVirtioDevices(cfg: VirtioConfig): VirtioPlan {
     const eventfds = cfg.eventfds(queues);
     // Block queues are the busy ones: only they get ioeventfds.
     const notify = cfg.ioeventfdLen === undefined ? undefined : allocateNotifyEventfds(eventfds, cfg.ioeventfdLen);
-    place(virtioBlkType(queues), { model: 'blk', blk: allocateVirtioBlk(d.size, d.readonly, eventfds), fd: d.fd, id: d.id, path: d.path }, notify);
+    place(virtioBlkType(queues), { model: 'blk', blk: allocateVirtioBlk(d.size, d.readonly, eventfds), fd: d.fd, id: d.id, path: d.path, aio: d.aio }, notify);
   }
   if (cfg.rng) place(VIRTIO_RNG_TYPE, { model: 'rng' });
   if (cfg.console) place(VIRTIO_CONSOLE_TYPE, { model: 'console', console: allocateVirtioConsole() });
@@ -100,6 +100,6 @@ export function blkIoPlan(
   specs: readonly VirtioPciSpec[],
   o: { memory: MemoryRegion[]; vcpus: number; vmFd: number; control: SharedArrayBuffer; clock: SharedArrayBuffer; irqchipState: IrqchipState; delayUs?: number; failAfter?: number },
 ): BlkIoPlan {
-  const disks = specs.flatMap((s) => (s.spec.model === 'blk' ? [{ transport: s.transport, blk: s.spec.blk, fd: s.spec.fd, id: s.spec.id, path: s.spec.path }] : []));
+  const disks = specs.flatMap((s) => (s.spec.model === 'blk' ? [{ transport: s.transport, blk: s.spec.blk, fd: s.spec.fd, id: s.spec.id, path: s.spec.path, aio: s.spec.aio }] : []));
   return { ...o, disks };
 }

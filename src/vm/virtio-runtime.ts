@@ -6,7 +6,7 @@ import type { TestKnobs } from '../vcpu/test-knobs.js';
 import { GuestRanges } from '../virtio/guest-ranges.js';
 import { VirtioPciTransport } from '../virtio/pci-transport.js';
 import { VirtioConsole } from '../virtio/console.js';
-import { IoStat } from '../virtio/blk.js';
+import { IoStat, engineName, type BlkAio } from '../virtio/blk.js';
 import { BlkIoPool } from '../virtio/blk-io-pool.js';
 import type { IrqchipState, IrqchipViews } from './irqchip.js';
 import type { OpenDisk } from './disk-images.js';
@@ -23,8 +23,13 @@ export interface VirtioFunctionStats {
   interrupts: 'msix' | 'intx';
   /** Queue notifications that came as MMIO exits, and through ioeventfds (no exit). */
   notifications: { exits: number; ioeventfd: number };
-  /** virtio-blk: requests completed, and the most that were being carried out at once. */
-  requests?: { completed: number; maxInFlight: number };
+  /**
+   * virtio-blk: requests completed, the most that were being carried out
+   * at once, and how they reach the image: through io_uring, or
+   * synchronously (aio=sync, or io_uring unavailable); 'io_uring+sync' if
+   * some I/O thread could not open its ring.
+   */
+  requests?: { completed: number; maxInFlight: number; aio: BlkAio | 'io_uring+sync' };
 }
 
 export interface VirtioStartContext {
@@ -37,6 +42,8 @@ export interface VirtioStartContext {
   readonly vcpus: number;
   readonly console: GuestConsole;
   readonly ioThreads: number;
+  /** The disks as opened, for the log line that says how each one's requests go. */
+  readonly disks: readonly OpenDisk[];
   readonly testKnobs?: TestKnobs;
   readonly requestStop: (reason: StopReason) => void;
   readonly log: (level: 'info' | 'warn' | 'error', message: string) => void;
@@ -51,7 +58,7 @@ export interface VirtioStartContext {
 export class VirtioRuntime {
   readonly plan: VirtioPlan;
   private readonly eventfds: number[] = [];
-  private views: Array<{ device: number; transport: VirtioPciTransport; io?: Int32Array }> = [];
+  private views: Array<{ device: number; transport: VirtioPciTransport; io?: Int32Array; aio?: BlkAio }> = [];
   private pool?: BlkIoPool;
 
   constructor(
@@ -74,13 +81,16 @@ export class VirtioRuntime {
     this.views = this.plan.specs.map((s) => ({
       device: s.device,
       transport: new VirtioPciTransport(s.transport, host, (ctx) => virtioModel(s.spec, ctx)),
-      ...(s.spec.model === 'blk' ? { io: new Int32Array(s.spec.blk.io) } : {}),
+      ...(s.spec.model === 'blk' ? { io: new Int32Array(s.spec.blk.io), aio: s.spec.aio } : {}),
     }));
     // Where the VMM placed BAR 0; from here on, the vCPU that moves a BAR moves them.
     for (const v of this.views) v.transport.placeNotifyEventfds();
     for (const v of this.views) if (v.transport.model instanceof VirtioConsole) c.console.attachVirtio(v.transport.model);
     const disks = this.plan.specs.filter((s) => s.spec.model === 'blk');
     if (!disks.length) return;
+    for (const d of c.disks) {
+      c.log('info', `virtio-blk ${d.path}: ${d.aio === 'io_uring' ? 'requests through io_uring' : `synchronous requests (${d.aioReason ?? 'aio=sync'})`}, ${c.ioThreads} I/O thread${c.ioThreads === 1 ? '' : 's'}`);
+    }
     const plan = blkIoPlan(disks, {
       memory: c.memory.descriptors(),
       vcpus: c.vcpus,
@@ -107,7 +117,7 @@ export class VirtioRuntime {
       status: v.transport.status(),
       interrupts: v.transport.msix.enabled() ? 'msix' : 'intx',
       notifications: v.transport.notifications(),
-      ...(v.io ? { requests: { completed: Atomics.load(v.io, IoStat.Completed), maxInFlight: Atomics.load(v.io, IoStat.MaxInFlight) } } : {}),
+      ...(v.io ? { requests: { completed: Atomics.load(v.io, IoStat.Completed), maxInFlight: Atomics.load(v.io, IoStat.MaxInFlight), aio: engineName(Atomics.load(v.io, IoStat.Engines)) ?? v.aio! } } : {}),
     }));
   }
 

@@ -216,7 +216,8 @@ export class Vm extends EventEmitter {
           if (why) throw new SnapshotError(`cannot restore ${this.options.restore}: ${why}`);
         }
       }
-      this.disks = openDiskImages(restoring ? restoring.manifest.vm.disks.map((d) => ({ path: d.path, readonly: d.readonly })) : (this.options.disks ?? []));
+      // A restore takes its disks from the snapshot; how their requests go (aio) is this run's choice.
+      this.disks = openDiskImages(restoring ? restoring.manifest.vm.disks.map((d, i) => ({ path: d.path, readonly: d.readonly, aio: this.options.disks?.[i]?.aio })) : (this.options.disks ?? []));
       this.kvm = Kvm.open(this.options.kvmPath);
       const max = this.kvm.maxVcpus;
       if (this.vcpus > max) throw new NodevisorError('EVCPUS', `${this.vcpus} vCPUs requested but this host's KVM allows at most ${max}`);
@@ -245,6 +246,7 @@ export class Vm extends EventEmitter {
         vcpus: this.vcpus,
         console: this.console!,
         ioThreads: this.ioThreads,
+        disks: this.disks,
         testKnobs: this.options.testKnobs,
         requestStop: (r) => this.requestStop(r),
         log: (level, m) => this.emit('log', level, m),

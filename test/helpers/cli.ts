@@ -11,8 +11,14 @@ export interface Outcome {
 
 /** Runs the built CLI with `args` (no standard input) and collects what it printed. */
 export function cli(...args: string[]): Promise<Outcome> {
+  return cliUnder([], ...args);
+}
+
+/** The same, under `wrapper`: a program that runs the rest of its command line (e.g. with a system call denied). */
+export function cliUnder(wrapper: readonly string[], ...args: string[]): Promise<Outcome> {
+  const [program, ...rest] = [...wrapper, process.execPath, CLI, ...args];
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [CLI, ...args], { timeout: 60000 }, (err, stdout, stderr) => {
+    const child = execFile(program!, rest, { timeout: 60000 }, (err, stdout, stderr) => {
       resolve({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
     });
     child.stdin?.end();

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildGuest, PACKAGE_ROOT, GUEST_LIB } from '../../src/guests/build.js';
 import { createVm, type Vm, type VmResult } from '../../src/index.js';
@@ -54,4 +56,10 @@ export function kitImage(name: string, options: { defines?: Record<string, strin
     defines: options.defines,
   });
   return { source, mode: 'long', loadAddress, startup: options.startup ?? 'all' };
+}
+
+/** A virtio-blk test guest; the shared header's hash goes in as a define, as buildGuest's cache key covers only the sources and guests/lib. */
+export function blkTestGuest(name: 'virtio-blk' | 'virtio-blk-mq', defines: Record<string, string | number>): FlatImage {
+  const common = createHash('sha256').update(readFileSync(join(TEST_GUESTS, 'virtio-blk-common.h'))).digest('hex').slice(0, 12);
+  return kitImage(name, { defines: { ...defines, COMMON_H_SHA: `0x${common}` } });
 }
