@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import type { CpuidEntry } from '../src/kvm/structs.js';
-import { vcpuCpuid, type CpuidPolicy } from '../src/vcpu/cpuid.js';
+import { vcpuCpuid, type CpuidPolicy, type IrqchipMode } from '../src/vcpu/cpuid.js';
+import { irqchipFor } from '../src/vm/irqchip.js';
 import { CpuLayout, type Topology } from '../src/vcpu/topology.js';
 import { cpuidFromTable, decodeTopology } from './helpers/topology-decode.js';
 
@@ -107,13 +108,15 @@ function amdSupported(vendor = 'AuthenticAMD'): CpuidEntry[] {
   ];
 }
 
-interface TestPolicy extends Omit<CpuidPolicy, 'layout'> {
+interface TestPolicy extends Omit<CpuidPolicy, 'layout' | 'userLapic'> {
   topology: Topology;
+  /** The irqchip mode; only `user` has our LAPIC serve the vCPU (irqchipFor(mode).userLapic). */
+  irqchip: IrqchipMode;
 }
 
 const policy = (p: Partial<TestPolicy> = {}): CpuidPolicy => {
-  const { topology = { sockets: 1, cores: 4, threads: 1 }, ...rest } = p;
-  return { vcpu: 0, irqchip: 'kernel', softwareVirt: false, x2apic: false, ...rest, layout: new CpuLayout(topology) };
+  const { topology = { sockets: 1, cores: 4, threads: 1 }, irqchip = 'kernel', ...rest } = p;
+  return { vcpu: 0, softwareVirt: false, x2apic: false, ...rest, userLapic: irqchipFor(irqchip).userLapic, layout: new CpuLayout(topology) };
 };
 /** One socket of `n` cores, the default topology. */
 const cores = (n: number): Topology => ({ sockets: 1, cores: n, threads: 1 });
@@ -206,7 +209,7 @@ describe('vcpuCpuid', () => {
     });
 
     // [irqchip, x2APIC MSRs reach us, our LAPIC has a TSC source, x2APIC shown, TSC deadline shown]
-    const modes: Array<[CpuidPolicy['irqchip'], boolean, boolean, boolean, boolean]> = [
+    const modes: Array<[IrqchipMode, boolean, boolean, boolean, boolean]> = [
       ['user', false, false, false, false],
       ['user', false, true, false, false],
       ['user', true, false, true, false],
@@ -413,7 +416,7 @@ describe('vcpuCpuid', () => {
   });
 
   describe('leaf 0x40000001 (KVM paravirtual features)', () => {
-    const shown = (p: Partial<CpuidPolicy>): number => leaf(vcpuCpuid(supported(), policy(p)), 0x40000001).eax;
+    const shown = (p: Partial<TestPolicy>): number => leaf(vcpuCpuid(supported(), policy(p)), 0x40000001).eax;
     const without = (bits: readonly number[]): number => bits.reduce((v, b) => v & ~bit(b), ALL) >>> 0;
 
     it('keeps every feature with the kernel irqchip on a hardware-virtualising host', () => {

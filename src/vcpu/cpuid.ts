@@ -7,7 +7,8 @@ export interface CpuidPolicy {
   vcpu: number;
   /** The VM's topology and APIC IDs; this vCPU's ID is `layout.apicId(vcpu)`. */
   layout: CpuLayout;
-  irqchip: IrqchipMode;
+  /** Our LAPIC model serves this vCPU (irqchip `user`): CPUID offers only what it implements. */
+  userLapic: boolean;
   /** The host is a software-virtualising KVM (see host-kvm notes). */
   softwareVirt: boolean;
   /** Our LAPIC can take x2APIC MSR accesses (userspace MSR exits work). */
@@ -84,8 +85,8 @@ function adjust(e: CpuidEntry, p: CpuidPolicy, amd: boolean): CpuidEntry {
       // Our userspace LAPIC can only offer x2APIC and the TSC-deadline
       // timer where MSR writes and reads both reach the VMM, and the
       // deadline timer also needs the guest's TSC.
-      if (p.irqchip === 'user' && !p.x2apic) e.ecx &= ~(LEAF1_ECX_X2APIC | LEAF1_ECX_TSC_DEADLINE);
-      if (p.irqchip === 'user' && !p.tscDeadline) e.ecx &= ~LEAF1_ECX_TSC_DEADLINE;
+      if (p.userLapic && !p.x2apic) e.ecx &= ~(LEAF1_ECX_X2APIC | LEAF1_ECX_TSC_DEADLINE);
+      if (p.userLapic && !p.tscDeadline) e.ecx &= ~LEAF1_ECX_TSC_DEADLINE;
       // cmpxchg16b is an emulation failure in ring 0 on software-virtualising hosts.
       if (p.softwareVirt) e.ecx &= ~LEAF1_ECX_CX16;
       break;
@@ -116,7 +117,7 @@ function adjust(e: CpuidEntry, p: CpuidPolicy, amd: boolean): CpuidEntry {
     }
     case 0x40000001: {
       let hide = 0;
-      if (p.irqchip === 'user') hide |= KVM_FEATURE_PV_EOI | KVM_FEATURE_PV_UNHALT | KVM_FEATURE_PV_SEND_IPI | KVM_FEATURE_ASYNC_PF_INT | KVM_FEATURE_ASYNC_PF;
+      if (p.userLapic) hide |= KVM_FEATURE_PV_EOI | KVM_FEATURE_PV_UNHALT | KVM_FEATURE_PV_SEND_IPI | KVM_FEATURE_ASYNC_PF_INT | KVM_FEATURE_ASYNC_PF;
       // vmcall never completes in ring 0 on software-virtualising hosts.
       if (p.softwareVirt) hide |= KVM_FEATURE_PV_UNHALT | KVM_FEATURE_PV_SEND_IPI | KVM_FEATURE_PV_SCHED_YIELD;
       e.eax &= ~hide;

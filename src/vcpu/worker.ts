@@ -8,13 +8,11 @@ import { GuestMemory } from '../memory/guest-memory.js';
 import { monotonicClock } from '../sync/clock.js';
 import { VmClock } from '../sync/vm-clock.js';
 import { attachDevices } from '../vm/device-specs.js';
-import { IrqchipViews } from '../vm/irqchip.js';
+import { irqchipFor, irqchipViews, type IrqchipViews } from '../vm/irqchip.js';
 import { TimerWake } from '../vm/timer-wake.js';
 import { bootRegs, bootSregs } from './boot-state.js';
 import { VmControlBlock, Stat, STAT_WORDS } from './control.js';
-import { kernelInterrupts, type VcpuInterrupts } from './interrupts.js';
-import { UserInterrupts } from './user-interrupts.js';
-import { SplitInterrupts } from './split-interrupts.js';
+import type { VcpuInterrupts } from './interrupts.js';
 import { RunLoop } from './run-loop.js';
 import { PausedTsc } from './paused-tsc.js';
 import { loadArchState } from './arch-state.js';
@@ -71,7 +69,7 @@ function main(): void {
 /** Creates the vCPU, runs it until the VM stops, and gives back everything it took from KVM. */
 function runVcpu(): void {
   const memory = new GuestMemory(data.memory);
-  const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i), testKnobs: data.testKnobs, stats: data.stats });
+  const irqchip = irqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i), testKnobs: data.testKnobs, stats: data.stats });
   const host: DeviceHost = { irq: irqchip.lines, vm, clock };
   const bus = new Bus(unhandled);
   irqchip.attach(bus);
@@ -144,30 +142,22 @@ function runAttached(vcpu: KvmVcpu, slot: number, run: RunPage, c: { irqchip: Ir
 }
 
 function interruptsFor(irqchip: IrqchipViews, vcpu: KvmVcpu, slot: number, run: RunPage): VcpuInterrupts {
-  switch (data.irqchip) {
-    case 'user':
-      return new UserInterrupts({
-        // The LAPIC counts in VM time; the addon's timer fires in host time.
-        setTimer: (deadlineNs) => native.setTimer(slot, deadlineNs === 0 ? 0 : clock.toHostNs(deadlineNs)),
-        vcpu,
-        lapic: irqchip.lapics!.get(data.index),
-        pic: irqchip.pic!,
-        clock,
-        stats,
-        run,
-        waitForSipi: data.restore ? data.restore.waitingForSipi : data.startup === 'sipi' && data.index > 0,
-        syncEvents: data.syncEvents,
-      });
-    case 'split':
-      return new SplitInterrupts(data.index, vcpu, irqchip.pic!, irqchip.ioapic!, stats);
-    case 'kernel':
-      return kernelInterrupts;
-  }
+  return irqchip.vcpuInterrupts({
+    index: data.index,
+    vcpu,
+    run,
+    stats,
+    clock,
+    // The LAPIC counts in VM time; the addon's timer fires in host time.
+    setTimer: (deadlineNs) => native.setTimer(slot, deadlineNs === 0 ? 0 : clock.toHostNs(deadlineNs)),
+    waitForSipi: data.restore ? data.restore.waitingForSipi : data.startup === 'sipi' && data.index > 0,
+    syncEvents: data.syncEvents,
+  });
 }
 
 function applyBootState(vcpu: KvmVcpu): void {
   // KVM's LAPIC holds APs until INIT-SIPI; when we start every vCPU, release them.
-  if (data.irqchip !== 'user' && data.startup === 'all' && data.index > 0) vcpu.setMpState(k('KVM_MP_STATE_RUNNABLE'));
+  if (!irqchipFor(data.irqchip).userLapic && data.startup === 'all' && data.index > 0) vcpu.setMpState(k('KVM_MP_STATE_RUNNABLE'));
   if (data.startup === 'sipi' && data.index > 0) return;
   const boot = data.boot;
   if (!boot) return;

@@ -4,7 +4,7 @@ import { IoUring, IoUringUnavailable } from '../kvm/io-uring.js';
 import { GuestMemory, type MemoryRegion } from '../memory/guest-memory.js';
 import { VmClock } from '../sync/vm-clock.js';
 import { VmControlBlock } from '../vcpu/control.js';
-import { IrqchipViews, type IrqchipState } from '../vm/irqchip.js';
+import { irqchipViews, type IrqchipState } from '../vm/irqchip.js';
 import { GuestRanges } from './guest-ranges.js';
 import { VirtioBlk, type BlkAio, type VirtioBlkState } from './blk.js';
 import { VirtioPciTransport, type VirtioPciState } from './pci-transport.js';
@@ -66,7 +66,7 @@ export interface BlkServeTask {
 const data = workerData as BlkIoData;
 const ram = new GuestRanges(new GuestMemory(data.memory));
 const control = new VmControlBlock(data.control, data.vcpus);
-const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: new VmClock(data.clock), wake: (i) => control.wake(i) });
+const irqchip = irqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: new VmClock(data.clock), wake: (i) => control.wake(i) });
 /** Submission entries per thread's ring: a queue's worth of requests (128) twice over. */
 const RING_ENTRIES = 256;
 

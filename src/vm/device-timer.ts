@@ -5,7 +5,7 @@ import { Bus } from '../devices/bus.js';
 import { VmClock } from '../sync/vm-clock.js';
 import { VmControlBlock } from '../vcpu/control.js';
 import { attachDevices, type DeviceSpec } from './device-specs.js';
-import { IrqchipViews, type IrqchipState } from './irqchip.js';
+import { irqchipViews, type IrqchipState } from './irqchip.js';
 import { TimerWake } from './timer-wake.js';
 
 /**
@@ -28,7 +28,7 @@ export interface DeviceTimerData {
 const data = workerData as DeviceTimerData;
 const control = new VmControlBlock(data.control, data.vcpus);
 const clock = new VmClock(data.clock);
-const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i) });
+const irqchip = irqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i) });
 const host: DeviceHost = {
   irq: irqchip.lines,
   vm: {

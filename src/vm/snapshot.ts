@@ -1,34 +1,25 @@
 /**
- * Taking a snapshot of a paused, quiesced VM, and the restore steps that
- * do not belong to one thread: the irqchip mode's state and the checks
- * that a restore's options and host fit the snapshot. (Guest RAM is
- * memory/ram-file.ts, devices vm/device-specs.ts, vCPUs vcpu/arch-state.ts.)
+ * Taking a snapshot of a paused, quiesced VM, and the checks that a
+ * restore's options and host fit the snapshot. (Guest RAM is
+ * memory/ram-file.ts, devices vm/device-specs.ts, vCPUs vcpu/arch-state.ts,
+ * the irqchip mode's state its object in vm/irqchips/.)
  */
 import { fdatasyncSync, fstatSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { native, k, layoutOf } from '../kvm/addon.js';
 import type { Kvm } from '../kvm/kvm.js';
 import type { KvmVm } from '../kvm/vm-fd.js';
 import { KvmVcpu } from '../kvm/vcpu-fd.js';
 import type { CpuidEntry } from '../kvm/structs.js';
 import { saveGuestRam } from '../memory/ram-file.js';
 import type { AllocatedMemory } from '../memory/allocate.js';
-import { Ioapic } from '../irqchip/ioapic.js';
-import { DualPic } from '../irqchip/pic.js';
-import { LapicSet } from '../irqchip/lapic.js';
-import { required } from '../sync/state-layout.js';
 import { Stat, STAT_WORDS, type VmControlBlock } from '../vcpu/control.js';
 import { saveArchState, type VcpuArchState } from '../vcpu/arch-state.js';
 import { saveDeviceStates, type DeviceSpec } from './device-specs.js';
-import type { IrqchipState } from './irqchip.js';
+import { irqchipFor, saveIrqchip, type IrqchipState } from './irqchip.js';
 import type { OpenDisk } from './disk-images.js';
 import { SNAPSHOT_FORMAT, SnapshotError, type SnapshotManifest } from './snapshot-manifest.js';
-import { prepareSnapshotDir, RAM_FILE, writeSnapshotFiles, type SavedIrqchip } from './snapshot-files.js';
+import { prepareSnapshotDir, RAM_FILE, writeSnapshotFiles } from './snapshot-files.js';
 import type { VmOptions } from './options.js';
-
-const IRQCHIP = layoutOf('kvm_irqchip');
-/** KVM_GET_IRQCHIP chip ids: PIC master, PIC slave, IOAPIC. */
-const KVM_CHIPS = [0, 1, 2] as const;
 
 export interface SnapshotInfo {
   dir: string;
@@ -59,38 +50,6 @@ export interface SnapshotSource {
   softwareVirtualised: boolean;
 }
 
-function kvmIrqchip(vmFd: KvmVm, chip: number, set?: Uint8Array): Uint8Array {
-  const b = set ?? new Uint8Array(IRQCHIP.size);
-  new DataView(b.buffer, b.byteOffset).setUint32(IRQCHIP.chip_id!, chip, true);
-  native.ioctl(vmFd.fd, k(set ? 'KVM_SET_IRQCHIP' : 'KVM_GET_IRQCHIP'), b);
-  return b;
-}
-
-/** The irqchip mode's state: our models by name; in kernel mode KVM's PICs and IOAPIC. */
-export function saveIrqchip(state: IrqchipState, vmFd: KvmVm): SavedIrqchip {
-  if (state.mode === 'kernel') return { mode: 'kernel', state: {}, kvmChips: KVM_CHIPS.map((c) => Buffer.from(kvmIrqchip(vmFd, c)).toString('base64')) };
-  const saved: SavedIrqchip = { mode: state.mode, state: { ioapic: Ioapic.save(state.ioapic!), pic: DualPic.save(state.pic!) } };
-  if (state.lapics) saved.state.lapics = LapicSet.save(state.lapics);
-  return saved;
-}
-
-/** Loads a saved irqchip into a fresh VM's (before any view or vCPU exists). */
-export function loadIrqchip(state: IrqchipState, vmFd: KvmVm, saved: SavedIrqchip): void {
-  if (saved.mode !== state.mode) throw new SnapshotError(`the snapshot's irqchip mode is ${saved.mode}, this VM's ${state.mode}`);
-  if (state.mode === 'kernel') {
-    if (!Array.isArray(saved.kvmChips) || saved.kvmChips.length !== KVM_CHIPS.length) throw new SnapshotError('the snapshot lacks the kernel irqchip state');
-    saved.kvmChips.forEach((b64, c) => {
-      const bytes = new Uint8Array(Buffer.from(b64, 'base64'));
-      if (bytes.length !== IRQCHIP.size) throw new SnapshotError(`the saved kernel irqchip ${c} is ${bytes.length} bytes, this kernel's struct ${IRQCHIP.size}`);
-      kvmIrqchip(vmFd, c, bytes);
-    });
-    return;
-  }
-  Ioapic.load(state.ioapic!, required(saved.state, 'ioapic'));
-  DualPic.load(state.pic!, required(saved.state, 'pic'));
-  if (state.lapics) LapicSet.load(state.lapics, required(saved.state, 'lapics'));
-}
-
 /** Flushes each disk and records its size and modification time, so a restore can tell whether it changed since. */
 function diskRecords(disks: readonly OpenDisk[]): SnapshotManifest['vm']['disks'] {
   return disks.map((d) => {
@@ -109,7 +68,7 @@ export function takeSnapshot(dir: string, s: SnapshotSource): SnapshotInfo {
   const msrIndices = s.kvm.msrIndexList();
   const archOptions = {
     msrIndices,
-    lapic: s.irqchip.mode !== 'user',
+    lapic: !irqchipFor(s.irqchip.mode).userLapic,
     xsave: s.vmFd.check('KVM_CAP_XSAVE') > 0,
     xcrs: s.vmFd.check('KVM_CAP_XCRS') > 0,
     debugregs: s.vmFd.check('KVM_CAP_DEBUGREGS') > 0,

@@ -23,7 +23,7 @@ import { demoImage } from '../guests/demo.js';
 import { platformDevices } from './platform.js';
 import { TimerWake } from './timer-wake.js';
 import type { DeviceTimerData } from './device-timer.js';
-import { allocateIrqchip, IrqchipViews, type IrqchipState } from './irqchip.js';
+import { irqchipFor, irqchipViews, loadIrqchip, type Irqchip, type IrqchipState, type IrqchipViews } from './irqchip.js';
 import { routeMsrsToUserspace, LAPIC_MSR_RANGES } from './msr-filter.js';
 import type { DeviceSpec } from './device-specs.js';
 import { DEFAULT_MEMORY, IRQCHIP_MODES, type FlatImage, type VmOptions } from './options.js';
@@ -45,7 +45,7 @@ import { VERSION } from '../version.js';
 import { mapGuestRamFile } from '../memory/ram-file.js';
 import { readSnapshot, type SnapshotContents } from './snapshot-files.js';
 import { diskChange, missingCpuFeatures, SnapshotError } from './snapshot-manifest.js';
-import { checkRestoreOptions, loadIrqchip, takeSnapshot, type SnapshotInfo } from './snapshot.js';
+import { checkRestoreOptions, takeSnapshot, type SnapshotInfo } from './snapshot.js';
 import { loadDeviceStates } from './device-specs.js';
 import { StateLayoutError } from '../sync/state-layout.js';
 import { ArchStateError } from '../vcpu/arch-state.js';
@@ -125,6 +125,7 @@ export class Vm extends EventEmitter {
   private stopReason?: StopReason;
   private acpi?: AcpiPm;
   private result?: Promise<VmResult>;
+  private readonly irqchipMode: Irqchip;
   private irqchipState?: IrqchipState;
   private irqchipViews?: IrqchipViews;
   private x2apic = false;
@@ -181,6 +182,7 @@ export class Vm extends EventEmitter {
     this.memorySize = saved?.memory ?? sizeOf(options.memory ?? DEFAULT_MEMORY);
     this.irqchip = saved?.irqchip ?? options.irqchip ?? 'user';
     if (!IRQCHIP_MODES.includes(this.irqchip)) throw new NodevisorError('EIRQCHIP', `unknown irqchip mode "${this.irqchip}": use one of ${IRQCHIP_MODES.join(', ')}`);
+    this.irqchipMode = irqchipFor(this.irqchip);
     this.ioThreads = options.ioThreads ?? defaultIoThreads();
     if (!Number.isInteger(this.ioThreads) || this.ioThreads < 1 || this.ioThreads > MAX_IO_THREADS) {
       throw new NodevisorError('EIOTHREADS', `ioThreads must be an integer from 1 to ${MAX_IO_THREADS} (got ${options.ioThreads})`);
@@ -230,7 +232,7 @@ export class Vm extends EventEmitter {
         ioeventfd: this.options.ioeventfd !== false,
       });
       this.setUpIrqchip(this.vmFd);
-      checkApicIds(this.cpus, { maxVcpuId: this.kvm.maxVcpuId, x2apic: this.irqchip !== 'user' || this.x2apic, x2apicMissing: 'the userspace LAPIC offers it only where KVM passes APIC MSR reads to the VMM' });
+      checkApicIds(this.cpus, { maxVcpuId: this.kvm.maxVcpuId, x2apic: !this.irqchipMode.userLapic || this.x2apic, x2apicMissing: 'the userspace LAPIC offers it only where KVM passes APIC MSR reads to the VMM' });
       this.setUpMemory(this.vmFd, bios);
       const plan = restoring ? RESTORE_PLAN : bios ? { mode: 'real' as const, entry: 0, startup: 'sipi' as const, reset: true } : image ? this.placeImage(image) : this.placeLinux(kernel!);
       const devices = this.createDevices();
@@ -252,7 +254,7 @@ export class Vm extends EventEmitter {
         log: (level, m) => this.emit('log', level, m),
       });
       if (restoring) {
-        this.irqchipViews!.syncRestoredRoutes();
+        this.irqchipViews!.afterRestore();
         this.virtio.kickQueues();
         this.clock.thaw();
       }
@@ -406,15 +408,13 @@ export class Vm extends EventEmitter {
   }
 
   private setUpIrqchip(vm: KvmVm): void {
-    this.irqchipState = allocateIrqchip(this.irqchip, this.vcpus, this.cpus.apicIds());
-    if (this.irqchip === 'kernel') vm.createIrqchip();
+    this.irqchipState = this.irqchipMode.allocate(this.vcpus, this.cpus.apicIds());
+    this.irqchipMode.createInKvm(vm);
     if (this.restoring) this.fromSnapshot(() => loadIrqchip(this.irqchipState!, vm, this.restoring!.irqchip));
-    // Split: KVM keeps the LAPICs; 24 routes for our IOAPIC's EOI tracking.
-    if (this.irqchip === 'split') vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', 24);
     // x2APIC needs the guest's APIC MSR reads and writes to reach our LAPIC.
     // On software-virtualising hosts RDMSR never exits (host-kvm notes), so
     // x2APIC stays hidden there.
-    this.x2apic = this.irqchip === 'user' && !Kvm.isSoftwareVirtualised() && routeMsrsToUserspace(vm, LAPIC_MSR_RANGES);
+    this.x2apic = this.irqchipMode.userLapic && !Kvm.isSoftwareVirtualised() && routeMsrsToUserspace(vm, LAPIC_MSR_RANGES);
     if (vm.check('KVM_CAP_SET_TSS_ADDR')) vm.setTssAddr(0xfffbd000);
   }
 
@@ -502,7 +502,7 @@ export class Vm extends EventEmitter {
     this.devices = specs;
     // The main thread's own views: it drains console output, types input and
     // presses the power button.
-    this.irqchipViews = new IrqchipViews(this.irqchipState!, { vmFd: this.vmFd!.fd, clock: this.clock, wake: (i) => this.control?.wake(i) });
+    this.irqchipViews = irqchipViews(this.irqchipState!, { vmFd: this.vmFd!.fd, clock: this.clock, wake: (i) => this.control?.wake(i) });
     const host: DeviceHost = {
       irq: this.irqchipViews.lines,
       vm: { requestStop: (r) => this.requestStop(r), log: (level, message) => this.emit('log', level, message) },
@@ -570,7 +570,7 @@ export class Vm extends EventEmitter {
     const syncCaps = vm.check('KVM_CAP_SYNC_REGS');
     const syncRegs = (syncCaps & k('KVM_SYNC_X86_REGS')) !== 0;
     // Only our own LAPIC injects through the run page's events; elsewhere the copy would be wasted work on every exit.
-    const syncEvents = this.irqchip === 'user' && syncRegs && (syncCaps & k('KVM_SYNC_X86_EVENTS')) !== 0;
+    const syncEvents = this.irqchipMode.userLapic && syncRegs && (syncCaps & k('KVM_SYNC_X86_EVENTS')) !== 0;
     const runSize = Math.max(kvm.vcpuMmapSize, kvmRunSize());
 
     const ready = new Set<number>();
@@ -578,7 +578,7 @@ export class Vm extends EventEmitter {
     let progress = (): void => {};
     this.startProgress = () => progress();
     for (let i = 0; i < this.vcpus && !this.stopReason; i++) {
-      const fresh: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, layout: this.cpus, irqchip: this.irqchip, softwareVirt, x2apic: this.x2apic });
+      const fresh: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, layout: this.cpus, userLapic: this.irqchipMode.userLapic, softwareVirt, x2apic: this.x2apic });
       const cpuid = this.restoring ? this.restoredCpuid(i, fresh) : fresh;
       this.cpuids[i] = cpuid;
       const data: VcpuWorkerData = {
