@@ -10,6 +10,7 @@ import { CONSOLE_KINDS, type ConsoleKind } from './vm/guest-console.js';
 import { IRQCHIP_MODES, DEFAULT_MEMORY, type VmOptions } from './vm/options.js';
 import type { IrqchipMode } from './vcpu/cpuid.js';
 import type { EntryMode } from './vcpu/boot-state.js';
+import { parseNetSpec } from './vm/net-options.js';
 
 const HELP = `nodevisor ${VERSION} - an x86-64 hypervisor for Linux/KVM on Node.js
 
@@ -51,6 +52,14 @@ Options for run:
   --disk PATH[,readonly] a raw disk image as a virtio-blk PCI device (vda,
                         vdb, ... in Linux); repeatable
   --rng                 a virtio-rng PCI device fed from the host's CSPRNG
+  --net tap=NAME[,mac=MAC][,queues=N]
+                        a virtio-net PCI device on host tap device NAME
+                        (opened, or created; needs CAP_NET_ADMIN); N queue
+                        pairs (default one per vCPU up to 4); repeatable
+  --net user[,mac=MAC][,hostfwd=tcp:HOSTADDR:HOSTPORT-:GUESTPORT]...
+                        a virtio-net PCI device with rootless user-mode
+                        networking through passt (apt-get install passt):
+                        DHCP, DNS, outbound TCP/UDP, forwarded host ports
   --console KIND        serial (default): the terminal is the 16550 UART
                         (ttyS0); virtio: it is a virtio-console PCI device
                         (hvc0) instead, and UART output is still shown
@@ -103,6 +112,7 @@ function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbo
       irqchip: { type: 'string' },
       disk: { type: 'string', multiple: true },
       rng: { type: 'boolean' },
+      net: { type: 'string', multiple: true },
       console: { type: 'string' },
       quiet: { type: 'boolean', short: 'q' },
       verbose: { type: 'boolean', short: 'v' },
@@ -138,6 +148,7 @@ function runOptions(args: string[]): { options: VmOptions; quiet: boolean; verbo
     cmdline: values.cmdline,
     disks: (values.disk ?? []).map(parseDisk),
     rng: values.rng ?? false,
+    nets: (values.net ?? []).map(parseNetSpec),
     console: consoleKind,
     consoleOutput: process.stdout,
   };

@@ -14,6 +14,8 @@ export { Vm } from './vm/vm.js';
 export type { VmResult, VmStats, VcpuStats } from './vm/vm.js';
 export type { VmOptions, FlatImage } from './vm/options.js';
 export type { ConsoleKind } from './vm/guest-console.js';
+export { parseNetSpec, type NetOptions, type TapNetOptions, type UserNetOptions, type HostForward } from './vm/net-options.js';
+export type { NetStats, NetDirectionStats } from './virtio/net-stats.js';
 export type { StopReason } from './devices/device.js';
 export type { EntryMode } from './vcpu/boot-state.js';
 export type { IrqchipMode } from './vcpu/cpuid.js';

@@ -1,11 +1,8 @@
-import type { MessagePort } from 'node:worker_threads';
 import { workerData } from 'piscina';
 import { native } from '../kvm/addon.js';
-import { GuestMemory, type MemoryRegion } from '../memory/guest-memory.js';
 import { monotonicClock } from '../sync/clock.js';
-import { VmControlBlock } from '../vcpu/control.js';
-import { IrqchipViews, type IrqchipState } from '../vm/irqchip.js';
-import { GuestRanges } from './guest-ranges.js';
+import { ioThreadHost, ioThreadViews, type IoThreadData } from './io-thread.js';
+import type { ServingTask } from './serving-pool.js';
 import { executeBlkRequest, type BlkDisk } from './blk-request.js';
 import { VirtioBlk, IoStat, type VirtioBlkState } from './blk.js';
 import { VirtioPciTransport, type VirtioPciState } from './pci-transport.js';
@@ -36,33 +33,23 @@ export interface BlkIoDisk {
   readonly assistFd: number;
 }
 
-export interface BlkIoData {
-  readonly memory: MemoryRegion[];
+export interface BlkIoData extends IoThreadData {
   readonly disks: BlkIoDisk[];
-  readonly vcpus: number;
-  readonly vmFd: number;
-  readonly control: SharedArrayBuffer;
-  readonly irqchipState: IrqchipState;
   /** Test-only: hold every request this long (a slow disk). */
   readonly delayUs?: number;
   /** Test-only: throw once this many requests of the disk have completed. */
   readonly failAfter?: number;
 }
 
-export interface BlkServeTask {
+export interface BlkServeTask extends ServingTask {
   readonly disk: number;
   /** The queues whose notifications this thread takes. */
   readonly queues: readonly number[];
-  /** Readable once the pool is closing (never read here, so every thread sees it). */
-  readonly stopFd: number;
-  /** Where warnings go (the device's log is the main thread's). */
-  readonly log: MessagePort;
 }
 
 const data = workerData as BlkIoData;
-const ram = new GuestRanges(new GuestMemory(data.memory));
-const control = new VmControlBlock(data.control, data.vcpus);
-const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: monotonicClock, wake: (i) => control.wake(i) });
+const views = ioThreadViews(data);
+const ram = views.ram;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 /** A request that takes longer than this (smoothed) is worth waking a sibling for: several thread wake-ups. */
 export const ASSIST_AFTER_NS = 100_000;
@@ -70,8 +57,7 @@ export const ASSIST_AFTER_NS = 100_000;
 /** Serves `task` until the stop eventfd becomes readable. */
 export default function serve(task: BlkServeTask): void {
   const d = data.disks[task.disk]!;
-  const vm = { requestStop(): void {}, log: (level: 'info' | 'warn' | 'error', message: string) => task.log.postMessage({ level, message }) };
-  const transport = new VirtioPciTransport(d.transport, { ram, irq: irqchip.lines, msi: irqchip.msi, vm }, (ctx) => new VirtioBlk(d.blk, ctx));
+  const transport = new VirtioPciTransport(d.transport, ioThreadHost(views, task.log), (ctx) => new VirtioBlk(d.blk, ctx));
   const server = new QueueServer(transport, d);
   const fds = [...task.queues.map((q) => d.blk.eventfds[q]!), d.assistFd, task.stopFd];
   const assistBit = 1 << task.queues.length;

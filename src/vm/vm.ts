@@ -34,6 +34,7 @@ import { MAX_IO_THREADS, defaultIoThreads } from '../virtio/blk-io-pool.js';
 import { GuestConsole, CONSOLE_KINDS, type ConsoleKind } from './guest-console.js';
 import { VirtioRuntime, type VirtioFunctionStats } from './virtio-runtime.js';
 import { TextTail, panicMessage } from './console-tail.js';
+import { openNics, closeNics, describeNic, type OpenNic } from './net-backends.js';
 
 /** Reads a file the guest boots from, with an error that names it and says what is wrong. */
 function readGuestFile(source: string | Uint8Array, what: string, code: string): Uint8Array {
@@ -139,6 +140,7 @@ export class Vm extends EventEmitter {
   /** The guest's last console output, for stop messages (a panic's reason). */
   private readonly consoleTail = new TextTail(16 * 1024);
   private disks: OpenDisk[] = [];
+  private nics: OpenNic[] = [];
   private virtio?: VirtioRuntime;
 
   constructor(private readonly options: VmOptions = {}) {
@@ -175,6 +177,8 @@ export class Vm extends EventEmitter {
       const kernel = this.options.kernel !== undefined ? this.readKernelFiles() : null;
       const image = kernel ? null : this.loadImage(this.options.image ?? demoImage());
       this.disks = openDiskImages(this.options.disks ?? []);
+      this.nics = await openNics(this.options.nets ?? [], this.vcpus);
+      for (const n of this.nics) this.emit('log', 'info', `virtio-net: ${describeNic(n)}`);
       this.kvm = Kvm.open(this.options.kvmPath);
       const max = this.kvm.maxVcpus;
       if (this.vcpus > max) throw new NodevisorError('EVCPUS', `${this.vcpus} vCPUs requested but this host's KVM allows at most ${max}`);
@@ -183,6 +187,7 @@ export class Vm extends EventEmitter {
         disks: this.disks,
         rng: this.options.rng ?? false,
         console: this.consoleKind === 'virtio',
+        nets: this.nics,
         vcpus: this.vcpus,
         ioeventfd: this.options.ioeventfd !== false,
       });
@@ -212,6 +217,7 @@ export class Vm extends EventEmitter {
       this.control?.wakeAll();
       await Promise.all([...this.workers, ...(this.timerWorker ? [this.timerWorker] : [])].map((w) => w.terminate()));
       await this.virtio?.stop();
+      await this.closeNics();
       this.console?.close();
       this.release();
       throw e;
@@ -494,6 +500,7 @@ export class Vm extends EventEmitter {
     // fd is closed (and its number possibly reused) and the disks closed.
     await this.stopDeviceTimer();
     await this.virtio?.stop();
+    await this.closeNics();
     // Pass on what the guest printed last before anyone hears of the stop.
     this.console?.close();
     this.release();
@@ -511,6 +518,13 @@ export class Vm extends EventEmitter {
     const late = setTimeout(() => void w.terminate(), 2000);
     await this.timerExited;
     clearTimeout(late);
+  }
+
+  /** Closes the NICs' back ends (tap files, passt) once their I/O threads are gone. */
+  private async closeNics(): Promise<void> {
+    const nics = this.nics;
+    this.nics = [];
+    await closeNics(nics);
   }
 
   /** Closes KVM file descriptors; guest RAM stays readable until collected. */

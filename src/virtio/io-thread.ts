@@ -1,0 +1,36 @@
+import type { MessagePort } from 'node:worker_threads';
+import type { VmControl } from '../devices/device.js';
+import { GuestMemory, type MemoryRegion } from '../memory/guest-memory.js';
+import { monotonicClock } from '../sync/clock.js';
+import { VmControlBlock } from '../vcpu/control.js';
+import { IrqchipViews, type IrqchipState } from '../vm/irqchip.js';
+import { GuestRanges } from './guest-ranges.js';
+import type { VirtioPciHost } from './pci-transport.js';
+
+/**
+ * What an I/O thread (blk-io-worker.ts, net-io-worker.ts) builds from its
+ * workerData to drive virtio functions on its own: guest RAM views and
+ * irqchip views, so it completes requests and raises their interrupts
+ * without the main thread.
+ */
+export interface IoThreadData {
+  readonly memory: MemoryRegion[];
+  readonly vcpus: number;
+  readonly vmFd: number;
+  readonly control: SharedArrayBuffer;
+  readonly irqchipState: IrqchipState;
+}
+
+export function ioThreadViews(data: IoThreadData): { ram: GuestRanges; irqchip: IrqchipViews } {
+  const control = new VmControlBlock(data.control, data.vcpus);
+  return {
+    ram: new GuestRanges(new GuestMemory(data.memory)),
+    irqchip: new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: monotonicClock, wake: (i) => control.wake(i) }),
+  };
+}
+
+/** The transport host of a serving task: its logs go to the main thread over `log`. */
+export function ioThreadHost(views: { ram: GuestRanges; irqchip: IrqchipViews }, log: MessagePort): VirtioPciHost {
+  const vm: VmControl = { requestStop(): void {}, log: (level, message) => log.postMessage({ level, message }) };
+  return { ram: views.ram, irq: views.irqchip.lines, msi: views.irqchip.msi, vm };
+}
