@@ -97,6 +97,7 @@ export class NetPairServer {
 
   private receive(): void {
     this.rxMore = false;
+    if (this.io.gone) this.backendGone();
     if (!this.active || this.io.gone || !this.transport.accepting(this.rxQueue)) return;
     const r = this.guarded(() => this.rx.receive(this.io, this.features(), NET_BUDGET));
     if (!r) return;

@@ -48,8 +48,9 @@ export function tapIsSingleQueue(name: string): boolean {
 
 /**
  * Opens (creating it if it does not exist) tap `name` with `queues` files,
- * each non-blocking, with the virtio-net header; the device lives while
- * the files are open unless it was made persistent (`ip tuntap add`).
+ * each non-blocking, with the virtio-net header, all but the first
+ * detached until the driver asks for more queue pairs; the device lives
+ * while the files are open unless it was made persistent (`ip tuntap add`).
  * Errors name the device and what to do.
  */
 export function openTap(name: string, queues: number): number[] {
@@ -75,6 +76,8 @@ export function openTap(name: string, queues: number): number[] {
       }
       native.setNonBlocking(fd, true);
     }
+    // The driver starts with one queue pair: the kernel must not steer packets to the others yet.
+    for (const fd of fds.slice(1)) setTapQueueAttached(fd, false);
     return fds;
   } catch (e) {
     for (const fd of fds) native.close(fd);

@@ -85,8 +85,9 @@ export function allocateVirtioNet(o: { mac: readonly number[]; caps: NetBackendC
   const words = new SharedArrayBuffer(W.WORDS * 4);
   const w = new Int32Array(words);
   w[W.LinkUp] = 1;
-  w[W.ActivePairs] = pairs;
-  w[W.Attached] = (1 << pairs) - 1; // opening a tap attaches every queue file
+  // Multiqueue starts off (5.1.6.5.5): pair 0 only, and only its tap queue file attached (openTap detached the others).
+  w[W.ActivePairs] = 1;
+  w[W.Attached] = 1;
   return { mac: [...o.mac], pairs, caps: o.caps, eventfds: o.eventfds, ...(o.tapFds ? { tapFds: o.tapFds } : {}), words, stats: new SharedArrayBuffer(pairs * NetStat.COUNT * 8) };
 }
 
