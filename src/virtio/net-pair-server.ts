@@ -105,6 +105,8 @@ export class NetPairServer {
     s[NetStat.RxPackets]! += r.packets;
     s[NetStat.RxBytes]! += r.bytes;
     s[NetStat.RxDropped]! += r.dropped;
+    s[NetStat.RxGso]! += r.gso;
+    s[NetStat.RxCsum]! += r.csum;
     if (r.interrupt) {
       s[NetStat.RxInterrupts]!++;
       this.transport.interruptQueue(this.rxQueue);
@@ -123,6 +125,8 @@ export class NetPairServer {
     s[NetStat.TxPackets]! += r.packets;
     s[NetStat.TxBytes]! += r.bytes;
     s[NetStat.TxDropped]! += r.dropped;
+    s[NetStat.TxGso]! += r.gso;
+    s[NetStat.TxCsum]! += r.csum;
     if (r.interrupt) {
       s[NetStat.TxInterrupts]!++;
       this.transport.interruptQueue(this.txQueue);

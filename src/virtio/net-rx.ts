@@ -52,6 +52,9 @@ export interface NetRxResult {
   bytes: number;
   /** Packets read from the back end and dropped (truncated, or an offload the driver refused). */
   dropped: number;
+  /** Delivered GSO packets, and packets whose checksum the driver is to finish (NEEDS_CSUM). */
+  gso: number;
+  csum: number;
   /** Whether the driver wants an interrupt for what was delivered. */
   interrupt: boolean;
   /** The driver has not posted enough buffers for another packet: wait for its notification. */
@@ -93,7 +96,7 @@ export class NetReceiver {
    * VirtqueueError for a malformed ring or receive chain.
    */
   receive(source: NetPacketSource, f: NetRxFeatures, budget: number): NetRxResult {
-    const r: NetRxResult = { packets: 0, bytes: 0, dropped: 0, interrupt: false, starved: false, gone: false };
+    const r: NetRxResult = { packets: 0, bytes: 0, dropped: 0, gso: 0, csum: 0, interrupt: false, starved: false, gone: false };
     this.followReset();
     while (r.packets + r.dropped < budget) {
       if (!this.take(f)) {
@@ -112,6 +115,8 @@ export class NetReceiver {
         continue;
       }
       if (!this.complete(n)) break; // the device was reset meanwhile
+      if (this.header[NetHdr.GsoType]) r.gso++;
+      if (this.header[NetHdr.Flags]! & NetHdrFlag.NeedsCsum) r.csum++;
       r.packets++;
       r.bytes += n - NET_HDR_SIZE;
     }

@@ -11,6 +11,10 @@ export interface NetDirectionStats {
   notifications: number;
   /** Interrupts raised to the driver. */
   interrupts: number;
+  /** Packets that crossed as one GSO packet (TSO/UFO segments, cut up by whoever is on the other side). */
+  gso: number;
+  /** Packets with a partial checksum for the other side to finish. */
+  checksumOffloaded: number;
 }
 
 /** What `vm.stats().virtio` says of a virtio-net function besides the transport's counters. */
@@ -31,12 +35,21 @@ export function netStats(state: VirtioNetState, model: VirtioNet): NetStats {
     for (let p = 0; p < state.pairs; p++) n += s[p * NetStat.COUNT + slot]!;
     return n;
   };
+  const direction = (d: 'Tx' | 'Rx'): NetDirectionStats => ({
+    packets: sum(NetStat[`${d}Packets`]),
+    bytes: sum(NetStat[`${d}Bytes`]),
+    dropped: sum(NetStat[`${d}Dropped`]),
+    notifications: sum(NetStat[`${d}Notifications`]),
+    interrupts: sum(NetStat[`${d}Interrupts`]),
+    gso: sum(NetStat[`${d}Gso`]),
+    checksumOffloaded: sum(NetStat[`${d}Csum`]),
+  });
   return {
     mac: formatMac(state.mac),
     link: model.linkUp ? 'up' : 'down',
     queuePairs: state.pairs,
     activePairs: model.activePairs,
-    tx: { packets: sum(NetStat.TxPackets), bytes: sum(NetStat.TxBytes), dropped: sum(NetStat.TxDropped), notifications: sum(NetStat.TxNotifications), interrupts: sum(NetStat.TxInterrupts) },
-    rx: { packets: sum(NetStat.RxPackets), bytes: sum(NetStat.RxBytes), dropped: sum(NetStat.RxDropped), notifications: sum(NetStat.RxNotifications), interrupts: sum(NetStat.RxInterrupts) },
+    tx: direction('Tx'),
+    rx: direction('Rx'),
   };
 }

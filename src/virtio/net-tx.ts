@@ -1,6 +1,7 @@
 import { chainViews } from './chain-io.js';
 import type { GuestRanges } from './guest-ranges.js';
-import { NET_HDR_SIZE } from './net-header.js';
+import { copyFromViews } from './byte-views.js';
+import { NET_HDR_SIZE, NetHdr, NetHdrFlag } from './net-header.js';
 import { VirtqueueError, type SplitVirtqueue } from './queue.js';
 
 /**
@@ -29,6 +30,9 @@ export interface NetTxResult {
   bytes: number;
   /** Packets the back end refused (a tap that is down, a header it rejects, a back end that is gone). */
   dropped: number;
+  /** Sent GSO packets, and packets whose checksum the back end is to finish (NEEDS_CSUM). */
+  gso: number;
+  csum: number;
   interrupt: boolean;
   /** A packet waits for the back end to become writable. */
   busy: boolean;
@@ -43,6 +47,8 @@ interface WaitingPacket {
 export class NetTransmitter {
   private waiting: WaitingPacket | null = null;
   private epoch: number;
+  /** The header's flags and gso_type, for the counters. */
+  private readonly flags = new Uint8Array(2);
 
   constructor(
     private readonly q: SplitVirtqueue,
@@ -53,7 +59,7 @@ export class NetTransmitter {
 
   /** Sends up to `budget` packets. Throws VirtqueueError for a malformed ring or transmit chain. */
   transmit(sink: NetPacketSink, budget: number): NetTxResult {
-    const r: NetTxResult = { packets: 0, bytes: 0, dropped: 0, interrupt: false, busy: false };
+    const r: NetTxResult = { packets: 0, bytes: 0, dropped: 0, gso: 0, csum: 0, interrupt: false, busy: false };
     if (this.q.epoch !== this.epoch) {
       this.waiting = null;
       this.epoch = this.q.epoch;
@@ -72,6 +78,9 @@ export class NetTransmitter {
       if (sent === 'sent') {
         r.packets++;
         r.bytes += p.length - NET_HDR_SIZE;
+        copyFromViews(p.views, 0, this.flags);
+        if (this.flags[NetHdr.GsoType]) r.gso++;
+        if (this.flags[NetHdr.Flags]! & NetHdrFlag.NeedsCsum) r.csum++;
       } else r.dropped++;
       const ok = this.q.withLock(() => {
         if (this.q.epoch !== this.epoch || !this.q.ready) return false;

@@ -48,7 +48,12 @@ export const NetStat = {
   RxDropped: 7,
   RxNotifications: 8,
   RxInterrupts: 9,
-  COUNT: 10,
+  /** Packets that crossed as one GSO packet (TSO/UFO), and with a partial checksum for the other side to finish. */
+  TxGso: 10,
+  TxCsum: 11,
+  RxGso: 12,
+  RxCsum: 13,
+  COUNT: 14,
 } as const;
 
 export interface VirtioNetState {

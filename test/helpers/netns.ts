@@ -126,10 +126,10 @@ export class NetPeer {
     }
   }
 
-  /** Sends a command line and returns the JSON object of the reply line that starts with `{`. */
+  /** Sends a command line and returns the JSON of its reply line (an object or an array). */
   async ask<T>(command: string): Promise<T> {
     this.child.stdin!.write(`${command}\n`);
-    return JSON.parse(await this.line(/^\{/)) as T;
+    return JSON.parse(await this.line(/^[[{]/)) as T;
   }
 
   stop(): void {
