@@ -7,7 +7,7 @@ import { buildInitramfs } from '../src/images/initramfs.js';
 import type { VmResult } from '../src/vm/vm.js';
 import { findPasst } from '../src/vm/passt.js';
 import { ConsoleWatcher, testKernelOrSkip } from './helpers/linux.js';
-import { NetNamespace, netnsUnavailable, uniqueIfName, type NetPeer } from './helpers/netns.js';
+import { NetNamespace, netnsUnavailable, startPeer, uniqueIfName, type NetPeer } from './helpers/netns.js';
 import { filePattern } from './helpers/net-patterns.js';
 
 /**
@@ -86,8 +86,8 @@ echo "upload done"
       const run = await bootAndRun(vm, async (con) => {
         // The VM made the tap; it moves into the namespace long before the guest's driver probes.
         ns.adopt(tap, { address: '10.78.0.1/24' });
-        peers.push(await ns.peer(['tcp-file', '10.78.0.1', '7001', String(FILE_BYTES)]));
-        peers.push(await ns.peer(['tcp-sink', '10.78.0.1', '7002']));
+        peers.push(await startPeer(ns, ['tcp-file', '10.78.0.1', '7001', String(FILE_BYTES)]));
+        peers.push(await startPeer(ns, ['tcp-sink', '10.78.0.1', '7002']));
         await con.waitFor(/upload done|nodevisor-init: exit status/, BOOT_MS);
         stats = vm.stats().virtio;
       });

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { runVm, kitImage, type GuestRun } from './helpers/guests.js';
-import { NetNamespace, netnsUnavailable, uniqueIfName, type NetPeer } from './helpers/netns.js';
+import { NetNamespace, netnsUnavailable, startPeer, uniqueIfName, type NetPeer } from './helpers/netns.js';
 import type { IrqchipMode, Vm } from '../src/index.js';
 
 /**
@@ -93,7 +93,7 @@ describe('virtio-net under KVM with our own guest on a tap device in a network n
           while (!stopped && vm.memory.readU32(RESULTS) < STAGE_GATE) await new Promise((r) => setTimeout(r, 20));
           if (stopped) return;
           ns.adopt(tap, { address: '10.77.0.1/24', mac: HOST_MAC, neighbours: [{ ip: '10.77.0.2', mac: GUEST_MAC }] });
-          peer = await ns.peer(['udp-echo', '10.77.0.1', '7777']);
+          peer = await startPeer(ns, ['udp-echo', '10.77.0.1', '7777']);
           vm.memory.writeU32(RESULTS + 8, 1);
           // Each vCPU's first echo is held until that vCPU halts for it: it must come through an interrupt.
           const waiting = (): boolean => report(vm, c.pairs).cpus.every((x) => x.waiting === 1);

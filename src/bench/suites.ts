@@ -8,6 +8,7 @@ import { scalingSuite } from './scaling.js';
 import { bootSuite } from './boot.js';
 import { virtioBlkSuite } from './virtio-blk.js';
 import { linuxSuite } from './linux.js';
+import { virtioNetSuite } from './virtio-net.js';
 
 export const SUITES: Map<string, Suite> = new Map<string, Suite>([
   [microSuite.name, microSuite],
@@ -15,6 +16,7 @@ export const SUITES: Map<string, Suite> = new Map<string, Suite>([
   [bootSuite.name, bootSuite],
   [virtioBlkSuite.name, virtioBlkSuite],
   [linuxSuite.name, linuxSuite],
+  [virtioNetSuite.name, virtioNetSuite],
 ]);
 
 /** What runs when no suite is named (those of these that are registered). `boot` and `linux` need the test kernel, so they are asked for by name. */

@@ -1,7 +1,8 @@
 /**
  * The static programs nodevisor puts into Linux guests (guests/linux/*.c):
- * `init` (our /init) and `nvbench` (the workloads of `nodevisor bench
- * linux`, which also run on the host as the reference). Built with
+ * `init` (our /init), `nvbench` (the workloads of `nodevisor bench
+ * linux`) and `nvnet` (the TCP workloads of `nodevisor bench virtio-net`),
+ * which also run on the host as the reference. Built with
  * musl-gcc (Debian's musl-tools: binaries of tens of KiB, and the guest
  * kernel's emulated initramfs unpacking costs about 2.6 s per MiB here)
  * when it is installed, else with `gcc -static` against glibc (~0.8 MiB
@@ -15,11 +16,12 @@ import { PACKAGE_ROOT } from '../guests/build.js';
 import { NodevisorError } from '../kvm/errors.js';
 import { onPath } from './debian-apt.js';
 
-export type GuestProgram = 'init' | 'nvbench';
+export type GuestProgram = 'init' | 'nvbench' | 'nvnet';
 
 const SOURCES: Record<GuestProgram, string> = {
   init: join(PACKAGE_ROOT, 'guests', 'linux', 'init.c'),
   nvbench: join(PACKAGE_ROOT, 'guests', 'linux', 'nvbench.c'),
+  nvnet: join(PACKAGE_ROOT, 'guests', 'linux', 'nvnet.c'),
 };
 
 const FLAGS = ['-static', '-O2', '-Wall', '-pthread', '-s'];
