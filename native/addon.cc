@@ -499,33 +499,23 @@ bool IovecArg(Napi::Env env, Napi::Value v, struct iovec* iov, int* count) {
 // and EINTR (nothing to read, or no room: the caller polls); other errors
 // throw. A tap device returns a packet's full length even when the buffers
 // held less of it, so a result above their total means "truncated".
-Napi::Value Readv(const Napi::CallbackInfo& info) {
+Napi::Value VectorIo(const Napi::CallbackInfo& info, bool write) {
   Napi::Env env = info.Env();
+  const char* name = write ? "writev" : "readv";
   int64_t fd;
   struct iovec iov[IOV_MAX];  // 16 KiB of stack
   int n;
-  if (!ArgInt(info, 0, &fd) || info.Length() < 2 || !IovecArg(env, info[1], iov, &n)) return TypeError(env, "readv(fd, buffers: ArrayBufferView[] (at most IOV_MAX))");
-  ssize_t r = readv(static_cast<int>(fd), iov, n);
+  if (!ArgInt(info, 0, &fd) || info.Length() < 2 || !IovecArg(env, info[1], iov, &n)) return TypeError(env, "readv/writev(fd, buffers: ArrayBufferView[] (at most IOV_MAX))");
+  ssize_t r = write ? writev(static_cast<int>(fd), iov, n) : readv(static_cast<int>(fd), iov, n);
   if (r < 0) {
     if (errno == EAGAIN || errno == EINTR) return Napi::Number::New(env, -errno);
-    return ThrowErrno(env, errno, "readv");
+    return ThrowErrno(env, errno, name);
   }
   return Napi::Number::New(env, static_cast<double>(r));
 }
 
-Napi::Value Writev(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int64_t fd;
-  struct iovec iov[IOV_MAX];  // 16 KiB of stack
-  int n;
-  if (!ArgInt(info, 0, &fd) || info.Length() < 2 || !IovecArg(env, info[1], iov, &n)) return TypeError(env, "writev(fd, buffers: ArrayBufferView[] (at most IOV_MAX))");
-  ssize_t r = writev(static_cast<int>(fd), iov, n);
-  if (r < 0) {
-    if (errno == EAGAIN || errno == EINTR) return Napi::Number::New(env, -errno);
-    return ThrowErrno(env, errno, "writev");
-  }
-  return Napi::Number::New(env, static_cast<double>(r));
-}
+Napi::Value Readv(const Napi::CallbackInfo& info) { return VectorIo(info, false); }
+Napi::Value Writev(const Napi::CallbackInfo& info) { return VectorIo(info, true); }
 
 // socketpair() -> [fd, fd]: a connected AF_UNIX stream pair, close-on-exec.
 Napi::Value SocketPair(const Napi::CallbackInfo& info) {

@@ -62,6 +62,20 @@ function netFunction(o: { pairs?: number; caps?: NetBackendCaps } = {}) {
   return { ...f, state, net, ram, netLogs, post, start, close, avail };
 }
 
+type Net = ReturnType<typeof netFunction>;
+
+/** Runs `fn` with a fresh virtio-net function (options `o`), closing its eventfds after. */
+function withNet(fn: (n: Net) => void): void;
+function withNet(o: Parameters<typeof netFunction>[0], fn: (n: Net) => void): void;
+function withNet(a: Parameters<typeof netFunction>[0] | ((n: Net) => void), b?: (n: Net) => void): void {
+  const n = netFunction(typeof a === 'function' ? {} : a);
+  try {
+    (typeof a === 'function' ? a : b!)(n);
+  } finally {
+    n.close();
+  }
+}
+
 /** A header and a frame of `len` bytes of a pattern. */
 function packet(len: number, header: Parameters<typeof encodeNetHeader>[0] = {}, seed = 1): Uint8Array {
   const p = new Uint8Array(NET_HDR_SIZE + len);
@@ -138,22 +152,18 @@ describe('virtio-net features and header (model)', () => {
 
 describe('virtio-net device (model)', () => {
   it('is device 1, class Ethernet, with its MAC, link status and queue pairs in the configuration space', () => {
-    const n = netFunction({ pairs: 2 });
-    try {
+    withNet({ pairs: 2 }, (n) => {
       expect(n.t.configRead(0x02, 2)).to.equal(0x1041);
       expect(n.t.configRead(0x09, 4) & 0xffffff).to.equal(0x020000);
       expect(n.r(0x12, 2), 'two pairs and the control queue').to.equal(5);
       expect(MAC.map((_, i) => n.r(0x2000 + i, 1))).to.deep.equal(MAC);
       expect(n.r(0x2006, 2)).to.equal(NetStatus.LinkUp);
       expect(n.r(0x2008, 2)).to.equal(2);
-    } finally {
-      n.close();
-    }
+    });
   });
 
   it('signals a link going down as a configuration change: status reads 0, the generation moves, the config interrupt fires', () => {
-    const n = netFunction();
-    try {
+    withNet((n) => {
       n.start(F.Mac, F.Status);
       const generation = n.r(0x15, 1);
       n.levels.length = 0;
@@ -164,22 +174,19 @@ describe('virtio-net device (model)', () => {
       expect(n.r(0x1000, 1) & 2, 'ISR: configuration change').to.equal(2);
       n.net.setLink(false);
       expect(n.r(0x1000, 1), 'no second change for the same state').to.equal(0);
-    } finally {
-      n.close();
-    }
+    });
   });
 });
 
 describe('virtio-net receive (model)', () => {
   /** Eight one-descriptor receive chains of `len` bytes at BUF + i * 0x400, the ring full. */
-  function postEight(n: ReturnType<typeof netFunction>, len: number): void {
+  function postEight(n: Net, len: number): void {
     for (let i = 0; i < 8; i++) n.post(0, i, [{ addr: BUF + i * 0x400, len, write: true }]);
   }
-  const usedBytes = (n: ReturnType<typeof netFunction>, head: number, len: number): Uint8Array => n.mem.read(BUF + head * 0x400, len).slice();
+  const usedBytes = (n: Net, head: number, len: number): Uint8Array => n.mem.read(BUF + head * 0x400, len).slice();
 
   it('spreads a packet over as many mergeable buffers as it needs, in order, with num_buffers in its header', () => {
-    const n = netFunction();
-    try {
+    withNet((n) => {
       n.start(F.MrgRxbuf);
       postEight(n, 256);
       const rx = new NetReceiver(n.t.queues[0]!, n.ram);
@@ -198,14 +205,11 @@ describe('virtio-net receive (model)', () => {
       rx.receive(new FakeSource([packet(100, {}, 2)]), netRxFeatures(n.net.acceptedFeatures()), 64);
       expect(n.used(0, 3)).to.deep.equal([3, NET_HDR_SIZE + 100]);
       expect(decodeNetHeader(usedBytes(n, 3, 12)).numBuffers).to.equal(1);
-    } finally {
-      n.close();
-    }
+    });
   });
 
   it('reads a packet into a chain of several descriptors as one scatter list', () => {
-    const n = netFunction();
-    try {
+    withNet((n) => {
       n.start();
       n.post(0, 0, [{ addr: BUF, len: 5, write: true }, { addr: BUF + 0x100, len: 30, write: true }, { addr: BUF + 0x200, len: 1600, write: true }]);
       const rx = new NetReceiver(n.t.queues[0]!, n.ram);
@@ -216,14 +220,11 @@ describe('virtio-net receive (model)', () => {
       expect(decodeNetHeader(got).numBuffers, 'num_buffers is 1 without mergeable buffers').to.equal(1);
       got[NetHdr.NumBuffers] = 0;
       expect(Buffer.from(got).equals(Buffer.from(p))).to.equal(true);
-    } finally {
-      n.close();
-    }
+    });
   });
 
   it('without mergeable buffers puts each packet in one chain, drops one that does not fit and gives that chain to the next', () => {
-    const n = netFunction();
-    try {
+    withNet((n) => {
       n.start();
       postEight(n, 200);
       const rx = new NetReceiver(n.t.queues[0]!, n.ram);
@@ -232,14 +233,11 @@ describe('virtio-net receive (model)', () => {
       expect(r).to.include({ packets: 2, dropped: 1 });
       expect([n.used(0, 0), n.used(0, 1)]).to.deep.equal([[0, 162], [1, 112]]);
       expect(n.mem.read(BUF + 0x400 + NET_HDR_SIZE, 4)).to.deep.equal(packet(100, {}, 3).subarray(NET_HDR_SIZE, NET_HDR_SIZE + 4));
-    } finally {
-      n.close();
-    }
+    });
   });
 
   it('reads nothing from the back end while the driver has too few buffers, and asks to be notified when it adds some', () => {
-    const n = netFunction();
-    try {
+    withNet((n) => {
       n.start(F.MrgRxbuf, 29);
       n.post(0, 0, [{ addr: BUF, len: 1024, write: true }]); // less than one full-size frame
       const rx = new NetReceiver(n.t.queues[0]!, n.ram);
@@ -251,42 +249,33 @@ describe('virtio-net receive (model)', () => {
       n.post(0, 1, [{ addr: BUF + 0x400, len: 1024, write: true }]);
       expect(rx.receive(src, netRxFeatures(n.net.acceptedFeatures()), 64)).to.include({ packets: 1 });
       expect(src.reads).to.equal(1);
-    } finally {
-      n.close();
-    }
+    });
   });
 
   it('drops packets with offloads the driver refused, and clears DATA_VALID when it did not take checksum offload', () => {
-    const n = netFunction();
-    try {
+    withNet((n) => {
       n.start(F.MrgRxbuf);
       postEight(n, 256);
       const rx = new NetReceiver(n.t.queues[0]!, n.ram);
       const src = new FakeSource([packet(80, { flags: NetHdrFlag.NeedsCsum, csumStart: 34, csumOffset: 6 }), packet(80, { gsoType: NetGso.TcpV4, gsoSize: 1448 }), packet(80, { flags: NetHdrFlag.DataValid })]);
       expect(rx.receive(src, netRxFeatures(n.net.acceptedFeatures()), 64)).to.include({ packets: 1, dropped: 2 });
       expect(decodeNetHeader(usedBytes(n, 0, 12)).flags).to.equal(0);
-    } finally {
-      n.close();
-    }
+    });
   });
 
   it('rejects a receive chain with a device-readable buffer, or smaller than the header, as malformed', () => {
     for (const bufs of [[{ addr: BUF, len: 64 }, { addr: BUF + 0x100, len: 2000, write: true }], [{ addr: BUF, len: 11, write: true }]]) {
-      const n = netFunction();
-      try {
+      withNet((n) => {
         n.start();
         n.post(0, 0, bufs);
         const rx = new NetReceiver(n.t.queues[0]!, n.ram);
         expect(() => rx.receive(new FakeSource([packet(60)]), netRxFeatures(n.net.acceptedFeatures()), 64)).to.throw(VirtqueueError);
-      } finally {
-        n.close();
-      }
+      });
     }
   });
 
   it('forgets the buffers it held when the driver resets the device', () => {
-    const n = netFunction();
-    try {
+    withNet((n) => {
       n.start(F.MrgRxbuf);
       postEight(n, 256);
       const rx = new NetReceiver(n.t.queues[0]!, n.ram);
@@ -299,16 +288,13 @@ describe('virtio-net receive (model)', () => {
       expect(rx.receive(new FakeSource([packet(60, {}, 9)]), netRxFeatures(n.net.acceptedFeatures()), 64).packets).to.equal(1);
       expect(n.usedIdx(0)).to.equal(1);
       expect(n.mem.read(BUF + 0x4000 + NET_HDR_SIZE, 4)).to.deep.equal(packet(60, {}, 9).subarray(NET_HDR_SIZE, NET_HDR_SIZE + 4));
-    } finally {
-      n.close();
-    }
+    });
   });
 });
 
 describe('virtio-net transmit (model)', () => {
   it('sends each chain\'s readable bytes, header then frame over several descriptors, and returns the chain with length 0', () => {
-    const n = netFunction();
-    try {
+    withNet((n) => {
       n.start();
       const p = packet(300);
       n.mem.write(BUF, p.subarray(0, 12));
@@ -320,14 +306,11 @@ describe('virtio-net transmit (model)', () => {
       expect(r).to.include({ packets: 1, bytes: 300, dropped: 0, interrupt: true, busy: false });
       expect(sink.sent.map((b) => Buffer.from(b).equals(Buffer.from(p)))).to.deep.equal([true]);
       expect(n.used(1, 0)).to.deep.equal([0, 0]);
-    } finally {
-      n.close();
-    }
+    });
   });
 
   it('keeps a packet the back end has no room for and sends it first once there is room, in order', () => {
-    const n = netFunction();
-    try {
+    withNet((n) => {
       n.start();
       for (let i = 0; i < 3; i++) {
         n.mem.write(BUF + i * 0x100, packet(40, {}, i));
@@ -342,20 +325,15 @@ describe('virtio-net transmit (model)', () => {
       expect(tx.transmit(sink, 64)).to.include({ packets: 2, busy: false });
       expect(sink.sent.map((b) => b[NET_HDR_SIZE])).to.deep.equal([0, 1, 2].map((i) => packet(40, {}, i)[NET_HDR_SIZE]));
       expect(n.usedIdx(1)).to.equal(3);
-    } finally {
-      n.close();
-    }
+    });
   });
 
   it('rejects a transmit chain shorter than the header as malformed', () => {
-    const n = netFunction();
-    try {
+    withNet((n) => {
       n.start();
       n.post(1, 0, [{ addr: BUF, len: 8 }]);
       expect(() => new NetTransmitter(n.t.queues[1]!, n.ram).transmit(new FakeSink(), 64)).to.throw(VirtqueueError, /less than the 12-byte header/);
-    } finally {
-      n.close();
-    }
+    });
   });
 });
 
@@ -375,8 +353,7 @@ describe('virtio-net queue pairs, control queue and failures (model)', () => {
   }
 
   it('answers VQ_PAIRS_SET within 1..max with OK and the new count, anything else with ERR; a reset goes back to one pair', () => {
-    const n = netFunction({ pairs: 2 });
-    try {
+    withNet({ pairs: 2 }, (n) => {
       n.start(F.CtrlVq, F.Mq);
       const ctrl = new NetCtrlServer(n.t, n.net, n.ram);
       expect(ctrl.queue).to.equal(4);
@@ -399,14 +376,11 @@ describe('virtio-net queue pairs, control queue and failures (model)', () => {
       expect(n.net.activePairs).to.equal(2);
       n.w8(0x14, 0);
       expect(n.net.activePairs, 'after a reset').to.equal(1);
-    } finally {
-      n.close();
-    }
+    });
   });
 
   it('sets DEVICE_NEEDS_RESET on a malformed receive chain, logs why, and stops serving the device until it is reset', () => {
-    const n = netFunction();
-    try {
+    withNet((n) => {
       n.start(F.MrgRxbuf);
       const io = new FakePairIo([packet(60)]);
       const pair = new NetPairServer(0, n.t, n.net, io, n.ram, n.state);
@@ -416,14 +390,11 @@ describe('virtio-net queue pairs, control queue and failures (model)', () => {
       expect(n.logs.join('\n')).to.match(/virtio-net: receive chain 0 holds 4 bytes, less than the 12-byte header; the device needs a reset/);
       expect(io.packets.length, 'nothing was taken from the back end').to.equal(1);
       expect(pair.backendEvents(1, 4), 'the back end is no longer polled').to.equal(0);
-    } finally {
-      n.close();
-    }
+    });
   });
 
   it('takes the link down (a configuration change) when the back end goes away, and drops what the driver sends', () => {
-    const n = netFunction();
-    try {
+    withNet((n) => {
       n.start(F.MrgRxbuf, F.Status);
       const io = new FakePairIo();
       const warnings: string[] = [];
@@ -442,8 +413,6 @@ describe('virtio-net queue pairs, control queue and failures (model)', () => {
       pair.serve({ rx: false, tx: true });
       expect(n.usedIdx(1), 'the driver gets its buffer back').to.equal(1);
       expect(new Float64Array(n.state.stats)[2], 'counted as dropped').to.equal(1);
-    } finally {
-      n.close();
-    }
+    });
   });
 });

@@ -32,28 +32,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metric.h"
+
 #define MAX_CONNS 64
 #define CHUNK 65536
 
 static struct sockaddr_in server_addr;
 static double seconds;
 static atomic_int ready;
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what) {
-  fprintf(stderr, "nvnet: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
-
-static void metric(const char *name, double value, const char *unit, const char *better) {
-  printf("metric %s %.6g %s %s\n", name, value, unit, better);
-  fflush(stdout);
-}
 
 static void pin(int n) {
   cpu_set_t set;
@@ -100,7 +86,7 @@ static void *serve(void *arg) {
   return NULL;
 }
 
-static int server(int port) {
+static void __attribute__((noreturn)) server(int port) {
   int s = socket(AF_INET, SOCK_STREAM, 0);
   if (s < 0) die("socket");
   int one = 1;
@@ -212,7 +198,7 @@ static int clients(char mode, int argc, char **argv) {
 
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
-  if (argc >= 3 && !strcmp(argv[1], "server")) return server(atoi(argv[2]));
+  if (argc >= 3 && !strcmp(argv[1], "server")) server(atoi(argv[2]));
   if (argc >= 2 && !strcmp(argv[1], "stream")) return clients('S', argc, argv) == 2 ? (fprintf(stderr, "usage: nvnet stream HOST PORT SECONDS [CONNS]\n"), 2) : 0;
   if (argc >= 2 && !strcmp(argv[1], "rr")) return clients('R', argc, argv) == 2 ? (fprintf(stderr, "usage: nvnet rr HOST PORT SECONDS [CONNS]\n"), 2) : 0;
   fprintf(stderr, "usage: nvnet server PORT | nvnet stream|rr HOST PORT SECONDS [CONNS]\n");

@@ -10,8 +10,8 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { PACKAGE_ROOT } from '../guests/build.js';
 import { NodevisorError } from '../kvm/errors.js';
 import { onPath } from './debian-apt.js';
@@ -35,8 +35,12 @@ export function guestCompiler(): string {
 export function guestProgram(program: GuestProgram): string {
   const source = SOURCES[program];
   const cc = guestCompiler();
-  const hash = createHash('sha256').update(readFileSync(source)).update(JSON.stringify([cc, FLAGS])).digest('hex').slice(0, 12);
-  const out = join(PACKAGE_ROOT, 'build', 'linux', `${program}-${hash}`);
+  const hash = createHash('sha256').update(readFileSync(source)).update(JSON.stringify([cc, FLAGS]));
+  // The headers beside the sources (metric.h) are part of every program.
+  const dir = dirname(source);
+  for (const h of readdirSync(dir).filter((f) => f.endsWith('.h')).sort()) hash.update(readFileSync(join(dir, h)));
+  const key = hash.digest('hex').slice(0, 12);
+  const out = join(PACKAGE_ROOT, 'build', 'linux', `${program}-${key}`);
   if (existsSync(out)) return out;
   mkdirSync(join(out, '..'), { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;

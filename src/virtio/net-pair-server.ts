@@ -1,4 +1,5 @@
 import type { GuestRanges } from './guest-ranges.js';
+import type { NetBatch } from './net-batch.js';
 import { NetStat, netRxQueue, netTxQueue, type VirtioNet, type VirtioNetState } from './net.js';
 import { NetReceiver, netRxFeatures, type NetPacketSource, type NetRxFeatures } from './net-rx.js';
 import { NetTransmitter, type NetPacketSink } from './net-tx.js';
@@ -101,16 +102,7 @@ export class NetPairServer {
     if (!this.active || this.io.gone || !this.transport.accepting(this.rxQueue)) return;
     const r = this.guarded(() => this.rx.receive(this.io, this.features(), NET_BUDGET));
     if (!r) return;
-    const s = this.stats;
-    s[NetStat.RxPackets]! += r.packets;
-    s[NetStat.RxBytes]! += r.bytes;
-    s[NetStat.RxDropped]! += r.dropped;
-    s[NetStat.RxGso]! += r.gso;
-    s[NetStat.RxCsum]! += r.csum;
-    if (r.interrupt) {
-      s[NetStat.RxInterrupts]!++;
-      this.transport.interruptQueue(this.rxQueue);
-    }
+    this.record('Rx', r, this.rxQueue);
     this.starved = r.starved;
     this.rxMore = r.packets + r.dropped >= NET_BUDGET;
     if (r.gone) this.backendGone();
@@ -121,19 +113,23 @@ export class NetPairServer {
     if (!this.transport.accepting(this.txQueue)) return;
     const r = this.guarded(() => this.tx.transmit(this.active ? this.io : DISCARD, NET_BUDGET));
     if (!r) return;
-    const s = this.stats;
-    s[NetStat.TxPackets]! += r.packets;
-    s[NetStat.TxBytes]! += r.bytes;
-    s[NetStat.TxDropped]! += r.dropped;
-    s[NetStat.TxGso]! += r.gso;
-    s[NetStat.TxCsum]! += r.csum;
-    if (r.interrupt) {
-      s[NetStat.TxInterrupts]!++;
-      this.transport.interruptQueue(this.txQueue);
-    }
+    this.record('Tx', r, this.txQueue);
     this.txBusy = r.busy;
     this.txMore = !r.busy && r.packets + r.dropped >= NET_BUDGET;
     if (this.io.gone) this.backendGone();
+  }
+
+  /** Adds a turn to the pair's counters and raises the queue's interrupt if the driver wants it. */
+  private record(d: 'Rx' | 'Tx', r: NetBatch, queue: number): void {
+    const s = this.stats;
+    s[NetStat[`${d}Packets`]]! += r.packets;
+    s[NetStat[`${d}Bytes`]]! += r.bytes;
+    s[NetStat[`${d}Dropped`]]! += r.dropped;
+    s[NetStat[`${d}Gso`]]! += r.gso;
+    s[NetStat[`${d}Csum`]]! += r.csum;
+    if (!r.interrupt) return;
+    s[NetStat[`${d}Interrupts`]]!++;
+    this.transport.interruptQueue(queue);
   }
 
   /** Runs a queue operation; a malformed ring or chain fails the device (DEVICE_NEEDS_RESET) instead of throwing. */

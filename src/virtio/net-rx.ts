@@ -1,4 +1,5 @@
 import { chainViews } from './chain-io.js';
+import { emptyBatch, type NetBatch } from './net-batch.js';
 import { copyFromViews, copyToViews } from './byte-views.js';
 import type { GuestRanges } from './guest-ranges.js';
 import { NET_HDR_SIZE, NetHdr, NetHdrFlag } from './net-header.js';
@@ -46,17 +47,7 @@ export function netRxFeatures(accepted: bigint): NetRxFeatures {
   };
 }
 
-export interface NetRxResult {
-  packets: number;
-  /** Frame bytes delivered (headers not counted). */
-  bytes: number;
-  /** Packets read from the back end and dropped (truncated, or an offload the driver refused). */
-  dropped: number;
-  /** Delivered GSO packets, and packets whose checksum the driver is to finish (NEEDS_CSUM). */
-  gso: number;
-  csum: number;
-  /** Whether the driver wants an interrupt for what was delivered. */
-  interrupt: boolean;
+export interface NetRxResult extends NetBatch {
   /** The driver has not posted enough buffers for another packet: wait for its notification. */
   starved: boolean;
   /** The back end is gone. */
@@ -96,7 +87,7 @@ export class NetReceiver {
    * VirtqueueError for a malformed ring or receive chain.
    */
   receive(source: NetPacketSource, f: NetRxFeatures, budget: number): NetRxResult {
-    const r: NetRxResult = { packets: 0, bytes: 0, dropped: 0, gso: 0, csum: 0, interrupt: false, starved: false, gone: false };
+    const r: NetRxResult = { ...emptyBatch(), starved: false, gone: false };
     this.followReset();
     while (r.packets + r.dropped < budget) {
       if (!this.take(f)) {

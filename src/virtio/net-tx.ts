@@ -1,4 +1,5 @@
 import { chainViews } from './chain-io.js';
+import { emptyBatch, type NetBatch } from './net-batch.js';
 import type { GuestRanges } from './guest-ranges.js';
 import { copyFromViews } from './byte-views.js';
 import { NET_HDR_SIZE, NetHdr, NetHdrFlag } from './net-header.js';
@@ -24,16 +25,7 @@ export interface NetPacketSink {
   flush?(): void;
 }
 
-export interface NetTxResult {
-  packets: number;
-  /** Frame bytes sent (headers not counted). */
-  bytes: number;
-  /** Packets the back end refused (a tap that is down, a header it rejects, a back end that is gone). */
-  dropped: number;
-  /** Sent GSO packets, and packets whose checksum the back end is to finish (NEEDS_CSUM). */
-  gso: number;
-  csum: number;
-  interrupt: boolean;
+export interface NetTxResult extends NetBatch {
   /** A packet waits for the back end to become writable. */
   busy: boolean;
 }
@@ -59,7 +51,7 @@ export class NetTransmitter {
 
   /** Sends up to `budget` packets. Throws VirtqueueError for a malformed ring or transmit chain. */
   transmit(sink: NetPacketSink, budget: number): NetTxResult {
-    const r: NetTxResult = { packets: 0, bytes: 0, dropped: 0, gso: 0, csum: 0, interrupt: false, busy: false };
+    const r: NetTxResult = { ...emptyBatch(), busy: false };
     if (this.q.epoch !== this.epoch) {
       this.waiting = null;
       this.epoch = this.q.epoch;
