@@ -3,7 +3,7 @@ import type { Metric, SuiteResult } from '../src/bench/types.js';
 import { runVirtioNetBench } from '../src/bench/virtio-net.js';
 import { batching, netBenchMetrics, type NetBenchSample } from '../src/bench/virtio-net-metrics.js';
 import { runVethReference, type NetDeviceCounts } from '../src/bench/virtio-net-runs.js';
-import { netnsUnavailable } from '../src/bench/netns.js';
+import { netOrSkip } from './helpers/netns.js';
 import { testKernelOrSkip } from './helpers/linux.js';
 
 /** `nodevisor bench virtio-net`: its metrics from samples, the veth reference, and one short run of the whole suite. */
@@ -43,7 +43,7 @@ describe('virtio-net suite under KVM', function () {
   this.timeout(600_000);
 
   before(function () {
-    if (netnsUnavailable()) this.skip();
+    netOrSkip(this, 'namespaces');
   });
 
   it('measures the veth reference between two namespaces with the same program', async () => {

@@ -5,9 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { createVm, type Vm } from '../src/index.js';
 import { buildInitramfs } from '../src/images/initramfs.js';
 import type { VmResult } from '../src/vm/vm.js';
-import { findPasst } from '../src/vm/passt.js';
 import { ConsoleWatcher, testKernelOrSkip } from './helpers/linux.js';
-import { NetNamespace, netnsUnavailable, startPeer, uniqueIfName, type NetPeer } from './helpers/netns.js';
+import { NetNamespace, netOrSkip, startPeer, uniqueIfName, type NetPeer } from './helpers/netns.js';
 import { filePattern } from './helpers/net-patterns.js';
 
 /**
@@ -64,10 +63,7 @@ describe('Linux with virtio-net on a tap device in a network namespace', functio
 
   before(async function () {
     const kernel = testKernelOrSkip(this);
-    if (netnsUnavailable()) {
-      if (process.env.NODEVISOR_REQUIRE_NET) throw new Error(`virtio-net tests cannot run: ${netnsUnavailable()}`);
-      this.skip();
-    }
+    netOrSkip(this, 'namespaces');
     const ns = NetNamespace.create();
     const tap = uniqueIfName();
     const peers: NetPeer[] = [];
@@ -137,10 +133,7 @@ describe('Linux with virtio-net through passt (user-mode networking)', function 
 
   before(async function () {
     const kernel = testKernelOrSkip(this);
-    if (!findPasst()) {
-      if (process.env.NODEVISOR_REQUIRE_NET) throw new Error('passt is not installed (apt-get install passt)');
-      this.skip();
-    }
+    netOrSkip(this, 'passt');
     const data = filePattern(FILE_BYTES);
     // HTTP rather than a bare stream: busybox nc half-closes at once, and this passt (Debian 12's) stalls when a
     // guest that has half-closed also shrinks its window to zero; wget does not half-close.

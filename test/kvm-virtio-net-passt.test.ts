@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { createVm, type Vm } from '../src/index.js';
-import { findPasst } from '../src/vm/passt.js';
+import { netOrSkip } from './helpers/netns.js';
 import { testImage } from './helpers/guests.js';
 
 /**
@@ -57,10 +57,7 @@ describe('virtio-net through passt, the VM\'s child process', function () {
   let vm: Vm | undefined;
 
   before(function () {
-    if (!findPasst()) {
-      if (process.env.NODEVISOR_REQUIRE_NET) throw new Error('passt is not installed (apt-get install passt)');
-      this.skip();
-    }
+    netOrSkip(this, 'passt');
   });
   afterEach(async () => {
     await vm?.stop();

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { runVm, kitImage, type GuestRun } from './helpers/guests.js';
-import { NetNamespace, netnsUnavailable, startPeer, uniqueIfName, type NetPeer } from './helpers/netns.js';
+import { NetNamespace, netOrSkip, startPeer, uniqueIfName, type NetPeer } from './helpers/netns.js';
 import type { IrqchipMode, Vm } from '../src/index.js';
 
 /**
@@ -63,11 +63,7 @@ describe('virtio-net under KVM with our own guest on a tap device in a network n
   this.timeout(180000);
 
   before(function () {
-    const why = netnsUnavailable();
-    if (why) {
-      if (process.env.NODEVISOR_REQUIRE_NET) throw new Error(`virtio-net tests cannot run: ${why}`);
-      this.skip();
-    }
+    netOrSkip(this, 'namespaces');
   });
 
   const cases: Array<{ pairs: number; irqchip: IrqchipMode; guestCsum: boolean }> = [

@@ -6,7 +6,7 @@ import { NodevisorError } from '../src/kvm/errors.js';
 import { StreamPacketIo, STREAM_MAX_FRAME } from '../src/virtio/net-stream.js';
 import { NET_HDR_SIZE, encodeNetHeader } from '../src/virtio/net-header.js';
 import { openTap, setTapQueueAttached, TapQueueIo } from '../src/virtio/net-tap.js';
-import { netnsUnavailable, uniqueIfName } from './helpers/netns.js';
+import { netOrSkip, uniqueIfName } from './helpers/netns.js';
 
 /**
  * virtio-net's back ends without a guest: QEMU's stream framing (what
@@ -119,7 +119,7 @@ describe('virtio-net stream back end (QEMU stream framing, as passt speaks it)',
 
 describe('virtio-net tap back end (needs root)', function () {
   before(function () {
-    if (netnsUnavailable()) this.skip();
+    netOrSkip(this, 'namespaces');
   });
 
   it('creates a tap that carries packets with their virtio-net header both ways, and disappears with its last file', () => {

@@ -1,7 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
-import type { NetNamespace } from '../../src/bench/netns.js';
+import { netnsUnavailable, type NetNamespace } from '../../src/bench/netns.js';
+import { findPasst } from '../../src/vm/passt.js';
 
 /**
  * Peers for the virtio-net tests, run in the test's own network namespace
@@ -9,6 +10,18 @@ import type { NetNamespace } from '../../src/bench/netns.js';
  * listening and answer commands with JSON lines.
  */
 export { NetNamespace, netnsUnavailable, uniqueIfName } from '../../src/bench/netns.js';
+
+/**
+ * Skips the calling test or suite when what it needs is missing here
+ * (root for taps and namespaces, or Debian's passt); where CI sets
+ * NODEVISOR_REQUIRE_NET it fails instead.
+ */
+export function netOrSkip(ctx: Mocha.Context, needs: 'namespaces' | 'passt'): void {
+  const why = needs === 'passt' ? (findPasst() ? undefined : 'passt is not installed (apt-get install passt)') : netnsUnavailable();
+  if (!why) return;
+  if (process.env.NODEVISOR_REQUIRE_NET) throw new Error(`virtio-net tests cannot run here: ${why} (NODEVISOR_REQUIRE_NET is set)`);
+  ctx.skip();
+}
 
 /** The compiled peer program (test/helpers/net-peer.ts). */
 export const NET_PEER = fileURLToPath(new URL('./net-peer.js', import.meta.url));
