@@ -6,7 +6,7 @@ import { NodevisorError } from '../src/kvm/errors.js';
 import { StreamPacketIo, STREAM_MAX_FRAME } from '../src/virtio/net-stream.js';
 import { NET_HDR_SIZE, encodeNetHeader } from '../src/virtio/net-header.js';
 import { openTap, setTapQueueAttached, TapQueueIo } from '../src/virtio/net-tap.js';
-import { netOrSkip, uniqueIfName } from './helpers/netns.js';
+import { NetNamespace, netOrSkip, uniqueIfName } from './helpers/netns.js';
 
 /**
  * virtio-net's back ends without a guest: QEMU's stream framing (what
@@ -154,6 +154,31 @@ describe('virtio-net tap back end (needs root)', function () {
       }
     } finally {
       execFileSync('ip', ['tuntap', 'del', 'dev', name, 'mode', 'tap']);
+    }
+  });
+
+  it('sees a tap whose namespace is deleted under it as gone, saying so', async () => {
+    const name = uniqueIfName();
+    const fds = openTap(name, 1);
+    const ns = NetNamespace.create();
+    try {
+      ns.adopt(name, { address: '10.79.9.1/24' });
+      const io = new TapQueueIo(fds[0]!);
+      expect(io.receive([Buffer.alloc(2000)]), 'nothing yet, but there').to.be.at.least(0);
+      ns.delete();
+      // The kernel tears a namespace down in the background: until then the tap still reads as empty.
+      let r = 0;
+      for (let i = 0; i < 500 && r === 0; i++) {
+        r = io.receive([Buffer.alloc(2000)]);
+        if (r === 0) await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      expect(r).to.equal(-1);
+      expect(io.gone).to.equal(true);
+      expect(io.why).to.match(/^the tap device is gone \((EBADFD|EIO|ENODEV)[^)]*\)$/);
+      expect(io.transmit([Buffer.alloc(NET_HDR_SIZE), frame(60, 3)])).to.equal('dropped');
+    } finally {
+      ns.delete();
+      for (const fd of fds) native.close(fd);
     }
   });
 

@@ -120,6 +120,8 @@ export function setTapQueueAttached(fd: number, attached: boolean): void {
 
 /** Errors that mean the tap (or this queue of it) is gone for good: deleted, or its namespace with it. */
 const GONE = new Set(['EBADFD', 'ENODEV', 'ENXIO', 'EBADF']);
+/** A read fails with EIO too while the device is being unregistered. */
+const GONE_READING = new Set([...GONE, 'EIO']);
 
 /** One queue file of a tap, as the I/O thread that serves its queue pair uses it. */
 export class TapQueueIo implements NetPacketSource, NetPacketSink {
@@ -134,7 +136,7 @@ export class TapQueueIo implements NetPacketSource, NetPacketSink {
       const n = native.readv(this.fd, views);
       return n < 0 ? 0 : n;
     } catch (e) {
-      if (!GONE.has(errnoCode(e) ?? '')) throw e;
+      if (!GONE_READING.has(errnoCode(e) ?? '')) throw e;
       this.lose(e);
       return -1;
     }

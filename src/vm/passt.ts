@@ -50,6 +50,8 @@ function meaningful(stderr: string): string {
 
 export class PasstProcess {
   private exited = false;
+  /** How it exited, once it has. */
+  private exit?: string;
   private stderr = '';
   private onExit?: (why: string) => void;
 
@@ -62,7 +64,8 @@ export class PasstProcess {
     });
     child.on('exit', (code, signal) => {
       this.exited = true;
-      this.onExit?.(`passt exited (${signal ? `signal ${signal}` : `status ${code}`}${meaningful(this.stderr) ? `: ${meaningful(this.stderr)}` : ''})`);
+      this.exit = `passt exited (${signal ? `signal ${signal}` : `status ${code}`}${meaningful(this.stderr) ? `: ${meaningful(this.stderr)}` : ''})`;
+      this.onExit?.(this.exit);
     });
   }
 
@@ -98,9 +101,10 @@ export class PasstProcess {
     return { passt, fd: ours };
   }
 
-  /** Called once if passt exits before `stop()`, with a line saying how. */
+  /** Called once if passt exits before `stop()` (at once if it already has), with a line saying how. */
   watch(onExit: (why: string) => void): void {
-    this.onExit = onExit;
+    if (this.exit !== undefined) onExit(this.exit);
+    else this.onExit = onExit;
   }
 
   get pid(): number | undefined {
