@@ -1,7 +1,9 @@
 import { expect } from 'chai';
-import { runVm, kitImage, type GuestRun } from './helpers/guests.js';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { runVm, kitImage, testImage, type GuestRun } from './helpers/guests.js';
 import { NetNamespace, netOrSkip, startPeer, uniqueIfName, type NetPeer } from './helpers/netns.js';
-import type { IrqchipMode, Vm } from '../src/index.js';
+import { createVm, type IrqchipMode, type Vm } from '../src/index.js';
 
 /**
  * virtio-net driven by our own guest (test/guests/virtio-net.c) under real
@@ -13,6 +15,7 @@ import type { IrqchipMode, Vm } from '../src/index.js';
  */
 
 const RESULTS = 0x1000000;
+const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const GUEST_MAC = '52:54:00:4e:56:02';
 const HOST_MAC = '02:4e:56:00:00:01';
 const PACKETS = 48;
@@ -136,4 +139,40 @@ describe('virtio-net under KVM with our own guest on a tap device in a network n
       }
     });
   }
+});
+
+describe('virtio-net NICs and their errors', function () {
+  this.timeout(60000);
+
+  before(function () {
+    netOrSkip(this, 'namespaces');
+  });
+
+  it('gives each NIC its own PCI function, MAC, back end and queue pairs', async () => {
+    const taps = [uniqueIfName(), uniqueIfName()];
+    const vm = createVm({ image: testImage('halt-forever'), memory: '16M', vcpus: 2, nets: [{ kind: 'tap', name: taps[0]!, mac: '52:54:00:00:00:0a' }, { kind: 'tap', name: taps[1]!, queues: 1 }] });
+    await vm.start();
+    try {
+      const nets = vm.stats().virtio.filter((f) => f.net);
+      expect(nets.map((f) => [f.device, f.net!.backend, f.net!.queuePairs])).to.deep.equal([
+        [1, `tap ${taps[0]}`, 2],
+        [2, `tap ${taps[1]}`, 1],
+      ]);
+      expect(nets[0]!.net!.mac).to.equal('52:54:00:00:00:0a');
+      expect(nets[1]!.net!.mac).to.match(/^52:54:00:/);
+    } finally {
+      await vm.stop();
+    }
+  });
+
+  it('CLI: a tap it may not create says CAP_NET_ADMIN is needed (exit status 64)', async () => {
+    const r = await new Promise<{ status: number; stderr: string }>((resolve) => {
+      // Root without CAP_NET_ADMIN (dropped from the bounding set) cannot create a tap.
+      execFile('setpriv', ['--bounding-set', '-net_admin', '--inh-caps', '-net_admin', process.execPath, CLI, 'run', '--net', `tap=${uniqueIfName()}`], { timeout: 30000 }, (err, _o, stderr) =>
+        resolve({ status: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stderr }),
+      );
+    });
+    expect(r.status).to.equal(64);
+    expect(r.stderr).to.match(/^nodevisor: tap device nv[0-9a-f]+: no permission: opening or creating a tap device needs CAP_NET_ADMIN \(run as root, or create it for your user with `ip tuntap add NAME mode tap user \$USER`\)\n$/);
+  });
 });
