@@ -6,6 +6,7 @@
 #include <v8.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <pthread.h>
@@ -15,7 +16,9 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #include <stdint.h>
@@ -458,6 +461,99 @@ Napi::Value PollReadable(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, mask);
 }
 
+// ---------------------------------------------------------------------------
+// Packet I/O for virtio-net's back ends (tap devices, passt's stream socket).
+
+// Fills `iov` (at most IOV_MAX entries) from an array of buffers; false on bad input.
+bool IovecArg(Napi::Env env, Napi::Value v, struct iovec* iov, int* count) {
+  if (!v.IsArray()) return false;
+  Napi::Array list = v.As<Napi::Array>();
+  uint32_t n = list.Length();
+  if (n > IOV_MAX) return false;
+  for (uint32_t i = 0; i < n; i++) {
+    void* data;
+    size_t len;
+    if (!BufferBytes(env, list.Get(i), &data, &len)) return false;
+    iov[i].iov_base = data;
+    iov[i].iov_len = len;
+  }
+  *count = static_cast<int>(n);
+  return true;
+}
+
+// readv(fd, buffers) / writev(fd, buffers) -> bytes, or -errno for EAGAIN
+// and EINTR (nothing to read, or no room: the caller polls); other errors
+// throw. A tap device returns a packet's full length even when the buffers
+// held less of it, so a result above their total means "truncated".
+Napi::Value VectorIo(const Napi::CallbackInfo& info, bool write) {
+  Napi::Env env = info.Env();
+  const char* name = write ? "writev" : "readv";
+  int64_t fd;
+  struct iovec iov[IOV_MAX];  // 16 KiB of stack
+  int n;
+  if (!ArgInt(info, 0, &fd) || info.Length() < 2 || !IovecArg(env, info[1], iov, &n)) return TypeError(env, "readv/writev(fd, buffers: ArrayBufferView[] (at most IOV_MAX))");
+  ssize_t r = write ? writev(static_cast<int>(fd), iov, n) : readv(static_cast<int>(fd), iov, n);
+  if (r < 0) {
+    if (errno == EAGAIN || errno == EINTR) return Napi::Number::New(env, -errno);
+    return ThrowErrno(env, errno, name);
+  }
+  return Napi::Number::New(env, static_cast<double>(r));
+}
+
+Napi::Value Readv(const Napi::CallbackInfo& info) { return VectorIo(info, false); }
+Napi::Value Writev(const Napi::CallbackInfo& info) { return VectorIo(info, true); }
+
+// socketpair() -> [fd, fd]: a connected AF_UNIX stream pair, close-on-exec.
+Napi::Value SocketPair(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return ThrowErrno(env, errno, "socketpair");
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, sv[0]));
+  out.Set(1u, Napi::Number::New(env, sv[1]));
+  return out;
+}
+
+// setNonBlocking(fd, on): sets or clears O_NONBLOCK.
+Napi::Value SetNonBlocking(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd;
+  if (!ArgInt(info, 0, &fd) || info.Length() < 2) return TypeError(env, "setNonBlocking(fd, on)");
+  int flags = fcntl(static_cast<int>(fd), F_GETFL);
+  if (flags < 0) return ThrowErrno(env, errno, "fcntl F_GETFL");
+  flags = info[1].ToBoolean() ? flags | O_NONBLOCK : flags & ~O_NONBLOCK;
+  if (fcntl(static_cast<int>(fd), F_SETFL, flags) < 0) return ThrowErrno(env, errno, "fcntl F_SETFL");
+  return env.Undefined();
+}
+
+// poll(fds: Int32Array, events: Int32Array, revents: Int32Array, timeoutMs)
+// -> how many fds have events (0 on timeout or EINTR); revents receives
+// each fd's events. A negative fd is skipped, as poll(2) does.
+Napi::Value Poll(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  void *fdsData, *evData, *revData;
+  size_t fdsLen, evLen, revLen;
+  int64_t timeout;
+  if (info.Length() < 4 || !BufferBytes(env, info[0], &fdsData, &fdsLen) || !BufferBytes(env, info[1], &evData, &evLen) ||
+      !BufferBytes(env, info[2], &revData, &revLen) || !ArgInt(info, 3, &timeout))
+    return TypeError(env, "poll(fds: Int32Array, events: Int32Array, revents: Int32Array, timeoutMs)");
+  size_t n = fdsLen / 4;
+  if (n == 0 || n > 64 || evLen < n * 4 || revLen < n * 4) return TypeError(env, "poll: 1 to 64 fds, with as many events and revents");
+  const int32_t* fds = static_cast<const int32_t*>(fdsData);
+  const int32_t* events = static_cast<const int32_t*>(evData);
+  int32_t* revents = static_cast<int32_t*>(revData);
+  struct pollfd pfds[64];
+  for (size_t i = 0; i < n; i++) {
+    pfds[i].fd = fds[i];
+    pfds[i].events = static_cast<short>(events[i]);
+    pfds[i].revents = 0;
+  }
+  int r = poll(pfds, n, static_cast<int>(timeout));
+  if (r < 0 && errno != EINTR) return ThrowErrno(env, errno, "poll");
+  for (size_t i = 0; i < n; i++) revents[i] = r < 0 ? 0 : pfds[i].revents;
+  return Napi::Number::New(env, r < 0 ? 0 : r);
+}
+
 Napi::Value GetTid(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
 }
@@ -499,6 +595,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pollReadable", Napi::Function::New(env, PollReadable));
   exports.Set("seek", Napi::Function::New(env, Seek));
   nv::InitUring(env, exports);
+  exports.Set("readv", Napi::Function::New(env, Readv));
+  exports.Set("writev", Napi::Function::New(env, Writev));
+  exports.Set("socketpair", Napi::Function::New(env, SocketPair));
+  exports.Set("setNonBlocking", Napi::Function::New(env, SetNonBlocking));
+  exports.Set("poll", Napi::Function::New(env, Poll));
   exports.Set("constants", ConstantsObject(env));
   exports.Set("layout", LayoutObject(env));
   return exports;

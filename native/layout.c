@@ -9,6 +9,9 @@
 #include <sys/eventfd.h>
 #include <linux/kvm.h>
 #include <liburing.h>
+#include <poll.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
 #include "layout.h"
 
 #define K(name) {#name, (double)(name)},
@@ -204,6 +207,30 @@ K(KVM_IOEVENTFD_FLAG_DEASSIGN)
 K(KVM_CPUID_FLAG_SIGNIFCANT_INDEX)
 K(KVM_IRQ_ROUTING_MSI)
 K(KVM_IRQ_ROUTING_IRQCHIP)
+// tap devices (virtio-net's tap back end) and poll(2)
+K(TUNSETIFF)
+K(TUNSETOFFLOAD)
+K(TUNSETVNETHDRSZ)
+K(TUNSETVNETLE)
+K(TUNSETQUEUE)
+K(TUNGETFEATURES)
+K(IFF_TAP)
+K(IFF_NO_PI)
+K(IFF_VNET_HDR)
+K(IFF_MULTI_QUEUE)
+K(IFF_ATTACH_QUEUE)
+K(IFF_DETACH_QUEUE)
+K(TUN_F_CSUM)
+K(TUN_F_TSO4)
+K(TUN_F_TSO6)
+K(TUN_F_TSO_ECN)
+K(TUN_F_UFO)
+K(IFNAMSIZ)
+K(POLLIN)
+K(POLLOUT)
+K(POLLERR)
+K(POLLHUP)
+K(POLLNVAL)
 };
 const size_t nv_constants_count = sizeof(nv_constants) / sizeof(nv_constants[0]);
 
@@ -417,5 +444,8 @@ const struct nv_field nv_fields[] = {
   {"kvm_ioeventfd", "len", offsetof(struct kvm_ioeventfd, len)},
   {"kvm_ioeventfd", "fd", offsetof(struct kvm_ioeventfd, fd)},
   {"kvm_ioeventfd", "flags", offsetof(struct kvm_ioeventfd, flags)},
+  {"ifreq", "size", sizeof(struct ifreq)},
+  {"ifreq", "ifr_name", offsetof(struct ifreq, ifr_name)},
+  {"ifreq", "ifr_flags", offsetof(struct ifreq, ifr_flags)},
 };
 const size_t nv_fields_count = sizeof(nv_fields) / sizeof(nv_fields[0]);

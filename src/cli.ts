@@ -19,6 +19,7 @@ import { ApiServer } from './api/server.js';
 import { ctlCommand, CtlUsageError } from './api/ctl.js';
 import { topCommand, TopUsageError } from './top/cli.js';
 import { GdbServer, parseGdbAddress, type GdbAddress } from './gdb/server.js';
+import { parseNetSpec } from './vm/net-options.js';
 
 const HELP = `nodevisor ${VERSION} - an x86-64 hypervisor for Linux/KVM on Node.js
 
@@ -88,6 +89,14 @@ Options for run:
                         default where the kernel allows it) or aio=sync
                         (pread/pwrite, the fallback); --verbose says which
   --rng                 a virtio-rng PCI device fed from the host's CSPRNG
+  --net tap=NAME[,mac=MAC][,queues=N]
+                        a virtio-net PCI device on host tap device NAME
+                        (opened, or created; needs CAP_NET_ADMIN); N queue
+                        pairs (default one per vCPU up to 4); repeatable
+  --net user[,mac=MAC][,hostfwd=tcp:HOSTADDR:HOSTPORT-:GUESTPORT]...
+                        a virtio-net PCI device with rootless user-mode
+                        networking through passt (apt-get install passt):
+                        DHCP, DNS, outbound TCP/UDP, forwarded host ports
   --console KIND        serial (default): the terminal is the 16550 UART
                         (ttyS0); virtio: it is a virtio-console PCI device
                         (hvc0) instead, and UART output is still shown
@@ -234,6 +243,7 @@ function runOptions(args: string[]): RunCommand {
       irqchip: { type: 'string' },
       disk: { type: 'string', multiple: true },
       rng: { type: 'boolean' },
+      net: { type: 'string', multiple: true },
       console: { type: 'string' },
       bios: { type: 'string' },
       'boot-order': { type: 'string' },
@@ -288,6 +298,7 @@ function runOptions(args: string[]): RunCommand {
     bios: values.bios === undefined ? undefined : values.bios === '' ? true : values.bios,
     bootOrder: parseBootOrder(values['boot-order']),
     rng: values.rng,
+    nets: values.net?.map(parseNetSpec),
     console: consoleKind,
     consoleOutput: process.stdout,
     restore: values.restore,

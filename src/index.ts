@@ -16,6 +16,8 @@ export type { VmOptions, FlatImage } from './vm/options.js';
 export type { ConsoleKind } from './vm/guest-console.js';
 export type { DiskOptions } from './vm/disk-images.js';
 export type { BlkAio } from './virtio/blk.js';
+export { parseNetSpec, type NetOptions, type TapNetOptions, type UserNetOptions, type HostForward } from './vm/net-options.js';
+export type { NetStats, NetDirectionStats } from './virtio/net-stats.js';
 export type { StopReason } from './devices/device.js';
 export type { EntryMode } from './vcpu/boot-state.js';
 export type { IrqchipMode } from './vcpu/cpuid.js';

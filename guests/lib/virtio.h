@@ -520,4 +520,37 @@ static inline u32 virtio_blk_request(struct virtq_buf *out, volatile struct virt
   out[1 + n] = (struct virtq_buf){ (u64)status, 1, 1 };
   return n + 2;
 }
+
+/* ---- virtio-net (5.1) ---- */
+
+#define VIRTIO_ID_NET 1
+#define VIRTIO_NET_F_CSUM       (1ul << 0)
+#define VIRTIO_NET_F_GUEST_CSUM (1ul << 1)
+#define VIRTIO_NET_F_MAC        (1ul << 5)
+#define VIRTIO_NET_F_GUEST_TSO4 (1ul << 7)
+#define VIRTIO_NET_F_HOST_TSO4  (1ul << 11)
+#define VIRTIO_NET_F_MRG_RXBUF  (1ul << 15)
+#define VIRTIO_NET_F_STATUS     (1ul << 16)
+#define VIRTIO_NET_F_CTRL_VQ    (1ul << 17)
+#define VIRTIO_NET_F_MQ         (1ul << 22)
+/* Device configuration offsets: mac[6], status, max_virtqueue_pairs. */
+#define VIRTIO_NET_CFG_MAC       0
+#define VIRTIO_NET_CFG_STATUS    6
+#define VIRTIO_NET_CFG_MAX_PAIRS 8
+#define VIRTIO_NET_S_LINK_UP     1
+#define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
+#define VIRTIO_NET_HDR_F_DATA_VALID 2
+#define VIRTIO_NET_HDR_GSO_NONE     0
+#define VIRTIO_NET_CTRL_MQ              4
+#define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 0
+#define VIRTIO_NET_OK  0
+#define VIRTIO_NET_ERR 1
+
+/* The header before every packet (12 bytes with VERSION_1: num_buffers is always there). */
+struct virtio_net_hdr { u8 flags, gso_type; u16 hdr_len, gso_size, csum_start, csum_offset, num_buffers; } __attribute__((packed));
+_Static_assert(sizeof(struct virtio_net_hdr) == 12, "virtio_net_hdr with num_buffers");
+
+/* Queue indices: receiveq and transmitq of each pair, then the control queue. */
+static inline u32 virtio_net_rxq(u32 pair) { return 2 * pair; }
+static inline u32 virtio_net_txq(u32 pair) { return 2 * pair + 1; }
 #endif

@@ -33,27 +33,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "metric.h"
+
 #define MAX_THREADS 1024
 #define CHUNK 65536
 
 static atomic_int go;
 static atomic_int stop;
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what) {
-  fprintf(stderr, "nvbench: %s: %s\n", what, strerror(errno));
-  exit(1);
-}
-
-static void metric(const char *name, double value, const char *unit, const char *better) {
-  printf("metric %s %.6g %s %s\n", name, value, unit, better);
-  fflush(stdout);
-}
 
 static int allowed_cpus(void) {
   cpu_set_t set;

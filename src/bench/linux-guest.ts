@@ -8,6 +8,7 @@
 import { Vm } from '../vm/vm.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
 import type { TestKnobs } from '../vcpu/test-knobs.js';
+import type { NetOptions } from '../vm/net-options.js';
 import { InitTranscript, type CommandResult } from './linux-protocol.js';
 
 export interface LinuxGuestOptions {
@@ -18,11 +19,16 @@ export interface LinuxGuestOptions {
   irqchip: IrqchipMode;
   cmdline?: string;
   disks: { path: string; readonly: boolean }[];
+  nets?: NetOptions[];
   testKnobs?: TestKnobs;
   /** How long the whole boot and run may take before it is called stuck. */
   timeoutMs: number;
   /** Boot milestones and the command being run, for progress output. */
   onMilestone?: (label: string) => void;
+  /** Once the VM has started (its NICs' back ends are open), before the guest gets far. */
+  started?: (vm: Vm) => Promise<void> | void;
+  /** Every console line, with the VM (e.g. to sample its stats as commands start). */
+  onLine?: (line: string, vm: Vm) => void;
 }
 
 export interface LinuxGuestRun {
@@ -45,13 +51,15 @@ export async function runLinuxGuest(o: LinuxGuestOptions): Promise<LinuxGuestRun
   let console = '';
   let bootSeconds: number | undefined;
   const t0 = performance.now();
+  let vm: Vm | undefined;
   const transcript = new InitTranscript((line) => {
+    if (vm) o.onLine?.(line, vm);
     for (const [re, label] of MILESTONES) if (re.test(line)) o.onMilestone?.(label);
     const run = /^nodevisor-init: run \d+: (\S+)$/.exec(line);
     if (run) o.onMilestone?.(`running ${run[1]!.replace(/^.*\//, '')}`);
     if (bootSeconds === undefined && /^nodevisor-init: \d+ CPUs online$/.test(line)) bootSeconds = (performance.now() - t0) / 1000;
   });
-  const vm = new Vm({ vcpus: o.vcpus, memory: o.memory, irqchip: o.irqchip, kernel: o.kernel, initrd: o.initrd, cmdline: o.cmdline, disks: o.disks, testKnobs: o.testKnobs });
+  vm = new Vm({ vcpus: o.vcpus, memory: o.memory, irqchip: o.irqchip, kernel: o.kernel, initrd: o.initrd, cmdline: o.cmdline, disks: o.disks, nets: o.nets, testKnobs: o.testKnobs });
   vm.on('console', (chunk: Buffer) => {
     const text = chunk.toString('latin1');
     console = (console + text).slice(-64 * 1024);
@@ -59,6 +67,12 @@ export async function runLinuxGuest(o: LinuxGuestOptions): Promise<LinuxGuestRun
   });
   o.onMilestone?.('booting');
   await vm.start();
+  try {
+    await o.started?.(vm);
+  } catch (e) {
+    await vm.stop();
+    throw e;
+  }
   let timedOut = false;
   const timer = setTimeout(() => {
     timedOut = true;

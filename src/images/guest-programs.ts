@@ -1,7 +1,8 @@
 /**
  * The static programs nodevisor puts into Linux guests (guests/linux/*.c):
- * `init` (our /init) and `nvbench` (the workloads of `nodevisor bench
- * linux`, which also run on the host as the reference). Built with
+ * `init` (our /init), `nvbench` (the workloads of `nodevisor bench
+ * linux`) and `nvnet` (the TCP workloads of `nodevisor bench virtio-net`),
+ * which also run on the host as the reference. Built with
  * musl-gcc (Debian's musl-tools: binaries of tens of KiB, and the guest
  * kernel's emulated initramfs unpacking costs about 2.6 s per MiB here)
  * when it is installed, else with `gcc -static` against glibc (~0.8 MiB
@@ -9,17 +10,18 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { PACKAGE_ROOT } from '../guests/build.js';
 import { NodevisorError } from '../kvm/errors.js';
 import { onPath } from './debian-apt.js';
 
-export type GuestProgram = 'init' | 'nvbench';
+export type GuestProgram = 'init' | 'nvbench' | 'nvnet';
 
 const SOURCES: Record<GuestProgram, string> = {
   init: join(PACKAGE_ROOT, 'guests', 'linux', 'init.c'),
   nvbench: join(PACKAGE_ROOT, 'guests', 'linux', 'nvbench.c'),
+  nvnet: join(PACKAGE_ROOT, 'guests', 'linux', 'nvnet.c'),
 };
 
 const FLAGS = ['-static', '-O2', '-Wall', '-pthread', '-s'];
@@ -33,8 +35,12 @@ export function guestCompiler(): string {
 export function guestProgram(program: GuestProgram): string {
   const source = SOURCES[program];
   const cc = guestCompiler();
-  const hash = createHash('sha256').update(readFileSync(source)).update(JSON.stringify([cc, FLAGS])).digest('hex').slice(0, 12);
-  const out = join(PACKAGE_ROOT, 'build', 'linux', `${program}-${hash}`);
+  const hash = createHash('sha256').update(readFileSync(source)).update(JSON.stringify([cc, FLAGS]));
+  // The headers beside the sources (metric.h) are part of every program.
+  const dir = dirname(source);
+  for (const h of readdirSync(dir).filter((f) => f.endsWith('.h')).sort()) hash.update(readFileSync(join(dir, h)));
+  const key = hash.digest('hex').slice(0, 12);
+  const out = join(PACKAGE_ROOT, 'build', 'linux', `${program}-${key}`);
   if (existsSync(out)) return out;
   mkdirSync(join(out, '..'), { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;

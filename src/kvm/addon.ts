@@ -51,6 +51,14 @@ export interface NativeAddon {
   uringSubmit(handle: number, waitFor: number): number;
   /** Takes up to out.length / 2 completions as [userData, result] pairs; how many. */
   uringReap(handle: number, out: Float64Array): number;
+  /** readv(2)/writev(2) with at most IOV_MAX buffers: bytes moved, or -EAGAIN/-EINTR; other errors throw. */
+  readv(fd: number, buffers: readonly ArrayBufferView[]): number;
+  writev(fd: number, buffers: readonly ArrayBufferView[]): number;
+  /** A connected AF_UNIX stream socket pair (close-on-exec). */
+  socketpair(): [number, number];
+  setNonBlocking(fd: number, on: boolean): void;
+  /** poll(2) over up to 64 fds: fills `revents`, returns how many have events (0 on timeout or EINTR). */
+  poll(fds: Int32Array, events: Int32Array, revents: Int32Array, timeoutMs: number): number;
   readonly constants: Readonly<Record<string, number>>;
   readonly layout: Readonly<Record<string, StructLayout>>;
 }

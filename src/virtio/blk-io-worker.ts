@@ -1,11 +1,7 @@
-import type { MessagePort } from 'node:worker_threads';
 import { workerData } from 'piscina';
 import { IoUring, IoUringUnavailable } from '../kvm/io-uring.js';
-import { GuestMemory, type MemoryRegion } from '../memory/guest-memory.js';
-import { VmClock } from '../sync/vm-clock.js';
-import { VmControlBlock } from '../vcpu/control.js';
-import { irqchipViews, type IrqchipState } from '../vm/irqchip.js';
-import { GuestRanges } from './guest-ranges.js';
+import { ioThreadHost, ioThreadViews, type IoThreadData } from './io-thread.js';
+import type { ServingTask } from './serving-pool.js';
 import { VirtioBlk, type BlkAio, type VirtioBlkState } from './blk.js';
 import { VirtioPciTransport, type VirtioPciState } from './pci-transport.js';
 import type { BlkServeContext } from './blk-serve-context.js';
@@ -38,53 +34,40 @@ export interface BlkIoDisk {
   readonly assistFd: number;
 }
 
-export interface BlkIoData {
-  readonly memory: MemoryRegion[];
+export interface BlkIoData extends IoThreadData {
   readonly disks: BlkIoDisk[];
-  readonly vcpus: number;
-  readonly vmFd: number;
-  readonly control: SharedArrayBuffer;
-  readonly irqchipState: IrqchipState;
-  /** The VM clock (sync/vm-clock.ts). */
-  readonly clock: SharedArrayBuffer;
   /** Test-only: hold every request this long (a slow disk). */
   readonly delayUs?: number;
   /** Test-only: throw once this many requests of the disk have completed. */
   readonly failAfter?: number;
 }
 
-export interface BlkServeTask {
+export interface BlkServeTask extends ServingTask {
   readonly disk: number;
   /** The queues whose notifications this thread takes. */
   readonly queues: readonly number[];
-  /** Readable once the pool is closing (never read here, so every thread sees it). */
-  readonly stopFd: number;
-  /** Where warnings go (the device's log is the main thread's). */
-  readonly log: MessagePort;
 }
 
 const data = workerData as BlkIoData;
-const ram = new GuestRanges(new GuestMemory(data.memory));
-const control = new VmControlBlock(data.control, data.vcpus);
-const irqchip = irqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: new VmClock(data.clock), wake: (i) => control.wake(i) });
+const views = ioThreadViews(data);
 /** Submission entries per thread's ring: a queue's worth of requests (128) twice over. */
 const RING_ENTRIES = 256;
 
 /** Serves `task` until the stop eventfd becomes readable. */
 export default function serve(task: BlkServeTask): void {
   const d = data.disks[task.disk]!;
-  const vm = { requestStop(): void {}, log: (level: 'info' | 'warn' | 'error', message: string) => task.log.postMessage({ level, message }) };
-  const transport = new VirtioPciTransport(d.transport, { ram, irq: irqchip.lines, msi: irqchip.msi, vm }, (ctx) => new VirtioBlk(d.blk, ctx));
+  const host = ioThreadHost(views, task.log);
+  const transport = new VirtioPciTransport(d.transport, host, (ctx) => new VirtioBlk(d.blk, ctx));
   const ctx: BlkServeContext = {
     transport,
     d,
     disk: { fd: d.fd, size: d.blk.size, readonly: d.blk.readonly, id: d.id },
     queues: task.queues,
     stopFd: task.stopFd,
-    ram,
-    control,
+    ram: views.ram,
+    control: views.control,
     stats: new Int32Array(d.blk.io),
-    log: vm.log,
+    log: host.vm.log,
     ...(data.delayUs !== undefined ? { delayUs: data.delayUs } : {}),
     ...(data.failAfter !== undefined ? { failAfter: data.failAfter } : {}),
   };

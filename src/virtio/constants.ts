@@ -21,7 +21,7 @@ export const VirtioFeature = {
 } as const;
 
 /** Virtio device IDs (5). */
-export const VirtioDeviceId = { Block: 2, Console: 3, Entropy: 4 } as const;
+export const VirtioDeviceId = { Network: 1, Block: 2, Console: 3, Entropy: 4 } as const;
 
 /** Split virtqueue descriptor flags (2.7.5). */
 export const VirtqDesc = { Next: 1, Write: 2, Indirect: 4 } as const;

@@ -24,6 +24,8 @@ export interface VirtioContext {
   live(): boolean;
   /** Feature bits the driver accepted. */
   driverFeatures(): bigint;
+  /** The device changed its configuration space (e.g. link status): bumps config_generation and signals the driver. */
+  configChanged(): void;
 }
 
 export interface VirtioDeviceModel {
@@ -38,6 +40,8 @@ export interface VirtioDeviceModel {
   notify(index: number): void;
   /** The driver reset the device; the transport has already reset the queues. */
   reset(): void;
+  /** The device accepted the driver's features (FEATURES_OK), on the thread that set it. */
+  featuresAccepted?(features: bigint): void;
 }
 
 /** Per-type facts the transport needs before a model exists in a thread. */

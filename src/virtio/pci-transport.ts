@@ -288,6 +288,10 @@ export class VirtioPciTransport implements PciFunction {
       fail: (reason) => this.fail(reason),
       live: () => (this.status() & (VirtioStatus.DriverOk | VirtioStatus.DeviceNeedsReset | VirtioStatus.Failed)) === VirtioStatus.DriverOk,
       driverFeatures: () => BigInt(Atomics.load(this.words, R.DriverFeaturesLo) >>> 0) | (BigInt(Atomics.load(this.words, R.DriverFeaturesHi) >>> 0) << 32n),
+      configChanged: () => {
+        Atomics.add(this.words, R.Generation, 1);
+        this.interruptConfig();
+      },
     };
   }
 
@@ -484,6 +488,7 @@ export class VirtioPciTransport implements PciFunction {
       else {
         const ring = { indirect: (accepted & featureBit(VirtioFeature.RingIndirectDesc)) !== 0n, eventIdx: (accepted & featureBit(VirtioFeature.RingEventIdx)) !== 0n };
         for (const q of this.queues) q.setFeatures(ring);
+        this.model.featuresAccepted?.(accepted);
       }
     }
     Atomics.store(w, R.Status, next);

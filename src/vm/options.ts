@@ -5,6 +5,7 @@ import type { TestKnobs } from '../vcpu/test-knobs.js';
 import type { TopologySpec } from '../vcpu/topology.js';
 import type { DiskOptions } from './disk-images.js';
 import type { ConsoleKind } from './guest-console.js';
+import type { NetOptions } from './net-options.js';
 
 /** A flat binary the VMM loads and enters directly (our test and demo guests). */
 export interface FlatImage {
@@ -67,6 +68,12 @@ export interface VmOptions {
   kvmPath?: string;
   /** Raw disk images, each a virtio-blk PCI device (vda, vdb, ...). */
   disks?: DiskOptions[];
+  /**
+   * Network cards, each a virtio-net PCI device (eth0, eth1, ... in Linux):
+   * `{ kind: 'tap', name, mac?, queues? }` on a host tap device, or
+   * `{ kind: 'user', mac?, hostfwd? }` through passt (rootless).
+   */
+  nets?: NetOptions[];
   /** A virtio-rng PCI device fed from the host's CSPRNG. */
   rng?: boolean;
   /**

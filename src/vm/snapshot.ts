@@ -113,6 +113,7 @@ export function checkRestoreOptions(o: VmOptions, m: SnapshotManifest, memorySiz
   if (o.irqchip !== undefined && o.irqchip !== m.vm.irqchip) refuse(`the snapshot's irqchip mode is ${m.vm.irqchip}, ${o.irqchip} was asked for`);
   if (o.console !== undefined && o.console !== m.vm.console) refuse(`the snapshot's console is ${m.vm.console}, ${o.console} was asked for`);
   if (o.rng !== undefined && o.rng !== m.vm.rng) refuse(`the snapshot ${m.vm.rng ? 'has' : 'has no'} virtio-rng`);
+  if (o.nets?.length) refuse('the snapshot has no network devices (VMs with --net cannot be snapshotted yet)');
   if (o.disks !== undefined) {
     const same = o.disks.length === m.vm.disks.length && o.disks.every((d, i) => resolve(d.path) === m.vm.disks[i]!.path && (d.readonly ?? false) === m.vm.disks[i]!.readonly);
     if (!same) refuse(`the snapshot's disks are ${m.vm.disks.map((d) => `${d.path}${d.readonly ? ',readonly' : ''}`).join(' ') || 'none'}; give none, or exactly those`);

@@ -11,10 +11,13 @@ import type { BlkIoPlan } from '../virtio/blk-io-pool.js';
 import type { IrqchipState } from './irqchip.js';
 import type { OpenDisk } from './disk-images.js';
 import { allocateNotifyEventfds, type NotifyEventfdState } from '../virtio/notify-eventfds.js';
+import { VirtioNet, allocateVirtioNet, virtioNetType, virtioNetQueueCount, type VirtioNetState } from '../virtio/net.js';
+import type { NetBackendSpec, NetIoData } from '../virtio/net-io-worker.js';
+import type { OpenNic } from './net-backends.js';
 
 /**
  * The VM's virtio PCI functions: one per disk, then the entropy device,
- * then the console, at
+ * then the console, then one per NIC, at
  * bus 0 devices 1, 2, ... Each gets its BAR 0 pre-programmed in the PCI
  * MMIO window and INTA# on its own IOAPIC pin (16, 17, ...), which the MP
  * table and the DSDT describe (`pciIntx`); hence at most 8 of them.
@@ -22,7 +25,8 @@ import { allocateNotifyEventfds, type NotifyEventfdState } from '../virtio/notif
 export type VirtioModelSpec =
   | { readonly model: 'rng' }
   | { readonly model: 'console'; readonly console: VirtioConsoleState }
-  | { readonly model: 'blk'; readonly blk: VirtioBlkState; readonly fd: number; readonly id: string; readonly path: string; readonly aio: BlkAio };
+  | { readonly model: 'blk'; readonly blk: VirtioBlkState; readonly fd: number; readonly id: string; readonly path: string; readonly aio: BlkAio }
+  | { readonly model: 'net'; readonly net: VirtioNetState; readonly backend: NetBackendSpec; readonly label: string };
 
 export interface VirtioPciSpec {
   readonly kind: 'virtio-pci';
@@ -40,8 +44,9 @@ export interface VirtioConfig {
   readonly disks: readonly OpenDisk[];
   readonly rng: boolean;
   readonly console: boolean;
+  readonly nets: readonly OpenNic[];
   readonly vcpus: number;
-  /** Makes `count` eventfds (the caller closes them with the VM): one per virtio-blk queue. */
+  /** Makes `count` eventfds (the caller closes them with the VM): one per virtio-blk and virtio-net queue. */
   readonly eventfds: (count: number) => number[];
   /**
    * The length KVM_IOEVENTFD registrations match (0: any), or undefined
@@ -57,7 +62,7 @@ export interface VirtioPlan {
 }
 
 export function planVirtioDevices(cfg: VirtioConfig): VirtioPlan {
-  const count = cfg.disks.length + (cfg.rng ? 1 : 0) + (cfg.console ? 1 : 0);
+  const count = cfg.disks.length + (cfg.rng ? 1 : 0) + (cfg.console ? 1 : 0) + cfg.nets.length;
   if (count > VIRTIO_MAX_FUNCTIONS) {
     throw new NodevisorError('EDISK', `${count} virtio devices requested, but nodevisor wires at most ${VIRTIO_MAX_FUNCTIONS} (one IOAPIC pin each, 16-23)`);
   }
@@ -80,6 +85,12 @@ export function planVirtioDevices(cfg: VirtioConfig): VirtioPlan {
   }
   if (cfg.rng) place(VIRTIO_RNG_TYPE, { model: 'rng' });
   if (cfg.console) place(VIRTIO_CONSOLE_TYPE, { model: 'console', console: allocateVirtioConsole() });
+  for (const n of cfg.nets) {
+    const eventfds = cfg.eventfds(virtioNetQueueCount(n.pairs));
+    const notify = cfg.ioeventfdLen === undefined ? undefined : allocateNotifyEventfds(eventfds, cfg.ioeventfdLen);
+    const net = allocateVirtioNet({ mac: n.mac, caps: n.caps, eventfds, ...(n.backend.kind === 'tap' ? { tapFds: n.backend.fds } : {}) });
+    place(virtioNetType(n.pairs), { model: 'net', net, backend: n.backend, label: n.label }, notify);
+  }
   return { specs, pciIntx };
 }
 
@@ -92,6 +103,8 @@ export function virtioModel(spec: VirtioModelSpec, ctx: VirtioContext): VirtioDe
       return new VirtioConsole(spec.console, ctx);
     case 'blk':
       return new VirtioBlk(spec.blk, ctx);
+    case 'net':
+      return new VirtioNet(spec.net, ctx);
   }
 }
 
@@ -102,4 +115,10 @@ export function blkIoPlan(
 ): BlkIoPlan {
   const disks = specs.flatMap((s) => (s.spec.model === 'blk' ? [{ transport: s.transport, blk: s.spec.blk, fd: s.spec.fd, id: s.spec.id, path: s.spec.path, aio: s.spec.aio }] : []));
   return { ...o, disks };
+}
+
+/** What the virtio-net I/O threads start with. */
+export function netIoData(specs: readonly VirtioPciSpec[], o: { memory: MemoryRegion[]; vcpus: number; vmFd: number; control: SharedArrayBuffer; clock: SharedArrayBuffer; irqchipState: IrqchipState }): NetIoData {
+  const nics = specs.flatMap((s) => (s.spec.model === 'net' ? [{ transport: s.transport, net: s.spec.net, backend: s.spec.backend }] : []));
+  return { ...o, nics };
 }

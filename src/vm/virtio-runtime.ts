@@ -11,7 +11,11 @@ import { BlkIoPool } from '../virtio/blk-io-pool.js';
 import type { IrqchipState, IrqchipViews } from './irqchip.js';
 import type { OpenDisk } from './disk-images.js';
 import type { GuestConsole } from './guest-console.js';
-import { planVirtioDevices, virtioModel, blkIoPlan, type VirtioPlan } from './virtio-devices.js';
+import { planVirtioDevices, virtioModel, blkIoPlan, netIoData, type VirtioPlan } from './virtio-devices.js';
+import { VirtioNet } from '../virtio/net.js';
+import { NetIoPool } from '../virtio/net-io-pool.js';
+import { netStats, type NetStats } from '../virtio/net-stats.js';
+import type { OpenNic } from './net-backends.js';
 
 /** What `vm.stats().virtio` says of each function. */
 export interface VirtioFunctionStats {
@@ -30,6 +34,8 @@ export interface VirtioFunctionStats {
    * some I/O thread could not open its ring.
    */
   requests?: { completed: number; maxInFlight: number; aio: BlkAio | 'io_uring+sync' };
+  /** virtio-net: the back end, MAC, link, queue pairs, and packets, notifications and interrupts each way. */
+  net?: NetStats & { backend: string };
 }
 
 export interface VirtioStartContext {
@@ -60,10 +66,11 @@ export class VirtioRuntime {
   private readonly eventfds: number[] = [];
   private views: Array<{ device: number; transport: VirtioPciTransport; io?: Int32Array; aio?: BlkAio }> = [];
   private pool?: BlkIoPool;
+  private netPool?: NetIoPool;
 
   constructor(
     private readonly vm: KvmVm,
-    cfg: { disks: readonly OpenDisk[]; rng: boolean; console: boolean; vcpus: number; ioeventfd: boolean },
+    private readonly cfg: { disks: readonly OpenDisk[]; rng: boolean; console: boolean; nets: readonly OpenNic[]; vcpus: number; ioeventfd: boolean },
   ) {
     this.plan = planVirtioDevices({ ...cfg, eventfds: (count) => this.createEventfds(count), ioeventfdLen: this.ioeventfdLen(cfg.ioeventfd) });
   }
@@ -86,6 +93,7 @@ export class VirtioRuntime {
     // Where the VMM placed BAR 0; from here on, the vCPU that moves a BAR moves them.
     for (const v of this.views) v.transport.placeNotifyEventfds();
     for (const v of this.views) if (v.transport.model instanceof VirtioConsole) c.console.attachVirtio(v.transport.model);
+    this.startNets(c);
     const disks = this.plan.specs.filter((s) => s.spec.model === 'blk');
     if (!disks.length) return;
     for (const d of c.disks) {
@@ -110,6 +118,25 @@ export class VirtioRuntime {
     });
   }
 
+  /** The virtio-net I/O threads, and passt exits turned into a link going down. */
+  private startNets(c: VirtioStartContext): void {
+    const nets = this.views.filter((v) => v.transport.model instanceof VirtioNet);
+    if (!nets.length) return;
+    nets.forEach((v, i) => {
+      const model = v.transport.model as VirtioNet;
+      this.cfg.nets[i]?.passt?.watch((why) => {
+        c.log('warn', `virtio-net (user): ${why}; the link is down`);
+        model.setLink(false);
+      });
+    });
+    const data = netIoData(this.plan.specs, { memory: c.memory.descriptors(), vcpus: c.vcpus, vmFd: this.vm.fd, control: c.control, clock: c.clock, irqchipState: c.irqchipState });
+    this.netPool = new NetIoPool({
+      data,
+      log: c.log,
+      failed: (e) => c.requestStop({ kind: 'error', vcpu: -1, detail: `virtio-net I/O thread failed: ${e.stack ?? e.message}` }),
+    });
+  }
+
   stats(): VirtioFunctionStats[] {
     return this.views.map((v) => ({
       name: v.transport.name,
@@ -118,7 +145,14 @@ export class VirtioRuntime {
       interrupts: v.transport.msix.enabled() ? 'msix' : 'intx',
       notifications: v.transport.notifications(),
       ...(v.io ? { requests: { completed: Atomics.load(v.io, IoStat.Completed), maxInFlight: Atomics.load(v.io, IoStat.MaxInFlight), aio: engineName(Atomics.load(v.io, IoStat.Engines)) ?? v.aio! } } : {}),
+      ...this.netStats(v.device, v.transport),
     }));
+  }
+
+  private netStats(device: number, t: VirtioPciTransport): { net?: NetStats & { backend: string } } {
+    const spec = this.plan.specs.find((s) => s.device === device)?.spec;
+    if (spec?.model !== 'net' || !(t.model instanceof VirtioNet)) return {};
+    return { net: { backend: spec.label, ...netStats(spec.net, t.model) } };
   }
 
   /**
@@ -159,9 +193,10 @@ export class VirtioRuntime {
 
   /** Ends the I/O threads (each finishes the request in hand); call once the vCPUs are gone. */
   async stop(): Promise<void> {
-    const pool = this.pool;
+    const pools = [this.pool, this.netPool];
     this.pool = undefined;
-    await pool?.close();
+    this.netPool = undefined;
+    await Promise.all(pools.map((p) => p?.close()));
   }
 
   /** Closes the eventfds; after `stop` and before the VM fd is closed. */

@@ -53,6 +53,7 @@ import { readVcpuStats, type VmStats } from './vcpu-stats.js';
 import { VmDebug, guestDebugFlags } from './vm-debug.js';
 
 export type { VcpuStats, VmStats } from './vcpu-stats.js';
+import { openNics, closeNics, describeNic, type OpenNic } from './net-backends.js';
 
 
 export interface VmResult {
@@ -148,6 +149,7 @@ export class Vm extends EventEmitter {
   /** The guest's last console output, for stop messages (a panic's reason). */
   private readonly consoleTail = new TextTail(16 * 1024);
   private disks: OpenDisk[] = [];
+  private nics: OpenNic[] = [];
   private virtio?: VirtioRuntime;
   private firmware?: FirmwareBoot;
   private devices: DeviceSpec[] = [];
@@ -220,6 +222,8 @@ export class Vm extends EventEmitter {
       }
       // A restore takes its disks from the snapshot; how their requests go (aio) is this run's choice.
       this.disks = openDiskImages(restoring ? restoring.manifest.vm.disks.map((d, i) => ({ path: d.path, readonly: d.readonly, aio: this.options.disks?.[i]?.aio })) : (this.options.disks ?? []));
+      this.nics = await openNics(this.options.nets ?? [], this.vcpus);
+      for (const n of this.nics) this.emit('log', 'info', `virtio-net: ${describeNic(n)}`);
       this.kvm = Kvm.open(this.options.kvmPath);
       const max = this.kvm.maxVcpus;
       if (this.vcpus > max) throw new NodevisorError('EVCPUS', `${this.vcpus} vCPUs requested but this host's KVM allows at most ${max}`);
@@ -228,6 +232,7 @@ export class Vm extends EventEmitter {
         disks: this.disks,
         rng: restoring?.manifest.vm.rng ?? this.options.rng ?? false,
         console: this.consoleKind === 'virtio',
+        nets: this.nics,
         vcpus: this.vcpus,
         ioeventfd: this.options.ioeventfd !== false,
       });
@@ -675,6 +680,8 @@ export class Vm extends EventEmitter {
     if (this.state !== 'running') throw new NodevisorError('ESTATE', `cannot snapshot a VM that is ${this.state}`);
     // Not saved yet: the firmware image and its memory slots, the PAM registers, the fw_cfg selector.
     if (this.firmware) throw new NodevisorError('ESNAPSHOT', 'a VM booted through firmware (--bios) cannot be snapshotted yet');
+    // Not saved yet: the back ends' state (a tap's queues, passt's connections) lives outside the VM.
+    if (this.nics.length) throw new NodevisorError('ESNAPSHOT', 'a VM with network devices (--net) cannot be snapshotted yet');
     const wasPaused = this.paused;
     await this.pause();
     if (this.control!.stopRequested) throw new NodevisorError('ESTATE', 'the VM stopped before the snapshot could be taken');
@@ -752,6 +759,7 @@ export class Vm extends EventEmitter {
     // fd is closed (and its number possibly reused) and the disks closed.
     await this.stopDeviceTimer();
     await this.virtio?.stop();
+    await this.closeNics();
     // Pass on what the guest printed last before anyone hears of the stop.
     this.console?.close();
     this.release();
@@ -771,6 +779,13 @@ export class Vm extends EventEmitter {
     const late = setTimeout(() => void w.terminate(), 2000);
     await this.timerExited;
     clearTimeout(late);
+  }
+
+  /** Closes the NICs' back ends (tap files, passt) once their I/O threads are gone. */
+  private async closeNics(): Promise<void> {
+    const nics = this.nics;
+    this.nics = [];
+    await closeNics(nics);
   }
 
   /** Closes KVM file descriptors; guest RAM stays readable until collected. */

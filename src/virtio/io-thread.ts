@@ -1,0 +1,45 @@
+import type { MessagePort } from 'node:worker_threads';
+import type { VmControl } from '../devices/device.js';
+import { GuestMemory, type MemoryRegion } from '../memory/guest-memory.js';
+import { VmClock } from '../sync/vm-clock.js';
+import { VmControlBlock } from '../vcpu/control.js';
+import { irqchipViews, type IrqchipState, type IrqchipViews } from '../vm/irqchip.js';
+import { GuestRanges } from './guest-ranges.js';
+import type { VirtioPciHost } from './pci-transport.js';
+
+/**
+ * What an I/O thread (blk-io-worker.ts, net-io-worker.ts) builds from its
+ * workerData to drive virtio functions on its own: guest RAM views and
+ * irqchip views, so it completes requests and raises their interrupts
+ * without the main thread.
+ */
+export interface IoThreadData {
+  readonly memory: MemoryRegion[];
+  readonly vcpus: number;
+  readonly vmFd: number;
+  readonly control: SharedArrayBuffer;
+  readonly irqchipState: IrqchipState;
+  /** The VM clock (sync/vm-clock.ts). */
+  readonly clock: SharedArrayBuffer;
+}
+
+export interface IoThreadViews {
+  readonly ram: GuestRanges;
+  readonly control: VmControlBlock;
+  readonly irqchip: IrqchipViews;
+}
+
+export function ioThreadViews(data: IoThreadData): IoThreadViews {
+  const control = new VmControlBlock(data.control, data.vcpus);
+  return {
+    ram: new GuestRanges(new GuestMemory(data.memory)),
+    control,
+    irqchip: irqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: new VmClock(data.clock), wake: (i) => control.wake(i) }),
+  };
+}
+
+/** The transport host of a serving task: its logs go to the main thread over `log`. */
+export function ioThreadHost(views: IoThreadViews, log: MessagePort): VirtioPciHost {
+  const vm: VmControl = { requestStop(): void {}, log: (level, message) => log.postMessage({ level, message }) };
+  return { ram: views.ram, irq: views.irqchip.lines, msi: views.irqchip.msi, vm };
+}
