@@ -71,7 +71,7 @@ function main(): void {
 /** Creates the vCPU, runs it until the VM stops, and gives back everything it took from KVM. */
 function runVcpu(): void {
   const memory = new GuestMemory(data.memory);
-  const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i), testKnobs: data.testKnobs, stats: data.stats });
+  const irqchip = new IrqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i), testKnobs: data.testKnobs, stats: data.stats, guestRam: memory });
   const host: DeviceHost = { irq: irqchip.lines, vm, clock };
   const bus = new Bus(unhandled);
   irqchip.attach(bus);

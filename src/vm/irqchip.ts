@@ -4,7 +4,7 @@ import { LapicSet, createMmioDevice, LAPIC_DEFAULT_BASE, LAPIC_MMIO_SIZE } from 
 import { Ioapic, IOAPIC_BASE, IOAPIC_MMIO_SIZE } from '../irqchip/ioapic.js';
 import { DualPic, PIC_MASTER_BASE, PIC_SLAVE_BASE, ELCR_BASE, PIC_PORT_COUNT } from '../irqchip/pic.js';
 import { IrqRouter } from '../irqchip/irq-router.js';
-import type { ApicBus, WakeFn } from '../irqchip/types.js';
+import type { ApicBus, GuestRam, WakeFn } from '../irqchip/types.js';
 import type { Clock } from '../sync/clock.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
 import type { TestKnobs } from '../vcpu/test-knobs.js';
@@ -47,6 +47,8 @@ export interface IrqchipThreadOptions {
   testKnobs?: TestKnobs;
   /** The VM's per-vCPU stats rows, where a vCPU thread counts the IPIs it sends and delivers. */
   stats?: SharedArrayBuffer;
+  /** Guest RAM, on vCPU threads: the userspace LAPIC's paravirtual EOI word lives there. */
+  guestRam?: GuestRam;
 }
 
 /**
@@ -88,6 +90,7 @@ export class IrqchipViews {
         eoi: { onEoi: (v) => this.ioapic!.onEoi(v) },
         testIpiDelayNs: (o.testKnobs?.ipiDelayUs ?? 0) * 1000,
         ipiDelivered: o.stats ? ipiCounter(o.stats) : undefined,
+        guestRam: o.guestRam,
       });
       this.lapics = lapics;
       bus = lapics;

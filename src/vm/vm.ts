@@ -24,7 +24,7 @@ import { platformDevices } from './platform.js';
 import { TimerWake } from './timer-wake.js';
 import type { DeviceTimerData } from './device-timer.js';
 import { allocateIrqchip, IrqchipViews, type IrqchipState } from './irqchip.js';
-import { routeMsrsToUserspace, LAPIC_MSR_RANGES } from './msr-filter.js';
+import { routeMsrsToUserspace, PV_EOI_MSR_RANGE } from './msr-filter.js';
 import type { DeviceSpec } from './device-specs.js';
 import { DEFAULT_MEMORY, IRQCHIP_MODES, type FlatImage, type VmOptions } from './options.js';
 import { exitStatusOf, describeStop } from './stop-reason.js';
@@ -128,6 +128,8 @@ export class Vm extends EventEmitter {
   private irqchipState?: IrqchipState;
   private irqchipViews?: IrqchipViews;
   private x2apic = false;
+  /** The userspace LAPIC offers paravirtual EOI: its MSR's writes reach us. */
+  private pvEoi = false;
   private readonly cpus: CpuLayout;
   private linux?: LinuxBoot;
   private readonly timerWake = TimerWake.allocate();
@@ -409,10 +411,13 @@ export class Vm extends EventEmitter {
     if (this.restoring) this.fromSnapshot(() => loadIrqchip(this.irqchipState!, vm, this.restoring!.irqchip));
     // Split: KVM keeps the LAPICs; 24 routes for our IOAPIC's EOI tracking.
     if (this.irqchip === 'split') vm.enableCap('KVM_CAP_SPLIT_IRQCHIP', 24);
-    // x2APIC needs the guest's APIC MSR reads and writes to reach our LAPIC.
-    // On software-virtualising hosts RDMSR never exits (host-kvm notes), so
-    // x2APIC stays hidden there.
-    this.x2apic = this.irqchip === 'user' && !Kvm.isSoftwareVirtualised() && routeMsrsToUserspace(vm, LAPIC_MSR_RANGES);
+    // x2APIC would need the guest's x2APIC MSR accesses to reach our LAPIC,
+    // but KVM never filters MSRs 0x800-0x8ff (kvm_msr_allowed), and on
+    // software-virtualising hosts RDMSR does not exit at all (host-kvm
+    // notes): `x2apic` stays false, and KVM keeps the APIC base and
+    // TSC-deadline MSRs. Paravirtual EOI needs only the guest's WRMSR of its
+    // MSR (Linux never reads it back), which a filter does route to us.
+    this.pvEoi = this.irqchip === 'user' && this.options.pvEoi !== false && routeMsrsToUserspace(vm, [PV_EOI_MSR_RANGE]);
     if (vm.check('KVM_CAP_SET_TSS_ADDR')) vm.setTssAddr(0xfffbd000);
   }
 
@@ -576,7 +581,7 @@ export class Vm extends EventEmitter {
     let progress = (): void => {};
     this.startProgress = () => progress();
     for (let i = 0; i < this.vcpus && !this.stopReason; i++) {
-      const fresh: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, layout: this.cpus, irqchip: this.irqchip, softwareVirt, x2apic: this.x2apic });
+      const fresh: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, layout: this.cpus, irqchip: this.irqchip, softwareVirt, x2apic: this.x2apic, pvEoi: this.pvEoi });
       const cpuid = this.restoring ? this.restoredCpuid(i, fresh) : fresh;
       this.cpuids[i] = cpuid;
       const data: VcpuWorkerData = {
