@@ -17,6 +17,7 @@ import { ApiServer } from './api/server.js';
 import { ctlCommand, CtlUsageError } from './api/ctl.js';
 import { topCommand, TopUsageError } from './top/cli.js';
 import { GdbServer, parseGdbAddress, type GdbAddress } from './gdb/server.js';
+import { formatExitProfile } from './vm/exit-profile-table.js';
 
 const HELP = `nodevisor ${VERSION} - an x86-64 hypervisor for Linux/KVM on Node.js
 
@@ -80,6 +81,10 @@ Options for run:
                         need are appended)
   --irqchip MODE        user (default), split or kernel: where the interrupt
                         controllers are emulated
+  --no-pv-eoi           do not offer the guest paravirtual EOI (irqchip user)
+  --exit-profile        count exits by port, MMIO address and reason, and
+                        print the table (with the VMM's time per exit) on
+                        stderr when the VM ends
   --disk PATH[,readonly] a raw disk image as a virtio-blk PCI device (vda,
                         vdb, ... in Linux); repeatable
   --rng                 a virtio-rng PCI device fed from the host's CSPRNG
@@ -226,6 +231,8 @@ function runOptions(args: string[]): RunCommand {
       'api-socket': { type: 'string' },
       gdb: { type: 'string' },
       'gdb-wait': { type: 'boolean' },
+      'exit-profile': { type: 'boolean' },
+      'no-pv-eoi': { type: 'boolean' },
     },
   });
   if (values['gdb-wait'] && values.gdb === undefined) throw new UsageError('--gdb-wait needs --gdb');
@@ -272,6 +279,8 @@ function runOptions(args: string[]): RunCommand {
     consoleOutput: process.stdout,
     restore: values.restore,
     startPaused: values['gdb-wait'] ?? false,
+    exitProfile: values['exit-profile'] ?? false,
+    ...(values['no-pv-eoi'] ? { pvEoi: false } : {}),
   };
   return {
     options,
@@ -394,6 +403,8 @@ async function run(args: string[]): Promise<number> {
     gdb?.close();
     await stopApi();
     if (!quiet) process.stderr.write(`nodevisor: ${result.message}\n`);
+    const profile = vm.exitProfile();
+    if (profile) process.stderr.write(`nodevisor: exit profile (all vCPUs):\n${formatExitProfile(profile)}\n`);
     return interrupted ? 130 : result.exitStatus;
   } catch (e) {
     restore();

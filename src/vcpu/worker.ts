@@ -4,6 +4,7 @@ import { KvmVcpu } from '../kvm/vcpu-fd.js';
 import { setIoeventfd } from '../kvm/vm-fd.js';
 import { Bus, type AddressSpace } from '../devices/bus.js';
 import type { DeviceHost, StopReason, VmControl } from '../devices/device.js';
+import { ExitProfileRecorder } from './exit-profile.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { monotonicClock } from '../sync/clock.js';
 import { VmClock } from '../sync/vm-clock.js';
@@ -133,6 +134,7 @@ function runAttached(vcpu: KvmVcpu, slot: number, run: RunPage, c: { irqchip: Ir
       quirks: data.quirks,
       syncEvents: data.syncEvents,
       kickDelayNs: (data.testKnobs?.kickDelayUs ?? 0) * 1000,
+      profile: data.exitProfile ? new ExitProfileRecorder(data.exitProfile, data.index) : undefined,
       onPause: () => tsc.pause(),
       onResume: () => tsc.resume(),
       debug: new DebugExits({ index: data.index, vcpu, control, block: new DebugBlock(data.debug), report: (e) => post({ type: 'debug-stop', ...e }) }),

@@ -90,6 +90,13 @@ export interface VmOptions {
    */
   pvEoi?: boolean;
   /**
+   * Count exits by port, MMIO address and reason, and time the VMM's
+   * handling of port and MMIO exits (`vm.exitProfile()`, the API's
+   * `exit-profile`, `nodevisor run --exit-profile`). Default false: it costs
+   * a little on every exit.
+   */
+  exitProfile?: boolean;
+  /**
    * I/O threads per virtio-blk disk (1-16; default: one fewer than the
    * host's CPUs, at least 1 and at most 4). Queue notifications are spread
    * over them, and while requests are slow (over ~100 us) idle ones help

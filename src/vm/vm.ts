@@ -24,6 +24,7 @@ import { platformDevices } from './platform.js';
 import { TimerWake } from './timer-wake.js';
 import type { DeviceTimerData } from './device-timer.js';
 import { allocateIrqchip, IrqchipViews, type IrqchipState } from './irqchip.js';
+import { allocateExitProfile, readExitProfile, type ExitProfileEntry } from '../vcpu/exit-profile.js';
 import { routeMsrsToUserspace, PV_EOI_MSR_RANGE } from './msr-filter.js';
 import type { DeviceSpec } from './device-specs.js';
 import { DEFAULT_MEMORY, IRQCHIP_MODES, type FlatImage, type VmOptions } from './options.js';
@@ -116,6 +117,7 @@ export class Vm extends EventEmitter {
   private guestMemory?: GuestMemory;
   private control?: VmControlBlock;
   private statsBuffer?: SharedArrayBuffer;
+  private exitProfileBuffer?: SharedArrayBuffer;
   private workers: Worker[] = [];
   /** One per worker spawned: resolves when its thread has ended. */
   private workerExits: Promise<void>[] = [];
@@ -374,6 +376,15 @@ export class Vm extends EventEmitter {
     return this.consoleTail.text();
   }
 
+  /**
+   * Exits by port, MMIO address and other reason over the VM's life so far,
+   * with the VMM time spent on the port and MMIO ones, all vCPUs merged;
+   * null unless the VM was created with `exitProfile: true`.
+   */
+  exitProfile(): ExitProfileEntry[] | null {
+    return this.exitProfileBuffer ? readExitProfile(this.exitProfileBuffer, this.vcpus) : null;
+  }
+
   stats(): VmStats {
     const vcpus = this.statsBuffer ? readVcpuStats(this.statsBuffer, this.vcpus, this.control) : [];
     return { irqchip: this.irqchip, vcpus, console: this.console?.stats() ?? { bytesOut: 0, bytesIn: 0 }, virtio: this.virtio?.stats() ?? [] };
@@ -565,6 +576,7 @@ export class Vm extends EventEmitter {
     const vm = this.vmFd!;
     this.control = new VmControlBlock(VmControlBlock.allocate(this.vcpus), this.vcpus);
     this.statsBuffer = new SharedArrayBuffer(this.vcpus * STAT_WORDS * 8);
+    if (this.options.exitProfile) this.exitProfileBuffer = allocateExitProfile(this.vcpus);
     this.debugBlock = new DebugBlock(DebugBlock.allocate());
     this.guestDebugFlags = guestDebugFlags(vm);
     const reportedPorts = new SharedArrayBuffer(0x10000 / 8);
@@ -592,6 +604,7 @@ export class Vm extends EventEmitter {
         runSize,
         control: this.control.buffer,
         stats: this.statsBuffer,
+        exitProfile: this.exitProfileBuffer,
         reportedPorts,
         memory: this.memory.descriptors(),
         devices,
