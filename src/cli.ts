@@ -20,6 +20,7 @@ import { ctlCommand, CtlUsageError } from './api/ctl.js';
 import { topCommand, TopUsageError } from './top/cli.js';
 import { GdbServer, parseGdbAddress, type GdbAddress } from './gdb/server.js';
 import { parseNetSpec } from './vm/net-options.js';
+import { formatExitProfile } from './vm/exit-profile-table.js';
 
 const HELP = `nodevisor ${VERSION} - an x86-64 hypervisor for Linux/KVM on Node.js
 
@@ -83,6 +84,10 @@ Options for run:
                         need are appended)
   --irqchip MODE        user (default), split or kernel: where the interrupt
                         controllers are emulated
+  --no-pv-eoi           do not offer the guest paravirtual EOI (irqchip user)
+  --exit-profile        count exits by port, MMIO address and reason, and
+                        print the table (with the VMM's time per exit) on
+                        stderr when the VM ends
   --disk PATH[,readonly][,aio=MODE]
                         a raw disk image as a virtio-blk PCI device (vda,
                         vdb, ... in Linux); repeatable. aio=io_uring (the
@@ -256,6 +261,8 @@ function runOptions(args: string[]): RunCommand {
       'api-socket': { type: 'string' },
       gdb: { type: 'string' },
       'gdb-wait': { type: 'boolean' },
+      'exit-profile': { type: 'boolean' },
+      'no-pv-eoi': { type: 'boolean' },
     },
   });
   if (values['gdb-wait'] && values.gdb === undefined) throw new UsageError('--gdb-wait needs --gdb');
@@ -303,6 +310,8 @@ function runOptions(args: string[]): RunCommand {
     consoleOutput: process.stdout,
     restore: values.restore,
     startPaused: values['gdb-wait'] ?? false,
+    exitProfile: values['exit-profile'] ?? false,
+    ...(values['no-pv-eoi'] ? { pvEoi: false } : {}),
   };
   return {
     options,
@@ -425,6 +434,8 @@ async function run(args: string[]): Promise<number> {
     gdb?.close();
     await stopApi();
     if (!quiet) process.stderr.write(`nodevisor: ${result.message}\n`);
+    const profile = vm.exitProfile();
+    if (profile) process.stderr.write(`nodevisor: exit profile (all vCPUs):\n${formatExitProfile(profile)}\n`);
     return interrupted ? 130 : result.exitStatus;
   } catch (e) {
     restore();

@@ -21,6 +21,7 @@ export type { NetStats, NetDirectionStats } from './virtio/net-stats.js';
 export type { StopReason } from './devices/device.js';
 export type { EntryMode } from './vcpu/boot-state.js';
 export type { IrqchipMode } from './vcpu/cpuid.js';
+export type { ExitProfileEntry } from './vcpu/exit-profile.js';
 export type { Topology, TopologySpec } from './vcpu/topology.js';
 export { ExitStatus, exitStatusOf, describeStop } from './vm/stop-reason.js';
 export { NodevisorError } from './kvm/errors.js';

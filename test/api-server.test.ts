@@ -11,6 +11,7 @@ import { COMMANDS, unescape } from '../src/api/commands.js';
 import { PROTOCOL_VERSION, type ApiVm } from '../src/api/protocol.js';
 import type { VmResult } from '../src/vm/vm.js';
 import type { VmStats } from '../src/vm/vcpu-stats.js';
+import type { ExitProfileEntry } from '../src/vcpu/exit-profile.js';
 
 /** A VM as the API sees it, recording what it is asked. */
 class FakeVm extends EventEmitter {
@@ -22,8 +23,13 @@ class FakeVm extends EventEmitter {
   calls: string[] = [];
   input: Buffer[] = [];
 
+  profile: ExitProfileEntry[] | null = null;
+
   stats(): VmStats {
     return { irqchip: 'user', vcpus: [], console: { bytesOut: 0, bytesIn: 0 }, virtio: [] };
+  }
+  exitProfile(): ExitProfileEntry[] | null {
+    return this.profile;
   }
   async pause(): Promise<void> {
     this.calls.push('pause');
@@ -130,6 +136,19 @@ describe('API socket server', function () {
     const s = await c.request<Record<string, unknown>>('stats');
     expect(s).to.have.keys('timeSeconds', 'state', 'irqchip', 'vcpus', 'console', 'virtio');
     expect(s.timeSeconds).to.be.a('number');
+    c.close();
+  });
+
+  it('answers exit-profile with the entries, or an error when the VM records none', async () => {
+    const c = await ApiClient.connect(path);
+    const err = await c.request('exit-profile').then(() => null, (e: { code: number; data?: { code: string } }) => e);
+    expect(err).to.include({ code: -32000 });
+    expect(err!.data).to.deep.equal({ code: 'ENOPROFILE' });
+    vm.profile = [{ kind: 'pio-out', address: 0x3f8, device: 'uart16550', exits: 7, vmmNs: 7000 }];
+    const r = await c.request<{ timeSeconds: number; entries: ExitProfileEntry[] }>('exit-profile');
+    expect(r.entries).to.deep.equal(vm.profile);
+    expect(r.timeSeconds).to.be.a('number');
+    vm.profile = null;
     c.close();
   });
 

@@ -424,9 +424,19 @@ describe('vcpuCpuid', () => {
       expect(shown({ irqchip: 'split' })).to.equal(ALL);
     });
 
-    it('hides PV EOI, PV unhalt, PV IPIs and async page faults with the userspace irqchip', () => {
+    it('hides PV EOI, PV unhalt, PV IPIs and async page faults with the userspace irqchip (PV EOI where its MSR does not reach us)', () => {
       expect(shown({ irqchip: 'user' })).to.equal(without(HIDDEN_IN_USER_MODE));
       expect(shown({ irqchip: 'user', x2apic: true })).to.equal(without(HIDDEN_IN_USER_MODE));
+    });
+
+    it('offers PV EOI with the userspace irqchip where its MSR reaches our LAPIC, on any host, and only there', () => {
+      expect(shown({ irqchip: 'user', pvEoi: true })).to.equal((without(HIDDEN_IN_USER_MODE) | bit(KVM_FEATURE.PV_EOI)) >>> 0);
+      expect(has(shown({ irqchip: 'user', softwareVirt: true, pvEoi: true }), bit(KVM_FEATURE.PV_EOI))).to.equal(true);
+      // It is our LAPIC's feature, offered even where KVM's list lacks it...
+      const sparse = supported().map((e) => (e.function === 0x40000001 ? { ...e, eax: bit(KVM_FEATURE.CLOCKSOURCE2) } : e));
+      expect(leaf(vcpuCpuid(sparse, policy({ irqchip: 'user', pvEoi: true })), 0x40000001).eax).to.equal(bit(KVM_FEATURE.CLOCKSOURCE2) | bit(KVM_FEATURE.PV_EOI));
+      // ...and `pvEoi` says nothing about KVM's LAPIC in the other modes.
+      expect(shown({ irqchip: 'kernel', pvEoi: false })).to.equal(ALL);
     });
 
     it('hides PV unhalt, PV IPIs and PV sched-yield on a software-virtualising host', () => {

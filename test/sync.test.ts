@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ByteRing } from '../src/sync/byte-ring.js';
+import type { SavedRecord } from '../src/sync/state-layout.js';
 import { FakeClock, monotonicClock } from '../src/sync/clock.js';
 import { Mutex } from '../src/sync/mutex.js';
 import { WakeWord } from '../src/sync/wake-word.js';
@@ -485,14 +486,63 @@ describe('sync primitives', () => {
       expect(producer.size()).to.equal(2);
     });
 
-    it('bumps the wake word on every push', async () => {
+    it('bumps the wake word only for pushes that find the consumer waiting', async () => {
       const { ring, header } = ringAt(8);
       const seen = ring.snapshot();
+      // A busy consumer finds these on its next look: no wake-up per byte.
       ring.push(1);
       ring.push(2);
-      expect(header[WAKE]).to.equal(seen + 2);
-      expect(ring.snapshot()).to.equal(seen + 2);
-      expect(await ring.waitForData(seen, 5000)).to.equal(true);
+      expect(header[WAKE]).to.equal(seen);
+      expect(await ring.waitForData(seen, 5000), 'data already there').to.equal(true);
+      expect(ring.drain()).to.deep.equal(Uint8Array.from([1, 2]));
+      const waiting = ring.waitForData(ring.snapshot(), 5000);
+      ring.push(3);
+      expect(header[WAKE]).to.equal(seen + 1);
+      expect(await waiting).to.equal(true);
+      ring.push(4);
+      expect(header[WAKE], 'the consumer is no longer waiting').to.equal(seen + 1);
+    });
+
+    it("wakes a consumer waiting for lines only at a newline or once the ring is half full", async () => {
+      const { ring, header } = ringAt(8);
+      let seen = ring.snapshot();
+      let woken = ring.waitForData(seen, 30_000, 'line');
+      ring.push(0x61);
+      ring.push(0x62);
+      expect(header[WAKE], 'no wake-up inside a line').to.equal(seen);
+      ring.push(0x0a);
+      expect(await woken).to.equal(true);
+      expect(ring.drain()).to.deep.equal(Uint8Array.from([0x61, 0x62, 0x0a]));
+      seen = ring.snapshot();
+      woken = ring.waitForData(seen, 30_000, 'line');
+      for (const b of [1, 2, 3]) ring.push(b);
+      expect(header[WAKE]).to.equal(seen);
+      ring.push(4); // 4 of 8: half full
+      expect(await woken).to.equal(true);
+      // A partial line waits for the timeout, even if it was there before the wait began.
+      ring.drain();
+      ring.push(0x63);
+      expect(await ring.waitForData(ring.snapshot(), 1, 'line')).to.equal(false);
+      expect(ring.size()).to.equal(1);
+    });
+
+    it('loads a ring saved before the waiting word (layout 1), and never loads a consumer as waiting', async () => {
+      const { buffer, ring } = ringAt(8);
+      const pending = ring.waitForData(ring.snapshot(), 1);
+      const v2 = ByteRing.save(buffer);
+      expect(v2.fields.waiting, 'saved while a consumer waits').to.equal(1);
+      await pending;
+      const fields: SavedRecord = { ...v2.fields, reserved: 0 };
+      delete fields.waiting;
+      const v1 = { layout: 'byte-ring', version: 1, fields };
+      for (const saved of [v1, v2]) {
+        const fresh = ByteRing.allocate(8);
+        ByteRing.load(fresh, saved);
+        expect(new Int32Array(fresh, 0, 4)[3], 'waiting').to.equal(0);
+        const r = new ByteRing(fresh);
+        r.push(7);
+        expect(r.shift()).to.equal(7);
+      }
     });
 
     it('does not bump the wake word for a refused push', () => {

@@ -4,12 +4,14 @@ import { eventsOff } from '../src/kvm/structs.js';
 import type { KvmVcpu } from '../src/kvm/vcpu-fd.js';
 import type { Regs, Sregs } from '../src/kvm/structs.js';
 import { freshSregs } from './helpers/sregs.js';
-import { LapicSet, LapicEvent, MSR_IA32_APIC_BASE, APIC_BASE_EN, APIC_BASE_EXTD } from '../src/irqchip/lapic.js';
+import { LapicSet, LapicEvent, MSR_IA32_APIC_BASE, MSR_KVM_PV_EOI_EN, APIC_BASE_EN, APIC_BASE_EXTD } from '../src/irqchip/lapic.js';
 import { DualPic } from '../src/irqchip/pic.js';
 import { DeliveryMode, Shorthand } from '../src/irqchip/types.js';
 import { FakeClock } from '../src/sync/clock.js';
 import { RunPage, RunOff } from '../src/vcpu/run-page.js';
 import { UserInterrupts } from '../src/vcpu/user-interrupts.js';
+import { Stat } from '../src/vcpu/control.js';
+import { GuestMemory } from '../src/memory/guest-memory.js';
 
 
 class FakeVcpu {
@@ -35,10 +37,10 @@ class FakeVcpu {
   resetFpu(): void {}
 }
 
-function setup(waitForSipi = false, syncEvents = false) {
+function setup(waitForSipi = false, syncEvents = false, guestRam?: GuestMemory) {
   const clock = new FakeClock(1e9);
   const woken: number[] = [];
-  const set = new LapicSet(LapicSet.allocate(2), { clock, wake: (i) => woken.push(i) });
+  const set = new LapicSet(LapicSet.allocate(2), { clock, wake: (i) => woken.push(i), guestRam });
   const pic = new DualPic(DualPic.allocate(), { onOutput: (h) => set.get(0).setLint(0, h) });
   const run = new RunPage(new ArrayBuffer(layoutOf('kvm_run').size + 4096));
   const vcpu = new FakeVcpu();
@@ -207,5 +209,29 @@ describe('user-mode interrupt injection (UserInterrupts)', () => {
     expect(t.irq.msr(t.run, false, 0x8ff)).to.equal(true); // reserved: #GP
     expect(t.run.u8[RunOff.msrError]).to.equal(1);
     expect(t.irq.msr(t.run, false, 0x10)).to.equal(false); // not the APIC's
+  });
+
+  it('paravirtual EOI: the MSR exit enables it, the injected vector is armed, and the next exit completes the EOI the guest skipped', () => {
+    const ram = new GuestMemory([{ gpa: 0, buffer: new SharedArrayBuffer(0x10000) }]);
+    const t = setup(false, false, ram);
+    t.run.view.setBigUint64(RunOff.msrData, 0x2001n, true);
+    expect(t.irq.msr(t.run, true, MSR_KVM_PV_EOI_EN)).to.equal(true);
+    expect(t.run.u8[RunOff.msrError]).to.equal(0);
+    t.set.deliver(fixed(0x41));
+    t.run.u8[RunOff.readyForInjection] = 1;
+    t.run.u8[RunOff.ifFlag] = 1;
+    t.irq.beforeRun(t.run);
+    expect(t.vcpu.injected).to.deep.equal([0x41]);
+    expect(ram.readU32(0x2000)).to.equal(1); // armed before the entry that delivers it
+    t.irq.afterRun(t.run); // an exit before the handler's EOI: still armed
+    expect(ram.readU32(0x2000)).to.equal(1);
+    ram.writeU32(0x2000, 0); // the guest's EOI routine takes the bit instead of writing EOI
+    t.irq.afterRun(t.run);
+    expect(t.stats[Stat.PvEois]).to.equal(1);
+    expect(t.lapic.read(0x100 + 0x20, 4) & 2).to.equal(0); // 0x41 no longer in service
+    // A misaligned word is refused with #GP.
+    t.run.view.setBigUint64(RunOff.msrData, 0x2003n, true);
+    t.irq.msr(t.run, true, MSR_KVM_PV_EOI_EN);
+    expect(t.run.u8[RunOff.msrError]).to.equal(1);
   });
 });

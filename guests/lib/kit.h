@@ -67,6 +67,38 @@ static inline u32 lapic_read(u32 reg) { return mmio_read32(LAPIC_BASE + reg); }
 static inline void lapic_write(u32 reg, u32 v) { mmio_write32(LAPIC_BASE + reg, v); }
 static inline u32 lapic_id(void) { return lapic_read(LAPIC_ID) >> 24; }
 static inline void lapic_eoi(void) { lapic_write(LAPIC_EOI, 0); }
+static inline void cpuid4(u32 leaf, u32 r[4]) {
+  __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(0));
+}
+static inline void msr_write(u32 msr, u64 v) { __asm__ volatile("wrmsr" ::"c"(msr), "a"((u32)v), "d"((u32)(v >> 32)) : "memory"); }
+
+/*
+ * Paravirtual EOI (KVM_FEATURE_PV_EOI), used as Linux uses it: where the
+ * hypervisor's CPUID leaf 0x40000001 offers it, each CPU hands the
+ * hypervisor a word of its own (its guest-physical address: the kit maps
+ * memory 1:1); the EOI routine clears bit 0 of it if the hypervisor set it
+ * and writes the EOI register only otherwise. Returns 1 if enabled.
+ */
+#define MSR_KVM_PV_EOI_EN 0x4b564d04
+#define KVM_FEATURE_PV_EOI (1u << 6)
+static inline int pv_eoi_enable(volatile u32 *word) {
+  u32 r[4];
+  cpuid4(0x40000000, r);
+  /* "KVMKVMKVM\0\0\0" */
+  if (r[1] != 0x4b4d564b || r[2] != 0x564b4d56 || r[3] != 0x4d || r[0] < 0x40000001) return 0;
+  cpuid4(0x40000001, r);
+  if (!(r[0] & KVM_FEATURE_PV_EOI)) return 0;
+  *word = 0;
+  msr_write(MSR_KVM_PV_EOI_EN, (u64)word | 1);
+  return 1;
+}
+static inline void pv_eoi(volatile u32 *word) {
+  /* One instruction, so no interrupt on this CPU splits the test from the clear. */
+  u8 was;
+  __asm__ volatile("btrl $0, %0; setc %1" : "+m"(*word), "=q"(was)::"memory", "cc");
+  if (!was) lapic_eoi();
+}
+
 /* Software-enables the APIC with spurious vector 0xff. */
 static inline void lapic_enable(void) { lapic_write(LAPIC_SVR, 0x1ff); }
 static inline void send_ipi(u32 dest_apic, u32 icr_lo) {

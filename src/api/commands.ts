@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { JSONRPCErrorException } from 'json-rpc-2.0';
 import { NodevisorError } from '../kvm/errors.js';
 import { monotonicClock } from '../sync/clock.js';
+import { formatExitProfile } from '../vm/exit-profile-table.js';
 import { EVENT_NAMES, ErrorCode, PROTOCOL_VERSION, type ApiVm, type EventName } from './protocol.js';
 
 /** The connection a command came in on. */
@@ -101,6 +102,17 @@ export const COMMANDS: readonly Command[] = [
         .map((v) => `vCPU ${v.index} ${v.state}: ${v.exits} exits, ${v.injections} injections, guest ${v.guestSeconds.toFixed(3)} s, VMM ${v.vmmSeconds.toFixed(3)} s, halted ${v.haltSeconds.toFixed(3)} s`)
         .concat(r.virtio.map((d) => `${d.name} (00:${d.device.toString(16).padStart(2, '0')}.0): ${d.requests?.completed ?? 0} requests, ${d.notifications.exits + d.notifications.ioeventfd} notifications`))
         .join('\n'),
+  }),
+  define({
+    name: 'exit-profile',
+    summary: 'exits by port, MMIO address and reason so far, with the VMM time per exit (needs `nodevisor run --exit-profile`)',
+    params: noParams,
+    run: ({ vm }) => {
+      const entries = vm.exitProfile();
+      if (entries === null) throw new JSONRPCErrorException('this VM records no exit profile: start it with --exit-profile (library: exitProfile: true)', ErrorCode.VmState, { code: 'ENOPROFILE' });
+      return { timeSeconds: monotonicClock.nowNs() / 1e9, entries };
+    },
+    show: (r) => formatExitProfile(r.entries),
   }),
   stateCommand('pause', 'stop every vCPU outside the guest and hold the guest clocks', (vm) => vm.pause()),
   stateCommand('resume', 'let a paused VM run on', (vm) => vm.resume()),

@@ -29,7 +29,7 @@ export const ErrorCode = {
 /** What the API needs of a VM (a `Vm`; tests pass a fake). */
 export type ApiVm = Pick<
   Vm,
-  'vcpus' | 'memorySize' | 'irqchip' | 'runState' | 'stats' | 'pause' | 'resume' | 'snapshot' | 'stop' | 'powerButton' | 'sendConsoleInput' | 'on' | 'off'
+  'vcpus' | 'memorySize' | 'irqchip' | 'runState' | 'stats' | 'exitProfile' | 'pause' | 'resume' | 'snapshot' | 'stop' | 'powerButton' | 'sendConsoleInput' | 'on' | 'off'
 >;
 
 /** The `hello` notification's params. */

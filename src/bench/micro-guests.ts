@@ -13,7 +13,7 @@
 import { basename } from 'node:path';
 import { PM_TIMER_HZ } from '../devices/acpi-pm.js';
 import { Vm } from '../vm/vm.js';
-import type { FlatImage } from '../vm/options.js';
+import type { FlatImage, VmOptions } from '../vm/options.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
 import type { TestKnobs } from './types.js';
 import { kitGuest } from './guests.js';
@@ -48,11 +48,13 @@ export interface GuestRunOptions {
   testKnobs?: TestKnobs;
   /** Leading samples to drop (caches, first-touch page faults, lazily built state). */
   warmup: number;
+  /** VM options beyond the above (e.g. to compare with a feature off). */
+  vm?: Pick<VmOptions, 'pvEoi'>;
 }
 
 /** Boots `image`, waits for it to report, and converts its TSC samples. */
 export async function runTimedGuest(image: FlatImage, o: GuestRunOptions): Promise<GuestTiming> {
-  const vm = new Vm({ vcpus: o.vcpus, memory: '32M', irqchip: o.irqchip, image, testKnobs: o.testKnobs });
+  const vm = new Vm({ ...o.vm, vcpus: o.vcpus, memory: '32M', irqchip: o.irqchip, image, testKnobs: o.testKnobs });
   const began = performance.now();
   await vm.start();
   const watchdog = setTimeout(() => void vm.stop(), WATCHDOG_MS);

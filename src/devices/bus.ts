@@ -43,6 +43,12 @@ export class Bus {
     this.mmioRanges = [...this.mmioRanges, { base, end, device }].sort((a, b) => a.base - b.base);
   }
 
+  /** The name of the device at a port or MMIO address, or "unclaimed" (for exit profiles). */
+  nameAt(space: AddressSpace, address: number): string {
+    const r = space === 'pio' ? this.pioRanges[this.ports[address & 0xffff]!]! : this.findMmio(address);
+    return r === undefined || r.end === 0 ? 'unclaimed' : r.device.name;
+  }
+
   pioRead(port: number, size: AccessSize, vcpu: number): number {
     const r = this.pioRanges[this.ports[port]!]!;
     if (r.end === 0 || port + size > r.end) {

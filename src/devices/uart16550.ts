@@ -1,5 +1,5 @@
 import type { AccessSize, BusDevice, DeviceHost } from './device.js';
-import { ByteRing } from '../sync/byte-ring.js';
+import { ByteRing, type WakeOn } from '../sync/byte-ring.js';
 import { Mutex } from '../sync/mutex.js';
 import { defineLayout, f64, i32, loadState, mutex, required, saveState, type SavedState } from '../sync/state-layout.js';
 
@@ -241,9 +241,13 @@ export class Uart16550 implements BusDevice {
     return this.tx.snapshot();
   }
 
-  /** Resolves once the guest transmitted after `seen` was taken; false on timeout. */
-  waitForOutput(seen: number, timeoutMs = Infinity): Promise<boolean> {
-    return this.tx.waitForData(seen, timeoutMs);
+  /**
+   * Resolves once the guest transmitted after `seen` was taken (with
+   * `wakeOn` 'line': a whole line, see `ByteRing.waitForData`); false on
+   * timeout.
+   */
+  waitForOutput(seen: number, timeoutMs = Infinity, wakeOn: WakeOn = 'byte'): Promise<boolean> {
+    return this.tx.waitForData(seen, timeoutMs, wakeOn);
   }
 
   stats(): Uart16550Stats {

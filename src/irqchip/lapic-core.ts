@@ -18,6 +18,7 @@ import {
   type ApicBus,
   type ApicMessage,
   type EoiListener,
+  type GuestRam,
   type TscSource,
   type WakeFn,
 } from './types.js';
@@ -51,6 +52,7 @@ import {
   Lvt,
   MSR_IA32_APIC_BASE,
   MSR_IA32_TSC_DEADLINE,
+  MSR_KVM_PV_EOI_EN,
   MSR_X2APIC_FIRST,
   MSR_X2APIC_LAST,
   SVR_ENABLE,
@@ -81,6 +83,7 @@ import {
   W_TPR,
 } from './lapic-regs.js';
 import { LapicTimer } from './lapic-timer.js';
+import { LapicPvEoi } from './lapic-pv-eoi.js';
 
 export interface LapicSetOptions {
   /** Process-wide time source for the APIC timers (a `FakeClock` in tests). */
@@ -118,6 +121,11 @@ export interface LapicSetOptions {
   testIpiDelayNs?: number;
   /** Told of each IPI (ICR send) reaching a vCPU's APIC, on the sender's thread: for per-vCPU counters. */
   ipiDelivered?: (from: number, to: number) => void;
+  /**
+   * Guest RAM, given on the vCPU threads: it makes paravirtual EOI
+   * (MSR_KVM_PV_EOI_EN) available. Without it that MSR is a #GP.
+   */
+  guestRam?: GuestRam;
 }
 
 /** The mode IA32_APIC_BASE selects. */
@@ -171,6 +179,7 @@ export class Lapic {
   private readonly s: Int32Array;
   private readonly b: number;
   private readonly timer: LapicTimer;
+  private readonly pvEoi: LapicPvEoi;
   /** Reused for ICR sends so that an IPI allocates nothing. */
   private readonly ipi: ApicMessage;
 
@@ -194,6 +203,7 @@ export class Lapic {
       options.tsc,
       (lvt) => this.acceptLocal(lvt & 0xff, false),
     );
+    this.pvEoi = new LapicPvEoi(i32, this.b, options.guestRam, () => this.eoi());
     this.ipi = {
       vector: 0,
       deliveryMode: DeliveryMode.Fixed,
@@ -572,6 +582,49 @@ export class Lapic {
     }
   }
 
+  // --- Paravirtual EOI (owner; see lapic-pv-eoi.ts) ------------------------
+
+  /** MSR_KVM_PV_EOI_EN has the interface enabled. */
+  pvEoiEnabled(): boolean {
+    return this.pvEoi.enabled();
+  }
+
+  /** The guest's PV EOI word holds the bit we set (its next EOI may skip the register). */
+  pvEoiArmed(): boolean {
+    return this.pvEoi.armed();
+  }
+
+  /** After every exit: completes an EOI the guest did through its PV EOI word. True if one was. */
+  syncPvEoiAfterExit(): boolean {
+    return this.pvEoi.afterExit();
+  }
+
+  /** Before every entry, after injection: lets the guest skip its next EOI write where that is safe. */
+  syncPvEoiBeforeEntry(): void {
+    this.pvEoi.beforeEntry(this.eoiSkippable());
+  }
+
+  /**
+   * The next EOI only retires the vector in service (KVM's rule in
+   * apic_sync_pv_eoi_to_guest): exactly one vector in service, and it
+   * edge-triggered (TMR clear: no IOAPIC or LINT remote IRR waits for its
+   * EOI); nothing in IRR and no ExtINT waiting, since a PV EOI happens
+   * without an exit and nobody would then deliver what it unblocks.
+   */
+  private eoiSkippable(): boolean {
+    const s = this.s;
+    const b = this.b;
+    const v = s[b + W_ISRV]!;
+    if (v === 0) return false;
+    const w = v >>> 5;
+    for (let i = 0; i < 8; i++) {
+      if (Atomics.load(s, b + W_IRR + i) !== 0) return false;
+      if (s[b + W_ISR + i] !== (i === w ? 1 << (v & 31) : 0)) return false;
+    }
+    if (Atomics.load(s, b + W_TMR + w) & (1 << (v & 31))) return false;
+    return !this.extIntPending();
+  }
+
   /** CR8 as the guest sees it: TPR[7:4]. Sync with kvm_run.cr8 around KVM_RUN. */
   cr8(): number {
     return Atomics.load(this.s, this.b + W_TPR) >>> 4;
@@ -606,6 +659,7 @@ export class Lapic {
    */
   resetForInit(): void {
     this.touch();
+    this.pvEoi.reset();
     this.resetRegisters();
     this.options.timerChanged?.(this.index);
   }
@@ -624,6 +678,7 @@ export class Lapic {
     Atomics.store(s, this.b + W_BASE_HI, 0);
     Atomics.store(s, this.b + W_BASE_LO, LAPIC_DEFAULT_BASE | APIC_BASE_EN | (bsp ? APIC_BASE_BSP : 0));
     Atomics.store(s, this.b + W_ID, Atomics.load(s, this.b + W_INITIAL_ID));
+    this.pvEoi.reset();
     this.resetRegisters();
     Atomics.store(s, this.b + W_EVENTS, 0);
     Atomics.store(s, this.b + W_SIPI, 0);
@@ -688,10 +743,11 @@ export class Lapic {
   // --- MSRs (owner) ---------------------------------------------------------
 
   /**
-   * RDMSR of IA32_APIC_BASE, IA32_TSC_DEADLINE or an x2APIC register.
-   * `undefined` means #GP: an MSR this model does not implement, an x2APIC
-   * MSR outside x2APIC mode, a write-only or nonexistent x2APIC register,
-   * or IA32_TSC_DEADLINE without a `TscSource`.
+   * RDMSR of IA32_APIC_BASE, IA32_TSC_DEADLINE, MSR_KVM_PV_EOI_EN or an
+   * x2APIC register. `undefined` means #GP: an MSR this model does not
+   * implement, an x2APIC MSR outside x2APIC mode, a write-only or
+   * nonexistent x2APIC register, IA32_TSC_DEADLINE without a `TscSource`,
+   * or MSR_KVM_PV_EOI_EN without `guestRam`.
    */
   readMsr(index: number): bigint | undefined {
     const s = this.s;
@@ -704,6 +760,7 @@ export class Lapic {
     if (index === MSR_IA32_TSC_DEADLINE) {
       return this.options.tsc === undefined ? undefined : BigInt(this.timer.readTscDeadline());
     }
+    if (index === MSR_KVM_PV_EOI_EN) return this.pvEoi.available ? this.pvEoi.msr() : undefined;
     if (index < MSR_X2APIC_FIRST || index > MSR_X2APIC_LAST || this.mode !== 'x2apic') return undefined;
     const reg = index - MSR_X2APIC_FIRST;
     if (reg === R_ICR_LO) {
@@ -724,6 +781,7 @@ export class Lapic {
       this.options.timerChanged?.(this.index);
       return true;
     }
+    if (index === MSR_KVM_PV_EOI_EN) return this.pvEoi.writeMsr(v);
     if (index < MSR_X2APIC_FIRST || index > MSR_X2APIC_LAST || this.mode !== 'x2apic') return false;
     const reg = index - MSR_X2APIC_FIRST;
     const lo = Number(v & 0xffffffffn);

@@ -25,6 +25,7 @@ import {
   LAPIC_DEFAULT_BASE,
   LAPIC_MAGIC,
   LAPIC_MMIO_SIZE,
+  LAPIC_SET_MIGRATIONS,
   W_BASE_LO,
   W_DFR,
   W_ID,
@@ -61,7 +62,7 @@ export class LapicSet implements ApicBus {
 
   /** Loads saved APICs into a freshly allocated set of the same size, before any view is built. */
   static load(buffer: SharedArrayBuffer, saved: SavedState): void {
-    loadState(lapicSetLayout(new Int32Array(buffer, 0, HEADER_WORDS)[H_COUNT]!), buffer, saved);
+    loadState(lapicSetLayout(new Int32Array(buffer, 0, HEADER_WORDS)[H_COUNT]!), buffer, saved, LAPIC_SET_MIGRATIONS);
   }
 
   /** Shared state for `count` local APICs; pass it to every thread's `new LapicSet`. */

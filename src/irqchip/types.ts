@@ -68,3 +68,14 @@ export interface TscSource {
   /** The guest's current TSC value. */
   nowTicks(): number;
 }
+
+/**
+ * Guest RAM as the LAPIC's paravirtual EOI word needs it, by guest-physical
+ * address (memory/guest-memory.ts's `GuestMemory` is one).
+ */
+export interface GuestRam {
+  /** True if [gpa, gpa + length) is RAM. */
+  contains(gpa: number, length: number): boolean;
+  /** A live view of RAM over [gpa, gpa + length); throws where it is not RAM. */
+  view(gpa: number, length: number): Uint8Array;
+}

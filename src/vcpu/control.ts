@@ -231,6 +231,8 @@ export const Stat = {
   PausedSinceNs: 13,
   /** 1 while the vCPU waits for INIT-SIPI (userspace irqchip), as of its last pause: for snapshots. */
   WaitingForSipi: 14,
+  /** EOIs the guest did through its paravirtual EOI word, which the VMM then completed (userspace irqchip). */
+  PvEois: 15,
   /** Exits by KVM exit reason: ExitBase + reason. */
   ExitBase: 16,
 } as const;

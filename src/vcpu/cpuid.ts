@@ -15,6 +15,8 @@ export interface CpuidPolicy {
   x2apic: boolean;
   /** Our LAPIC can run the TSC-deadline timer (it has a guest TSC source). */
   tscDeadline?: boolean;
+  /** Our LAPIC offers paravirtual EOI (the guest's MSR_KVM_PV_EOI_EN writes reach it). */
+  pvEoi?: boolean;
 }
 
 const LEAF1_ECX_CX16 = 1 << 13;
@@ -117,7 +119,9 @@ function adjust(e: CpuidEntry, p: CpuidPolicy, amd: boolean): CpuidEntry {
     }
     case 0x40000001: {
       let hide = 0;
-      if (p.userLapic) hide |= KVM_FEATURE_PV_EOI | KVM_FEATURE_PV_UNHALT | KVM_FEATURE_PV_SEND_IPI | KVM_FEATURE_ASYNC_PF_INT | KVM_FEATURE_ASYNC_PF;
+      if (p.userLapic) hide |= KVM_FEATURE_PV_UNHALT | KVM_FEATURE_PV_SEND_IPI | KVM_FEATURE_ASYNC_PF_INT | KVM_FEATURE_ASYNC_PF;
+      // Ours where its MSR reaches us; KVM's own PV EOI needs KVM's LAPIC.
+      if (p.userLapic) e.eax = p.pvEoi ? e.eax | KVM_FEATURE_PV_EOI : e.eax & ~KVM_FEATURE_PV_EOI;
       // vmcall never completes in ring 0 on software-virtualising hosts.
       if (p.softwareVirt) hide |= KVM_FEATURE_PV_UNHALT | KVM_FEATURE_PV_SEND_IPI | KVM_FEATURE_PV_SCHED_YIELD;
       e.eax &= ~hide;

@@ -12,6 +12,7 @@ import { recoverEmulationFailure } from './quirks/apply.js';
 import { disassemble } from './quirks/disasm.js';
 import { cpuModeOf } from './quirks/page-walk.js';
 import type { DebugExits } from './debug-exit.js';
+import { ExitKind, type ExitProfileRecorder } from './exit-profile.js';
 
 export interface RunLoopContext {
   index: number;
@@ -35,6 +36,8 @@ export interface RunLoopContext {
   debug?: DebugExits;
   /** Test knob: busy-wait this long after every kick out of KVM_RUN (a deliberately slow interrupt path). */
   kickDelayNs?: number;
+  /** Counts exits by port, MMIO address and reason (VmOptions `exitProfile`). */
+  profile?: ExitProfileRecorder;
 }
 
 /**
@@ -82,11 +85,34 @@ export class RunLoop {
       const reason = this.u32[RunOff.exitReason >> 2]!;
       stats[Stat.Exits]! += 1;
       stats[Stat.ExitBase + reason]! += 1;
-      if (reason === Exit.Io) this.io();
+      if (this.c.profile !== undefined) {
+        if (!this.profiledExit(reason, this.c.profile)) break;
+      } else if (reason === Exit.Io) this.io();
       else if (reason === Exit.Mmio) this.mmio();
       else if (!this.slowExit(reason)) break;
     }
     control.setState(index, VcpuState.Exited);
+  }
+
+  /** The dispatch above, with each exit counted in the profile (and port and MMIO handling timed). */
+  private profiledExit(reason: number, profile: ExitProfileRecorder): boolean {
+    const { bus } = this.c;
+    if (reason === Exit.Io) {
+      const port = this.u16[RunOff.ioPort >> 1]!;
+      const t0 = monotonicClock.nowNs();
+      this.io();
+      profile.record(this.u8[RunOff.ioDirection] === 1 ? ExitKind.PioOut : ExitKind.PioIn, port, monotonicClock.nowNs() - t0, () => bus.nameAt('pio', port));
+      return true;
+    }
+    if (reason === Exit.Mmio) {
+      const addr = this.c.run.u64(RunOff.mmioPhysAddr);
+      const t0 = monotonicClock.nowNs();
+      this.mmio();
+      profile.record(this.u8[RunOff.mmioIsWrite] !== 0 ? ExitKind.MmioWrite : ExitKind.MmioRead, addr, monotonicClock.nowNs() - t0, () => bus.nameAt('mmio', addr));
+      return true;
+    }
+    profile.record(ExitKind.Other, reason, 0, () => exitName(reason));
+    return this.slowExit(reason);
   }
 
   private io(): void {

@@ -82,6 +82,8 @@ export class UserInterrupts implements VcpuInterrupts {
   }
 
   afterRun(run: RunPage): void {
+    // An EOI the guest did through its PV EOI word, before anything looks at the APIC.
+    if (this.c.lapic.syncPvEoiAfterExit()) this.c.stats[Stat.PvEois]! += 1;
     const cr8 = run.u8[RunOff.cr8]! & 0xf;
     if (cr8 !== this.cr8) {
       this.cr8 = cr8;
@@ -127,6 +129,9 @@ export class UserInterrupts implements VcpuInterrupts {
       u8[RunOff.requestInterruptWindow] = 0;
       this.idle = this.events === 0;
     }
+    // Last, once this entry's injection is decided. The fast path above
+    // needs no such step: with the APIC unchanged, so is the decision.
+    lapic.syncPvEoiBeforeEntry();
     return true;
   }
 

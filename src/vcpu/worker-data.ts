@@ -38,6 +38,8 @@ export interface VcpuWorkerData {
   /** Carry out instructions KVM's emulator cannot (software-virtualising hosts). */
   quirks: boolean;
   testKnobs?: TestKnobs;
+  /** Exit profile tables (exit-profile.ts), when the VM records one. */
+  exitProfile?: SharedArrayBuffer;
   /** Wake word of the device-timer thread (bumped when a PIT/RTC deadline moves earlier). */
   timerWake: SharedArrayBuffer;
   /** The VM clock (sync/vm-clock.ts): host time minus the time spent paused. */

@@ -4,6 +4,7 @@ import { KvmVcpu } from '../kvm/vcpu-fd.js';
 import { setIoeventfd } from '../kvm/vm-fd.js';
 import { Bus, type AddressSpace } from '../devices/bus.js';
 import type { DeviceHost, StopReason, VmControl } from '../devices/device.js';
+import { ExitProfileRecorder } from './exit-profile.js';
 import { GuestMemory } from '../memory/guest-memory.js';
 import { monotonicClock } from '../sync/clock.js';
 import { VmClock } from '../sync/vm-clock.js';
@@ -69,7 +70,7 @@ function main(): void {
 /** Creates the vCPU, runs it until the VM stops, and gives back everything it took from KVM. */
 function runVcpu(): void {
   const memory = new GuestMemory(data.memory);
-  const irqchip = irqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i), testKnobs: data.testKnobs, stats: data.stats });
+  const irqchip = irqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i), testKnobs: data.testKnobs, stats: data.stats, guestRam: memory });
   const host: DeviceHost = { irq: irqchip.lines, vm, clock };
   const bus = new Bus(unhandled);
   irqchip.attach(bus);
@@ -131,6 +132,7 @@ function runAttached(vcpu: KvmVcpu, slot: number, run: RunPage, c: { irqchip: Ir
       quirks: data.quirks,
       syncEvents: data.syncEvents,
       kickDelayNs: (data.testKnobs?.kickDelayUs ?? 0) * 1000,
+      profile: data.exitProfile ? new ExitProfileRecorder(data.exitProfile, data.index) : undefined,
       onPause: () => tsc.pause(),
       onResume: () => tsc.resume(),
       debug: new DebugExits({ index: data.index, vcpu, control, block: new DebugBlock(data.debug), report: (e) => post({ type: 'debug-stop', ...e }) }),

@@ -24,6 +24,8 @@ export interface GuestConsoleOptions {
 
 /** How often held-back input is offered to the UART again (it has no "ready for input" notification). */
 const INPUT_RETRY_MS = 5;
+/** While output flows, how long a partial line may wait in the UART's ring before it is shown. */
+const LINE_WAIT_MS = 10;
 
 /**
  * The main thread's console plumbing: output from the UART and, with
@@ -122,13 +124,25 @@ export class GuestConsole {
     this.o.outputFailed(e);
   }
 
-  /** Moves UART output to the stream, one batch at a time, each after the stream took the last. */
+  /**
+   * Moves UART output to the stream, one batch at a time, each after the
+   * stream took the last. While output flows it is taken a line at a time
+   * (or after LINE_WAIT_MS): a wake-up of this thread per byte cost the
+   * guest about a third of each console write. The first byte after a quiet
+   * spell (a shell's echo) is taken at once.
+   */
   private async pumpUart(uart: Uart16550): Promise<void> {
+    let flowing = false;
     while (!this.closed) {
       const seen = uart.outputSnapshot();
       const bytes = uart.takeOutput();
-      if (bytes.length) await this.deliver(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
-      else await uart.waitForOutput(seen, 50);
+      if (bytes.length) {
+        flowing = true;
+        await this.deliver(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
+      } else {
+        const woken = await uart.waitForOutput(seen, flowing ? LINE_WAIT_MS : 50, flowing ? 'line' : 'byte');
+        flowing &&= woken;
+      }
     }
   }
 

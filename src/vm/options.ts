@@ -89,6 +89,21 @@ export interface VmOptions {
    */
   ioeventfd?: boolean;
   /**
+   * Offer the guest paravirtual EOI with the userspace LAPIC (irqchip
+   * `user`): KVM's PV_EOI CPUID bit and MSR, which let a guest skip most
+   * EOI register writes, an exit each. Default true where KVM passes the
+   * guest's write of that MSR to the VMM; false hides it, e.g. to compare.
+   * The split and kernel modes leave it to KVM's LAPIC.
+   */
+  pvEoi?: boolean;
+  /**
+   * Count exits by port, MMIO address and reason, and time the VMM's
+   * handling of port and MMIO exits (`vm.exitProfile()`, the API's
+   * `exit-profile`, `nodevisor run --exit-profile`). Default false: it costs
+   * a little on every exit.
+   */
+  exitProfile?: boolean;
+  /**
    * I/O threads per virtio-blk disk (1-16; default: one fewer than the
    * host's CPUs, at least 1 and at most 4). Queue notifications are spread
    * over them, and while requests are slow (over ~100 us) idle ones help

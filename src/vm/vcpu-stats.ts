@@ -12,6 +12,8 @@ export interface VcpuStats {
   exitsByReason: Record<string, number>;
   /** Interrupts the VMM injected (user and split irqchip; KVM's own injections are not seen, so 0 in kernel mode). */
   injections: number;
+  /** EOIs the guest signalled through paravirtual EOI instead of an APIC register write (user irqchip only). */
+  pvEois: number;
   /** IPIs sent to other vCPUs' APICs and received from them (one per destination; user irqchip only: KVM's LAPIC keeps them in the kernel). */
   ipisSent: number;
   ipisReceived: number;
@@ -68,6 +70,7 @@ export function readVcpuStats(buffer: SharedArrayBuffer, count: number, control:
       exits: s[Stat.Exits]!,
       exitsByReason: byReason,
       injections: s[Stat.Injections]!,
+      pvEois: s[Stat.PvEois]!,
       ipisSent: s[Stat.IpisSent]!,
       ipisReceived: ipisReceived(s),
       guestSeconds: guest / 1e9,

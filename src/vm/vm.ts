@@ -24,7 +24,8 @@ import { platformDevices } from './platform.js';
 import { TimerWake } from './timer-wake.js';
 import type { DeviceTimerData } from './device-timer.js';
 import { irqchipFor, irqchipViews, loadIrqchip, type Irqchip, type IrqchipState, type IrqchipViews } from './irqchip.js';
-import { routeMsrsToUserspace, LAPIC_MSR_RANGES } from './msr-filter.js';
+import { routeMsrsToUserspace, PV_EOI_MSR_RANGE } from './msr-filter.js';
+import { allocateExitProfile, readExitProfile, type ExitProfileEntry } from '../vcpu/exit-profile.js';
 import type { DeviceSpec } from './device-specs.js';
 import { DEFAULT_MEMORY, IRQCHIP_MODES, type FlatImage, type VmOptions } from './options.js';
 import { exitStatusOf, describeStop } from './stop-reason.js';
@@ -117,6 +118,7 @@ export class Vm extends EventEmitter {
   private guestMemory?: GuestMemory;
   private control?: VmControlBlock;
   private statsBuffer?: SharedArrayBuffer;
+  private exitProfileBuffer?: SharedArrayBuffer;
   private workers: Worker[] = [];
   /** One per worker spawned: resolves when its thread has ended. */
   private workerExits: Promise<void>[] = [];
@@ -130,6 +132,8 @@ export class Vm extends EventEmitter {
   private irqchipState?: IrqchipState;
   private irqchipViews?: IrqchipViews;
   private x2apic = false;
+  /** The userspace LAPIC offers paravirtual EOI: its MSR's writes reach us. */
+  private pvEoi = false;
   private readonly cpus: CpuLayout;
   private linux?: LinuxBoot;
   private readonly timerWake = TimerWake.allocate();
@@ -381,6 +385,15 @@ export class Vm extends EventEmitter {
     return this.consoleTail.text();
   }
 
+  /**
+   * Exits by port, MMIO address and other reason over the VM's life so far,
+   * with the VMM time spent on the port and MMIO ones, all vCPUs merged;
+   * null unless the VM was created with `exitProfile: true`.
+   */
+  exitProfile(): ExitProfileEntry[] | null {
+    return this.exitProfileBuffer ? readExitProfile(this.exitProfileBuffer, this.vcpus) : null;
+  }
+
   stats(): VmStats {
     const vcpus = this.statsBuffer ? readVcpuStats(this.statsBuffer, this.vcpus, this.control) : [];
     return { irqchip: this.irqchip, vcpus, console: this.console?.stats() ?? { bytesOut: 0, bytesIn: 0 }, virtio: this.virtio?.stats() ?? [] };
@@ -416,10 +429,13 @@ export class Vm extends EventEmitter {
     this.irqchipState = this.irqchipMode.allocate(this.vcpus, this.cpus.apicIds());
     this.irqchipMode.createInKvm(vm);
     if (this.restoring) this.fromSnapshot(() => loadIrqchip(this.irqchipState!, vm, this.restoring!.irqchip));
-    // x2APIC needs the guest's APIC MSR reads and writes to reach our LAPIC.
-    // On software-virtualising hosts RDMSR never exits (host-kvm notes), so
-    // x2APIC stays hidden there.
-    this.x2apic = this.irqchipMode.userLapic && !Kvm.isSoftwareVirtualised() && routeMsrsToUserspace(vm, LAPIC_MSR_RANGES);
+    // x2APIC would need the guest's x2APIC MSR accesses to reach our LAPIC,
+    // but KVM never filters MSRs 0x800-0x8ff (kvm_msr_allowed), and on
+    // software-virtualising hosts RDMSR does not exit at all (host-kvm
+    // notes): `x2apic` stays false, and KVM keeps the APIC base and
+    // TSC-deadline MSRs. Paravirtual EOI needs only the guest's WRMSR of its
+    // MSR (Linux never reads it back), which a filter does route to us.
+    this.pvEoi = this.irqchipMode.userLapic && this.options.pvEoi !== false && routeMsrsToUserspace(vm, [PV_EOI_MSR_RANGE]);
     if (vm.check('KVM_CAP_SET_TSS_ADDR')) vm.setTssAddr(0xfffbd000);
   }
 
@@ -567,6 +583,7 @@ export class Vm extends EventEmitter {
     const vm = this.vmFd!;
     this.control = new VmControlBlock(VmControlBlock.allocate(this.vcpus), this.vcpus);
     this.statsBuffer = new SharedArrayBuffer(this.vcpus * STAT_WORDS * 8);
+    if (this.options.exitProfile) this.exitProfileBuffer = allocateExitProfile(this.vcpus);
     this.debugBlock = new DebugBlock(DebugBlock.allocate());
     this.guestDebugFlags = guestDebugFlags(vm);
     const reportedPorts = new SharedArrayBuffer(0x10000 / 8);
@@ -583,7 +600,7 @@ export class Vm extends EventEmitter {
     let progress = (): void => {};
     this.startProgress = () => progress();
     for (let i = 0; i < this.vcpus && !this.stopReason; i++) {
-      const fresh: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, layout: this.cpus, userLapic: this.irqchipMode.userLapic, softwareVirt, x2apic: this.x2apic });
+      const fresh: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, layout: this.cpus, userLapic: this.irqchipMode.userLapic, softwareVirt, x2apic: this.x2apic, pvEoi: this.pvEoi });
       const cpuid = this.restoring ? this.restoredCpuid(i, fresh) : fresh;
       this.cpuids[i] = cpuid;
       const data: VcpuWorkerData = {
@@ -594,6 +611,7 @@ export class Vm extends EventEmitter {
         runSize,
         control: this.control.buffer,
         stats: this.statsBuffer,
+        exitProfile: this.exitProfileBuffer,
         reportedPorts,
         memory: this.memory.descriptors(),
         devices,

@@ -1,7 +1,7 @@
 import type { Bus } from '../../devices/bus.js';
 import type { IrqLines } from '../../devices/device.js';
 import type { MsiSink } from '../../devices/msi-sink.js';
-import type { WakeFn } from '../../irqchip/types.js';
+import type { GuestRam, WakeFn } from '../../irqchip/types.js';
 import type { KvmVm } from '../../kvm/vm-fd.js';
 import type { KvmVcpu } from '../../kvm/vcpu-fd.js';
 import type { Clock } from '../../sync/clock.js';
@@ -27,6 +27,8 @@ export interface IrqchipThreadOptions {
   testKnobs?: TestKnobs;
   /** The VM's per-vCPU stats rows, where a vCPU thread counts the IPIs it sends and delivers. */
   stats?: SharedArrayBuffer;
+  /** Guest RAM, on vCPU threads: the userspace LAPIC's paravirtual EOI word lives there. */
+  guestRam?: GuestRam;
 }
 
 /** What a vCPU thread hands its mode to get the vCPU's interrupt policy. */

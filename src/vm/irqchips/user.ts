@@ -42,6 +42,7 @@ class UserViews implements IrqchipViews {
       eoi: { onEoi: (v) => this.ioapic.onEoi(v) },
       testIpiDelayNs: (o.testKnobs?.ipiDelayUs ?? 0) * 1000,
       ipiDelivered: o.stats ? ipiCounter(o.stats) : undefined,
+      guestRam: o.guestRam,
     });
     this.lapics = lapics;
     // The 8259's INTR is wired to the BSP's LINT0 (virtual-wire mode).
