@@ -10,6 +10,7 @@ import { virtioBlkSuite } from './virtio-blk.js';
 import { linuxSuite } from './linux.js';
 import { snapshotSuite } from './snapshot.js';
 import { firmwareSuite } from './firmware.js';
+import { footprintSuite } from './footprint.js';
 
 export const SUITES: Map<string, Suite> = new Map<string, Suite>([
   [microSuite.name, microSuite],
@@ -19,6 +20,7 @@ export const SUITES: Map<string, Suite> = new Map<string, Suite>([
   [linuxSuite.name, linuxSuite],
   [snapshotSuite.name, snapshotSuite],
   [firmwareSuite.name, firmwareSuite],
+  [footprintSuite.name, footprintSuite],
 ]);
 
 /** What runs when no suite is named (those of these that are registered). `boot`, `linux` and `firmware` need the test kernel, so they are asked for by name. */

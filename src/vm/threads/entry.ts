@@ -32,22 +32,23 @@ const chosen = new Map<ThreadName, ThreadEntry>();
 export function threadEntry(name: ThreadName): ThreadEntry {
   let entry = chosen.get(name);
   if (!entry) {
-    entry = pick(name);
+    entry = chooseThreadEntry(new URL('./', import.meta.url), name);
     chosen.set(name, entry);
   }
   return entry;
 }
 
-function pick(name: ThreadName): ThreadEntry {
-  const modules = new URL(`./${name}.js`, import.meta.url);
+/** The bundle of `name` in folder `dir` (a file: URL ending in /) if it is fresh, else its compiled module. */
+export function chooseThreadEntry(dir: URL, name: string): ThreadEntry {
+  const modules = new URL(`./${name}.js`, dir);
   if (process.env.NODEVISOR_UNBUNDLED === '1') return { url: modules, bundled: false, reason: 'NODEVISOR_UNBUNDLED=1' };
-  const bundle = new URL(`./${name}.bundle.cjs`, import.meta.url);
-  const manifest = new URL(`./${name}.bundle.json`, import.meta.url);
+  const bundle = new URL(`./${name}.bundle.cjs`, dir);
+  const manifest = new URL(`./${name}.bundle.json`, dir);
   if (!existsSync(bundle) || !existsSync(manifest)) return { url: modules, bundled: false, reason: `${name}.bundle.cjs is not built (npm run build builds it)` };
   const built = statSync(bundle).mtimeMs;
   const { inputs } = JSON.parse(readFileSync(manifest, 'utf8')) as BundleManifest;
   for (const input of inputs) {
-    const path = fileURLToPath(new URL(input, import.meta.url));
+    const path = fileURLToPath(new URL(input, dir));
     // npm packs every file with the same time stamp: equal is fresh.
     if (!existsSync(path) || statSync(path).mtimeMs > built) return { url: modules, bundled: false, reason: `${name}.bundle.cjs is older than ${input} (npm run build rebuilds it)` };
   }
