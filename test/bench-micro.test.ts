@@ -7,16 +7,20 @@ import { validateReport } from '../src/bench/schema.js';
 
 const metricsOf = (r: BenchReport): Map<string, MetricReport> => new Map(r.suites.flatMap((s) => s.metrics.map((m) => [m.id, m] as const)));
 
-/** Plausible ranges: wide enough for hardware KVM and this repository's software-virtualised hosts. */
+/**
+ * Plausible ranges: wide enough for hardware KVM and this repository's
+ * software-virtualised hosts, and for a host whose load stretches timer
+ * periods (2.1x seen at load average 30); a unit or scale error is 1000x.
+ */
 const PLAUSIBLE: Record<string, [number, number]> = {
   'micro.exit-rtt': [5_000, 20_000_000],
   'micro.exit-rtt.ratio-vs-c': [0.2, 3],
-  'micro.exit-rtt.with-top': [0.5, 2],
+  'micro.exit-rtt.with-top': [0.25, 4],
   'micro.ipi-rtt.user': [0.2, 20_000],
   'micro.ipi-rtt.kernel': [0.2, 20_000],
   'micro.ipi-rtt.user-vs-kernel': [0.05, 100],
   'micro.irq-injection.split': [0.1, 20_000],
-  'micro.timer-accuracy.user': [0.5, 2],
+  'micro.timer-accuracy.user': [0.5, 10],
   'micro.wake.notify': [0.05, 20_000],
   'micro.wake.kick': [0.2, 50_000],
 };

@@ -56,7 +56,8 @@ describe('an interactive Linux shell on the serial console', function () {
       await type('mount /dev/vda /mnt && cat /mnt/from-host.txt\n', /^written on the host/m);
       await type('echo written in the guest > /mnt/from-guest.txt && umount /mnt && echo unmounted\n', /^unmounted/m);
       // Ctrl-C reaches the foreground job through the terminal /init set up.
-      await type('sleep 1000\n', /sleep 1000/);
+      // The job prints from inside its own process, so when the line shows the job already owns the terminal (ash hands it over in the child, before exec): a Ctrl-C sent earlier would reach the shell's line editor instead.
+      await type("sh -c 'echo sleeping; exec sleep 1000'\n", /^sleeping/m);
       await type('\x03', PROMPT);
       await type('echo sleep-status=$?\n', /sleep-status=130/);
       vm.sendConsoleInput(Buffer.from('exit\n'));
