@@ -1,8 +1,11 @@
 /*
  * nodevisor's built-in demo guest. Every vCPU enters here in 64-bit mode
  * with its index in rdi and the vCPU count in rsi (see src/vcpu/boot-state.ts),
- * reports itself on the serial console, and vCPU 0 powers the machine off
- * through ACPI once every vCPU has reported.
+ * records the APIC ID CPUID gives it and halts; vCPU 0 waits until every
+ * vCPU has checked in, reports each on the serial console and powers the
+ * machine off through ACPI. One vCPU prints: a console lock that hundreds
+ * of vCPUs spin on would, on a host with a few cores, keep descheduling its
+ * holder and turn the demo into a test of the host's scheduler.
  */
 #include "guest.h"
 	.intel_syntax noprefix
@@ -12,10 +15,6 @@
 _start:
 	cmp rdi, MAX_CPUS
 	jae park
-	lea rsp, [rip + stacks_end]
-	mov rax, rdi
-	shl rax, 12
-	sub rsp, rax
 	mov r12, rdi
 	mov r13, rsi
 
@@ -23,17 +22,33 @@ _start:
 	mov eax, 1
 	cpuid
 	shr ebx, 24
-	mov r14, rbx
+	lea rax, [rip + apic_ids]
+	mov [rax + r12 * 4], ebx
 
-	lea rdi, [rip + print_lock]
-	call spin_lock
-	lea rsi, [rip + msg_cpu]
+	lock inc dword ptr [rip + online]
+	test r12, r12
+	jnz park
+
+	/* vCPU 0: wait for the others, report them all, then power off. */
+	lea rsp, [rip + stack_end]
+	mov r14d, r13d
+	cmp r14d, MAX_CPUS
+	jbe 1f
+	mov r14d, MAX_CPUS
+1:	mov eax, [rip + online]
+	cmp eax, r14d
+	jae 2f
+	pause
+	jmp 1b
+2:	xor r15d, r15d
+3:	lea rsi, [rip + msg_cpu]
 	call puts
-	mov rax, r12
+	mov rax, r15
 	call putdec
 	lea rsi, [rip + msg_apic]
 	call puts
-	mov rax, r14
+	lea rax, [rip + apic_ids]
+	mov eax, [rax + r15 * 4]
 	call putdec
 	lea rsi, [rip + msg_of]
 	call puts
@@ -41,26 +56,13 @@ _start:
 	call putdec
 	lea rsi, [rip + msg_online]
 	call puts
-	lea rdi, [rip + print_lock]
-	call spin_unlock
+	inc r15d
+	cmp r15d, r14d
+	jb 3b
 
-	lock inc dword ptr [rip + online]
-	test r12, r12
-	jnz park
-
-	/* vCPU 0: wait for the others, then power off. */
-	mov ecx, r13d
-	cmp ecx, MAX_CPUS
-	jbe 1f
-	mov ecx, MAX_CPUS
-1:	mov eax, [rip + online]
-	cmp eax, ecx
-	jae 2f
-	pause
-	jmp 1b
-2:	lea rsi, [rip + msg_all]
+	lea rsi, [rip + msg_all]
 	call puts
-	mov rax, rcx
+	mov rax, r14
 	call putdec
 	lea rsi, [rip + msg_off]
 	call puts
@@ -83,10 +85,10 @@ msg_off:    .asciz " vCPUs reported; powering off\r\n"
 
 	.section .data
 	.balign 4
-print_lock: .long 0
 online:     .long 0
 
 	.section .bss
 	.balign 4096
-stacks:     .skip 4096 * MAX_CPUS
-stacks_end:
+stack:      .skip 4096
+stack_end:
+apic_ids:   .skip 4 * MAX_CPUS

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <string.h>
 #include <poll.h>
+#include <malloc.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -558,6 +559,13 @@ Napi::Value GetTid(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(syscall(SYS_gettid)));
 }
 
+// mallopt(M_ARENA_MAX, n): caps glibc's per-thread malloc arenas, process-wide.
+Napi::Value SetMallocArenaMax(const Napi::CallbackInfo& info) {
+  int n = info[0].As<Napi::Number>().Int32Value();
+  if (mallopt(M_ARENA_MAX, n) != 1) Napi::Error::New(info.Env(), "mallopt(M_ARENA_MAX) failed").ThrowAsJavaScriptException();
+  return info.Env().Undefined();
+}
+
 Napi::Object ConstantsObject(Napi::Env env) {
   Napi::Object o = Napi::Object::New(env);
   for (size_t i = 0; i < nv_constants_count; i++) o.Set(nv_constants[i].name, Napi::Number::New(env, nv_constants[i].value));
@@ -586,6 +594,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("run", Napi::Function::New(env, Run));
   exports.Set("kick", Napi::Function::New(env, Kick));
   exports.Set("gettid", Napi::Function::New(env, GetTid));
+  exports.Set("setMallocArenaMax", Napi::Function::New(env, SetMallocArenaMax));
   exports.Set("setTimer", Napi::Function::New(env, SetTimer));
   exports.Set("cmpxchg16b", Napi::Function::New(env, Cmpxchg16b));
   exports.Set("eventfd", Napi::Function::New(env, EventFd));

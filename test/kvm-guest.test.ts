@@ -82,11 +82,12 @@ describe('guests under KVM', function () {
     const tids = new Set(stats.map((s) => s.tid));
     expect(tids.size).to.equal(4);
     expect(tids.has(process.pid)).to.equal(false);
-    for (const s of stats) {
+    // vCPU 0 writes the console (port I/O); the others check in and halt (a HLT exit with our LAPIC).
+    stats.forEach((s, i) => {
       expect(s.exits).to.be.greaterThan(0);
-      expect(s.exitsByReason.Io).to.be.greaterThan(0);
+      expect(i === 0 ? s.exitsByReason.Io : s.exitsByReason.Hlt).to.be.greaterThan(0);
       expect(s.guestSeconds).to.be.greaterThan(0);
-    }
+    });
     for (let i = 0; i < 4; i++) expect(run.console).to.contain(`vCPU ${i} (APIC ID ${i}) of 4 online`);
     expect(run.console).to.contain('all 4 vCPUs reported; powering off');
   });

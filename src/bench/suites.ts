@@ -11,6 +11,7 @@ import { linuxSuite } from './linux.js';
 import { snapshotSuite } from './snapshot.js';
 import { firmwareSuite } from './firmware.js';
 import { virtioNetSuite } from './virtio-net.js';
+import { footprintSuite } from './footprint.js';
 
 export const SUITES: Map<string, Suite> = new Map<string, Suite>([
   [microSuite.name, microSuite],
@@ -21,6 +22,7 @@ export const SUITES: Map<string, Suite> = new Map<string, Suite>([
   [snapshotSuite.name, snapshotSuite],
   [firmwareSuite.name, firmwareSuite],
   [virtioNetSuite.name, virtioNetSuite],
+  [footprintSuite.name, footprintSuite],
 ]);
 
 /** What runs when no suite is named (those of these that are registered). `boot`, `linux` and `firmware` need the test kernel, so they are asked for by name. */

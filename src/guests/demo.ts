@@ -14,9 +14,9 @@ export function buildDemo(outDir?: string): string {
 }
 
 /**
- * The built-in demo guest: every vCPU enters in 64-bit mode, reports on the
- * serial console, and the first powers the machine off through ACPI once all
- * have reported.
+ * The built-in demo guest: every vCPU enters in 64-bit mode and checks in
+ * with its APIC ID; the first reports each on the serial console and powers
+ * the machine off through ACPI.
  */
 export function demoImage(): FlatImage {
   const path = existsSync(DEMO_BINARY) ? DEMO_BINARY : buildDemo();

@@ -26,6 +26,8 @@ export interface NativeAddon {
   /** Atomic 16-byte compare-and-swap at `offset` (16-aligned); on failure `expected` gets the current value. */
   cmpxchg16b(view: ArrayBufferView, offset: number, expected: BigUint64Array, replacement: BigUint64Array): boolean;
   gettid(): number;
+  /** mallopt(M_ARENA_MAX): at most `n` glibc malloc arenas for the whole process (threads beyond share them). */
+  setMallocArenaMax(n: number): void;
   /** eventfd(2): a new eventfd (flags: EFD_NONBLOCK, EFD_CLOEXEC). */
   eventfd(initval: number, flags: number): number;
   /** Reads (and so resets) an eventfd's counter; 0 when it was 0 on a non-blocking eventfd. */

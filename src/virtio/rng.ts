@@ -1,4 +1,4 @@
-import { randomFillSync } from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { AccessSize } from '../devices/device.js';
 import { VirtioDeviceId } from './constants.js';
 import type { VirtioContext, VirtioDeviceModel, VirtioDeviceType } from './device.js';
@@ -15,6 +15,14 @@ import { serveQueue } from './serve-queue.js';
 export const VIRTIO_RNG_TYPE: VirtioDeviceType = { deviceId: VirtioDeviceId.Entropy, classCode: 0xff0000, queueSizes: [64] };
 /** Bytes served per request at most; more would let one request hold the vCPU long. */
 export const VIRTIO_RNG_MAX_REQUEST = 64 * 1024;
+
+// Loaded on the first request, not with the module: every vCPU thread loads
+// this module, and node:crypto costs each thread that loads it ~0.5 MiB.
+let randomFillSync: ((view: Uint8Array) => void) | undefined;
+function randomFill(view: Uint8Array): void {
+  randomFillSync ??= (createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto')).randomFillSync;
+  randomFillSync(view);
+}
 
 export class VirtioRng implements VirtioDeviceModel {
   readonly name = 'virtio-rng';
@@ -37,7 +45,7 @@ export class VirtioRng implements VirtioDeviceModel {
       for (let chain = q.pop(); chain; chain = q.pop()) {
         let written = 0;
         for (const view of chainViews(this.ctx.ram, chain.writable, 0, Math.min(chain.writableLength, VIRTIO_RNG_MAX_REQUEST))) {
-          randomFillSync(view);
+          randomFill(view);
           written += view.length;
         }
         q.push(chain.head, written);

@@ -18,11 +18,12 @@ import { DebugBlock } from '../vcpu/debug-block.js';
 import type { DebugStopEvent } from '../vcpu/debug-exit.js';
 import { vcpuCpuid } from '../vcpu/cpuid.js';
 import { CpuLayout, checkApicIds, resolveTopology, type Topology } from '../vcpu/topology.js';
-import type { VcpuWorkerData, WorkerMessage } from '../vcpu/worker-data.js';
+import type { VcpuWorkerData, WorkerMessage } from './threads/vcpu-worker-data.js';
 import { demoImage } from '../guests/demo.js';
 import { platformDevices } from './platform.js';
 import { TimerWake } from './timer-wake.js';
-import type { DeviceTimerData } from './device-timer.js';
+import type { DeviceTimerData } from './threads/device-timer.js';
+import { threadEntry, type ThreadName } from './threads/entry.js';
 import { irqchipFor, irqchipViews, loadIrqchip, type Irqchip, type IrqchipState, type IrqchipViews } from './irqchip.js';
 import { routeMsrsToUserspace, PV_EOI_MSR_RANGE } from './msr-filter.js';
 import { allocateExitProfile, readExitProfile, type ExitProfileEntry } from '../vcpu/exit-profile.js';
@@ -90,6 +91,9 @@ interface BootPlan {
   /** Start in the architectural reset state (the BSP at the reset vector). */
   reset?: boolean;
 }
+
+/** glibc malloc arenas the process keeps once a VM starts threads (see spawnVcpus). */
+const MALLOC_ARENAS = 2;
 
 /** A restored VM's vCPUs load their saved state instead of entering anything. */
 const RESTORE_PLAN: BootPlan = { mode: 'long', entry: 0, startup: 'all' };
@@ -164,6 +168,7 @@ export class Vm extends EventEmitter {
   private debugBlock?: DebugBlock;
   private vmDebug?: VmDebug;
   private guestDebugFlags = 0;
+  private readonly reportedEntries = new Set<ThreadName>();
 
   constructor(private readonly options: VmOptions = {}) {
     super();
@@ -550,7 +555,17 @@ export class Vm extends EventEmitter {
     return specs;
   }
 
-  /** The thread that fires PIT and RTC interrupts on time (see device-timer.ts). */
+  /** Where a thread of this VM starts; says once (at info level) when a stale or missing bundle leaves the threads on the compiled modules. */
+  private threadUrl(name: ThreadName): URL {
+    const entry = threadEntry(name);
+    if (entry.reason && !this.reportedEntries.has(name)) {
+      this.reportedEntries.add(name);
+      this.emit('log', 'info', `${name} threads load the compiled modules: ${entry.reason}`);
+    }
+    return entry.url;
+  }
+
+  /** The thread that fires PIT and RTC interrupts on time (see threads/device-timer.ts). */
   private startDeviceTimer(devices: DeviceSpec[]): void {
     const data: DeviceTimerData = {
       vcpus: this.vcpus,
@@ -561,7 +576,7 @@ export class Vm extends EventEmitter {
       devices,
       clock: this.clockBuffer,
     };
-    this.timerWorker = new Worker(new URL('./device-timer.js', import.meta.url), { workerData: data, name: 'device-timer', ...WORKER_STDIO });
+    this.timerWorker = new Worker(this.threadUrl('device-timer'), { workerData: data, name: 'device-timer', ...WORKER_STDIO });
     const worker = this.timerWorker;
     forwardWorkerStdio(worker);
     this.timerExited = new Promise((resolve) => worker.once('exit', () => resolve()));
@@ -587,6 +602,10 @@ export class Vm extends EventEmitter {
     this.debugBlock = new DebugBlock(DebugBlock.allocate());
     this.guestDebugFlags = guestDebugFlags(vm);
     const reportedPorts = new SharedArrayBuffer(0x10000 / 8);
+    // glibc gives each new thread a malloc arena of its own (up to 8 per
+    // core), each keeping ~0.7 MiB resident; vCPU threads hardly call
+    // malloc (V8 maps its heap itself), so sharing two costs them nothing.
+    native.setMallocArenaMax(MALLOC_ARENAS);
     const supported = kvm.supportedCpuid();
     const softwareVirt = Kvm.isSoftwareVirtualised();
     const syncCaps = vm.check('KVM_CAP_SYNC_REGS');
@@ -629,7 +648,7 @@ export class Vm extends EventEmitter {
         ...(this.restoring ? { restore: { arch: this.restoring.vcpus[i]!, waitingForSipi: (this.restoring.vcpus[i] as { waitingForSipi?: boolean }).waitingForSipi === true } } : {}),
         debug: this.debugBlock.buffer,
       };
-      const w = new Worker(new URL('../vcpu/worker.js', import.meta.url), { workerData: data, name: `vcpu${i}`, ...WORKER_STDIO });
+      const w = new Worker(this.threadUrl('vcpu-worker'), { workerData: data, name: `vcpu${i}`, ...WORKER_STDIO });
       forwardWorkerStdio(w);
       w.on('message', (m: WorkerMessage) => {
         switch (m.type) {

@@ -1,13 +1,13 @@
-import type { CpuidEntry, Regs, Sregs } from '../kvm/structs.js';
-import type { MemoryRegion } from '../memory/guest-memory.js';
-import type { DeviceSpec } from '../vm/device-specs.js';
-import type { StopReason } from '../devices/device.js';
-import type { EntryMode } from './boot-state.js';
-import type { IrqchipMode } from './cpuid.js';
-import type { IrqchipState } from '../vm/irqchip.js';
-import type { TestKnobs } from './test-knobs.js';
-import type { VcpuArchState } from './arch-state.js';
-import type { DebugStopEvent } from './debug-exit.js';
+import type { CpuidEntry, Regs, Sregs } from '../../kvm/structs.js';
+import type { MemoryRegion } from '../../memory/guest-memory.js';
+import type { DeviceSpec } from '../device-specs.js';
+import type { StopReason } from '../../devices/device.js';
+import type { EntryMode } from '../../vcpu/boot-state.js';
+import type { IrqchipMode } from '../../vcpu/cpuid.js';
+import type { IrqchipState } from '../irqchip.js';
+import type { TestKnobs } from '../../vcpu/test-knobs.js';
+import type { VcpuArchState } from '../../vcpu/arch-state.js';
+import type { DebugStopEvent } from '../../vcpu/debug-exit.js';
 
 /** Everything a vCPU worker is started with (structured-cloned). */
 export interface VcpuWorkerData {

@@ -1,12 +1,12 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import type { DeviceHost, TimedDevice } from '../devices/device.js';
-import { isTimedDevice } from '../devices/device.js';
-import { Bus } from '../devices/bus.js';
-import { VmClock } from '../sync/vm-clock.js';
-import { VmControlBlock } from '../vcpu/control.js';
-import { attachDevices, type DeviceSpec } from './device-specs.js';
-import { irqchipViews, type IrqchipState } from './irqchip.js';
-import { TimerWake } from './timer-wake.js';
+import type { DeviceHost, TimedDevice } from '../../devices/device.js';
+import { isTimedDevice } from '../../devices/device.js';
+import { Bus } from '../../devices/bus.js';
+import { VmClock } from '../../sync/vm-clock.js';
+import { VmControlBlock } from '../../vcpu/control.js';
+import { attachDevices, type DeviceSpec } from '../device-specs.js';
+import { irqchipViews, type IrqchipState } from '../irqchip.js';
+import { TimerWake } from '../timer-wake.js';
 
 /**
  * The device-timer thread: sleeps until the earliest deadline of the VM's
