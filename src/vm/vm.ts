@@ -35,7 +35,7 @@ import { guestCmdline, defaultCmdline } from './host-quirks.js';
 import { openDiskImages, closeDiskImages, type OpenDisk } from './disk-images.js';
 import { readGuestFile } from './guest-file.js';
 import { WORKER_STDIO, forwardWorkerStdio } from './worker-stdio.js';
-import { MAX_IO_THREADS, defaultIoThreads } from '../virtio/blk-io-pool.js';
+import { MAX_IO_THREADS, defaultIoThreads } from './threads/blk-io-pool.js';
 import { GuestConsole, CONSOLE_KINDS, type ConsoleKind } from './guest-console.js';
 import { VirtioRuntime } from './virtio-runtime.js';
 import { TextTail, panicMessage, firmwareBootFailure } from './console-tail.js';
