@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { NodevisorError } from '../src/kvm/errors.js';
 import { checkNetOptions, parseHostForward, parseNetSpec } from '../src/vm/net-options.js';
 import { formatMac, parseMac, randomMac } from '../src/virtio/net-mac.js';
-import { netServeTasks } from '../src/virtio/net-io-pool.js';
+import { netServeTasks } from '../src/vm/threads/net-io-pool.js';
 import { findPasst, passtForwardArgs } from '../src/vm/passt.js';
 
 /** How NICs are described (`--net`, library options) and checked before anything is opened. */

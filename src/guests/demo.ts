@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { FlatImage } from '../vm/options.js';
+import type { FlatImage } from '../boot/flat-image.js';
 import { buildGuest, PACKAGE_ROOT } from './build.js';
 
 export const DEMO_LOAD_ADDRESS = 0x100000;

@@ -2,11 +2,25 @@ import type { VmControl } from '../devices/device.js';
 import type { VmControlBlock } from '../vcpu/control.js';
 import type { GuestRanges } from './guest-ranges.js';
 import type { BlkDisk } from './blk-request.js';
-import type { BlkIoDisk } from './blk-io-worker.js';
-import { IoStat } from './blk.js';
-import type { VirtioPciTransport } from './pci-transport.js';
+import { IoStat, type BlkAio, type VirtioBlkState } from './blk.js';
+import type { VirtioPciState, VirtioPciTransport } from './pci-transport.js';
 import { serveQueue } from './serve-queue.js';
 import type { DescriptorChain } from './queue.js';
+
+/** One disk as its I/O threads see it (vm/threads/blk-io-worker.ts). */
+export interface BlkIoDisk {
+  readonly transport: VirtioPciState;
+  readonly blk: VirtioBlkState;
+  /** The image file, opened by the main thread (descriptors are process-wide). */
+  readonly fd: number;
+  readonly id: string;
+  /** The image's path, for messages. */
+  readonly path: string;
+  /** How its requests reach the file: decided by the main thread (blk-io-pool.ts). */
+  readonly aio: BlkAio;
+  /** EFD_SEMAPHORE eventfd: each token asks one more thread to take chains from this disk's queues. */
+  readonly assistFd: number;
+}
 
 /**
  * What an I/O thread's serving loop works with, whichever way it carries

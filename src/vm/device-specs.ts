@@ -54,6 +54,129 @@ export interface PciThreadContext {
   readonly ioeventfd?: IoEventfdRegistrar;
 }
 
+/** What a device kind's `attach` works with on one thread. */
+interface AttachContext {
+  readonly bus: Bus;
+  readonly host: DeviceHost;
+  /** Wakes the device-timer thread when a device is reprogrammed to an earlier deadline. */
+  readonly onDeadlineChange: () => void;
+  readonly pci?: PciThreadContext;
+  /** Attaches `device` at `length` ports from `port`, and lists it among the thread's devices. */
+  add(port: number, length: number, device: BusDevice): void;
+  /** Lists a device whose pieces the kind attached itself. */
+  keep(device: object): void;
+  /** The PCI host bridge, once attached (virtio functions register with it). */
+  pciHost?: PciHost;
+  /** The PCI MMIO window, made by the first function with a BAR. */
+  window?: PciMmioWindow;
+  ram?: GuestRanges;
+}
+
+/**
+ * One declaration per kind of device: how a thread builds its view of it
+ * over the shared state and attaches it to the bus, and how a snapshot
+ * saves and loads that state by field name (absent where there is none).
+ * Adding a device is its module, its spec in DeviceSpec, an entry here and
+ * its place in platform.ts.
+ */
+interface DeviceKind<S extends DeviceSpec> {
+  attach(spec: S, t: AttachContext): void;
+  save?(spec: S): Record<string, SavedState>;
+  load?(spec: S, saved: Record<string, SavedState>): void;
+}
+
+type DeviceKinds = { readonly [K in DeviceSpec['kind']]: DeviceKind<Extract<DeviceSpec, { kind: K }>> };
+
+const KINDS: DeviceKinds = {
+  'debug-exit': { attach: (spec, t) => t.add(spec.port, 1, new DebugExit(t.host.vm)) },
+  pvpanic: { attach: (spec, t) => t.add(spec.port, 1, new Pvpanic(t.host.vm)) },
+  'post-code': { attach: (spec, t) => t.add(spec.port, 1, new PostCode()) },
+  'debug-console': { attach: (spec, t) => t.add(spec.port, 1, new DebugConsole(t.host.vm)) },
+  uart16550: {
+    attach: (spec, t) => t.add(spec.port, UART_PORT_COUNT, new Uart16550(spec.state, t.host, { irq: spec.irq })),
+    save: (spec) => Uart16550.save(spec.state),
+    load: (spec, s) => Uart16550.load(spec.state, s),
+  },
+  'acpi-pm': {
+    attach: (spec, t) => t.add(spec.port, ACPI_PM_LENGTH, new AcpiPm(spec.state, t.host, { sciIrq: spec.sciIrq, s5SlpTyp: spec.s5SlpTyp })),
+    save: (spec) => AcpiPm.save(spec.state),
+    load: (spec, s) => AcpiPm.load(spec.state, s),
+  },
+  pit: {
+    attach: (spec, t) => {
+      const pit = new I8254Pit(spec.state, t.host, { irq: spec.irq, onDeadlineChange: t.onDeadlineChange });
+      t.add(spec.port, PIT_PORT_COUNT, pit);
+      t.bus.attachPio(PORT61, PORT61_PORT_COUNT, pit.port61);
+    },
+    save: (spec) => I8254Pit.save(spec.state),
+    load: (spec, s) => I8254Pit.load(spec.state, s),
+  },
+  rtc: {
+    attach: (spec, t) => t.add(spec.port, RTC_PORT_COUNT, new CmosRtc(spec.state, t.host, { irq: spec.irq, onDeadlineChange: t.onDeadlineChange })),
+    save: (spec) => CmosRtc.save(spec.state),
+    load: (spec, s) => CmosRtc.load(spec.state, s),
+  },
+  i8042: {
+    attach: (spec, t) => {
+      // Port 0x61 sits between the data (0x60) and command (0x64) ports.
+      const kbc = new I8042(spec.state, t.host, { kbdIrq: spec.kbdIrq, auxIrq: spec.auxIrq });
+      t.keep(kbc);
+      t.bus.attachPio(spec.dataPort, 1, kbc.dataPort);
+      t.bus.attachPio(spec.commandPort, 1, kbc.commandPort);
+    },
+    save: (spec) => I8042.save(spec.state),
+    load: (spec, s) => I8042.load(spec.state, s),
+  },
+  'pci-host': {
+    attach: (spec, t) => {
+      // 0xCF9 (reset control) lies inside the CONFIG_ADDRESS dword; the host bridge forwards it.
+      const pam = spec.pam;
+      let pmc: I440fxPmc | undefined;
+      const bridgeFunction = pam ? (bridge: PciFunction): PciFunction => (pmc = new I440fxPmc(pam.state, bridge, (modes, before) => applyPamModes(pam.slots, modes, before))) : undefined;
+      t.pciHost = new PciHost(spec.state, { resetControl: new ResetControl(spec.reset, t.host), bridgeFunction });
+      t.add(spec.port, 8, t.pciHost);
+      // Only threads that run guest code see the PAM area's exits.
+      if (pam && pmc && t.pci) t.bus.attachMmio(PAM_AREA_START, PAM_AREA_END - PAM_AREA_START, new PamArea(pmc, t.pci.memory, new Uint8Array(pam.rom)));
+    },
+    save: (spec) => ({ ...PciHost.save(spec.state), ...prefixed('reset', ResetControl.save(spec.reset)) }),
+    load: (spec, s) => {
+      PciHost.load(spec.state, s);
+      ResetControl.load(spec.reset, unprefixed('reset', s));
+    },
+  },
+  'fw-cfg': {
+    // DMA reaches guest RAM: only threads that run guest code get it.
+    attach: (spec, t) => {
+      if (t.pci) t.add(spec.port, FW_CFG_PORT_COUNT, new FwCfg(spec.state, t.pci.memory, t.host.vm));
+    },
+  },
+  'virtio-pci': {
+    attach: (spec, t) => {
+      // Only threads that run guest code (or serve it) get virtio functions.
+      const pci = t.pci;
+      if (!pci) return;
+      if (!t.pciHost) throw new Error('virtio-pci devices must come after the PCI host bridge');
+      t.ram ??= new GuestRanges(pci.memory);
+      if (!t.window) {
+        t.window = new PciMmioWindow();
+        t.bus.attachMmio(PCI_MMIO_BASE, PCI_MMIO_END - PCI_MMIO_BASE, t.window);
+      }
+      const m = spec.spec;
+      const transport = new VirtioPciTransport(spec.transport, { ram: t.ram, irq: t.host.irq, msi: pci.msi, vm: t.host.vm, ioeventfd: pci.ioeventfd }, (ctx) => virtioModel(m, ctx));
+      t.pciHost.register(spec.device, 0, transport);
+      t.window.add(transport.config, 0, VIRTIO_BAR_SIZE, transport.bar);
+      t.keep(transport);
+    },
+    save: (spec) => VirtioPciTransport.save(spec.transport),
+    load: (spec, s) => VirtioPciTransport.load(spec.transport, s),
+  },
+};
+
+/** The declaration of `spec`'s kind, typed for it. */
+function kindOf<S extends DeviceSpec>(spec: S): DeviceKind<S> {
+  return KINDS[spec.kind] as unknown as DeviceKind<S>;
+}
+
 /**
  * Builds this thread's views of `specs` and attaches them to `bus`; returns
  * the device objects. Time-driven devices wake the device-timer thread
@@ -61,84 +184,18 @@ export interface PciThreadContext {
  */
 export function attachDevices(bus: Bus, specs: readonly DeviceSpec[], host: DeviceHost, timerWake?: TimerWake, pci?: PciThreadContext): object[] {
   const devices: object[] = [];
-  let pciHost: PciHost | undefined;
-  let window: PciMmioWindow | undefined;
-  let ram: GuestRanges | undefined;
-  const add = (port: number, length: number, device: BusDevice): void => {
-    devices.push(device);
-    bus.attachPio(port, length, device);
+  const t: AttachContext = {
+    bus,
+    host,
+    pci,
+    onDeadlineChange: () => timerWake?.notify(),
+    add(port, length, device) {
+      devices.push(device);
+      bus.attachPio(port, length, device);
+    },
+    keep: (device) => devices.push(device),
   };
-  const onDeadlineChange = (): void => timerWake?.notify();
-  for (const spec of specs) {
-    switch (spec.kind) {
-      case 'debug-exit':
-        add(spec.port, 1, new DebugExit(host.vm));
-        break;
-      case 'pvpanic':
-        add(spec.port, 1, new Pvpanic(host.vm));
-        break;
-      case 'post-code':
-        add(spec.port, 1, new PostCode());
-        break;
-      case 'uart16550':
-        add(spec.port, UART_PORT_COUNT, new Uart16550(spec.state, host, { irq: spec.irq }));
-        break;
-      case 'acpi-pm':
-        add(spec.port, ACPI_PM_LENGTH, new AcpiPm(spec.state, host, { sciIrq: spec.sciIrq, s5SlpTyp: spec.s5SlpTyp }));
-        break;
-      case 'pit': {
-        const pit = new I8254Pit(spec.state, host, { irq: spec.irq, onDeadlineChange });
-        add(spec.port, PIT_PORT_COUNT, pit);
-        bus.attachPio(PORT61, PORT61_PORT_COUNT, pit.port61);
-        break;
-      }
-      case 'rtc':
-        add(spec.port, RTC_PORT_COUNT, new CmosRtc(spec.state, host, { irq: spec.irq, onDeadlineChange }));
-        break;
-      case 'i8042': {
-        // Port 0x61 sits between the data (0x60) and command (0x64) ports.
-        const kbc = new I8042(spec.state, host, { kbdIrq: spec.kbdIrq, auxIrq: spec.auxIrq });
-        devices.push(kbc);
-        bus.attachPio(spec.dataPort, 1, kbc.dataPort);
-        bus.attachPio(spec.commandPort, 1, kbc.commandPort);
-        break;
-      }
-      case 'pci-host': {
-        // 0xCF9 (reset control) lies inside the CONFIG_ADDRESS dword; the host bridge forwards it.
-        const pam = spec.pam;
-        let pmc: I440fxPmc | undefined;
-        const bridgeFunction = pam ? (bridge: PciFunction): PciFunction => (pmc = new I440fxPmc(pam.state, bridge, (modes, before) => applyPamModes(pam.slots, modes, before))) : undefined;
-        pciHost = new PciHost(spec.state, { resetControl: new ResetControl(spec.reset, host), bridgeFunction });
-        add(spec.port, 8, pciHost);
-        // Only threads that run guest code see the PAM area's exits.
-        if (pam && pmc && pci) bus.attachMmio(PAM_AREA_START, PAM_AREA_END - PAM_AREA_START, new PamArea(pmc, pci.memory, new Uint8Array(pam.rom)));
-        break;
-      }
-      case 'fw-cfg':
-        // DMA reaches guest RAM: only threads that run guest code get it.
-        if (pci) add(spec.port, FW_CFG_PORT_COUNT, new FwCfg(spec.state, pci.memory, host.vm));
-        break;
-      case 'debug-console':
-        add(spec.port, 1, new DebugConsole(host.vm));
-        break;
-      case 'virtio-pci': {
-        // Only threads that run guest code (or serve it) get virtio functions.
-        if (!pci) break;
-        if (!pciHost) throw new Error('virtio-pci devices must come after the PCI host bridge');
-        ram ??= new GuestRanges(pci.memory);
-        if (!window) {
-          window = new PciMmioWindow();
-          bus.attachMmio(PCI_MMIO_BASE, PCI_MMIO_END - PCI_MMIO_BASE, window);
-        }
-        const m = spec.spec;
-        const transport = new VirtioPciTransport(spec.transport, { ram, irq: host.irq, msi: pci.msi, vm: host.vm, ioeventfd: pci.ioeventfd }, (ctx) => virtioModel(m, ctx));
-        pciHost.register(spec.device, 0, transport);
-        window.add(transport.config, 0, VIRTIO_BAR_SIZE, transport.bar);
-        devices.push(transport);
-        break;
-      }
-    }
-  }
+  for (const spec of specs) kindOf(spec).attach(spec, t);
   return devices;
 }
 
@@ -148,28 +205,7 @@ export function attachDevices(bus: Bus, specs: readonly DeviceSpec[], host: Devi
  * exit, POST code, pvpanic) have an empty record.
  */
 export function saveDeviceStates(specs: readonly DeviceSpec[]): SavedDevice[] {
-  return specs.map((spec) => ({ kind: spec.kind, state: saveDeviceState(spec) }));
-}
-
-function saveDeviceState(spec: DeviceSpec): Record<string, SavedState> {
-  switch (spec.kind) {
-    case 'uart16550':
-      return Uart16550.save(spec.state);
-    case 'acpi-pm':
-      return AcpiPm.save(spec.state);
-    case 'pit':
-      return I8254Pit.save(spec.state);
-    case 'rtc':
-      return CmosRtc.save(spec.state);
-    case 'i8042':
-      return I8042.save(spec.state);
-    case 'pci-host':
-      return { ...PciHost.save(spec.state), ...prefixed('reset', ResetControl.save(spec.reset)) };
-    case 'virtio-pci':
-      return VirtioPciTransport.save(spec.transport);
-    default:
-      return {};
-  }
+  return specs.map((spec) => ({ kind: spec.kind, state: kindOf(spec).save?.(spec) ?? {} }));
 }
 
 /** Loads saved states into freshly allocated specs of the same machine, before any thread builds views over them. */
@@ -177,28 +213,7 @@ export function loadDeviceStates(specs: readonly DeviceSpec[], saved: readonly S
   if (saved.length !== specs.length || specs.some((s, i) => s.kind !== saved[i]!.kind)) {
     throw new StateLayoutError(`the snapshot's devices (${saved.map((d) => d.kind).join(', ')}) are not this VM's (${specs.map((s) => s.kind).join(', ')})`);
   }
-  specs.forEach((spec, i) => {
-    const s = saved[i]!.state;
-    switch (spec.kind) {
-      case 'uart16550':
-        return Uart16550.load(spec.state, s);
-      case 'acpi-pm':
-        return AcpiPm.load(spec.state, s);
-      case 'pit':
-        return I8254Pit.load(spec.state, s);
-      case 'rtc':
-        return CmosRtc.load(spec.state, s);
-      case 'i8042':
-        return I8042.load(spec.state, s);
-      case 'pci-host':
-        PciHost.load(spec.state, s);
-        return ResetControl.load(spec.reset, unprefixed('reset', s));
-      case 'virtio-pci':
-        return VirtioPciTransport.load(spec.transport, s);
-      default:
-        return undefined;
-    }
-  });
+  specs.forEach((spec, i) => kindOf(spec).load?.(spec, saved[i]!.state));
 }
 
 function prefixed(prefix: string, states: Record<string, SavedState>): Record<string, SavedState> {

@@ -1,6 +1,6 @@
 import { native } from '../kvm/addon.js';
 import type { NetBackendCaps } from '../virtio/net-features.js';
-import type { NetBackendSpec } from '../virtio/net-io-worker.js';
+import type { NetBackendSpec } from './threads/net-io-worker.js';
 import { openTap, tapIsSingleQueue } from '../virtio/net-tap.js';
 import { formatMac } from '../virtio/net-mac.js';
 import { checkNetOptions, DEFAULT_NET_PAIRS, type NetOptions } from './net-options.js';

@@ -1,28 +1,13 @@
 import type { Writable, Readable } from 'node:stream';
-import type { EntryMode } from '../vcpu/boot-state.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
 import type { TestKnobs } from '../vcpu/test-knobs.js';
 import type { TopologySpec } from '../vcpu/topology.js';
 import type { DiskOptions } from './disk-images.js';
 import type { ConsoleKind } from './guest-console.js';
 import type { NetOptions } from './net-options.js';
+import type { FlatImage } from '../boot/flat-image.js';
 
-/** A flat binary the VMM loads and enters directly (our test and demo guests). */
-export interface FlatImage {
-  /** Path of the binary, or its bytes. */
-  source: string | Uint8Array;
-  mode: EntryMode;
-  /** Guest-physical load address; default 0x100000 (0x8000 in real mode). */
-  loadAddress?: number;
-  /** Entry point; default the load address. */
-  entry?: number;
-  /**
-   * 'all' (default): every vCPU enters at `entry` with its index in rdi.
-   * 'sipi': only vCPU 0 does; the others wait for INIT-SIPI-SIPI, as under
-   * firmware that leaves APs to the OS.
-   */
-  startup?: 'all' | 'sipi';
-}
+export type { FlatImage } from '../boot/flat-image.js';
 
 export interface VmOptions {
   /** Number of vCPUs (default 1, or the product of `topology`). */

@@ -7,12 +7,12 @@ import { VirtioPciTransport, VIRTIO_BAR_SIZE, type VirtioPciState } from '../vir
 import { VirtioRng, VIRTIO_RNG_TYPE } from '../virtio/rng.js';
 import { VirtioConsole, VIRTIO_CONSOLE_TYPE, allocateVirtioConsole, type VirtioConsoleState } from '../virtio/console.js';
 import { VirtioBlk, allocateVirtioBlk, virtioBlkType, VIRTIO_BLK_MAX_QUEUES, type BlkAio, type VirtioBlkState } from '../virtio/blk.js';
-import type { BlkIoPlan } from '../virtio/blk-io-pool.js';
+import type { BlkIoPlan } from './threads/blk-io-pool.js';
 import type { IrqchipState } from './irqchip.js';
 import type { OpenDisk } from './disk-images.js';
 import { allocateNotifyEventfds, type NotifyEventfdState } from '../virtio/notify-eventfds.js';
 import { VirtioNet, allocateVirtioNet, virtioNetType, virtioNetQueueCount, type VirtioNetState } from '../virtio/net.js';
-import type { NetBackendSpec, NetIoData } from '../virtio/net-io-worker.js';
+import type { NetBackendSpec, NetIoData } from './threads/net-io-worker.js';
 import type { OpenNic } from './net-backends.js';
 
 /**

@@ -7,13 +7,13 @@ import { GuestRanges } from '../virtio/guest-ranges.js';
 import { VirtioPciTransport } from '../virtio/pci-transport.js';
 import { VirtioConsole } from '../virtio/console.js';
 import { IoStat, engineName, type BlkAio } from '../virtio/blk.js';
-import { BlkIoPool } from '../virtio/blk-io-pool.js';
+import { BlkIoPool } from './threads/blk-io-pool.js';
 import type { IrqchipState, IrqchipViews } from './irqchip.js';
 import type { OpenDisk } from './disk-images.js';
 import type { GuestConsole } from './guest-console.js';
 import { planVirtioDevices, virtioModel, blkIoPlan, netIoData, type VirtioPlan } from './virtio-devices.js';
 import { VirtioNet } from '../virtio/net.js';
-import { NetIoPool } from '../virtio/net-io-pool.js';
+import { NetIoPool } from './threads/net-io-pool.js';
 import { netStats, type NetStats } from '../virtio/net-stats.js';
 import type { OpenNic } from './net-backends.js';
 
@@ -113,6 +113,7 @@ export class VirtioRuntime {
       plan,
       threadsPerDisk: c.ioThreads,
       log: c.log,
+      requestStop: c.requestStop,
       // A thread that throws is a nodevisor bug: its queues would go unserved, so stop rather than hang the guest.
       failed: (e) => c.requestStop({ kind: 'error', vcpu: -1, detail: `virtio-blk I/O thread failed: ${e.stack ?? e.message}` }),
     });
@@ -133,6 +134,7 @@ export class VirtioRuntime {
     this.netPool = new NetIoPool({
       data,
       log: c.log,
+      requestStop: c.requestStop,
       failed: (e) => c.requestStop({ kind: 'error', vcpu: -1, detail: `virtio-net I/O thread failed: ${e.stack ?? e.message}` }),
     });
   }

@@ -10,44 +10,39 @@ import { Uart16550 } from '../devices/uart16550.js';
 import { AcpiPm } from '../devices/acpi-pm.js';
 import { allocateGuestRam, type AllocatedMemory } from '../memory/allocate.js';
 import { GuestMemory } from '../memory/guest-memory.js';
-import { parseSize, formatSize } from '../memory/layout.js';
 import { VmClock } from '../sync/vm-clock.js';
-import { writeBootTables, BOOT_AREA_END } from '../vcpu/boot-state.js';
 import { VmControlBlock, STAT_WORDS } from '../vcpu/control.js';
 import { DebugBlock } from '../vcpu/debug-block.js';
 import type { DebugStopEvent } from '../vcpu/debug-exit.js';
 import { vcpuCpuid } from '../vcpu/cpuid.js';
-import { CpuLayout, checkApicIds, resolveTopology, type Topology } from '../vcpu/topology.js';
+import { CpuLayout, checkApicIds, type Topology } from '../vcpu/topology.js';
 import type { VcpuWorkerData, WorkerMessage } from './threads/vcpu-worker-data.js';
-import { demoImage } from '../guests/demo.js';
+import { resolveVmConfig, type VmConfig } from './vm-config.js';
+import { VcpuSet } from './vcpu-set.js';
+import { readBootSource, placeBootSource, RESTORE_PLAN, FIRMWARE_PLAN, type BootPlan } from './boot-plan.js';
 import { platformDevices } from './platform.js';
 import { TimerWake } from './timer-wake.js';
 import type { DeviceTimerData } from './threads/device-timer.js';
 import { threadEntry, type ThreadName } from './threads/entry.js';
-import { irqchipFor, irqchipViews, loadIrqchip, type Irqchip, type IrqchipState, type IrqchipViews } from './irqchip.js';
+import { irqchipViews, loadIrqchip, type Irqchip, type IrqchipState, type IrqchipViews } from './irqchip.js';
 import { routeMsrsToUserspace, PV_EOI_MSR_RANGE } from './msr-filter.js';
 import { allocateExitProfile, readExitProfile, type ExitProfileEntry } from '../vcpu/exit-profile.js';
 import type { DeviceSpec } from './device-specs.js';
-import { DEFAULT_MEMORY, IRQCHIP_MODES, type FlatImage, type VmOptions } from './options.js';
+import type { VmOptions } from './options.js';
 import { exitStatusOf, describeStop } from './stop-reason.js';
-import { loadLinux, type LinuxBoot } from '../boot/linux.js';
-import { guestCmdline, defaultCmdline } from './host-quirks.js';
 import { openDiskImages, closeDiskImages, type OpenDisk } from './disk-images.js';
-import { readGuestFile } from './guest-file.js';
 import { WORKER_STDIO, forwardWorkerStdio } from './worker-stdio.js';
-import { MAX_IO_THREADS, defaultIoThreads } from '../virtio/blk-io-pool.js';
-import { GuestConsole, CONSOLE_KINDS, type ConsoleKind } from './guest-console.js';
+import { GuestConsole, type ConsoleKind } from './guest-console.js';
 import { VirtioRuntime } from './virtio-runtime.js';
 import { TextTail, panicMessage, firmwareBootFailure } from './console-tail.js';
-import { readFirmware, type FirmwareImage } from '../boot/firmware.js';
-import { findMultibootHeader, loadMultiboot, MULTIBOOT_BOOTLOADER_MAGIC, type MultibootModule } from '../boot/multiboot.js';
+import type { FirmwareImage } from '../boot/firmware.js';
 import { planFirmwareBoot, type FirmwareBoot } from './firmware-boot.js';
 import { cpus } from 'node:os';
 import { VERSION } from '../version.js';
 import { mapGuestRamFile } from '../memory/ram-file.js';
-import { readSnapshot, type SnapshotContents } from './snapshot-files.js';
+import type { SnapshotContents } from './snapshot-files.js';
 import { diskChange, missingCpuFeatures, SnapshotError } from './snapshot-manifest.js';
-import { checkRestoreOptions, takeSnapshot, type SnapshotInfo } from './snapshot.js';
+import { takeSnapshot, type SnapshotInfo } from './snapshot.js';
 import { loadDeviceStates } from './device-specs.js';
 import { StateLayoutError } from '../sync/state-layout.js';
 import { ArchStateError } from '../vcpu/arch-state.js';
@@ -68,35 +63,9 @@ export interface VmResult {
 
 type State = 'new' | 'starting' | 'running' | 'stopped';
 
-interface LoadedImage {
-  bytes: Uint8Array;
-  mode: FlatImage['mode'];
-  load: number;
-  entry: number;
-  startup: 'all' | 'sipi';
-}
-
-/** How the vCPUs start: the entry state and who enters. */
-interface BootPlan {
-  mode: FlatImage['mode'];
-  entry: number;
-  /** RSI at entry (the Linux zero page); default the vCPU count. */
-  rsi?: number;
-  /** RAX and RBX at entry (multiboot's magic and information structure). */
-  rax?: number;
-  rbx?: number;
-  /** Enter with the Linux boot protocol's GDT and selectors. */
-  linux?: boolean;
-  startup: 'all' | 'sipi';
-  /** Start in the architectural reset state (the BSP at the reset vector). */
-  reset?: boolean;
-}
-
 /** glibc malloc arenas the process keeps once a VM starts threads (see spawnVcpus). */
 const MALLOC_ARENAS = 2;
 
-/** A restored VM's vCPUs load their saved state instead of entering anything. */
-const RESTORE_PLAN: BootPlan = { mode: 'long', entry: 0, startup: 'all' };
 
 /**
  * A virtual machine: guest RAM, devices, one worker thread per vCPU.
@@ -123,11 +92,8 @@ export class Vm extends EventEmitter {
   private control?: VmControlBlock;
   private statsBuffer?: SharedArrayBuffer;
   private exitProfileBuffer?: SharedArrayBuffer;
-  private workers: Worker[] = [];
-  /** One per worker spawned: resolves when its thread has ended. */
-  private workerExits: Promise<void>[] = [];
-  /** Wakes a start() waiting for its vCPUs, to notice a stop. */
-  private startProgress?: () => void;
+  private readonly config: VmConfig;
+  private readonly vcpuSet: VcpuSet;
   private finishing?: Promise<void>;
   private stopReason?: StopReason;
   private acpi?: AcpiPm;
@@ -139,7 +105,6 @@ export class Vm extends EventEmitter {
   /** The userspace LAPIC offers paravirtual EOI: its MSR's writes reach us. */
   private pvEoi = false;
   private readonly cpus: CpuLayout;
-  private linux?: LinuxBoot;
   private readonly timerWake = TimerWake.allocate();
   private readonly clockBuffer = VmClock.allocate();
   /** The guest's clock for our device models: held while the VM is paused. */
@@ -172,34 +137,20 @@ export class Vm extends EventEmitter {
 
   constructor(private readonly options: VmOptions = {}) {
     super();
-    const sizeOf = (mem: number | string): number => {
-      try {
-        return typeof mem === 'number' ? mem : parseSize(mem);
-      } catch (e) {
-        throw new NodevisorError('EMEMORY', (e as Error).message);
-      }
-    };
-    if (options.restore !== undefined) {
-      this.restoring = readSnapshot(options.restore);
-      checkRestoreOptions(options, this.restoring.manifest, sizeOf);
-    }
-    const saved = this.restoring?.manifest.vm;
-    if (options.vcpus !== undefined && (!Number.isInteger(options.vcpus) || options.vcpus < 1)) throw new NodevisorError('EVCPUS', `the vCPU count must be a positive integer (got ${options.vcpus})`);
-    // A restored VM keeps the snapshot's topology, and with it every APIC ID.
-    this.topology = saved?.topology ?? resolveTopology(saved?.vcpus ?? options.vcpus, options.topology);
-    this.cpus = new CpuLayout(this.topology);
-    this.vcpus = this.cpus.vcpus;
-    if (saved && this.vcpus !== saved.vcpus) throw new SnapshotError(`the snapshot's topology (${JSON.stringify(this.topology)}) does not give its ${saved.vcpus} vCPUs`);
-    this.memorySize = saved?.memory ?? sizeOf(options.memory ?? DEFAULT_MEMORY);
-    this.irqchip = saved?.irqchip ?? options.irqchip ?? 'user';
-    if (!IRQCHIP_MODES.includes(this.irqchip)) throw new NodevisorError('EIRQCHIP', `unknown irqchip mode "${this.irqchip}": use one of ${IRQCHIP_MODES.join(', ')}`);
-    this.irqchipMode = irqchipFor(this.irqchip);
-    this.ioThreads = options.ioThreads ?? defaultIoThreads();
-    if (!Number.isInteger(this.ioThreads) || this.ioThreads < 1 || this.ioThreads > MAX_IO_THREADS) {
-      throw new NodevisorError('EIOTHREADS', `ioThreads must be an integer from 1 to ${MAX_IO_THREADS} (got ${options.ioThreads})`);
-    }
-    this.consoleKind = saved?.console ?? options.console ?? 'serial';
-    if (!CONSOLE_KINDS.includes(this.consoleKind)) throw new NodevisorError('ECONSOLE', `unknown console "${this.consoleKind}": use one of ${CONSOLE_KINDS.join(', ')}`);
+    this.config = resolveVmConfig(options);
+    ({ vcpus: this.vcpus, topology: this.topology, memorySize: this.memorySize, irqchip: this.irqchip, consoleKind: this.consoleKind, ioThreads: this.ioThreads } = this.config);
+    this.restoring = this.config.restoring;
+    this.cpus = this.config.cpus;
+    this.irqchipMode = this.config.irqchipMode;
+    this.vcpuSet = new VcpuSet({
+      url: () => this.threadUrl('vcpu-worker'),
+      log: (level, message) => this.emit('log', level, message),
+      stopped: (reason) => (this.stopReason ??= reason),
+      requestStop: (reason) => this.requestStop(reason),
+      debugOutput: (bytes) => this.emit('debug-output', bytes),
+      debugStop: (e) => void this.debugStopped(e),
+      stopping: () => this.stopReason !== undefined,
+    });
   }
 
   /** Guest RAM (available once started, and after the VM stops). */
@@ -220,9 +171,7 @@ export class Vm extends EventEmitter {
     this.result = new Promise((resolve) => (this.resolveResult = resolve));
     try {
       const restoring = this.restoring;
-      const bios = !restoring && this.options.bios !== undefined ? this.readBios() : null;
-      const kernel = !restoring && !bios && this.options.kernel !== undefined ? this.readKernelFiles() : null;
-      const image = restoring || kernel || bios ? null : this.loadImage(this.options.image ?? demoImage());
+      const source = readBootSource(this.config);
       if (restoring) {
         for (const d of restoring.manifest.vm.disks) {
           const why = diskChange(d);
@@ -247,8 +196,8 @@ export class Vm extends EventEmitter {
       });
       this.setUpIrqchip(this.vmFd);
       checkApicIds(this.cpus, { maxVcpuId: this.kvm.maxVcpuId, x2apic: !this.irqchipMode.userLapic || this.x2apic, x2apicMissing: 'the userspace LAPIC offers it only where KVM passes APIC MSR reads to the VMM' });
-      this.setUpMemory(this.vmFd, bios);
-      const plan = restoring ? RESTORE_PLAN : bios ? { mode: 'real' as const, entry: 0, startup: 'sipi' as const, reset: true } : image ? this.placeImage(image) : this.placeLinux(kernel!);
+      this.setUpMemory(this.vmFd, source.kind === 'firmware' ? source.image : null);
+      const plan = source.kind === 'restore' ? RESTORE_PLAN : source.kind === 'firmware' ? FIRMWARE_PLAN : placeBootSource(this.config, source, { memory: this.memory, pciIntx: this.virtio.plan.pciIntx });
       const devices = this.createDevices();
       await this.spawnVcpus(plan, devices);
       if (restoring?.manifest.clock.kvmclock !== undefined && this.vmFd.check('KVM_CAP_ADJUST_CLOCK')) this.vmFd.setClock(BigInt(restoring.manifest.clock.kvmclock));
@@ -285,7 +234,7 @@ export class Vm extends EventEmitter {
       await this.abortStart();
       throw e;
     }
-    void Promise.all(this.workerExits).then(() => this.finish());
+    void this.vcpuSet.exited().then(() => this.finish());
   }
 
   /** Resolves when the VM has stopped, with why. */
@@ -419,16 +368,6 @@ export class Vm extends EventEmitter {
     return this.vmDebug;
   }
 
-  private loadImage(image: FlatImage): LoadedImage {
-    const bytes = readGuestFile(image.source, 'guest image', 'EIMAGE', this.memorySize);
-    const load = image.loadAddress ?? (image.mode === 'real' ? 0x8000 : 0x100000);
-    const entry = image.entry ?? load;
-    if (load < BOOT_AREA_END) throw new NodevisorError('EIMAGE', `load address 0x${load.toString(16)} overlaps the VMM's boot area (below 0x${BOOT_AREA_END.toString(16)})`);
-    if (image.mode === 'real' && (entry >= 0x100000 || load + bytes.length > 0x9fc00)) {
-      throw new NodevisorError('EIMAGE', 'a real-mode image must load and start below 0x9fc00');
-    }
-    return { bytes, mode: image.mode, load, entry, startup: image.startup ?? 'all' };
-  }
 
   private setUpIrqchip(vm: KvmVm): void {
     this.irqchipState = this.irqchipMode.allocate(this.vcpus, this.cpus.apicIds());
@@ -460,66 +399,8 @@ export class Vm extends EventEmitter {
     this.guestMemory = new GuestMemory(this.ram.regions);
   }
 
-  private readBios(): FirmwareImage {
-    const o = this.options;
-    if (o.kernel !== undefined || o.image !== undefined) throw new NodevisorError('EBIOS', `${o.kernel !== undefined ? 'a kernel' : 'an image'} cannot be combined with firmware: the firmware boots from the disks (build one with "nodevisor image build-disk")`);
-    return readFirmware(o.bios!);
-  }
 
-  private placeImage(image: LoadedImage): BootPlan {
-    const mem = this.memory;
-    if (!mem.contains(image.load, image.bytes.length)) {
-      throw new NodevisorError('EIMAGE', `the guest image (${image.bytes.length} bytes at 0x${image.load.toString(16)}) does not fit in ${formatSize(this.memorySize)} of RAM`);
-    }
-    if (image.mode !== 'real') writeBootTables(mem);
-    mem.write(image.load, image.bytes);
-    return { mode: image.mode, entry: image.entry, startup: image.startup };
-  }
 
-  private readKernelFiles(): { kernel: Uint8Array; initrd: Uint8Array | null; source: string } {
-    const o = this.options;
-    const kernel = readGuestFile(o.kernel!, 'kernel', 'EKERNEL', this.memorySize);
-    const initrd = o.initrd !== undefined ? readGuestFile(o.initrd, 'initrd', 'EKERNEL', this.memorySize) : null;
-    return { kernel, initrd, source: typeof o.kernel === 'string' ? o.kernel : 'the kernel image' };
-  }
-
-  /**
-   * Linux through the 64-bit boot protocol: the BSP enters in long mode at
-   * the kernel's entry with RSI = the zero page; the APs wait for the
-   * kernel's INIT-SIPI-SIPI. Firmware tables describe this VM.
-   */
-  private placeLinux(k: { kernel: Uint8Array; initrd: Uint8Array | null; source: string }): BootPlan {
-    const mem = this.memory;
-    writeBootTables(mem);
-    if (findMultibootHeader(k.kernel)) return this.placeMultiboot(k);
-    this.linux = loadLinux(mem, {
-      kernel: k.kernel,
-      kernelSource: k.source,
-      initrd: k.initrd,
-      cmdline: guestCmdline(this.options.cmdline ?? defaultCmdline(this.consoleKind), Kvm.isSoftwareVirtualised()),
-      cpus: this.vcpus,
-      apicIds: this.cpus.apicIds(),
-      acpi: { pciIntx: this.virtio!.plan.pciIntx },
-      pciIntx: this.virtio!.plan.pciIntx,
-    });
-    return { mode: this.linux.entryMode, entry: this.linux.entry, rsi: this.linux.bootParams, startup: 'sipi', linux: true };
-  }
-
-  /**
-   * A multiboot kernel: the BSP enters in flat 32-bit protected mode with
-   * EAX = the bootloader magic and EBX = the information structure; the
-   * APs wait for INIT-SIPI.
-   */
-  private placeMultiboot(k: { kernel: Uint8Array; initrd: Uint8Array | null; source: string }): BootPlan {
-    const o = this.options;
-    const modules: MultibootModule[] = [];
-    if (k.initrd) modules.push({ data: k.initrd, string: typeof o.initrd === 'string' ? o.initrd : 'initrd' });
-    for (const m of o.modules ?? []) {
-      modules.push({ data: readGuestFile(m.source, 'multiboot module', 'EKERNEL', this.memorySize), string: m.args ?? (typeof m.source === 'string' ? m.source : `module ${modules.length + 1}`) });
-    }
-    const mb = loadMultiboot(this.memory, { kernel: k.kernel, source: k.source, cmdline: o.cmdline ?? '', modules });
-    return { mode: 'protected', entry: mb.entry, rax: MULTIBOOT_BOOTLOADER_MAGIC, rbx: mb.info, startup: 'sipi' };
-  }
 
   private createDevices(): DeviceSpec[] {
     const specs: DeviceSpec[] = [...platformDevices({ ramSize: this.memorySize, vcpus: this.vcpus, firmware: this.firmware?.platform }), ...this.virtio!.plan.specs];
@@ -587,19 +468,17 @@ export class Vm extends EventEmitter {
     this.timerWorker.on('error', (e) => this.requestStop({ kind: 'error', vcpu: -1, detail: `device timer thread failed: ${e.stack ?? e.message}` }));
   }
 
-  /**
-   * One worker per vCPU, each of which creates its KVM vCPU and reports
-   * ready. Spawning yields to the event loop after each worker (a spawn
-   * blocks the main thread for milliseconds), so a stop or a signal during
-   * a start of hundreds of vCPUs is heard at once and ends it.
-   */
+  /** One worker per vCPU, each of which creates its KVM vCPU and reports ready (see VcpuSet). */
   private async spawnVcpus(image: BootPlan, devices: DeviceSpec[]): Promise<void> {
     const kvm = this.kvm!;
     const vm = this.vmFd!;
-    this.control = new VmControlBlock(VmControlBlock.allocate(this.vcpus), this.vcpus);
-    this.statsBuffer = new SharedArrayBuffer(this.vcpus * STAT_WORDS * 8);
+    const control = new VmControlBlock(VmControlBlock.allocate(this.vcpus), this.vcpus);
+    const stats = new SharedArrayBuffer(this.vcpus * STAT_WORDS * 8);
+    const debug = new DebugBlock(DebugBlock.allocate());
+    this.control = control;
+    this.statsBuffer = stats;
+    this.debugBlock = debug;
     if (this.options.exitProfile) this.exitProfileBuffer = allocateExitProfile(this.vcpus);
-    this.debugBlock = new DebugBlock(DebugBlock.allocate());
     this.guestDebugFlags = guestDebugFlags(vm);
     const reportedPorts = new SharedArrayBuffer(0x10000 / 8);
     // glibc gives each new thread a malloc arena of its own (up to 8 per
@@ -610,33 +489,33 @@ export class Vm extends EventEmitter {
     const softwareVirt = Kvm.isSoftwareVirtualised();
     const syncCaps = vm.check('KVM_CAP_SYNC_REGS');
     const syncRegs = (syncCaps & k('KVM_SYNC_X86_REGS')) !== 0;
+    const userLapic = this.irqchipMode.userLapic;
     // Only our own LAPIC injects through the run page's events; elsewhere the copy would be wasted work on every exit.
-    const syncEvents = this.irqchipMode.userLapic && syncRegs && (syncCaps & k('KVM_SYNC_X86_EVENTS')) !== 0;
+    const syncEvents = userLapic && syncRegs && (syncCaps & k('KVM_SYNC_X86_EVENTS')) !== 0;
     const runSize = Math.max(kvm.vcpuMmapSize, kvmRunSize());
+    const irqchipState = this.irqchipState!;
+    const memory = this.memory.descriptors();
+    const restoring = this.restoring;
 
-    const ready = new Set<number>();
-    let failure: Error | undefined;
-    let progress = (): void => {};
-    this.startProgress = () => progress();
-    for (let i = 0; i < this.vcpus && !this.stopReason; i++) {
-      const fresh: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, layout: this.cpus, userLapic: this.irqchipMode.userLapic, softwareVirt, x2apic: this.x2apic, pvEoi: this.pvEoi });
-      const cpuid = this.restoring ? this.restoredCpuid(i, fresh) : fresh;
+    await this.vcpuSet.spawn(this.vcpus, (i): VcpuWorkerData => {
+      const fresh: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, layout: this.cpus, userLapic, softwareVirt, x2apic: this.x2apic, pvEoi: this.pvEoi });
+      const cpuid = restoring ? this.restoredCpuid(i, fresh) : fresh;
       this.cpuids[i] = cpuid;
-      const data: VcpuWorkerData = {
+      return {
         index: i,
         apicId: this.cpus.apicId(i),
         count: this.vcpus,
         vmFd: vm.fd,
         runSize,
-        control: this.control.buffer,
-        stats: this.statsBuffer,
+        control: control.buffer,
+        stats,
         exitProfile: this.exitProfileBuffer,
         reportedPorts,
-        memory: this.memory.descriptors(),
+        memory,
         devices,
         cpuid,
         irqchip: this.irqchip,
-        irqchipState: this.irqchipState!,
+        irqchipState,
         startup: image.startup,
         boot: image.reset ? null : { mode: image.mode, entry: image.entry, rsi: image.rsi, rax: image.rax, rbx: image.rbx, linux: image.linux },
         syncRegs,
@@ -645,45 +524,10 @@ export class Vm extends EventEmitter {
         testKnobs: this.options.testKnobs,
         timerWake: this.timerWake,
         clock: this.clockBuffer,
-        ...(this.restoring ? { restore: { arch: this.restoring.vcpus[i]!, waitingForSipi: (this.restoring.vcpus[i] as { waitingForSipi?: boolean }).waitingForSipi === true } } : {}),
-        debug: this.debugBlock.buffer,
+        ...(restoring ? { restore: { arch: restoring.vcpus[i]!, waitingForSipi: (restoring.vcpus[i] as { waitingForSipi?: boolean }).waitingForSipi === true } } : {}),
+        debug: debug.buffer,
       };
-      const w = new Worker(this.threadUrl('vcpu-worker'), { workerData: data, name: `vcpu${i}`, ...WORKER_STDIO });
-      forwardWorkerStdio(w);
-      w.on('message', (m: WorkerMessage) => {
-        switch (m.type) {
-          case 'ready':
-            ready.add(m.index);
-            progress();
-            break;
-          case 'log':
-            this.emit('log', m.level, m.message);
-            break;
-          case 'stop':
-            this.stopReason ??= m.reason;
-            break;
-          case 'exited':
-            break;
-          case 'debug-output':
-            this.emit('debug-output', Buffer.from(m.bytes));
-            break;
-          case 'debug-stop':
-            void this.debugStopped(m);
-            break;
-        }
-      });
-      w.on('error', (e) => {
-        this.requestStop({ kind: 'error', vcpu: i, detail: `vCPU ${i} worker failed: ${e.stack ?? e.message}` });
-        failure ??= this.setupError(i, e);
-        progress();
-      });
-      this.workers.push(w);
-      this.workerExits.push(new Promise((resolve) => w.once('exit', () => resolve())));
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    while (ready.size < this.workers.length && !failure && !this.stopReason) await new Promise<void>((resolve) => (progress = resolve));
-    this.startProgress = undefined;
-    if (failure) throw failure;
+    });
     if (this.stopReason?.kind === 'stopped') throw new NodevisorError('ESTOPPED', 'the VM was stopped while it was starting');
     if (this.stopReason) throw new NodevisorError('ESTART', `the VM failed while starting: ${describeStop(this.stopReason)}`);
   }
@@ -751,12 +595,6 @@ export class Vm extends EventEmitter {
     return info;
   }
 
-  private setupError(vcpu: number, e: Error): Error {
-    if (errnoCode(e) === 'EINVAL' || /KVM_CREATE_VCPU/.test(e.message)) {
-      return new NodevisorError('EVCPUS', `KVM refused to create vCPU ${vcpu} (${e.message}); try fewer vCPUs`, { cause: e });
-    }
-    return e;
-  }
 
   private requestStop(reason: StopReason): void {
     if (!this.control) this.stopReason ??= reason;
@@ -765,7 +603,7 @@ export class Vm extends EventEmitter {
       this.control.wakeAll();
       new TimerWake(this.timerWake).notify();
     }
-    this.startProgress?.();
+    this.vcpuSet.nudge();
   }
 
   /**
@@ -777,8 +615,7 @@ export class Vm extends EventEmitter {
     this.state = 'stopped';
     this.control?.claimStop();
     this.control?.wakeAll();
-    await Promise.all(this.workers.map((w, i) => (this.control?.cancelSetup(i) ? w.terminate() : undefined)));
-    await Promise.all(this.workerExits);
+    await this.vcpuSet.abort(this.control);
     await this.finish(false);
   }
 

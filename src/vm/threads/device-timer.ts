@@ -7,6 +7,7 @@ import { VmControlBlock } from '../../vcpu/control.js';
 import { attachDevices, type DeviceSpec } from '../device-specs.js';
 import { irqchipViews, type IrqchipState } from '../irqchip.js';
 import { TimerWake } from '../timer-wake.js';
+import { threadVmControl } from './thread-control.js';
 
 /**
  * The device-timer thread: sleeps until the earliest deadline of the VM's
@@ -31,15 +32,7 @@ const clock = new VmClock(data.clock);
 const irqchip = irqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i) });
 const host: DeviceHost = {
   irq: irqchip.lines,
-  vm: {
-    requestStop(reason) {
-      if (control.claimStop()) parentPort!.postMessage({ type: 'stop', reason });
-      control.wakeAll();
-    },
-    log(level, message) {
-      parentPort!.postMessage({ type: 'log', level, message });
-    },
-  },
+  vm: threadVmControl((m) => parentPort!.postMessage(m), control),
   clock,
 };
 const timed: TimedDevice[] = attachDevices(new Bus(), data.devices, host).filter(isTimedDevice);

@@ -1,12 +1,12 @@
 import type { CpuidEntry, Regs, Sregs } from '../../kvm/structs.js';
 import type { MemoryRegion } from '../../memory/guest-memory.js';
 import type { DeviceSpec } from '../device-specs.js';
-import type { StopReason } from '../../devices/device.js';
 import type { EntryMode } from '../../vcpu/boot-state.js';
 import type { IrqchipMode } from '../../vcpu/cpuid.js';
 import type { IrqchipState } from '../irqchip.js';
 import type { TestKnobs } from '../../vcpu/test-knobs.js';
 import type { VcpuArchState } from '../../vcpu/arch-state.js';
+import type { ThreadReport } from './thread-control.js';
 import type { DebugStopEvent } from '../../vcpu/debug-exit.js';
 
 /** Everything a vCPU worker is started with (structured-cloned). */
@@ -52,8 +52,7 @@ export interface VcpuWorkerData {
 
 export type WorkerMessage =
   | { type: 'ready'; index: number; tid: number }
-  | { type: 'log'; level: 'info' | 'warn' | 'error'; message: string }
-  | { type: 'stop'; reason: StopReason }
+  | ThreadReport
   | { type: 'exited'; index: number }
   | { type: 'debug-output'; bytes: Uint8Array }
   | ({ type: 'debug-stop' } & DebugStopEvent);

@@ -3,7 +3,7 @@ import { native, k } from '../../kvm/addon.js';
 import { KvmVcpu } from '../../kvm/vcpu-fd.js';
 import { setIoeventfd } from '../../kvm/vm-fd.js';
 import { Bus, type AddressSpace } from '../../devices/bus.js';
-import type { DeviceHost, StopReason, VmControl } from '../../devices/device.js';
+import type { DeviceHost, VmControl } from '../../devices/device.js';
 import { ExitProfileRecorder } from '../../vcpu/exit-profile.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { monotonicClock } from '../../sync/clock.js';
@@ -21,6 +21,7 @@ import { DebugBlock } from '../../vcpu/debug-block.js';
 import { DebugExits } from '../../vcpu/debug-exit.js';
 import { RunPage, RunOff } from '../../vcpu/run-page.js';
 import type { VcpuWorkerData, WorkerMessage } from './vcpu-worker-data.js';
+import { threadVmControl } from './thread-control.js';
 
 const data = workerData as VcpuWorkerData;
 const post = (m: WorkerMessage): void => parentPort!.postMessage(m);
@@ -29,13 +30,7 @@ const stats = new Float64Array(data.stats, data.index * STAT_WORDS * 8, STAT_WOR
 const clock = new VmClock(data.clock);
 
 const vm: VmControl = {
-  requestStop(reason: StopReason): void {
-    if (control.claimStop()) post({ type: 'stop', reason });
-    control.wakeAll();
-  },
-  log(level, message): void {
-    post({ type: 'log', level, message });
-  },
+  ...threadVmControl(post, control),
   debugOutput(bytes): void {
     post({ type: 'debug-output', bytes });
   },

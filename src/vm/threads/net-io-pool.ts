@@ -1,6 +1,7 @@
 import { defaultIoThreads } from './blk-io-pool.js';
 import type { NetIoData, NetServeTask } from './net-io-worker.js';
 import { ServingPool, type LogLevel } from './serving-pool.js';
+import type { StopReason } from '../../devices/device.js';
 
 /**
  * The virtio-net I/O threads: a serving pool whose every task serves some
@@ -9,7 +10,7 @@ import { ServingPool, type LogLevel } from './serving-pool.js';
  * host one thread serves every pair of a NIC); pair p goes to thread
  * p mod that, and the control queue to the thread of pair 0.
  */
-export function netServeTasks(nics: readonly { pairs: number }[], maxThreads = defaultIoThreads()): Omit<NetServeTask, 'stopFd' | 'log'>[] {
+export function netServeTasks(nics: readonly { pairs: number }[], maxThreads = defaultIoThreads()): Omit<NetServeTask, 'stopFd' | 'report'>[] {
   return nics.flatMap((nic, index) => {
     const threads = Math.max(1, Math.min(nic.pairs, maxThreads));
     return Array.from({ length: threads }, (_, t) => ({
@@ -23,9 +24,9 @@ export function netServeTasks(nics: readonly { pairs: number }[], maxThreads = d
 export class NetIoPool {
   private readonly pool: ServingPool<NetServeTask>;
 
-  constructor(o: { data: NetIoData; log: (level: LogLevel, message: string) => void; failed: (error: Error) => void }) {
+  constructor(o: { data: NetIoData; log: (level: LogLevel, message: string) => void; requestStop: (reason: StopReason) => void; failed: (error: Error) => void }) {
     const tasks = netServeTasks(o.data.nics.map((n) => ({ pairs: n.net.pairs })));
-    this.pool = new ServingPool<NetServeTask>({ filename: new URL('./net-io-worker.js', import.meta.url).href, workerData: o.data, tasks, log: o.log, failed: o.failed });
+    this.pool = new ServingPool<NetServeTask>({ filename: new URL('./net-io-worker.js', import.meta.url).href, workerData: o.data, tasks, log: o.log, requestStop: o.requestStop, failed: o.failed });
   }
 
   /** Stops the I/O threads and ends the pool. */

@@ -1,25 +1,26 @@
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { native, k } from '../kvm/addon.js';
+import { native, k } from '../../kvm/addon.js';
+import type { StopReason } from '../../devices/device.js';
+import type { LogLevel, ThreadReport } from './thread-control.js';
 
 /**
  * A piscina pool of I/O threads whose every task serves its share of the
  * VM's devices for the VM's life (virtio-blk disks, virtio-net queue
  * pairs): one task per thread, each blocking in poll(2) between requests
- * and returning once the pool's stop eventfd becomes readable. Warnings
- * come back over a MessagePort per task, since the log is the main
- * thread's.
+ * and returning once the pool's stop eventfd becomes readable. Log lines
+ * and stop requests come back over a MessagePort per task.
  */
 
 /** What every serving task gets from the pool besides its own fields. */
 export interface ServingTask {
   /** Readable once the pool is closing (never read by the tasks, so every thread sees it). */
   readonly stopFd: number;
-  /** Where warnings go. */
-  readonly log: MessagePort;
+  /** Where log lines and stop requests go (ThreadReport messages): the VM's log and its stop are the main thread's. */
+  readonly report: MessagePort;
 }
 
-export type LogLevel = 'info' | 'warn' | 'error';
+export type { LogLevel };
 
 export interface ServingPoolOptions<T extends ServingTask> {
   /** The worker module (its default export serves one task). */
@@ -27,6 +28,8 @@ export interface ServingPoolOptions<T extends ServingTask> {
   readonly workerData: unknown;
   readonly tasks: readonly Omit<T, keyof ServingTask>[];
   readonly log: (level: LogLevel, message: string) => void;
+  /** A task asked for the VM to stop (a device's requestStop). */
+  readonly requestStop: (reason: StopReason) => void;
   /** A task threw (what it served is no longer served). */
   readonly failed: (error: Error) => void;
 }
@@ -49,9 +52,9 @@ export class ServingPool<T extends ServingTask> {
     });
     for (const t of o.tasks) {
       const { port1, port2 } = new MessageChannel();
-      port1.on('message', (m: { level: LogLevel; message: string }) => o.log(m.level, m.message));
+      port1.on('message', (m: ThreadReport) => (m.type === 'stop' ? o.requestStop(m.reason) : o.log(m.level, m.message)));
       port1.unref();
-      const task = { ...t, stopFd: this.stopFd, log: port2 } as T;
+      const task = { ...t, stopFd: this.stopFd, report: port2 } as T;
       this.served.push(
         this.pool.run(task, { transferList: [port2] }).then(
           () => port1.close(),

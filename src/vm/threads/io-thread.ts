@@ -1,11 +1,11 @@
 import type { MessagePort } from 'node:worker_threads';
-import type { VmControl } from '../devices/device.js';
-import { GuestMemory, type MemoryRegion } from '../memory/guest-memory.js';
-import { VmClock } from '../sync/vm-clock.js';
-import { VmControlBlock } from '../vcpu/control.js';
-import { irqchipViews, type IrqchipState, type IrqchipViews } from '../vm/irqchip.js';
-import { GuestRanges } from './guest-ranges.js';
-import type { VirtioPciHost } from './pci-transport.js';
+import { GuestMemory, type MemoryRegion } from '../../memory/guest-memory.js';
+import { VmClock } from '../../sync/vm-clock.js';
+import { VmControlBlock } from '../../vcpu/control.js';
+import { irqchipViews, type IrqchipState, type IrqchipViews } from '../irqchip.js';
+import { GuestRanges } from '../../virtio/guest-ranges.js';
+import type { VirtioPciHost } from '../../virtio/pci-transport.js';
+import { threadVmControl } from './thread-control.js';
 
 /**
  * What an I/O thread (blk-io-worker.ts, net-io-worker.ts) builds from its
@@ -38,8 +38,7 @@ export function ioThreadViews(data: IoThreadData): IoThreadViews {
   };
 }
 
-/** The transport host of a serving task: its logs go to the main thread over `log`. */
-export function ioThreadHost(views: IoThreadViews, log: MessagePort): VirtioPciHost {
-  const vm: VmControl = { requestStop(): void {}, log: (level, message) => log.postMessage({ level, message }) };
-  return { ram: views.ram, irq: views.irqchip.lines, msi: views.irqchip.msi, vm };
+/** The transport host of a serving task: its logs and stop requests go to the main thread over `port`. */
+export function ioThreadHost(views: IoThreadViews, port: MessagePort): VirtioPciHost {
+  return { ram: views.ram, irq: views.irqchip.lines, msi: views.irqchip.msi, vm: threadVmControl((m) => port.postMessage(m)) };
 }

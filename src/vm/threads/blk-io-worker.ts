@@ -1,12 +1,12 @@
 import { workerData } from 'piscina';
-import { IoUring, IoUringUnavailable } from '../kvm/io-uring.js';
+import { IoUring, IoUringUnavailable } from '../../kvm/io-uring.js';
 import { ioThreadHost, ioThreadViews, type IoThreadData } from './io-thread.js';
 import type { ServingTask } from './serving-pool.js';
-import { VirtioBlk, type BlkAio, type VirtioBlkState } from './blk.js';
-import { VirtioPciTransport, type VirtioPciState } from './pci-transport.js';
-import type { BlkServeContext } from './blk-serve-context.js';
-import { serveSync } from './blk-serve-sync.js';
-import { serveUring } from './blk-serve-uring.js';
+import { VirtioBlk } from '../../virtio/blk.js';
+import { VirtioPciTransport } from '../../virtio/pci-transport.js';
+import type { BlkIoDisk, BlkServeContext } from '../../virtio/blk-serve-context.js';
+import { serveSync } from '../../virtio/blk-serve-sync.js';
+import { serveUring } from '../../virtio/blk-serve-uring.js';
 
 /**
  * An I/O thread (a piscina worker) of the virtio-blk devices. Its one task
@@ -20,19 +20,7 @@ import { serveUring } from './blk-serve-uring.js';
  * a time and wakes siblings when a slow disk builds a backlog.
  */
 
-export interface BlkIoDisk {
-  readonly transport: VirtioPciState;
-  readonly blk: VirtioBlkState;
-  /** The image file, opened by the main thread (descriptors are process-wide). */
-  readonly fd: number;
-  readonly id: string;
-  /** The image's path, for messages. */
-  readonly path: string;
-  /** How its requests reach the file: decided by the main thread (blk-io-pool.ts). */
-  readonly aio: BlkAio;
-  /** EFD_SEMAPHORE eventfd: each token asks one more thread to take chains from this disk's queues. */
-  readonly assistFd: number;
-}
+export type { BlkIoDisk };
 
 export interface BlkIoData extends IoThreadData {
   readonly disks: BlkIoDisk[];
@@ -56,7 +44,7 @@ const RING_ENTRIES = 256;
 /** Serves `task` until the stop eventfd becomes readable. */
 export default function serve(task: BlkServeTask): void {
   const d = data.disks[task.disk]!;
-  const host = ioThreadHost(views, task.log);
+  const host = ioThreadHost(views, task.report);
   const transport = new VirtioPciTransport(d.transport, host, (ctx) => new VirtioBlk(d.blk, ctx));
   const ctx: BlkServeContext = {
     transport,
@@ -76,7 +64,7 @@ export default function serve(task: BlkServeTask): void {
     if (ring) serveUring(ctx, ring);
     else serveSync(ctx);
   } finally {
-    task.log.close();
+    task.report.close();
   }
 }
 

@@ -1,13 +1,13 @@
 import { workerData } from 'piscina';
-import { native, k } from '../kvm/addon.js';
+import { native, k } from '../../kvm/addon.js';
 import { ioThreadHost, ioThreadViews, type IoThreadData } from './io-thread.js';
 import type { ServingTask } from './serving-pool.js';
-import { VirtioPciTransport, type VirtioPciState } from './pci-transport.js';
-import { VirtioNet, type VirtioNetState } from './net.js';
-import { NetPairServer, type NetPairIo } from './net-pair-server.js';
-import { NetCtrlServer } from './net-ctrl-server.js';
-import { TapQueueIo } from './net-tap.js';
-import { StreamPacketIo } from './net-stream.js';
+import { VirtioPciTransport, type VirtioPciState } from '../../virtio/pci-transport.js';
+import { VirtioNet, type VirtioNetState } from '../../virtio/net.js';
+import { NetPairServer, type NetPairIo } from '../../virtio/net-pair-server.js';
+import { NetCtrlServer } from '../../virtio/net-ctrl-server.js';
+import { TapQueueIo } from '../../virtio/net-tap.js';
+import { StreamPacketIo } from '../../virtio/net-stream.js';
 
 /**
  * An I/O thread (a piscina task) of the virtio-net devices: it serves some
@@ -46,7 +46,7 @@ const views = ioThreadViews(data);
 /** Serves `task` until the stop eventfd becomes readable. */
 export default function serve(task: NetServeTask): void {
   const d = data.nics[task.nic]!;
-  const host = ioThreadHost(views, task.log);
+  const host = ioThreadHost(views, task.report);
   const warn = (m: string): void => host.vm.log('warn', `virtio-net ${d.backend.kind === 'tap' ? `(tap ${d.backend.name})` : '(user)'}: ${m}`);
   let net!: VirtioNet;
   const transport = new VirtioPciTransport(d.transport, host, (ctx) => (net = new VirtioNet(d.net, ctx, warn)));
@@ -95,6 +95,6 @@ export default function serve(task: NetServeTask): void {
       });
     }
   } finally {
-    task.log.close();
+    task.report.close();
   }
 }

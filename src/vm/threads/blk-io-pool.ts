@@ -1,7 +1,8 @@
 import { availableParallelism } from 'node:os';
-import { native, k } from '../kvm/addon.js';
+import { native, k } from '../../kvm/addon.js';
 import type { BlkIoData, BlkIoDisk, BlkServeTask } from './blk-io-worker.js';
 import { ServingPool, type LogLevel } from './serving-pool.js';
+import type { StopReason } from '../../devices/device.js';
 
 export const MAX_IO_THREADS = 16;
 
@@ -30,6 +31,8 @@ export interface BlkIoPoolOptions {
   /** Threads per disk (default defaultIoThreads()). */
   readonly threadsPerDisk?: number;
   readonly log: (level: LogLevel, message: string) => void;
+  /** A device on an I/O thread asked for the VM to stop. */
+  readonly requestStop: (reason: StopReason) => void;
   /** An I/O thread threw (its queues are no longer served). */
   readonly failed: (error: Error) => void;
 }
@@ -45,7 +48,7 @@ export class BlkIoPool {
     );
     this.assistFds = o.plan.disks.map(() => native.eventfd(0, k('EFD_SEMAPHORE') | k('EFD_NONBLOCK') | k('EFD_CLOEXEC')));
     const data: BlkIoData = { ...o.plan, disks: o.plan.disks.map((d, i) => ({ ...d, assistFd: this.assistFds[i]! })) };
-    this.pool = new ServingPool<BlkServeTask>({ filename: new URL('./blk-io-worker.js', import.meta.url).href, workerData: data, tasks, log: o.log, failed: o.failed });
+    this.pool = new ServingPool<BlkServeTask>({ filename: new URL('./blk-io-worker.js', import.meta.url).href, workerData: data, tasks, log: o.log, requestStop: o.requestStop, failed: o.failed });
   }
 
   /** Stops the I/O threads (each finishes the request in hand) and ends the pool. */

@@ -1,0 +1,67 @@
+import { NodevisorError } from '../kvm/errors.js';
+import { parseSize } from '../memory/layout.js';
+import { CpuLayout, resolveTopology, type Topology } from '../vcpu/topology.js';
+import type { IrqchipMode } from '../vcpu/cpuid.js';
+import { CONSOLE_KINDS, type ConsoleKind } from './guest-console.js';
+import { irqchipFor, type Irqchip } from './irqchip.js';
+import { DEFAULT_MEMORY, IRQCHIP_MODES, type VmOptions } from './options.js';
+import { readSnapshot, type SnapshotContents } from './snapshot-files.js';
+import { SnapshotError } from './snapshot-manifest.js';
+import { checkRestoreOptions } from './snapshot.js';
+import { MAX_IO_THREADS, defaultIoThreads } from './threads/blk-io-pool.js';
+
+/**
+ * A VM's configuration: the options checked and resolved into what the
+ * machine will be, before anything is opened or allocated. A restore takes
+ * the machine's shape (vCPUs, topology, RAM, irqchip mode, console) from
+ * the snapshot, and refuses options that would change it.
+ */
+export interface VmConfig {
+  readonly options: VmOptions;
+  readonly vcpus: number;
+  /** Sockets, cores per socket, threads per core. */
+  readonly topology: Topology;
+  /** APIC IDs and CPUID topology per vCPU. */
+  readonly cpus: CpuLayout;
+  readonly memorySize: number;
+  readonly irqchip: IrqchipMode;
+  /** What the irqchip mode does, as one object (irqchips/). */
+  readonly irqchipMode: Irqchip;
+  /** The device that is the guest's console. */
+  readonly consoleKind: ConsoleKind;
+  /** I/O threads per virtio-blk disk. */
+  readonly ioThreads: number;
+  /** The snapshot being restored (`restore` option), read and checked. */
+  readonly restoring?: SnapshotContents;
+}
+
+export function resolveVmConfig(options: VmOptions): VmConfig {
+  const sizeOf = (mem: number | string): number => {
+    try {
+      return typeof mem === 'number' ? mem : parseSize(mem);
+    } catch (e) {
+      throw new NodevisorError('EMEMORY', (e as Error).message);
+    }
+  };
+  let restoring: SnapshotContents | undefined;
+  if (options.restore !== undefined) {
+    restoring = readSnapshot(options.restore);
+    checkRestoreOptions(options, restoring.manifest, sizeOf);
+  }
+  const saved = restoring?.manifest.vm;
+  if (options.vcpus !== undefined && (!Number.isInteger(options.vcpus) || options.vcpus < 1)) throw new NodevisorError('EVCPUS', `the vCPU count must be a positive integer (got ${options.vcpus})`);
+  // A restored VM keeps the snapshot's topology, and with it every APIC ID.
+  const topology = saved?.topology ?? resolveTopology(saved?.vcpus ?? options.vcpus, options.topology);
+  const cpus = new CpuLayout(topology);
+  if (saved && cpus.vcpus !== saved.vcpus) throw new SnapshotError(`the snapshot's topology (${JSON.stringify(topology)}) does not give its ${saved.vcpus} vCPUs`);
+  const memorySize = saved?.memory ?? sizeOf(options.memory ?? DEFAULT_MEMORY);
+  const irqchip = saved?.irqchip ?? options.irqchip ?? 'user';
+  if (!IRQCHIP_MODES.includes(irqchip)) throw new NodevisorError('EIRQCHIP', `unknown irqchip mode "${irqchip}": use one of ${IRQCHIP_MODES.join(', ')}`);
+  const ioThreads = options.ioThreads ?? defaultIoThreads();
+  if (!Number.isInteger(ioThreads) || ioThreads < 1 || ioThreads > MAX_IO_THREADS) {
+    throw new NodevisorError('EIOTHREADS', `ioThreads must be an integer from 1 to ${MAX_IO_THREADS} (got ${options.ioThreads})`);
+  }
+  const consoleKind = saved?.console ?? options.console ?? 'serial';
+  if (!CONSOLE_KINDS.includes(consoleKind)) throw new NodevisorError('ECONSOLE', `unknown console "${consoleKind}": use one of ${CONSOLE_KINDS.join(', ')}`);
+  return { options, vcpus: cpus.vcpus, topology, cpus, memorySize, irqchip, irqchipMode: irqchipFor(irqchip), consoleKind, ioThreads, ...(restoring ? { restoring } : {}) };
+}
