@@ -19,6 +19,8 @@ const PLAUSIBLE: Record<string, [number, number]> = {
   'micro.ipi-rtt.user': [0.2, 20_000],
   'micro.ipi-rtt.kernel': [0.2, 20_000],
   'micro.ipi-rtt.user-vs-kernel': [0.05, 100],
+  'micro.ipi-rtt.user-no-pv-eoi': [0.2, 20_000],
+  'micro.ipi-rtt.pv-eoi-gain': [0.2, 5],
   'micro.irq-injection.split': [0.1, 20_000],
   'micro.timer-accuracy.user': [0.5, 10],
   'micro.wake.notify': [0.05, 20_000],
@@ -48,6 +50,10 @@ describe('bench: the micro suite under KVM', function () {
     const tsc = metrics.get('micro.ipi-rtt.user')!.params!.tscMHz as number;
     expect(tsc).to.be.within(100, 10_000);
     expect(suite.notes.some((n) => /calibrated against the ACPI PM timer/.test(n))).to.equal(true);
+    // Both halted vCPUs retire their IPI through paravirtual EOI when it is offered, and never when it is not.
+    const gain = metrics.get('micro.ipi-rtt.pv-eoi-gain')!.params!;
+    expect(gain.pvEoisPerRoundTrip).to.be.within(1, 3);
+    expect(gain.pvEoisWithout).to.equal(0);
     expect(validateReport(JSON.parse(reportJson(report)))).to.deep.equal([]);
   });
 

@@ -40,6 +40,8 @@ export interface GuestTiming {
   refUs: number[];
   /** TSC frequency found by calibration against the PM timer. */
   tscMHz: number;
+  /** EOIs the vCPUs completed through paravirtual EOI over the run (VmStats). */
+  pvEois: number;
 }
 
 export interface GuestRunOptions {
@@ -66,6 +68,7 @@ export async function runTimedGuest(image: FlatImage, o: GuestRunOptions): Promi
     throw new Error(`benchmark guest ${name} (irqchip ${o.irqchip}) ${why}`);
   }
   if (ms > MAX_RUN_MS) throw new Error(`benchmark guest ${name} ran ${Math.round(ms)} ms, too long to calibrate its TSC against the 24-bit PM timer`);
+  const pvEois = vm.stats().vcpus.reduce((n, v) => n + v.pvEois, 0);
   const mem = vm.memory;
   const hdr = (i: number): bigint => mem.readU64(RESULTS + i * 8);
   if (hdr(H.magic) !== MICRO_MAGIC) throw new Error(`benchmark guest ${name} exited without publishing its results`);
@@ -81,7 +84,7 @@ export async function runTimedGuest(image: FlatImage, o: GuestRunOptions): Promi
   };
   const us = read(SAMPLES, Number(hdr(H.count)), o.warmup);
   if (us.length === 0) throw new Error(`benchmark guest ${name} recorded no samples after warm-up`);
-  return { us, refUs: read(REF_SAMPLES, Number(hdr(H.refCount)), 0), tscMHz: tscPerUs };
+  return { us, refUs: read(REF_SAMPLES, Number(hdr(H.refCount)), 0), tscMHz: tscPerUs, pvEois };
 }
 
 const common = { with: ['micro-common.c'], headers: ['micro-common.h'] };
@@ -95,8 +98,8 @@ export const microImages = {
 };
 
 /** IPI round trips between two vCPUs (see guests/bench/micro-ipi.c); `busy` keeps both spinning instead of halted. */
-export function ipiRoundTrips(irqchip: IrqchipMode, busy: boolean, rounds: number, testKnobs?: TestKnobs): Promise<GuestTiming> {
-  return runTimedGuest(microImages.ipi(busy, rounds), { vcpus: 2, irqchip, testKnobs, warmup: WARMUP });
+export function ipiRoundTrips(irqchip: IrqchipMode, busy: boolean, rounds: number, testKnobs?: TestKnobs, vm?: GuestRunOptions['vm']): Promise<GuestTiming> {
+  return runTimedGuest(microImages.ipi(busy, rounds), { vcpus: 2, irqchip, testKnobs, warmup: WARMUP, ...(vm ? { vm } : {}) });
 }
 
 /** Device interrupt latencies, UART IRQ 4 through the IOAPIC (see guests/bench/micro-irq.c). */

@@ -241,6 +241,52 @@ function kickProbe(): Probe {
   };
 }
 
+/**
+ * Paravirtual EOI's worth on the userspace LAPIC: the halted IPI round trip
+ * with it (the default) and without, back to back in each repetition in
+ * alternating order, paired. `pvEoisPerRoundTrip` shows it was in use.
+ */
+function pvEoiProbe(): Probe {
+  const without = 'micro.ipi-rtt.user-no-pv-eoi';
+  const gain = 'micro.ipi-rtt.pv-eoi-gain';
+  let rep = 0;
+  return {
+    metrics: [
+      {
+        id: without,
+        description: `micro.ipi-rtt.user with paravirtual EOI not offered to the guest (pvEoi: false): every EOI is a register write and an exit (median of ${IPI_ROUNDS})`,
+        unit: 'us',
+        better: 'lower',
+        tolerance: 0.25,
+        params: { irqchip: 'user', pvEoi: false, roundsPerRepetition: IPI_ROUNDS },
+      },
+      {
+        id: gain,
+        description: 'IPI round trip without paravirtual EOI over with it, irqchip user, both in each repetition in alternating order (above 1: PV EOI saves time)',
+        unit: 'ratio',
+        better: 'higher',
+        tolerance: 0.2,
+        params: { irqchip: 'user', roundsPerRepetition: IPI_ROUNDS },
+      },
+    ],
+    prepare() {
+      microImages.ipi(false, IPI_ROUNDS);
+    },
+    async measure(knobs) {
+      const first = rep++ % 2 === 0;
+      const off1 = first ? await ipiRoundTrips('user', false, IPI_ROUNDS, knobs, { pvEoi: false }) : undefined;
+      const on = await ipiRoundTrips('user', false, IPI_ROUNDS, knobs);
+      const off = off1 ?? (await ipiRoundTrips('user', false, IPI_ROUNDS, knobs, { pvEoi: false }));
+      const onUs = median(on.us);
+      const offObservation = latencyObservation(off);
+      return new Map([
+        [without, offObservation],
+        [gain, { sample: offObservation.sample / onUs, measured: { withUs: onUs, pvEoisPerRoundTrip: on.pvEois / IPI_ROUNDS, pvEoisWithout: off.pvEois } }],
+      ]);
+    },
+  };
+}
+
 const USER_VS_KERNEL: MetricSpec = {
   id: 'micro.ipi-rtt.user-vs-kernel',
   description: `micro.ipi-rtt.user over micro.ipi-rtt.kernel, paired per repetition: the cost of the userspace LAPIC (target <= ${USER_VS_KERNEL_TARGET})`,
@@ -255,6 +301,7 @@ function allProbes(): Probe[] {
     exitProbe(),
     exitWithTopProbe(),
     ...IRQCHIP_MODES.map(ipiProbe),
+    pvEoiProbe(),
     ...IRQCHIP_MODES.map(irqProbe),
     ...IRQCHIP_MODES.map(timerProbe),
     wakeProbe(),
