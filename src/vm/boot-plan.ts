@@ -6,6 +6,7 @@ import type { FlatImage } from '../boot/flat-image.js';
 import { readFirmware, type FirmwareImage } from '../boot/firmware.js';
 import { loadLinux } from '../boot/linux.js';
 import type { PciIntxRoute } from '../boot/irq-routing.js';
+import type { PlatformDescription } from '../boot/acpi/tables.js';
 import { findMultibootHeader, loadMultiboot, MULTIBOOT_BOOTLOADER_MAGIC, type MultibootModule } from '../boot/multiboot.js';
 import { writeBootTables, BOOT_AREA_END } from '../vcpu/boot-state.js';
 import { demoImage } from '../guests/demo.js';
@@ -89,6 +90,8 @@ export interface PlaceContext {
   readonly memory: GuestMemory;
   /** PCI INTx lines of the virtio functions, for the firmware tables. */
   readonly pciIntx: readonly PciIntxRoute[];
+  /** What the firmware tables say of the platform's devices. */
+  readonly platform: PlatformDescription;
 }
 
 /** Puts a kernel or flat image in guest RAM, with the firmware tables that describe the VM. */
@@ -121,7 +124,7 @@ function placeLinux(c: VmConfig, k: KernelFiles, p: PlaceContext): BootPlan {
     cmdline: guestCmdline(c.options.cmdline ?? defaultCmdline(c.consoleKind), Kvm.isSoftwareVirtualised()),
     cpus: c.vcpus,
     apicIds: c.cpus.apicIds(),
-    acpi: { pciIntx: p.pciIntx },
+    acpi: { ...p.platform, pciIntx: p.pciIntx },
     pciIntx: p.pciIntx,
   });
   return { mode: linux.entryMode, entry: linux.entry, rsi: linux.bootParams, startup: 'sipi', linux: true };

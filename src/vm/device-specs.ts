@@ -10,7 +10,8 @@ import { I8254Pit, PIT_PORT_COUNT, PORT61, PORT61_PORT_COUNT, type I8254PitState
 import { CmosRtc, RTC_PORT_COUNT, type CmosRtcState } from '../devices/cmos-rtc.js';
 import { I8042, type I8042State } from '../devices/i8042.js';
 import { PciHost, type PciHostState } from '../devices/pci-host.js';
-import { ResetControl, type ResetControlState } from '../devices/reset-control.js';
+import { ResetControl, RESET_CONTROL_PORT, RESET_CONTROL_VALUE, type ResetControlState } from '../devices/reset-control.js';
+import type { PlatformDescription } from '../boot/acpi/tables.js';
 import type { TimerWake } from './timer-wake.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { MsiSink } from '../devices/msi-sink.js';
@@ -74,13 +75,16 @@ interface AttachContext {
 
 /**
  * One declaration per kind of device: how a thread builds its view of it
- * over the shared state and attaches it to the bus, and how a snapshot
- * saves and loads that state by field name (absent where there is none).
+ * over the shared state and attaches it to the bus, what the firmware
+ * tables say of it, and how a snapshot saves and loads that state by field
+ * name (absent where there is none).
  * Adding a device is its module, its spec in DeviceSpec, an entry here and
  * its place in platform.ts.
  */
 interface DeviceKind<S extends DeviceSpec> {
   attach(spec: S, t: AttachContext): void;
+  /** What the firmware tables say of it (MADT/FADT/DSDT); absent: nothing. */
+  describe?(spec: S): PlatformDescription;
   save?(spec: S): Record<string, SavedState>;
   load?(spec: S, saved: Record<string, SavedState>): void;
 }
@@ -89,7 +93,7 @@ type DeviceKinds = { readonly [K in DeviceSpec['kind']]: DeviceKind<Extract<Devi
 
 const KINDS: DeviceKinds = {
   'debug-exit': { attach: (spec, t) => t.add(spec.port, 1, new DebugExit(t.host.vm)) },
-  pvpanic: { attach: (spec, t) => t.add(spec.port, 1, new Pvpanic(t.host.vm)) },
+  pvpanic: { attach: (spec, t) => t.add(spec.port, 1, new Pvpanic(t.host.vm)), describe: (spec) => ({ pvpanicPort: spec.port }) },
   'post-code': { attach: (spec, t) => t.add(spec.port, 1, new PostCode()) },
   'debug-console': { attach: (spec, t) => t.add(spec.port, 1, new DebugConsole(t.host.vm)) },
   uart16550: {
@@ -99,6 +103,7 @@ const KINDS: DeviceKinds = {
   },
   'acpi-pm': {
     attach: (spec, t) => t.add(spec.port, ACPI_PM_LENGTH, new AcpiPm(spec.state, t.host, { sciIrq: spec.sciIrq, s5SlpTyp: spec.s5SlpTyp })),
+    describe: (spec) => ({ pmBase: spec.port, sciIrq: spec.sciIrq, s5SlpTyp: spec.s5SlpTyp }),
     save: (spec) => AcpiPm.save(spec.state),
     load: (spec, s) => AcpiPm.load(spec.state, s),
   },
@@ -113,6 +118,7 @@ const KINDS: DeviceKinds = {
   },
   rtc: {
     attach: (spec, t) => t.add(spec.port, RTC_PORT_COUNT, new CmosRtc(spec.state, t.host, { irq: spec.irq, onDeadlineChange: t.onDeadlineChange })),
+    describe: () => ({ cmosRtc: true }),
     save: (spec) => CmosRtc.save(spec.state),
     load: (spec, s) => CmosRtc.load(spec.state, s),
   },
@@ -124,6 +130,7 @@ const KINDS: DeviceKinds = {
       t.bus.attachPio(spec.dataPort, 1, kbc.dataPort);
       t.bus.attachPio(spec.commandPort, 1, kbc.commandPort);
     },
+    describe: () => ({ i8042: true }),
     save: (spec) => I8042.save(spec.state),
     load: (spec, s) => I8042.load(spec.state, s),
   },
@@ -138,6 +145,8 @@ const KINDS: DeviceKinds = {
       // Only threads that run guest code see the PAM area's exits.
       if (pam && pmc && t.pci) t.bus.attachMmio(PAM_AREA_START, PAM_AREA_END - PAM_AREA_START, new PamArea(pmc, t.pci.memory, new Uint8Array(pam.rom)));
     },
+    // Its reset control register is the FADT's RESET_REG.
+    describe: () => ({ pciHostBridge: true, reset: { port: RESET_CONTROL_PORT, value: RESET_CONTROL_VALUE } }),
     save: (spec) => ({ ...PciHost.save(spec.state), ...prefixed('reset', ResetControl.save(spec.reset)) }),
     load: (spec, s) => {
       PciHost.load(spec.state, s);
@@ -197,6 +206,12 @@ export function attachDevices(bus: Bus, specs: readonly DeviceSpec[], host: Devi
   };
   for (const spec of specs) kindOf(spec).attach(spec, t);
   return devices;
+}
+
+/** What the firmware tables say of `specs`: only the devices declared there (no 8042, RTC, PCI host, pvpanic or reset register unless listed). */
+export function describeDevices(specs: readonly DeviceSpec[]): PlatformDescription {
+  const none: PlatformDescription = { i8042: false, cmosRtc: false, pciHostBridge: false, pvpanicPort: null, reset: null };
+  return specs.reduce<PlatformDescription>((d, spec) => ({ ...d, ...kindOf(spec).describe?.(spec) }), none);
 }
 
 /**

@@ -7,6 +7,7 @@ import type { FirmwareImage } from '../boot/firmware.js';
 import { firmwareItems, virtioBlkBootPath } from '../boot/firmware-config.js';
 import type { VirtioPlan } from './virtio-devices.js';
 import { mapFirmwareMemory, type FirmwareMemory, type PamSpec } from './firmware-memory.js';
+import type { PlatformDescription } from '../boot/acpi/tables.js';
 import { PlatformPorts } from './platform.js';
 
 export interface FirmwareBootOptions {
@@ -17,6 +18,8 @@ export interface FirmwareBootOptions {
   /** Each vCPU's APIC ID (the topology's), for the MADT. */
   readonly apicIds: readonly number[];
   readonly virtio: VirtioPlan;
+  /** What the firmware tables say of the platform's devices (platform.ts). */
+  readonly platform: PlatformDescription;
   /** Disk positions (0-based, in `disks` order) the firmware tries first, in order; the rest follow in `disks` order. */
   readonly bootOrder?: readonly number[];
   readonly bootFailWaitMs?: number;
@@ -57,7 +60,7 @@ export function planFirmwareBoot(o: FirmwareBootOptions): FirmwareBoot {
   const items = firmwareItems({
     ramSize: o.ram.regions.reduce((n, r) => n + r.size, 0),
     cpus: o.vcpus,
-    acpi: { cpus: o.vcpus, apicIds: o.apicIds, pciIntx: o.virtio.pciIntx },
+    acpi: { ...o.platform, cpus: o.vcpus, apicIds: o.apicIds, pciIntx: o.virtio.pciIntx },
     bootOrder: ordered.map((s) => virtioBlkBootPath(s.device)),
     serialConsole: PlatformPorts.com1,
     bootFailWaitMs: o.bootFailWaitMs ?? DEFAULT_BOOT_FAIL_WAIT_MS,

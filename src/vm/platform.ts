@@ -11,7 +11,8 @@ import { PVPANIC_PORT } from '../devices/pvpanic.js';
 import { PCI_HOLE_START } from '../memory/layout.js';
 import { DEBUG_CONSOLE_PORT } from '../devices/debug-console.js';
 import { FW_CFG_PORT, type FwCfgState } from '../devices/fw-cfg.js';
-import type { DeviceSpec } from './device-specs.js';
+import { describeDevices, type DeviceSpec } from './device-specs.js';
+import type { PlatformDescription } from '../boot/acpi/tables.js';
 import type { PamSpec } from './firmware-memory.js';
 
 export { PlatformPorts };
@@ -39,4 +40,13 @@ export function platformDevices(cfg: PlatformConfig): DeviceSpec[] {
     { kind: 'debug-console', port: DEBUG_CONSOLE_PORT },
     ...(cfg.firmware ? [{ kind: 'fw-cfg', port: FW_CFG_PORT, state: cfg.firmware.fwCfg } as const] : []),
   ];
+}
+
+/**
+ * What the firmware tables (MADT, FADT, DSDT) say about the platform of
+ * `cfg`: read from the devices it declares. Firmware's additions (fw_cfg,
+ * PAM) describe nothing there, so the firmware-less list serves both boots.
+ */
+export function platformDescription(cfg: Omit<PlatformConfig, 'firmware'>): PlatformDescription {
+  return describeDevices(platformDevices(cfg));
 }

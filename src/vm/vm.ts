@@ -20,7 +20,8 @@ import type { VcpuWorkerData, WorkerMessage } from './threads/vcpu-worker-data.j
 import { resolveVmConfig, type VmConfig } from './vm-config.js';
 import { VcpuSet } from './vcpu-set.js';
 import { readBootSource, placeBootSource, RESTORE_PLAN, FIRMWARE_PLAN, type BootPlan } from './boot-plan.js';
-import { platformDevices } from './platform.js';
+import { platformDevices, platformDescription } from './platform.js';
+import type { PlatformDescription } from '../boot/acpi/tables.js';
 import { TimerWake } from './timer-wake.js';
 import type { DeviceTimerData } from './threads/device-timer.js';
 import { threadEntry, type ThreadName } from './threads/entry.js';
@@ -197,7 +198,7 @@ export class Vm extends EventEmitter {
       this.setUpIrqchip(this.vmFd);
       checkApicIds(this.cpus, { maxVcpuId: this.kvm.maxVcpuId, x2apic: !this.irqchipMode.userLapic || this.x2apic, x2apicMissing: 'the userspace LAPIC offers it only where KVM passes APIC MSR reads to the VMM' });
       this.setUpMemory(this.vmFd, source.kind === 'firmware' ? source.image : null);
-      const plan = source.kind === 'restore' ? RESTORE_PLAN : source.kind === 'firmware' ? FIRMWARE_PLAN : placeBootSource(this.config, source, { memory: this.memory, pciIntx: this.virtio.plan.pciIntx });
+      const plan = source.kind === 'restore' ? RESTORE_PLAN : source.kind === 'firmware' ? FIRMWARE_PLAN : placeBootSource(this.config, source, { memory: this.memory, pciIntx: this.virtio.plan.pciIntx, platform: this.platformDescription() });
       const devices = this.createDevices();
       await this.spawnVcpus(plan, devices);
       if (restoring?.manifest.clock.kvmclock !== undefined && this.vmFd.check('KVM_CAP_ADJUST_CLOCK')) this.vmFd.setClock(BigInt(restoring.manifest.clock.kvmclock));
@@ -392,7 +393,7 @@ export class Vm extends EventEmitter {
     }
     if (bios) {
       const o = this.options;
-      this.firmware = planFirmwareBoot({ image: bios, vm, ram: this.ram, vcpus: this.vcpus, apicIds: this.cpus.apicIds(), virtio: this.virtio!.plan, bootOrder: o.bootOrder, bootFailWaitMs: o.bootFailWaitMs });
+      this.firmware = planFirmwareBoot({ image: bios, vm, ram: this.ram, vcpus: this.vcpus, apicIds: this.cpus.apicIds(), virtio: this.virtio!.plan, platform: this.platformDescription(), bootOrder: o.bootOrder, bootFailWaitMs: o.bootFailWaitMs });
     } else {
       this.ram.regions.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.hostAddress));
     }
@@ -401,6 +402,11 @@ export class Vm extends EventEmitter {
 
 
 
+
+  /** What the firmware tables say of this VM's platform devices. */
+  private platformDescription(): PlatformDescription {
+    return platformDescription({ ramSize: this.memorySize, vcpus: this.vcpus });
+  }
 
   private createDevices(): DeviceSpec[] {
     const specs: DeviceSpec[] = [...platformDevices({ ramSize: this.memorySize, vcpus: this.vcpus, firmware: this.firmware?.platform }), ...this.virtio!.plan.specs];

@@ -75,6 +75,14 @@ export interface AcpiConfig {
   readonly limit?: number;
 }
 
+/**
+ * What the firmware tables say about the platform's devices, built from
+ * the devices the VM declares (vm/device-specs.ts, describeDevices): the
+ * ACPI PM block and its SCI, the reset register, the 8042, the RTC, the
+ * PCI host bridge and pvpanic. Left out: the table defaults.
+ */
+export type PlatformDescription = Pick<AcpiConfig, 'pmBase' | 'sciIrq' | 's5SlpTyp' | 'reset' | 'i8042' | 'cmosRtc' | 'pciHostBridge' | 'pvpanicPort'>;
+
 export interface AcpiTableInfo {
   readonly signature: string;
   readonly address: number;
