@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
 import { testImage, runVm } from './helpers/guests.js';
 import { createVm, NodevisorError, ExitStatus } from '../src/index.js';
+import { until } from './helpers/until.js';
 import type { Vm } from '../src/index.js';
 
 const PATTERN = 0x320000;
@@ -12,13 +13,6 @@ const RESULT = 0x310010;
 const DATA = 0x300000;
 const PHI = 0x9e3779b97f4a7c15n;
 
-async function until(cond: () => boolean, what: string, ms = 60000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 function ask<T>(w: Worker, msg: unknown): Promise<T> {
   const p = once(w, 'message') as Promise<[T]>;

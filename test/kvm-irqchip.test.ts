@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { runVm, kitImage } from './helpers/guests.js';
 import type { IrqchipMode } from '../src/index.js';
 import type { Vm } from '../src/index.js';
+import { until } from './helpers/until.js';
 import { Kvm } from '../src/kvm/kvm.js';
 
 const RESULTS = 0x1000000;
@@ -11,13 +12,6 @@ function results(vm: Vm, words: number): Uint32Array {
   return new Uint32Array(vm.memory.read(RESULTS, words * 4).buffer);
 }
 
-async function until(cond: () => boolean, what: string, ms = 30000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 for (const mode of MODES) {
   describe(`interrupts under KVM, irqchip "${mode}"`, function () {
@@ -67,7 +61,7 @@ for (const mode of MODES) {
     for (const target of [1, 2]) {
       it(`routes the UART's IRQ 4 through the IOAPIC to the vCPU its entry names (APIC ${target})`, async () => {
         const run = await runVm({ image: kitImage('uart-irq', { defines: { TARGET: target } }), vcpus: 3, irqchip: mode }, async (vm) => {
-          await until(() => vm.memory.readU32(RESULTS + 4) === 1, 'the guest to set up its interrupt');
+          await until(() => vm.memory.readU32(RESULTS + 4) === 1, 'the guest to set up its interrupt', 30000);
           vm.sendConsoleInput(Buffer.from('abc'));
         });
         expect(run.result.reason).to.deep.equal({ kind: 'debug-exit', code: 0x70 });
@@ -79,9 +73,9 @@ for (const mode of MODES) {
 
     it('completes level-triggered IOAPIC interrupts through EOI (ACPI SCI on IRQ 9, twice)', async () => {
       const run = await runVm({ image: kitImage('sci-level'), irqchip: mode }, async (vm) => {
-        await until(() => vm.memory.readU32(RESULTS + 4) === 1, 'the guest to route the SCI');
+        await until(() => vm.memory.readU32(RESULTS + 4) === 1, 'the guest to route the SCI', 30000);
         vm.powerButton();
-        await until(() => vm.memory.readU32(RESULTS + 8) === 1, 'the first SCI');
+        await until(() => vm.memory.readU32(RESULTS + 8) === 1, 'the first SCI', 30000);
         vm.powerButton();
       });
       expect(run.result.reason).to.deep.equal({ kind: 'debug-exit', code: 0x71 });
@@ -98,7 +92,7 @@ for (const mode of MODES) {
 
     it('delivers 8259 interrupts through LINT0 (ExtINT) before any IOAPIC set-up', async () => {
       const run = await runVm({ image: kitImage('uart-irq', { defines: { PIC: 1 } }), vcpus: 2, irqchip: mode }, async (vm) => {
-        await until(() => vm.memory.readU32(RESULTS + 4) === 1, 'the guest to set up the 8259');
+        await until(() => vm.memory.readU32(RESULTS + 4) === 1, 'the guest to set up the 8259', 30000);
         vm.sendConsoleInput(Buffer.from('xyz'));
       });
       expect(run.result.reason).to.deep.equal({ kind: 'debug-exit', code: 0x70 });

@@ -2,21 +2,12 @@ import { expect } from 'chai';
 import { createVm, NodevisorError } from '../src/index.js';
 import type { Vm } from '../src/vm/vm.js';
 import type { IrqchipMode } from '../src/vcpu/cpuid.js';
+import { until } from './helpers/until.js';
+import { R, PM_HZ, RESULTS } from './helpers/pause-ticks.js';
 import { kitImage } from './helpers/guests.js';
 
-/** test/guests/pause-ticks.c's result words. */
-const RESULTS = 0x1000000;
-const R = (vm: Vm, i: number): number => vm.memory.readU32(RESULTS + i * 4);
-const PM_HZ = 3_579_545;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, cond: () => boolean, timeoutMs = 60000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 for (const irqchip of ['user', 'split', 'kernel'] as IrqchipMode[]) {
   describe(`pause and resume (irqchip "${irqchip}")`, function () {
@@ -27,7 +18,7 @@ for (const irqchip of ['user', 'split', 'kernel'] as IrqchipMode[]) {
     before(async () => {
       vm = createVm({ vcpus: 2, memory: '64M', irqchip, image: kitImage('pause-ticks') });
       await vm.start();
-      await until('20 timer ticks', () => R(vm, 0) >= 20);
+      await until(() => R(vm, 0) >= 20, '20 timer ticks');
       vm.memory.writeU32(RESULTS + 4 * 4, 0);
       await vm.pause();
       seen.ticks = R(vm, 0);
@@ -38,7 +29,7 @@ for (const irqchip of ['user', 'split', 'kernel'] as IrqchipMode[]) {
       seen.spinsLater = R(vm, 1);
       await vm.pause(); // a second pause changes nothing
       await vm.resume();
-      await until('20 ticks after resuming', () => R(vm, 0) >= seen.ticks! + 20);
+      await until(() => R(vm, 0) >= seen.ticks! + 20, '20 ticks after resuming');
       seen.maxStep = R(vm, 4);
       seen.spinsAfter = R(vm, 1);
       seen.paused = Math.min(...vm.stats().vcpus.map((v) => v.pausedSeconds));

@@ -4,30 +4,20 @@ import { appendFileSync, cpSync, mkdtempSync, readFileSync, rmSync, truncateSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createVm, NodevisorError } from '../src/index.js';
-import type { Vm } from '../src/vm/vm.js';
 import type { IrqchipMode } from '../src/vcpu/cpuid.js';
+import { until } from './helpers/until.js';
+import { R, PM_HZ, RESULTS } from './helpers/pause-ticks.js';
 import { kitImage, TEST_GUESTS } from './helpers/guests.js';
 
-/** test/guests/pause-ticks.c's result words: [0] timer ticks, [1] spins of vCPU 1, [4] largest PM-timer step between ticks, [15] stop. */
-const RESULTS = 0x1000000;
-const R = (vm: Vm, i: number): number => vm.memory.readU32(RESULTS + i * 4);
-const PM_HZ = 3_579_545;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(what: string, cond: () => boolean, timeoutMs = 60000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 /** Boots pause-ticks on 2 vCPUs, lets it tick, snapshots it to `dir` and stops it; returns what the guest had counted. */
 async function snapshotTicking(dir: string, irqchip: IrqchipMode, extra: { disks?: { path: string }[] } = {}): Promise<{ ticks: number; spins: number }> {
   const vm = createVm({ vcpus: 2, memory: '64M', irqchip, image: kitImage('pause-ticks'), ...extra });
   await vm.start();
   try {
-    await until('20 ticks', () => R(vm, 0) >= 20);
+    await until(() => R(vm, 0) >= 20, '20 ticks');
     vm.memory.writeU32(RESULTS + 4 * 4, 0);
     await vm.snapshot(dir, { resume: false });
     return { ticks: R(vm, 0), spins: R(vm, 1) };
@@ -52,7 +42,7 @@ for (const irqchip of ['user', 'split', 'kernel'] as IrqchipMode[]) {
       seen.ticks = R(vm, 0);
       seen.spins = R(vm, 1);
       seen.vcpus = vm.vcpus;
-      await until('20 more ticks', () => R(vm, 0) >= counted.ticks + 20);
+      await until(() => R(vm, 0) >= counted.ticks + 20, '20 more ticks');
       seen.spinsAfter = R(vm, 1);
       seen.maxStep = R(vm, 4);
       vm.memory.writeU32(RESULTS + 15 * 4, 1);
@@ -208,7 +198,7 @@ for (const irqchip of ['user', 'split', 'kernel'] as IrqchipMode[]) {
       const vm = createVm({ vcpus: 4, memory: '64M', irqchip, image: stormImage(), disks: [{ path: disk }] });
       await vm.start();
       try {
-        await until('writes and IPIs under way', () => (R(vm, STORM.DONE) >= STORM_TOTAL / 5 && R(vm, STORM.RECV) > 50) || R(vm, STORM.FAILED) !== 0, 120000);
+        await until(() => (R(vm, STORM.DONE) >= STORM_TOTAL / 5 && R(vm, STORM.RECV) > 50) || R(vm, STORM.FAILED) !== 0, 'writes and IPIs under way', 120000);
         expect(R(vm, STORM.FAILED), `guest check failed at line ${R(vm, STORM.FAILED)} before the snapshot`).to.equal(0);
         await vm.snapshot(dir, { resume: false });
         seen.doneAtSnapshot = R(vm, STORM.DONE);
@@ -218,7 +208,7 @@ for (const irqchip of ['user', 'split', 'kernel'] as IrqchipMode[]) {
       }
       const r = createVm({ restore: dir });
       await r.start();
-      await until('every write', () => R(r, STORM.DONE) >= STORM_TOTAL || R(r, STORM.FAILED) !== 0, 240000);
+      await until(() => R(r, STORM.DONE) >= STORM_TOTAL || R(r, STORM.FAILED) !== 0, 'every write', 240000);
       r.memory.writeU32(RESULTS + STORM.STOP * 4, 1);
       // Tokens settle: no IPI in flight once the counts stop moving.
       const total = (base: number) => [0, 1, 2, 3].reduce((s, i) => s + R(r, base + i), 0);

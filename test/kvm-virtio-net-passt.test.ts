@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createVm, type Vm } from '../src/index.js';
 import { netOrSkip } from './helpers/netns.js';
+import { until } from './helpers/until.js';
 import { testImage } from './helpers/guests.js';
 
 /**
@@ -49,10 +50,6 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
-  if (!cond()) throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('virtio-net through passt, the VM\'s child process', function () {
   this.timeout(60000);
@@ -85,7 +82,7 @@ describe('virtio-net through passt, the VM\'s child process', function () {
     expect(vm.stats().virtio[0]!.net).to.include({ backend: 'user', link: 'up' });
     const [pid] = passtChildren();
     process.kill(pid!, 'SIGKILL');
-    await until(() => vm!.stats().virtio[0]!.net!.link === 'down', 'the link to go down');
+    await until(() => vm!.stats().virtio[0]!.net!.link === 'down', 'the link to go down', 10000, 20);
     await new Promise((r) => setTimeout(r, 200));
     expect(logs).to.deep.equal(['virtio-net (user): passt exited (signal SIGKILL); the link is down']);
     let stopped = false;

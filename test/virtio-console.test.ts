@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { fakeVirtioFunction, ring } from './helpers/virtio-driver.js';
 import { VirtioConsole, VirtioConsoleQueue, VIRTIO_CONSOLE_TYPE, allocateVirtioConsole } from '../src/virtio/console.js';
 import { VirtioConsolePump } from '../src/virtio/console-pump.js';
+import { until } from './helpers/until.js';
 import { VirtioStatus, VirtqDesc } from '../src/virtio/constants.js';
 
 /** Model tests of virtio-console and its main-thread pump (no KVM). */
@@ -10,10 +11,6 @@ const RX = VirtioConsoleQueue.Receive;
 const TX = VirtioConsoleQueue.Transmit;
 const DATA = 0x10000;
 
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 400 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
-  if (!cond()) throw new Error(`timed out waiting for ${what}`);
-}
 
 function setup(output: (chunk: Buffer) => Promise<void> | void) {
   const f = fakeVirtioFunction(VIRTIO_CONSOLE_TYPE, (ctx) => new VirtioConsole(allocateVirtioConsole(), ctx));
@@ -44,7 +41,7 @@ describe('virtio-console (model)', () => {
     c.bringUp({ lo: 0, hi: 1 }, [RX, TX]);
     c.transmit(0, 'hello, ');
     c.transmit(1, 'world\n');
-    await until(() => out.join('') === 'hello, world\n', 'the output');
+    await until(() => out.join('') === 'hello, world\n', 'the output', 2000);
     expect(c.usedIdx(TX)).to.equal(2);
     expect(c.used(TX, 0)).to.deep.equal([0, 0]);
     expect(c.used(TX, 1)).to.deep.equal([1, 0]);
@@ -62,13 +59,13 @@ describe('virtio-console (model)', () => {
     });
     c.bringUp({ lo: 0, hi: 1 }, [RX, TX]);
     c.transmit(0, 'first');
-    await until(() => out.length === 1, 'the first chunk');
+    await until(() => out.length === 1, 'the first chunk', 2000);
     c.transmit(1, 'second');
     await new Promise((r) => setTimeout(r, 30));
     expect(out).to.deep.equal(['first']);
     expect(c.usedIdx(TX)).to.equal(1); // the guest's second buffer is still the device's
     release();
-    await until(() => out.length === 2, 'the second chunk');
+    await until(() => out.length === 2, 'the second chunk', 2000);
     expect(out[1]).to.equal('second');
     release();
     c.pump.close();
@@ -80,12 +77,12 @@ describe('virtio-console (model)', () => {
     expect(c.pump.heldInput).to.equal(11);
     c.bringUp({ lo: 0, hi: 1 }, [RX, TX]);
     c.postReceive(0, 4);
-    await until(() => c.usedIdx(RX) === 1, 'the first receive buffer');
+    await until(() => c.usedIdx(RX) === 1, 'the first receive buffer', 2000);
     expect(c.used(RX, 0)).to.deep.equal([0, 4]);
     expect(c.received(0, 4)).to.equal('type');
     expect(c.pump.heldInput).to.equal(7);
     c.postReceive(1, 64);
-    await until(() => c.usedIdx(RX) === 2, 'the second receive buffer');
+    await until(() => c.usedIdx(RX) === 2, 'the second receive buffer', 2000);
     expect(c.used(RX, 1)).to.deep.equal([1, 7]);
     expect(c.received(1, 7)).to.equal('d early');
     expect(c.pump.heldInput).to.equal(0);
@@ -102,7 +99,7 @@ describe('virtio-console (model)', () => {
     const c = setup((b) => void out.push(b));
     c.bringUp({ lo: 0, hi: 1 }, [RX, TX]);
     c.offer(0, 0x7fff0000, 16, 0, TX); // outside guest RAM
-    await until(() => (c.r(0x14, 1) & VirtioStatus.DeviceNeedsReset) !== 0, 'the device to fail');
+    await until(() => (c.r(0x14, 1) & VirtioStatus.DeviceNeedsReset) !== 0, 'the device to fail', 2000);
     expect(out).to.deep.equal([]);
     expect(c.usedIdx(TX)).to.equal(0);
     expect(c.logs.join()).to.match(/guest RAM|outside|range/i);

@@ -599,9 +599,12 @@ export class Lapic {
     return this.pvEoi.afterExit();
   }
 
+  /** eoiSkippable, bound once: the entry path hands it over without allocating. */
+  private readonly eoiSkippableFn = (): boolean => this.eoiSkippable();
+
   /** Before every entry, after injection: lets the guest skip its next EOI write where that is safe. */
   syncPvEoiBeforeEntry(): void {
-    this.pvEoi.beforeEntry(this.eoiSkippable());
+    this.pvEoi.beforeEntry(this.eoiSkippableFn);
   }
 
   /**

@@ -88,15 +88,17 @@ export class LapicPvEoi {
 
   /**
    * Before an entry (owner), once the interrupt decisions are made:
-   * `skippable` says whether the next EOI may go without an exit. Arms
-   * the word if so, takes the bit back if not.
+   * `skippable` says whether the next EOI may go without an exit (asked
+   * only when the answer matters). Arms the word if so, takes the bit back
+   * if not.
    */
-  beforeEntry(skippable: boolean): void {
+  beforeEntry(skippable: () => boolean): void {
     if (Atomics.load(this.s, this.b + W_PV_EOI_ARMED) !== 0) {
-      if (!skippable) this.disarm();
+      if (!skippable()) this.disarm();
       return;
     }
-    if (!skippable || !this.enabled()) return;
+    // Asked last: it scans IRR and ISR, on every entry of a guest that never enabled PV EOI otherwise.
+    if (!this.enabled() || !skippable()) return;
     const w = this.view();
     if (w === null) return;
     Atomics.or(w, 0, PV_EOI_PENDING_BIT);

@@ -314,6 +314,24 @@ function checkKeys(record: SavedRecord, fields: FieldSpecs, where: string): void
   }
 }
 
+/** Writes a repeat's or a block's saved records (one per element) into their words. */
+function loadRecords(v: Views, spec: RepeatField | BlockField, g: GroupAt<FieldSpecs>, value: SavedValue | undefined, where: string): void {
+  if (!Array.isArray(value) || value.length !== spec.count || value.some((r) => typeof r !== 'object' || r === null || Array.isArray(r))) {
+    throw new StateLayoutError(`${where}: expected ${spec.count} records`);
+  }
+  const block = spec.kind === 'block';
+  (value as SavedRecord[]).forEach((rec, e) => {
+    checkKeys(rec, spec.fields, `${where}[${e}]`);
+    for (const [f, fs] of Object.entries(spec.fields)) {
+      // Nested groups are not saved inside records, and a block holds no bytes.
+      if (fs.kind === 'repeat' || fs.kind === 'block' || (block && fs.kind === 'bytes')) continue;
+      const at = g.base + e * g.stride + g.fields[f]!;
+      const { views, index } = block ? blockViews(v, kindOf(fs), at) : { views: v, index: at };
+      writeScalar(views, fs, index, rec[f], `${where}[${e}].${f}`);
+    }
+  });
+}
+
 /** A migration from version n to n + 1 of a layout's saved fields. */
 export type Migration = (fields: SavedRecord) => SavedRecord;
 
@@ -338,38 +356,8 @@ export function loadState(layout: StateLayout, buffer: SharedArrayBuffer, saved:
   const at = layout.at as Record<string, number | GroupAt<FieldSpecs>>;
   for (const [name, spec] of Object.entries(layout.fields)) {
     const where = `${layout.name}.${name}`;
-    if (spec.kind === 'block') {
-      const g = at[name] as GroupAt<FieldSpecs>;
-      const records = fields[name];
-      if (!Array.isArray(records) || records.length !== spec.count || records.some((r) => typeof r !== 'object' || r === null || Array.isArray(r))) {
-        throw new StateLayoutError(`${where}: expected ${spec.count} records`);
-      }
-      (records as SavedRecord[]).forEach((rec, e) => {
-        checkKeys(rec, spec.fields, `${where}[${e}]`);
-        for (const [f, fs] of Object.entries(spec.fields)) {
-          if (fs.kind === 'repeat' || fs.kind === 'block' || fs.kind === 'bytes') continue;
-          const { views, index } = blockViews(v, kindOf(fs), g.base + e * g.stride + g.fields[f]!);
-          writeScalar(views, fs, index, rec[f], `${where}[${e}].${f}`);
-        }
-      });
-      continue;
-    }
-    if (spec.kind !== 'repeat') {
-      writeScalar(v, spec, at[name] as number, fields[name], where);
-      continue;
-    }
-    const g = at[name] as GroupAt<FieldSpecs>;
-    const records = fields[name];
-    if (!Array.isArray(records) || records.length !== spec.count || records.some((r) => typeof r !== 'object' || r === null || Array.isArray(r))) {
-      throw new StateLayoutError(`${where}: expected ${spec.count} records`);
-    }
-    (records as SavedRecord[]).forEach((rec, e) => {
-      checkKeys(rec, spec.fields, `${where}[${e}]`);
-      for (const [f, fs] of Object.entries(spec.fields)) {
-        if (fs.kind === 'repeat' || fs.kind === 'block') continue;
-        writeScalar(v, fs, g.base + e * g.stride + g.fields[f]!, rec[f], `${where}[${e}].${f}`);
-      }
-    });
+    if (spec.kind === 'block' || spec.kind === 'repeat') loadRecords(v, spec, at[name] as GroupAt<FieldSpecs>, fields[name], where);
+    else writeScalar(v, spec, at[name] as number, fields[name], where);
   }
 }
 

@@ -12,7 +12,7 @@
  * TSC-deadline MSR once more after the LAPIC.
  */
 import type { KvmVcpu, RawStruct } from '../kvm/vcpu-fd.js';
-import { REG_NAMES, SEGMENT_NAMES, type Regs, type Sregs } from '../kvm/structs.js';
+import { REG_NAMES, SEGMENT_NAMES, type Regs, type Segment, type Sregs } from '../kvm/structs.js';
 
 export interface VcpuArchState {
   regs: Record<string, string>;
@@ -30,20 +30,8 @@ export interface VcpuArchState {
   msrs: [number, string][];
 }
 
-interface SavedSegment {
-  base: string;
-  limit: number;
-  selector: number;
-  type: number;
-  present: number;
-  dpl: number;
-  db: number;
-  s: number;
-  l: number;
-  g: number;
-  avl: number;
-  unusable: number;
-}
+/** A segment register as JSON: the base as hex, the rest as KVM gives it. */
+type SavedSegment = Omit<Segment, 'base'> & { base: string };
 
 type SavedSregs = Record<string, SavedSegment | { base: string; limit: number } | string | string[]>;
 

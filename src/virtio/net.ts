@@ -1,6 +1,7 @@
 import type { AccessSize } from '../devices/device.js';
 import { native } from '../kvm/addon.js';
 import { Mutex } from '../sync/mutex.js';
+import { defineLayout, i32, mutex } from '../sync/state-layout.js';
 import { VirtioDeviceId } from './constants.js';
 import type { VirtioContext, VirtioDeviceModel, VirtioDeviceType } from './device.js';
 import { offeredNetFeatures, tunOffloadFlags, type NetBackendCaps } from './net-features.js';
@@ -25,16 +26,17 @@ export const NetStatus = { LinkUp: 1 } as const;
 /** mac[6], status, max_virtqueue_pairs, mtu (not offered: reads 0). */
 const CONFIG_SIZE = 12;
 
-// Int32 words of VirtioNetState.words.
-const W = {
-  Lock: 0,
-  LinkUp: 1,
+/** VirtioNetState.words. */
+export const VIRTIO_NET_LAYOUT = defineLayout('virtio-net', 1, {
+  lock: mutex(),
+  linkUp: i32(),
   /** Queue pairs the driver uses (VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET; 1 after reset). */
-  ActivePairs: 2,
+  activePairs: i32(),
   /** Bit p: tap queue file p is attached. */
-  Attached: 3,
-  WORDS: 4,
-} as const;
+  attached: i32(),
+});
+/** Int32 word of each field. */
+const W = VIRTIO_NET_LAYOUT.at;
 
 /** Counters per queue pair (Float64 slots of VirtioNetState.stats; each pair's I/O thread writes its own). */
 export const NetStat = {
@@ -87,12 +89,12 @@ export function allocateVirtioNet(o: { mac: readonly number[]; caps: NetBackendC
   virtioNetType(pairs);
   if (o.eventfds.length !== virtioNetQueueCount(pairs)) throw new RangeError(`virtio-net with ${pairs} pairs needs ${virtioNetQueueCount(pairs)} eventfds (got ${o.eventfds.length})`);
   if (o.mac.length !== 6) throw new RangeError('a MAC address has 6 bytes');
-  const words = new SharedArrayBuffer(W.WORDS * 4);
+  const words = new SharedArrayBuffer(VIRTIO_NET_LAYOUT.byteLength);
   const w = new Int32Array(words);
-  w[W.LinkUp] = 1;
+  w[W.linkUp] = 1;
   // Multiqueue starts off (5.1.6.5.5): pair 0 only, and only its tap queue file attached (openTap detached the others).
-  w[W.ActivePairs] = 1;
-  w[W.Attached] = 1;
+  w[W.activePairs] = 1;
+  w[W.attached] = 1;
   return { mac: [...o.mac], pairs, caps: o.caps, eventfds: o.eventfds, ...(o.tapFds ? { tapFds: o.tapFds } : {}), words, stats: new SharedArrayBuffer(pairs * NetStat.COUNT * 8) };
 }
 
@@ -112,7 +114,7 @@ export class VirtioNet implements VirtioDeviceModel {
   ) {
     this.pairs = state.pairs;
     this.words = new Int32Array(state.words);
-    this.lock = new Mutex(this.words, W.Lock);
+    this.lock = new Mutex(this.words, W.lock);
     this.features = offeredNetFeatures(state.caps, state.pairs);
     state.mac.forEach((b, i) => this.config.setUint8(i, b));
     this.config.setUint16(8, state.pairs, true); // max_virtqueue_pairs
@@ -154,17 +156,17 @@ export class VirtioNet implements VirtioDeviceModel {
   }
 
   get linkUp(): boolean {
-    return Atomics.load(this.words, W.LinkUp) !== 0;
+    return Atomics.load(this.words, W.linkUp) !== 0;
   }
 
   /** Sets the link status and tells the driver (a configuration change). */
   setLink(up: boolean): void {
-    if ((Atomics.exchange(this.words, W.LinkUp, up ? 1 : 0) !== 0) === up) return;
+    if ((Atomics.exchange(this.words, W.linkUp, up ? 1 : 0) !== 0) === up) return;
     this.ctx.configChanged();
   }
 
   get activePairs(): number {
-    return Atomics.load(this.words, W.ActivePairs);
+    return Atomics.load(this.words, W.activePairs);
   }
 
   /**
@@ -181,19 +183,19 @@ export class VirtioNet implements VirtioDeviceModel {
       const fds = this.state.tapFds && this.state.tapFds.length > 1 ? this.state.tapFds : [];
       const attach = (p: number, on: boolean): boolean => {
         const bit = 1 << p;
-        if (((this.words[W.Attached]! & bit) !== 0) === on) return true;
+        if (((this.words[W.attached]! & bit) !== 0) === on) return true;
         try {
           setTapQueueAttached(fds[p]!, on);
         } catch (e) {
           this.log(`cannot ${on ? 'attach' : 'detach'} tap queue ${p}: ${(e as Error).message}`);
           return false;
         }
-        this.words[W.Attached] = on ? this.words[W.Attached]! | bit : this.words[W.Attached]! & ~bit;
+        this.words[W.attached] = on ? this.words[W.attached]! | bit : this.words[W.attached]! & ~bit;
         return true;
       };
       let good = true;
       for (let p = 0; p < fds.length; p++) if (p < pairs) good = attach(p, true) && good;
-      Atomics.store(this.words, W.ActivePairs, pairs);
+      Atomics.store(this.words, W.activePairs, pairs);
       for (let p = 1; p < fds.length; p++) if (p >= pairs) good = attach(p, false) && good;
       return good;
     });

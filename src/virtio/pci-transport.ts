@@ -92,26 +92,8 @@ export const VIRTIO_PCI_LAYOUT = defineLayout('virtio-pci', 1, {
   failures: i32(),
   reserved: i32(),
 });
+/** Int32 word of each field of `regs`. */
 const V = VIRTIO_PCI_LAYOUT.at;
-// Int32 words of `regs`.
-const R = {
-  Lock: V.lock,
-  IntLock: V.intLock,
-  DeviceFeatureSelect: V.deviceFeatureSelect,
-  DriverFeatureSelect: V.driverFeatureSelect,
-  DriverFeaturesLo: V.driverFeaturesLo,
-  DriverFeaturesHi: V.driverFeaturesHi,
-  ConfigVector: V.configVector,
-  Status: V.status,
-  Generation: V.generation,
-  QueueSelect: V.queueSelect,
-  Isr: V.isr,
-  IntxLevel: V.intxLevel,
-  NotifyExits: V.notifyExits,
-  NotifyEventfd: V.notifyEventfd,
-  Failures: V.failures,
-  WORDS: VIRTIO_PCI_LAYOUT.byteLength / 4,
-} as const;
 
 /** Failures of one device that are logged: a guest that breaks and resets its device in a loop must not flood the host's log. */
 export const LOGGED_FAILURES = 8;
@@ -170,7 +152,7 @@ export class VirtioPciTransport implements PciFunction {
     view.configWrite(PciCfg.Bar0, 4, placement.bar0);
     view.configWrite(PciCfg.InterruptLine, 1, placement.gsi);
     const regs = VIRTIO_PCI_LAYOUT.allocate();
-    new Int32Array(regs)[R.ConfigVector] = VIRTIO_MSI_NO_VECTOR;
+    new Int32Array(regs)[V.configVector] = VIRTIO_MSI_NO_VECTOR;
     return {
       type,
       config,
@@ -213,8 +195,8 @@ export class VirtioPciTransport implements PciFunction {
     makeModel: (ctx: VirtioContext) => VirtioDeviceModel,
   ) {
     this.words = new Int32Array(state.regs);
-    this.lock = new Mutex(this.words, R.Lock);
-    this.intLock = new Mutex(this.words, R.IntLock);
+    this.lock = new Mutex(this.words, V.lock);
+    this.intLock = new Mutex(this.words, V.intLock);
     this.queues = state.queues.map((q) => new SplitVirtqueue(q, host.ram));
     this.model = makeModel(this.context());
     this.config = new PciConfigSpace(state.config, this.model.name);
@@ -237,13 +219,13 @@ export class VirtioPciTransport implements PciFunction {
    * KVM through ioeventfds without an exit (eventfd reads less exits).
    */
   notifications(): { exits: number; ioeventfd: number } {
-    const exits = Atomics.load(this.words, R.NotifyExits);
-    return { exits, ioeventfd: Math.max(0, Atomics.load(this.words, R.NotifyEventfd) - exits) };
+    const exits = Atomics.load(this.words, V.notifyExits);
+    return { exits, ioeventfd: Math.max(0, Atomics.load(this.words, V.notifyEventfd) - exits) };
   }
 
   /** Counts `n` notifications read from the queues' eventfds, however they were signalled (the reading thread calls this). */
   countEventfdNotifications(n: number): void {
-    Atomics.add(this.words, R.NotifyEventfd, n);
+    Atomics.add(this.words, V.notifyEventfd, n);
   }
 
   /** Whether a notification of queue `index` is to be served: the device is live and the queue enabled. */
@@ -277,7 +259,7 @@ export class VirtioPciTransport implements PciFunction {
 
   /** The device status register. */
   status(): number {
-    return Atomics.load(this.words, R.Status);
+    return Atomics.load(this.words, V.status);
   }
 
   private context(): VirtioContext {
@@ -287,9 +269,9 @@ export class VirtioPciTransport implements PciFunction {
       interruptQueue: (i) => this.interruptQueue(i),
       fail: (reason) => this.fail(reason),
       live: () => (this.status() & (VirtioStatus.DriverOk | VirtioStatus.DeviceNeedsReset | VirtioStatus.Failed)) === VirtioStatus.DriverOk,
-      driverFeatures: () => BigInt(Atomics.load(this.words, R.DriverFeaturesLo) >>> 0) | (BigInt(Atomics.load(this.words, R.DriverFeaturesHi) >>> 0) << 32n),
+      driverFeatures: () => BigInt(Atomics.load(this.words, V.driverFeaturesLo) >>> 0) | (BigInt(Atomics.load(this.words, V.driverFeaturesHi) >>> 0) << 32n),
       configChanged: () => {
-        Atomics.add(this.words, R.Generation, 1);
+        Atomics.add(this.words, V.generation, 1);
         this.interruptConfig();
       },
     };
@@ -302,25 +284,25 @@ export class VirtioPciTransport implements PciFunction {
       if (vector !== VIRTIO_MSI_NO_VECTOR) this.msix.notify(vector);
       return;
     }
-    Atomics.or(this.words, R.Isr, IsrBit.Queue);
+    Atomics.or(this.words, V.isr, IsrBit.Queue);
     this.updateIntx();
   }
 
   private interruptConfig(): void {
     if (this.msix.enabled()) {
-      const vector = Atomics.load(this.words, R.ConfigVector);
+      const vector = Atomics.load(this.words, V.configVector);
       if (vector !== VIRTIO_MSI_NO_VECTOR) this.msix.notify(vector);
       return;
     }
-    Atomics.or(this.words, R.Isr, IsrBit.Config);
+    Atomics.or(this.words, V.isr, IsrBit.Config);
     this.updateIntx();
   }
 
   /** Marks the device broken (DEVICE_NEEDS_RESET), says why (the first LOGGED_FAILURES times) and signals a configuration change. */
   fail(reason: string): void {
-    const before = Atomics.or(this.words, R.Status, VirtioStatus.DeviceNeedsReset);
+    const before = Atomics.or(this.words, V.status, VirtioStatus.DeviceNeedsReset);
     if (before & VirtioStatus.DeviceNeedsReset) return;
-    const n = Atomics.add(this.words, R.Failures, 1);
+    const n = Atomics.add(this.words, V.failures, 1);
     if (n < LOGGED_FAILURES) {
       const last = n === LOGGED_FAILURES - 1 ? ` (failure ${LOGGED_FAILURES}: later ones of this device are not logged)` : '';
       this.host.vm.log('warn', `${this.model.name}: ${reason}; the device needs a reset${last}`);
@@ -331,10 +313,10 @@ export class VirtioPciTransport implements PciFunction {
   /** Drives INTA# from the ISR (when MSI-X is off and Interrupt Disable clear), under the interrupt lock. */
   private updateIntx(): void {
     this.intLock.with(() => {
-      const high = Atomics.load(this.words, R.Isr) !== 0 && !this.msix.enabled() && !(this.config.command() & PciCommand.InterruptDisable);
-      this.config.setInterruptStatus(Atomics.load(this.words, R.Isr) !== 0);
-      if ((this.words[R.IntxLevel] !== 0) === high) return;
-      this.words[R.IntxLevel] = high ? 1 : 0;
+      const high = Atomics.load(this.words, V.isr) !== 0 && !this.msix.enabled() && !(this.config.command() & PciCommand.InterruptDisable);
+      this.config.setInterruptStatus(Atomics.load(this.words, V.isr) !== 0);
+      if ((this.words[V.intxLevel] !== 0) === high) return;
+      this.words[V.intxLevel] = high ? 1 : 0;
       this.host.irq.setLevel(this.state.gsi, high);
     });
   }
@@ -344,7 +326,7 @@ export class VirtioPciTransport implements PciFunction {
     if (offset >= VirtioBar.Isr && offset < VirtioBar.Isr + 4) {
       if (offset !== VirtioBar.Isr) return 0;
       // 4.1.4.5: reading the ISR clears it (and so lowers INTx).
-      const isr = Atomics.exchange(this.words, R.Isr, 0);
+      const isr = Atomics.exchange(this.words, V.isr, 0);
       this.updateIntx();
       return isr & 0xff;
     }
@@ -364,7 +346,7 @@ export class VirtioPciTransport implements PciFunction {
     }
     if (offset >= VirtioBar.Notify && offset < VirtioBar.Notify + VirtioBar.NotifyMultiplier * this.queues.length) {
       const index = Math.floor((offset - VirtioBar.Notify) / VirtioBar.NotifyMultiplier);
-      Atomics.add(this.words, R.NotifyExits, 1);
+      Atomics.add(this.words, V.notifyExits, 1);
       if (this.accepting(index)) this.model.notify(index);
       return;
     }
@@ -402,7 +384,7 @@ export class VirtioPciTransport implements PciFunction {
   }
 
   private selected(): SplitVirtqueue | undefined {
-    return this.queues[this.words[R.QueueSelect]!];
+    return this.queues[this.words[V.queueSelect]!];
   }
 
   private commonFields(): CommonField[] {
@@ -415,7 +397,7 @@ export class VirtioPciTransport implements PciFunction {
         } catch (e) {
           // Rings that are not sound at enable: the queue stays off and the device needs a reset.
           if (!(e instanceof VirtqueueError)) throw e;
-          this.fail(`queue ${w[R.QueueSelect]}: ${e.message}`);
+          this.fail(`queue ${w[V.queueSelect]}: ${e.message}`);
         }
       },
     });
@@ -427,34 +409,34 @@ export class VirtioPciTransport implements PciFunction {
       return s === 0 || s === 1 ? s : undefined;
     };
     return [
-      { off: 0x00, size: 4, get: () => w[R.DeviceFeatureSelect]!, set: (v) => (w[R.DeviceFeatureSelect] = v) },
+      { off: 0x00, size: 4, get: () => w[V.deviceFeatureSelect]!, set: (v) => (w[V.deviceFeatureSelect] = v) },
       {
         off: 0x04,
         size: 4,
         get: () => {
-          const word = featureWord(R.DeviceFeatureSelect);
+          const word = featureWord(V.deviceFeatureSelect);
           return word === undefined ? 0 : Number((this.offered >> BigInt(32 * word)) & 0xffffffffn);
         },
       },
-      { off: 0x08, size: 4, get: () => w[R.DriverFeatureSelect]!, set: (v) => (w[R.DriverFeatureSelect] = v) },
+      { off: 0x08, size: 4, get: () => w[V.driverFeatureSelect]!, set: (v) => (w[V.driverFeatureSelect] = v) },
       {
         off: 0x0c,
         size: 4,
         get: () => {
-          const word = featureWord(R.DriverFeatureSelect);
-          return word === undefined ? 0 : w[R.DriverFeaturesLo + word]! >>> 0;
+          const word = featureWord(V.driverFeatureSelect);
+          return word === undefined ? 0 : w[V.driverFeaturesLo + word]! >>> 0;
         },
         set: (v) => {
-          const word = featureWord(R.DriverFeatureSelect);
+          const word = featureWord(V.driverFeatureSelect);
           // Features are fixed once FEATURES_OK is set (3.1.1).
-          if (word !== undefined && !(w[R.Status]! & VirtioStatus.FeaturesOk)) Atomics.store(w, R.DriverFeaturesLo + word, v | 0);
+          if (word !== undefined && !(w[V.status]! & VirtioStatus.FeaturesOk)) Atomics.store(w, V.driverFeaturesLo + word, v | 0);
         },
       },
-      { off: 0x10, size: 2, get: () => w[R.ConfigVector]!, set: (v) => Atomics.store(w, R.ConfigVector, v < this.msix.vectors ? v : VIRTIO_MSI_NO_VECTOR) },
+      { off: 0x10, size: 2, get: () => w[V.configVector]!, set: (v) => Atomics.store(w, V.configVector, v < this.msix.vectors ? v : VIRTIO_MSI_NO_VECTOR) },
       { off: 0x12, size: 2, get: () => this.queues.length },
-      { off: 0x14, size: 1, get: () => w[R.Status]!, set: (v) => this.setStatus(v) },
-      { off: 0x15, size: 1, get: () => w[R.Generation]! },
-      { off: 0x16, size: 2, get: () => w[R.QueueSelect]!, set: (v) => (w[R.QueueSelect] = v) },
+      { off: 0x14, size: 1, get: () => w[V.status]!, set: (v) => this.setStatus(v) },
+      { off: 0x15, size: 1, get: () => w[V.generation]! },
+      { off: 0x16, size: 2, get: () => w[V.queueSelect]!, set: (v) => (w[V.queueSelect] = v) },
       { off: 0x18, size: 2, ...q('size') },
       {
         off: 0x1a,
@@ -464,7 +446,7 @@ export class VirtioPciTransport implements PciFunction {
         set: (v) => this.selected()?.setVector(v < this.msix.vectors ? v : VIRTIO_MSI_NO_VECTOR),
       },
       { off: 0x1c, size: 2, ...q('ready') },
-      { off: 0x1e, size: 2, get: () => (this.selected() ? w[R.QueueSelect]! : 0) },
+      { off: 0x1e, size: 2, get: () => (this.selected() ? w[V.queueSelect]! : 0) },
       { off: 0x20, size: 4, ...q('descLo') },
       { off: 0x24, size: 4, ...q('descHi') },
       { off: 0x28, size: 4, ...q('driverLo') },
@@ -480,8 +462,8 @@ export class VirtioPciTransport implements PciFunction {
       this.reset();
       return;
     }
-    let next = (value & 0xff & ~VirtioStatus.DeviceNeedsReset) | (w[R.Status]! & VirtioStatus.DeviceNeedsReset);
-    if (next & VirtioStatus.FeaturesOk && !(w[R.Status]! & VirtioStatus.FeaturesOk)) {
+    let next = (value & 0xff & ~VirtioStatus.DeviceNeedsReset) | (w[V.status]! & VirtioStatus.DeviceNeedsReset);
+    if (next & VirtioStatus.FeaturesOk && !(w[V.status]! & VirtioStatus.FeaturesOk)) {
       const accepted = this.context().driverFeatures();
       // 3.1.1: FEATURES_OK stays clear if the driver took what was not offered, or a legacy interface.
       if ((accepted & ~this.offered) !== 0n || !(accepted & featureBit(VirtioFeature.Version1))) next &= ~VirtioStatus.FeaturesOk;
@@ -491,21 +473,21 @@ export class VirtioPciTransport implements PciFunction {
         this.model.featuresAccepted?.(accepted);
       }
     }
-    Atomics.store(w, R.Status, next);
+    Atomics.store(w, V.status, next);
   }
 
   /** Device reset (status 0): queues, features, vectors, ISR and the model's own state. */
   private reset(): void {
     const w = this.words;
     for (const q of this.queues) q.reset();
-    Atomics.store(w, R.DriverFeaturesLo, 0);
-    Atomics.store(w, R.DriverFeaturesHi, 0);
-    w[R.DeviceFeatureSelect] = 0;
-    w[R.DriverFeatureSelect] = 0;
-    w[R.QueueSelect] = 0;
-    Atomics.store(w, R.ConfigVector, VIRTIO_MSI_NO_VECTOR);
-    Atomics.store(w, R.Isr, 0);
-    Atomics.store(w, R.Status, 0);
+    Atomics.store(w, V.driverFeaturesLo, 0);
+    Atomics.store(w, V.driverFeaturesHi, 0);
+    w[V.deviceFeatureSelect] = 0;
+    w[V.driverFeatureSelect] = 0;
+    w[V.queueSelect] = 0;
+    Atomics.store(w, V.configVector, VIRTIO_MSI_NO_VECTOR);
+    Atomics.store(w, V.isr, 0);
+    Atomics.store(w, V.status, 0);
     this.updateIntx();
     this.model.reset();
   }

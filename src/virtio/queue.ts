@@ -95,45 +95,11 @@ export const VIRTQUEUE_LAYOUT = defineLayout('split-virtqueue', 1, {
   /** A word only ever added 0 to: a memory fence (see `fence`). */
   fence: i32(),
 });
+/** Int32 word of each field of the state. */
 const A = VIRTQUEUE_LAYOUT.at;
-// Int32 words of the state.
-const Q = {
-  Lock: A.lock,
-  MaxSize: A.maxSize,
-  Size: A.size,
-  Ready: A.ready,
-  Vector: A.vector,
-  DescLo: A.descLo,
-  DescHi: A.descHi,
-  DriverLo: A.driverLo,
-  DriverHi: A.driverHi,
-  DeviceLo: A.deviceLo,
-  DeviceHi: A.deviceHi,
-  LastAvail: A.lastAvail,
-  InService: A.inService,
-  UsedIdx: A.usedIdx,
-  SignalledUsed: A.signalledUsed,
-  SignalledValid: A.signalledValid,
-  Indirect: A.indirect,
-  EventIdx: A.eventIdx,
-  Epoch: A.epoch,
-  Fence: A.fence,
-  WORDS: VIRTQUEUE_LAYOUT.byteLength / 4,
-} as const;
 
 /** Queue registers the transport exposes in the common configuration. */
 export type QueueRegister = 'size' | 'ready' | 'vector' | 'descLo' | 'descHi' | 'driverLo' | 'driverHi' | 'deviceLo' | 'deviceHi';
-const REGISTER_WORD: Record<QueueRegister, number> = {
-  size: Q.Size,
-  ready: Q.Ready,
-  vector: Q.Vector,
-  descLo: Q.DescLo,
-  descHi: Q.DescHi,
-  driverLo: Q.DriverLo,
-  driverHi: Q.DriverHi,
-  deviceLo: Q.DeviceLo,
-  deviceHi: Q.DeviceHi,
-};
 
 export class SplitVirtqueue {
   private readonly words: Int32Array;
@@ -145,7 +111,7 @@ export class SplitVirtqueue {
     }
     const regs = VIRTQUEUE_LAYOUT.allocate();
     const w = new Int32Array(regs);
-    w[Q.MaxSize] = maxSize;
+    w[A.maxSize] = maxSize;
     resetWords(w);
     return { regs };
   }
@@ -156,9 +122,9 @@ export class SplitVirtqueue {
   }
 
   static load(state: VirtqueueState, saved: SavedState): void {
-    const maxSize = new Int32Array(state.regs)[Q.MaxSize];
+    const maxSize = new Int32Array(state.regs)[A.maxSize];
     loadState(VIRTQUEUE_LAYOUT, state.regs, saved);
-    if (new Int32Array(state.regs)[Q.MaxSize] !== maxSize) throw new StateLayoutError(`a saved queue of ${new Int32Array(state.regs)[Q.MaxSize]} entries does not fit this device's ${maxSize}`);
+    if (new Int32Array(state.regs)[A.maxSize] !== maxSize) throw new StateLayoutError(`a saved queue of ${new Int32Array(state.regs)[A.maxSize]} entries does not fit this device's ${maxSize}`);
   }
 
   constructor(
@@ -166,17 +132,17 @@ export class SplitVirtqueue {
     private readonly ram: GuestRanges,
   ) {
     this.words = new Int32Array(state.regs);
-    this.lock = new Mutex(this.words, Q.Lock);
+    this.lock = new Mutex(this.words, A.lock);
   }
 
   /** With the lock held: a chain just taken will be completed later, outside this lock. */
   beginService(): void {
-    this.words[Q.InService]! += 1;
+    this.words[A.inService]! += 1;
   }
 
   /** With the lock held: a chain counted by `beginService` was completed (or dropped by a reset). */
   endService(): void {
-    this.words[Q.InService]! -= 1;
+    this.words[A.inService]! -= 1;
   }
 
   /**
@@ -185,7 +151,7 @@ export class SplitVirtqueue {
    */
   lockIfIdle(): boolean {
     this.lock.lock();
-    if (Atomics.load(this.words, Q.InService) === 0) return true;
+    if (Atomics.load(this.words, A.inService) === 0) return true;
     this.lock.unlock();
     return false;
   }
@@ -199,12 +165,12 @@ export class SplitVirtqueue {
   }
 
   get maxSize(): number {
-    return this.words[Q.MaxSize]!;
+    return this.words[A.maxSize]!;
   }
 
   /** Driver-visible register read (transport, any thread). */
   register(name: QueueRegister): number {
-    return Atomics.load(this.words, REGISTER_WORD[name]) >>> 0;
+    return Atomics.load(this.words, A[name]) >>> 0;
   }
 
   /**
@@ -219,60 +185,60 @@ export class SplitVirtqueue {
       const w = this.words;
       if (name === 'ready') {
         // 4.1.4.3.2: the driver writes 1 to enable; 0 is not a way to disable.
-        if ((value & 1) && !w[Q.Ready]) {
+        if ((value & 1) && !w[A.ready]) {
           const bad = this.layoutError();
           if (bad) throw new VirtqueueError(bad);
-          w[Q.Ready] = 1;
-          w[Q.SignalledValid] = 0;
+          w[A.ready] = 1;
+          w[A.signalledValid] = 0;
         }
         return;
       }
-      if (w[Q.Ready]) return;
+      if (w[A.ready]) return;
       if (name === 'size') {
-        if (value >= 1 && value <= w[Q.MaxSize]! && (value & (value - 1)) === 0) w[Q.Size] = value;
+        if (value >= 1 && value <= w[A.maxSize]! && (value & (value - 1)) === 0) w[A.size] = value;
         return;
       }
       if (name === 'vector') {
-        w[Q.Vector] = value & 0xffff;
+        w[A.vector] = value & 0xffff;
         return;
       }
-      w[REGISTER_WORD[name]] = value | 0;
+      w[A[name]] = value | 0;
     });
   }
 
   /** The MSI-X vector the driver chose (may change while enabled, 4.1.5.1.3). */
   setVector(value: number): void {
-    Atomics.store(this.words, Q.Vector, value & 0xffff);
+    Atomics.store(this.words, A.vector, value & 0xffff);
   }
 
   get vector(): number {
-    return Atomics.load(this.words, Q.Vector) & 0xffff;
+    return Atomics.load(this.words, A.vector) & 0xffff;
   }
 
   get ready(): boolean {
-    return Atomics.load(this.words, Q.Ready) !== 0;
+    return Atomics.load(this.words, A.ready) !== 0;
   }
 
   /** Sets the ring features the driver accepted (at FEATURES_OK). */
   setFeatures(f: VirtqueueFeatures): void {
     this.lock.with(() => {
-      this.words[Q.Indirect] = f.indirect ? 1 : 0;
-      this.words[Q.EventIdx] = f.eventIdx ? 1 : 0;
+      this.words[A.indirect] = f.indirect ? 1 : 0;
+      this.words[A.eventIdx] = f.eventIdx ? 1 : 0;
     });
   }
 
   /** Device reset: back to the disabled state with the maximum size. */
   reset(): void {
     this.lock.with(() => {
-      const epoch = this.words[Q.Epoch]!;
+      const epoch = this.words[A.epoch]!;
       resetWords(this.words);
-      this.words[Q.Epoch] = (epoch + 1) | 0;
+      this.words[A.epoch] = (epoch + 1) | 0;
     });
   }
 
   /** Which incarnation of the queue this is (changes at every reset). */
   get epoch(): number {
-    return Atomics.load(this.words, Q.Epoch);
+    return Atomics.load(this.words, A.epoch);
   }
 
   /**
@@ -283,15 +249,15 @@ export class SplitVirtqueue {
    */
   pop(): DescriptorChain | null {
     const w = this.words;
-    if (!w[Q.Ready]) return null;
-    const size = w[Q.Size]!;
-    const driver = address(w, Q.DriverLo);
-    const last = w[Q.LastAvail]!;
+    if (!w[A.ready]) return null;
+    const size = w[A.size]!;
+    const driver = address(w, A.driverLo);
+    const last = w[A.lastAvail]!;
     let availIdx = this.guest(() => this.ram.memory.readU16(driver + 2), 'avail ring');
     if (availIdx === last) {
       // Ask for a notification at the next addition, then look again: the
       // driver may have added one between our read and its reading avail_event.
-      if (w[Q.EventIdx]) this.guest(() => this.ram.memory.writeU16(address(w, Q.DeviceLo) + 4 + 8 * size, last), 'used ring');
+      if (w[A.eventIdx]) this.guest(() => this.ram.memory.writeU16(address(w, A.deviceLo) + 4 + 8 * size, last), 'used ring');
       fence(w);
       availIdx = this.guest(() => this.ram.memory.readU16(driver + 2), 'avail ring');
       if (availIdx === last) return null;
@@ -302,25 +268,25 @@ export class SplitVirtqueue {
     fence(w);
     const head = this.guest(() => this.ram.memory.readU16(driver + 4 + 2 * (last % size)), 'avail ring');
     const chain = this.walk(head, size);
-    w[Q.LastAvail] = (last + 1) & 0xffff;
-    if (w[Q.EventIdx]) this.guest(() => this.ram.memory.writeU16(address(w, Q.DeviceLo) + 4 + 8 * size, w[Q.LastAvail]!), 'used ring');
+    w[A.lastAvail] = (last + 1) & 0xffff;
+    if (w[A.eventIdx]) this.guest(() => this.ram.memory.writeU16(address(w, A.deviceLo) + 4 + 8 * size, w[A.lastAvail]!), 'used ring');
     return chain;
   }
 
   /** Whether the driver has made buffers available that `pop` has not taken yet. Caller holds the lock. */
   hasAvailable(): boolean {
     const w = this.words;
-    if (!w[Q.Ready]) return false;
-    const driver = address(w, Q.DriverLo);
-    return this.guest(() => this.ram.memory.readU16(driver + 2), 'avail ring') !== w[Q.LastAvail];
+    if (!w[A.ready]) return false;
+    const driver = address(w, A.driverLo);
+    return this.guest(() => this.ram.memory.readU16(driver + 2), 'avail ring') !== w[A.lastAvail];
   }
 
   /** Returns chain `head` to the driver with `written` bytes written into it. Caller holds the lock. */
   push(head: number, written: number): void {
     const w = this.words;
-    const size = w[Q.Size]!;
-    const used = address(w, Q.DeviceLo);
-    const idx = w[Q.UsedIdx]!;
+    const size = w[A.size]!;
+    const used = address(w, A.deviceLo);
+    const idx = w[A.usedIdx]!;
     const slot = used + 4 + 8 * (idx % size);
     this.guest(() => {
       this.ram.memory.writeU32(slot, head);
@@ -329,7 +295,7 @@ export class SplitVirtqueue {
       fence(w);
       this.ram.memory.writeU16(used + 2, (idx + 1) & 0xffff);
     }, 'used ring');
-    w[Q.UsedIdx] = (idx + 1) & 0xffff;
+    w[A.usedIdx] = (idx + 1) & 0xffff;
   }
 
   /**
@@ -339,16 +305,16 @@ export class SplitVirtqueue {
    */
   needsInterrupt(): boolean {
     const w = this.words;
-    if (!w[Q.Ready]) return false;
-    const size = w[Q.Size]!;
-    const driver = address(w, Q.DriverLo);
+    if (!w[A.ready]) return false;
+    const size = w[A.size]!;
+    const driver = address(w, A.driverLo);
     fence(w);
-    if (!w[Q.EventIdx]) return !(this.guest(() => this.ram.memory.readU16(driver), 'avail ring') & VIRTQ_AVAIL_F_NO_INTERRUPT);
-    const now = w[Q.UsedIdx]!;
-    const old = w[Q.SignalledUsed]!;
-    const valid = w[Q.SignalledValid]!;
-    w[Q.SignalledUsed] = now;
-    w[Q.SignalledValid] = 1;
+    if (!w[A.eventIdx]) return !(this.guest(() => this.ram.memory.readU16(driver), 'avail ring') & VIRTQ_AVAIL_F_NO_INTERRUPT);
+    const now = w[A.usedIdx]!;
+    const old = w[A.signalledUsed]!;
+    const valid = w[A.signalledValid]!;
+    w[A.signalledUsed] = now;
+    w[A.signalledValid] = 1;
     if (!valid) return true;
     const usedEvent = this.guest(() => this.ram.memory.readU16(driver + 4 + 2 * size), 'avail ring');
     return vringNeedEvent(usedEvent, now, old);
@@ -364,11 +330,11 @@ export class SplitVirtqueue {
    */
   private layoutError(): string | null {
     const w = this.words;
-    const size = w[Q.Size]!;
+    const size = w[A.size]!;
     const rings = [
-      { what: 'descriptor table', at: address(w, Q.DescLo), bytes: DESC_SIZE * size, align: 16 },
-      { what: 'avail ring', at: address(w, Q.DriverLo), bytes: 6 + 2 * size, align: 2 },
-      { what: 'used ring', at: address(w, Q.DeviceLo), bytes: 6 + 8 * size, align: 4 },
+      { what: 'descriptor table', at: address(w, A.descLo), bytes: DESC_SIZE * size, align: 16 },
+      { what: 'avail ring', at: address(w, A.driverLo), bytes: 6 + 2 * size, align: 2 },
+      { what: 'used ring', at: address(w, A.deviceLo), bytes: 6 + 8 * size, align: 4 },
     ];
     for (const r of rings) {
       const where = `the ${r.what} at 0x${r.at.toString(16)} (0x${r.bytes.toString(16)} bytes for ${size} entries)`;
@@ -397,7 +363,7 @@ export class SplitVirtqueue {
     };
 
     if (head >= size) throw new VirtqueueError(`avail ring head ${head} is outside a queue of ${size}`);
-    let table = address(this.words, Q.DescLo);
+    let table = address(this.words, A.descLo);
     let limit = size;
     let index = head;
     let count = 0;
@@ -406,7 +372,7 @@ export class SplitVirtqueue {
       if (++count > limit) throw new VirtqueueError(`descriptor chain at ${head} is longer than its table (${limit}): a loop`);
       const d = this.readDesc(table, index);
       if (d.flags & VirtqDesc.Indirect) {
-        if (!this.words[Q.Indirect]) throw new VirtqueueError('indirect descriptor without VIRTIO_F_INDIRECT_DESC');
+        if (!this.words[A.indirect]) throw new VirtqueueError('indirect descriptor without VIRTIO_F_INDIRECT_DESC');
         if (indirect) throw new VirtqueueError('an indirect table refers to another indirect table');
         if (d.flags & VirtqDesc.Next) throw new VirtqueueError('an indirect descriptor also has NEXT set');
         if (d.len === 0 || d.len % DESC_SIZE !== 0) throw new VirtqueueError(`indirect table length ${d.len} is not a nonzero multiple of 16`);
@@ -467,11 +433,11 @@ function address(w: Int32Array, lo: number): number {
  * barrier for V8's compiler and, on x86, a locked instruction for the CPU.
  */
 function fence(w: Int32Array): void {
-  Atomics.add(w, Q.Fence, 0);
+  Atomics.add(w, A.fence, 0);
 }
 
 function resetWords(w: Int32Array): void {
-  for (let i = Q.Size; i < Q.Fence; i++) w[i] = 0;
-  w[Q.Size] = w[Q.MaxSize]!;
-  w[Q.Vector] = VIRTIO_MSI_NO_VECTOR;
+  for (let i = A.size; i < A.fence; i++) w[i] = 0;
+  w[A.size] = w[A.maxSize]!;
+  w[A.vector] = VIRTIO_MSI_NO_VECTOR;
 }

@@ -15,7 +15,7 @@ import { VmControlBlock, STAT_WORDS } from '../vcpu/control.js';
 import { DebugBlock } from '../vcpu/debug-block.js';
 import type { DebugStopEvent } from '../vcpu/debug-exit.js';
 import { vcpuCpuid } from '../vcpu/cpuid.js';
-import { CpuLayout, checkApicIds, type Topology } from '../vcpu/topology.js';
+import { checkApicIds, type Topology } from '../vcpu/topology.js';
 import type { VcpuWorkerData, WorkerMessage } from './threads/vcpu-worker-data.js';
 import { resolveVmConfig, type VmConfig } from './vm-config.js';
 import { VcpuSet } from './vcpu-set.js';
@@ -25,7 +25,7 @@ import type { PlatformDescription } from '../boot/acpi/tables.js';
 import { TimerWake } from './timer-wake.js';
 import type { DeviceTimerData } from './threads/device-timer.js';
 import { threadEntry, type ThreadName } from './threads/entry.js';
-import { irqchipViews, loadIrqchip, type Irqchip, type IrqchipState, type IrqchipViews } from './irqchip.js';
+import { irqchipViews, loadIrqchip, type IrqchipState, type IrqchipViews } from './irqchip.js';
 import { routeMsrsToUserspace, PV_EOI_MSR_RANGE } from './msr-filter.js';
 import { allocateExitProfile, readExitProfile, type ExitProfileEntry } from '../vcpu/exit-profile.js';
 import type { DeviceSpec } from './device-specs.js';
@@ -41,7 +41,6 @@ import { planFirmwareBoot, type FirmwareBoot } from './firmware-boot.js';
 import { cpus } from 'node:os';
 import { VERSION } from '../version.js';
 import { mapGuestRamFile } from '../memory/ram-file.js';
-import type { SnapshotContents } from './snapshot-files.js';
 import { diskChange, missingCpuFeatures, SnapshotError } from './snapshot-manifest.js';
 import { takeSnapshot, type SnapshotInfo } from './snapshot.js';
 import { loadDeviceStates } from './device-specs.js';
@@ -99,13 +98,11 @@ export class Vm extends EventEmitter {
   private stopReason?: StopReason;
   private acpi?: AcpiPm;
   private result?: Promise<VmResult>;
-  private readonly irqchipMode: Irqchip;
   private irqchipState?: IrqchipState;
   private irqchipViews?: IrqchipViews;
   private x2apic = false;
   /** The userspace LAPIC offers paravirtual EOI: its MSR's writes reach us. */
   private pvEoi = false;
-  private readonly cpus: CpuLayout;
   private readonly timerWake = TimerWake.allocate();
   private readonly clockBuffer = VmClock.allocate();
   /** The guest's clock for our device models: held while the VM is paused. */
@@ -129,8 +126,6 @@ export class Vm extends EventEmitter {
   private devices: DeviceSpec[] = [];
   /** Each vCPU's CPUID, as the guest sees it (a snapshot records it). */
   private cpuids: CpuidEntry[][] = [];
-  /** The snapshot being restored (`restore` option), read and checked by the constructor. */
-  private readonly restoring?: SnapshotContents;
   private debugBlock?: DebugBlock;
   private vmDebug?: VmDebug;
   private guestDebugFlags = 0;
@@ -140,9 +135,6 @@ export class Vm extends EventEmitter {
     super();
     this.config = resolveVmConfig(options);
     ({ vcpus: this.vcpus, topology: this.topology, memorySize: this.memorySize, irqchip: this.irqchip, consoleKind: this.consoleKind, ioThreads: this.ioThreads } = this.config);
-    this.restoring = this.config.restoring;
-    this.cpus = this.config.cpus;
-    this.irqchipMode = this.config.irqchipMode;
     this.vcpuSet = new VcpuSet({
       url: () => this.threadUrl('vcpu-worker'),
       log: (level, message) => this.emit('log', level, message),
@@ -171,7 +163,7 @@ export class Vm extends EventEmitter {
     this.state = 'starting';
     this.result = new Promise((resolve) => (this.resolveResult = resolve));
     try {
-      const restoring = this.restoring;
+      const restoring = this.config.restoring;
       const source = readBootSource(this.config);
       if (restoring) {
         for (const d of restoring.manifest.vm.disks) {
@@ -196,7 +188,7 @@ export class Vm extends EventEmitter {
         ioeventfd: this.options.ioeventfd !== false,
       });
       this.setUpIrqchip(this.vmFd);
-      checkApicIds(this.cpus, { maxVcpuId: this.kvm.maxVcpuId, x2apic: !this.irqchipMode.userLapic || this.x2apic, x2apicMissing: 'the userspace LAPIC offers it only where KVM passes APIC MSR reads to the VMM' });
+      checkApicIds(this.config.cpus, { maxVcpuId: this.kvm.maxVcpuId, x2apic: !this.config.irqchipMode.userLapic || this.x2apic, x2apicMissing: 'the userspace LAPIC offers it only where KVM passes APIC MSR reads to the VMM' });
       this.setUpMemory(this.vmFd, source.kind === 'firmware' ? source.image : null);
       const plan = source.kind === 'restore' ? RESTORE_PLAN : source.kind === 'firmware' ? FIRMWARE_PLAN : placeBootSource(this.config, source, { memory: this.memory, pciIntx: this.virtio.plan.pciIntx, platform: this.platformDescription() });
       const devices = this.createDevices();
@@ -371,29 +363,29 @@ export class Vm extends EventEmitter {
 
 
   private setUpIrqchip(vm: KvmVm): void {
-    this.irqchipState = this.irqchipMode.allocate(this.vcpus, this.cpus.apicIds());
-    this.irqchipMode.createInKvm(vm);
-    if (this.restoring) this.fromSnapshot(() => loadIrqchip(this.irqchipState!, vm, this.restoring!.irqchip));
+    this.irqchipState = this.config.irqchipMode.allocate(this.vcpus, this.config.cpus.apicIds());
+    this.config.irqchipMode.createInKvm(vm);
+    if (this.config.restoring) this.fromSnapshot(() => loadIrqchip(this.irqchipState!, vm, this.config.restoring!.irqchip));
     // x2APIC would need the guest's x2APIC MSR accesses to reach our LAPIC,
     // but KVM never filters MSRs 0x800-0x8ff (kvm_msr_allowed), and on
     // software-virtualising hosts RDMSR does not exit at all (host-kvm
     // notes): `x2apic` stays false, and KVM keeps the APIC base and
     // TSC-deadline MSRs. Paravirtual EOI needs only the guest's WRMSR of its
     // MSR (Linux never reads it back), which a filter does route to us.
-    this.pvEoi = this.irqchipMode.userLapic && this.options.pvEoi !== false && routeMsrsToUserspace(vm, [PV_EOI_MSR_RANGE]);
+    this.pvEoi = this.config.irqchipMode.userLapic && this.options.pvEoi !== false && routeMsrsToUserspace(vm, [PV_EOI_MSR_RANGE]);
     if (vm.check('KVM_CAP_SET_TSS_ADDR')) vm.setTssAddr(0xfffbd000);
   }
 
   private setUpMemory(vm: KvmVm, bios: FirmwareImage | null): void {
-    this.ram = this.restoring ? mapGuestRamFile(this.restoring.ramPath, this.memorySize) : allocateGuestRam(this.memorySize);
+    this.ram = this.config.restoring ? mapGuestRamFile(this.config.restoring.ramPath, this.memorySize) : allocateGuestRam(this.memorySize);
     // The guest's time stands still until its vCPUs run again (see start()).
-    if (this.restoring) {
-      this.clock.setReading(this.restoring.manifest.clock.vmNs);
+    if (this.config.restoring) {
+      this.clock.setReading(this.config.restoring.manifest.clock.vmNs);
       this.clock.freeze();
     }
     if (bios) {
       const o = this.options;
-      this.firmware = planFirmwareBoot({ image: bios, vm, ram: this.ram, vcpus: this.vcpus, apicIds: this.cpus.apicIds(), virtio: this.virtio!.plan, platform: this.platformDescription(), bootOrder: o.bootOrder, bootFailWaitMs: o.bootFailWaitMs });
+      this.firmware = planFirmwareBoot({ image: bios, vm, ram: this.ram, vcpus: this.vcpus, apicIds: this.config.cpus.apicIds(), virtio: this.virtio!.plan, platform: this.platformDescription(), bootOrder: o.bootOrder, bootFailWaitMs: o.bootFailWaitMs });
     } else {
       this.ram.regions.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.hostAddress));
     }
@@ -411,7 +403,7 @@ export class Vm extends EventEmitter {
   private createDevices(): DeviceSpec[] {
     const specs: DeviceSpec[] = [...platformDevices({ ramSize: this.memorySize, vcpus: this.vcpus, firmware: this.firmware?.platform }), ...this.virtio!.plan.specs];
     // Restored state goes in before any thread builds a view over it.
-    if (this.restoring) this.fromSnapshot(() => loadDeviceStates(specs, this.restoring!.devices));
+    if (this.config.restoring) this.fromSnapshot(() => loadDeviceStates(specs, this.config.restoring!.devices));
     this.devices = specs;
     // The main thread's own views: it drains console output, types input and
     // presses the power button.
@@ -495,21 +487,21 @@ export class Vm extends EventEmitter {
     const softwareVirt = Kvm.isSoftwareVirtualised();
     const syncCaps = vm.check('KVM_CAP_SYNC_REGS');
     const syncRegs = (syncCaps & k('KVM_SYNC_X86_REGS')) !== 0;
-    const userLapic = this.irqchipMode.userLapic;
+    const userLapic = this.config.irqchipMode.userLapic;
     // Only our own LAPIC injects through the run page's events; elsewhere the copy would be wasted work on every exit.
     const syncEvents = userLapic && syncRegs && (syncCaps & k('KVM_SYNC_X86_EVENTS')) !== 0;
     const runSize = Math.max(kvm.vcpuMmapSize, kvmRunSize());
     const irqchipState = this.irqchipState!;
     const memory = this.memory.descriptors();
-    const restoring = this.restoring;
+    const restoring = this.config.restoring;
 
     await this.vcpuSet.spawn(this.vcpus, (i): VcpuWorkerData => {
-      const fresh: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, layout: this.cpus, userLapic, softwareVirt, x2apic: this.x2apic, pvEoi: this.pvEoi });
+      const fresh: CpuidEntry[] = vcpuCpuid(supported, { vcpu: i, layout: this.config.cpus, userLapic, softwareVirt, x2apic: this.x2apic, pvEoi: this.pvEoi });
       const cpuid = restoring ? this.restoredCpuid(i, fresh) : fresh;
       this.cpuids[i] = cpuid;
       return {
         index: i,
-        apicId: this.cpus.apicId(i),
+        apicId: this.config.cpus.apicId(i),
         count: this.vcpus,
         vmFd: vm.fd,
         runSize,
@@ -550,7 +542,7 @@ export class Vm extends EventEmitter {
 
   /** The CPUID vCPU `i` had in the snapshot, if this host can give every feature of it (`now`: what it would give). */
   private restoredCpuid(i: number, now: CpuidEntry[]): CpuidEntry[] {
-    const saved = this.restoring!.manifest.cpuid[i]!;
+    const saved = this.config.restoring!.manifest.cpuid[i]!;
     const missing = missingCpuFeatures(saved, now);
     if (missing.length) throw new SnapshotError(`cannot restore ${this.options.restore} on this host: the guest was using CPU features this host does not give it (${missing.join(', ')})`);
     return saved;
@@ -579,7 +571,7 @@ export class Vm extends EventEmitter {
         kvm: this.kvm!,
         vmFd: this.vmFd!,
         ram: this.ram!,
-        ramShared: !this.restoring,
+        ramShared: !this.config.restoring,
         devices: this.devices,
         irqchip: this.irqchipState!,
         control: this.control!,
