@@ -2,12 +2,9 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { DeviceHost, TimedDevice } from '../../devices/device.js';
 import { isTimedDevice } from '../../devices/device.js';
 import { Bus } from '../../devices/bus.js';
-import { VmClock } from '../../sync/vm-clock.js';
-import { VmControlBlock } from '../../vcpu/control.js';
 import { attachDevices, type DeviceSpec } from '../device-specs.js';
-import { irqchipViews, type IrqchipState } from '../irqchip.js';
 import { TimerWake } from '../timer-wake.js';
-import { threadVmControl } from './thread-control.js';
+import { threadContext, threadVmControl, type SharedThreadData } from './thread-control.js';
 
 /**
  * The device-timer thread: sleeps until the earliest deadline of the VM's
@@ -15,21 +12,15 @@ import { threadVmControl } from './thread-control.js';
  * arrive on time whatever the vCPUs are doing. vCPUs that reprogram one of
  * these devices bump the wake word, so a new, earlier deadline is seen at once.
  */
-export interface DeviceTimerData {
+export interface DeviceTimerData extends SharedThreadData {
   vcpus: number;
-  vmFd: number;
-  control: SharedArrayBuffer;
   wake: SharedArrayBuffer;
-  irqchipState: IrqchipState;
   devices: DeviceSpec[];
-  /** The VM clock (sync/vm-clock.ts), held while the VM is paused. */
-  clock: SharedArrayBuffer;
 }
 
 const data = workerData as DeviceTimerData;
-const control = new VmControlBlock(data.control, data.vcpus);
-const clock = new VmClock(data.clock);
-const irqchip = irqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i) });
+const { control, clock, irqchipViews } = threadContext(data, data.vcpus);
+const irqchip = irqchipViews();
 const host: DeviceHost = {
   irq: irqchip.lines,
   vm: threadVmControl((m) => parentPort!.postMessage(m), control),

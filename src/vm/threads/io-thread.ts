@@ -1,11 +1,10 @@
 import type { MessagePort } from 'node:worker_threads';
 import { GuestMemory, type MemoryRegion } from '../../memory/guest-memory.js';
-import { VmClock } from '../../sync/vm-clock.js';
-import { VmControlBlock } from '../../vcpu/control.js';
-import { irqchipViews, type IrqchipState, type IrqchipViews } from '../irqchip.js';
+import type { VmControlBlock } from '../../vcpu/control.js';
+import type { IrqchipViews } from '../irqchip.js';
 import { GuestRanges } from '../../virtio/guest-ranges.js';
 import type { VirtioPciHost } from '../../virtio/pci-transport.js';
-import { threadVmControl } from './thread-control.js';
+import { threadContext, threadVmControl, type SharedThreadData } from './thread-control.js';
 
 /**
  * What an I/O thread (blk-io-worker.ts, net-io-worker.ts) builds from its
@@ -13,14 +12,9 @@ import { threadVmControl } from './thread-control.js';
  * irqchip views, so it completes requests and raises their interrupts
  * without the main thread.
  */
-export interface IoThreadData {
+export interface IoThreadData extends SharedThreadData {
   readonly memory: MemoryRegion[];
   readonly vcpus: number;
-  readonly vmFd: number;
-  readonly control: SharedArrayBuffer;
-  readonly irqchipState: IrqchipState;
-  /** The VM clock (sync/vm-clock.ts). */
-  readonly clock: SharedArrayBuffer;
 }
 
 export interface IoThreadViews {
@@ -30,12 +24,8 @@ export interface IoThreadViews {
 }
 
 export function ioThreadViews(data: IoThreadData): IoThreadViews {
-  const control = new VmControlBlock(data.control, data.vcpus);
-  return {
-    ram: new GuestRanges(new GuestMemory(data.memory)),
-    control,
-    irqchip: irqchipViews(data.irqchipState, { vmFd: data.vmFd, clock: new VmClock(data.clock), wake: (i) => control.wake(i) }),
-  };
+  const t = threadContext(data, data.vcpus);
+  return { ram: new GuestRanges(new GuestMemory(data.memory)), control: t.control, irqchip: t.irqchipViews() };
 }
 
 /** The transport host of a serving task: its logs and stop requests go to the main thread over `port`. */

@@ -1,5 +1,7 @@
 import type { StopReason, VmControl } from '../../devices/device.js';
-import type { VmControlBlock } from '../../vcpu/control.js';
+import { VmControlBlock } from '../../vcpu/control.js';
+import { VmClock } from '../../sync/vm-clock.js';
+import { irqchipViews, type IrqchipState, type IrqchipThreadOptions, type IrqchipViews } from '../irqchip.js';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 
@@ -29,4 +31,27 @@ export function threadVmControl(post: (m: ThreadReport) => void, control?: VmCon
       post({ type: 'log', level, message });
     },
   };
+}
+
+/** What every VM thread's worker data carries of the VM's shared state. */
+export interface SharedThreadData {
+  readonly vmFd: number;
+  readonly control: SharedArrayBuffer;
+  /** The VM clock (sync/vm-clock.ts), held while the VM is paused. */
+  readonly clock: SharedArrayBuffer;
+  readonly irqchipState: IrqchipState;
+}
+
+export interface ThreadContext {
+  readonly control: VmControlBlock;
+  readonly clock: VmClock;
+  /** This thread's irqchip views, waking vCPUs through `control` (`extra`: what only some threads give). */
+  irqchipViews(extra?: Omit<IrqchipThreadOptions, 'vmFd' | 'clock' | 'wake'>): IrqchipViews;
+}
+
+/** The one way a thread rebuilds its view of the VM from worker data: control block, VM clock, irqchip views. */
+export function threadContext(d: SharedThreadData, vcpus: number): ThreadContext {
+  const control = new VmControlBlock(d.control, vcpus);
+  const clock = new VmClock(d.clock);
+  return { control, clock, irqchipViews: (extra = {}) => irqchipViews(d.irqchipState, { vmFd: d.vmFd, clock, wake: (i) => control.wake(i), ...extra }) };
 }

@@ -7,12 +7,11 @@ import type { DeviceHost, VmControl } from '../../devices/device.js';
 import { ExitProfileRecorder } from '../../vcpu/exit-profile.js';
 import { GuestMemory } from '../../memory/guest-memory.js';
 import { monotonicClock } from '../../sync/clock.js';
-import { VmClock } from '../../sync/vm-clock.js';
 import { attachDevices } from '../device-specs.js';
-import { irqchipFor, irqchipViews, type IrqchipViews } from '../irqchip.js';
+import { irqchipFor, type IrqchipViews } from '../irqchip.js';
 import { TimerWake } from '../timer-wake.js';
 import { bootRegs, bootSregs } from '../../vcpu/boot-state.js';
-import { VmControlBlock, Stat, STAT_WORDS } from '../../vcpu/control.js';
+import { Stat, STAT_WORDS } from '../../vcpu/control.js';
 import type { VcpuInterrupts } from '../../vcpu/interrupts.js';
 import { RunLoop } from '../../vcpu/run-loop.js';
 import { PausedTsc } from '../../vcpu/paused-tsc.js';
@@ -21,13 +20,12 @@ import { DebugBlock } from '../../vcpu/debug-block.js';
 import { DebugExits } from '../../vcpu/debug-exit.js';
 import { RunPage, RunOff } from '../../vcpu/run-page.js';
 import type { VcpuWorkerData, WorkerMessage } from './vcpu-worker-data.js';
-import { threadVmControl } from './thread-control.js';
+import { threadContext, threadVmControl } from './thread-control.js';
 
 const data = workerData as VcpuWorkerData;
 const post = (m: WorkerMessage): void => parentPort!.postMessage(m);
-const control = new VmControlBlock(data.control, data.count);
+const { control, clock, irqchipViews } = threadContext(data, data.count);
 const stats = new Float64Array(data.stats, data.index * STAT_WORDS * 8, STAT_WORDS);
-const clock = new VmClock(data.clock);
 
 const vm: VmControl = {
   ...threadVmControl(post, control),
@@ -65,7 +63,7 @@ function main(): void {
 /** Creates the vCPU, runs it until the VM stops, and gives back everything it took from KVM. */
 function runVcpu(): void {
   const memory = new GuestMemory(data.memory);
-  const irqchip = irqchipViews(data.irqchipState, { vmFd: data.vmFd, clock, wake: (i) => control.wake(i), testKnobs: data.testKnobs, stats: data.stats, guestRam: memory });
+  const irqchip = irqchipViews({ testKnobs: data.testKnobs, stats: data.stats, guestRam: memory });
   const host: DeviceHost = { irq: irqchip.lines, vm, clock };
   const bus = new Bus(unhandled);
   irqchip.attach(bus);
