@@ -81,6 +81,10 @@ Options for run:
   --irqchip MODE        user (default), split or kernel: where the interrupt
                         controllers are emulated
   --no-pv-eoi           do not offer the guest paravirtual EOI (irqchip user)
+  --halt-poll-ns N      the most a halted vCPU polls for a wake-up before its
+                        thread sleeps (irqchip user; adapts per vCPU as KVM's
+                        halt_poll_ns does). Default 200000 while there are
+                        fewer vCPUs than host CPUs, else 0 (off)
   --exit-profile        count exits by port, MMIO address and reason, and
                         print the table (with the VMM's time per exit) on
                         stderr when the VM ends
@@ -259,6 +263,7 @@ function runOptions(args: string[]): RunCommand {
       'gdb-wait': { type: 'boolean' },
       'exit-profile': { type: 'boolean' },
       'no-pv-eoi': { type: 'boolean' },
+      'halt-poll-ns': { type: 'string' },
     },
   });
   if (values['gdb-wait'] && values.gdb === undefined) throw new UsageError('--gdb-wait needs --gdb');
@@ -308,6 +313,7 @@ function runOptions(args: string[]): RunCommand {
     startPaused: values['gdb-wait'] ?? false,
     exitProfile: values['exit-profile'] ?? false,
     ...(values['no-pv-eoi'] ? { pvEoi: false } : {}),
+    ...(values['halt-poll-ns'] !== undefined ? { haltPollNs: parseIntArg('halt-poll-ns', values['halt-poll-ns'], 0) } : {}),
   };
   return {
     options,

@@ -21,6 +21,8 @@ const PLAUSIBLE: Record<string, [number, number]> = {
   'micro.ipi-rtt.user-vs-kernel': [0.05, 100],
   'micro.ipi-rtt.user-no-pv-eoi': [0.2, 20_000],
   'micro.ipi-rtt.pv-eoi-gain': [0.2, 5],
+  'micro.ipi-rtt.user-no-halt-poll': [0.2, 20_000],
+  'micro.ipi-rtt.halt-poll-gain': [0.2, 10],
   'micro.irq-injection.split': [0.1, 20_000],
   'micro.timer-accuracy.user': [0.5, 10],
   'micro.wake.notify': [0.05, 20_000],
@@ -54,6 +56,11 @@ describe('bench: the micro suite under KVM', function () {
     const gain = metrics.get('micro.ipi-rtt.pv-eoi-gain')!.params!;
     expect(gain.pvEoisPerRoundTrip).to.be.within(1, 3);
     expect(gain.pvEoisWithout).to.equal(0);
+    // Halted vCPUs that poll catch wake-ups without sleeping (at most two per round trip), and never when polling is off.
+    const poll = metrics.get('micro.ipi-rtt.halt-poll-gain')!.params!;
+    expect(poll.haltPollNs).to.be.above(0);
+    expect(poll.pollWakesPerRoundTrip).to.be.within(0.01, 2.01);
+    expect(poll.pollWakesWithout).to.equal(0);
     expect(validateReport(JSON.parse(reportJson(report)))).to.deep.equal([]);
   });
 

@@ -6,7 +6,7 @@ import type { VcpuStats } from '../src/vm/vcpu-stats.js';
 function vcpu(index: number, o: Partial<VcpuStats>): VcpuStats {
   return {
     index, tid: 100 + index, exits: 0, exitsByReason: {}, injections: 0, pvEois: 0, ipisSent: 0, ipisReceived: 0,
-    guestSeconds: 0, haltSeconds: 0, pausedSeconds: 0, vmmSeconds: 0, state: 'in-guest', ...o,
+    guestSeconds: 0, haltSeconds: 0, haltPollSeconds: 0, haltPollWakes: 0, pausedSeconds: 0, vmmSeconds: 0, state: 'in-guest', ...o,
   };
 }
 

@@ -9,8 +9,10 @@
  * What each metric measures exactly is in its description and in the guest
  * sources (guests/bench/micro-*.c); clocks are explained in micro-guests.ts.
  */
+import { readFileSync } from 'node:fs';
 import { Kvm } from '../kvm/kvm.js';
-import { IRQCHIP_MODES } from '../vm/options.js';
+import { IRQCHIP_MODES, type VmOptions } from '../vm/options.js';
+import { KVM_HALT_POLL_NS } from '../vcpu/halt-poll.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
 import type { BenchContext, Better, Metric, Suite, SuiteResult, TestKnobs } from './types.js';
 import { exitRatePair, nodeExitRate, prepareExitRtt, type ExitRttSetup } from './exit-rtt.js';
@@ -126,24 +128,93 @@ function exitWithTopProbe(): Probe {
   };
 }
 
+/**
+ * The halt polling the userspace LAPIC's vCPUs do in the IPI probes: the
+ * host KVM's own `halt_poll_ns`, which its LAPIC (split and kernel modes)
+ * applies to the same halts, so the modes are compared on equal terms
+ * whatever the VM's default on this host would be.
+ */
+function userHaltPollNs(): number {
+  try {
+    const n = Number(readFileSync('/sys/module/kvm/parameters/halt_poll_ns', 'utf8').trim());
+    return Number.isSafeInteger(n) && n >= 0 ? n : KVM_HALT_POLL_NS;
+  } catch {
+    return KVM_HALT_POLL_NS;
+  }
+}
+
+/** VM options for an IPI probe in `mode` (see userHaltPollNs). */
+function ipiVm(mode: IrqchipMode, o: Pick<VmOptions, 'pvEoi' | 'haltPollNs'> = {}): Pick<VmOptions, 'pvEoi' | 'haltPollNs'> {
+  return mode === 'user' ? { haltPollNs: userHaltPollNs(), ...o } : o;
+}
+
 function ipiProbe(mode: IrqchipMode): Probe {
   const id = `micro.ipi-rtt.${mode}`;
+  const vm = ipiVm(mode);
   return {
     metrics: [
       {
         id,
-        description: `IPI round trip between two halted vCPUs, irqchip ${mode}: guest TSC from the PING's ICR write to the PONG handler (median of ${IPI_ROUNDS})`,
+        description: `IPI round trip between two halted vCPUs, irqchip ${mode}: guest TSC from the PING's ICR write to the PONG handler (median of ${IPI_ROUNDS})${mode === 'user' ? '; halted vCPUs poll as long as the host KVM\'s halt_poll_ns allows, as KVM\'s LAPIC does in the other modes' : ''}`,
         unit: 'us',
         better: 'lower',
         tolerance: 0.25,
-        params: { irqchip: mode, roundsPerRepetition: IPI_ROUNDS },
+        params: { irqchip: mode, roundsPerRepetition: IPI_ROUNDS, ...vm },
       },
     ],
     prepare() {
       microImages.ipi(false, IPI_ROUNDS);
     },
     async measure(knobs) {
-      return new Map([[id, latencyObservation(await ipiRoundTrips(mode, false, IPI_ROUNDS, knobs))]]);
+      return new Map([[id, latencyObservation(await ipiRoundTrips(mode, false, IPI_ROUNDS, knobs, vm))]]);
+    },
+  };
+}
+
+/**
+ * Halt polling's worth on the userspace LAPIC: the halted IPI round trip
+ * with polling (as micro.ipi-rtt.user) and without, paired in each
+ * repetition in alternating order. `pollWakesPerRoundTrip` shows it caught
+ * the wake-ups (two per round trip when every one is caught).
+ */
+function haltPollProbe(): Probe {
+  const without = 'micro.ipi-rtt.user-no-halt-poll';
+  const gain = 'micro.ipi-rtt.halt-poll-gain';
+  let rep = 0;
+  return {
+    metrics: [
+      {
+        id: without,
+        description: `micro.ipi-rtt.user with halt polling off (haltPollNs: 0): every wake-up of a halted vCPU is a futex wake of a sleeping thread (median of ${IPI_ROUNDS})`,
+        unit: 'us',
+        better: 'lower',
+        tolerance: 0.25,
+        params: { irqchip: 'user', haltPollNs: 0, roundsPerRepetition: IPI_ROUNDS },
+      },
+      {
+        id: gain,
+        description: 'IPI round trip without halt polling over with it, irqchip user, both in each repetition in alternating order (above 1: polling saves time)',
+        unit: 'ratio',
+        better: 'higher',
+        tolerance: 0.2,
+        params: { irqchip: 'user', roundsPerRepetition: IPI_ROUNDS, ...ipiVm('user') },
+      },
+    ],
+    prepare() {
+      microImages.ipi(false, IPI_ROUNDS);
+    },
+    async measure(knobs) {
+      const first = rep++ % 2 === 0;
+      const run = (haltPollNs?: number): Promise<GuestTiming> => ipiRoundTrips('user', false, IPI_ROUNDS, knobs, ipiVm('user', haltPollNs === undefined ? {} : { haltPollNs }));
+      const off1 = first ? await run(0) : undefined;
+      const on = await run();
+      const off = off1 ?? (await run(0));
+      const onUs = median(on.us);
+      const offObservation = latencyObservation(off);
+      return new Map([
+        [without, offObservation],
+        [gain, { sample: offObservation.sample / onUs, measured: { withUs: onUs, pollWakesPerRoundTrip: on.haltPollWakes / IPI_ROUNDS, pollWakesWithout: off.haltPollWakes } }],
+      ]);
     },
   };
 }
@@ -274,9 +345,9 @@ function pvEoiProbe(): Probe {
     },
     async measure(knobs) {
       const first = rep++ % 2 === 0;
-      const off1 = first ? await ipiRoundTrips('user', false, IPI_ROUNDS, knobs, { pvEoi: false }) : undefined;
-      const on = await ipiRoundTrips('user', false, IPI_ROUNDS, knobs);
-      const off = off1 ?? (await ipiRoundTrips('user', false, IPI_ROUNDS, knobs, { pvEoi: false }));
+      const off1 = first ? await ipiRoundTrips('user', false, IPI_ROUNDS, knobs, ipiVm('user', { pvEoi: false })) : undefined;
+      const on = await ipiRoundTrips('user', false, IPI_ROUNDS, knobs, ipiVm('user'));
+      const off = off1 ?? (await ipiRoundTrips('user', false, IPI_ROUNDS, knobs, ipiVm('user', { pvEoi: false })));
       const onUs = median(on.us);
       const offObservation = latencyObservation(off);
       return new Map([
@@ -302,6 +373,7 @@ function allProbes(): Probe[] {
     exitWithTopProbe(),
     ...IRQCHIP_MODES.map(ipiProbe),
     pvEoiProbe(),
+    haltPollProbe(),
     ...IRQCHIP_MODES.map(irqProbe),
     ...IRQCHIP_MODES.map(timerProbe),
     wakeProbe(),

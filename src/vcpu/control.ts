@@ -233,8 +233,12 @@ export const Stat = {
   WaitingForSipi: 14,
   /** EOIs the guest did through its paravirtual EOI word, which the VMM then completed (userspace irqchip). */
   PvEois: 15,
+  /** Nanoseconds halted vCPUs spent polling for a wake-up before sleeping (halt-poll.ts). */
+  HaltPollNs: 16,
+  /** Halts that a wake-up ended while the vCPU polled, so that it never slept. */
+  HaltPollWakes: 17,
   /** Exits by KVM exit reason: ExitBase + reason. */
-  ExitBase: 16,
+  ExitBase: 18,
 } as const;
 export const STAT_WORDS = 64;
 

@@ -13,6 +13,7 @@ import { disassemble } from './quirks/disasm.js';
 import { cpuModeOf } from './quirks/page-walk.js';
 import type { DebugExits } from './debug-exit.js';
 import { ExitKind, type ExitProfileRecorder } from './exit-profile.js';
+import type { HaltPoll } from './halt-poll.js';
 
 export interface RunLoopContext {
   index: number;
@@ -38,6 +39,8 @@ export interface RunLoopContext {
   kickDelayNs?: number;
   /** Counts exits by port, MMIO address and reason (VmOptions `exitProfile`). */
   profile?: ExitProfileRecorder;
+  /** Poll for a wake-up before sleeping in a halt the VMM handles (VmOptions `haltPollNs`). */
+  haltPoll?: HaltPoll;
 }
 
 /**
@@ -305,20 +308,54 @@ export class RunLoop {
 
   /** Parks (HLT, or waiting for SIPI) until something is pending, a timer is due, or the VM stops. */
   private park(): void {
-    const { control, index, interrupts, stats } = this.c;
+    const { control, index, interrupts, stats, haltPoll } = this.c;
     const t0 = monotonicClock.nowNs();
     stats[Stat.HaltSinceNs] = t0;
+    // Poll once, at the start of the halt: a wake-up that comes later than
+    // the window finds the thread asleep.
+    let pollNs = haltPoll?.windowNs ?? 0;
     for (;;) {
       control.setState(index, VcpuState.Halted);
       const seen = control.wakeSnapshot(index);
       if (control.stopRequested || control.pauseRequested || interrupts.hasPending()) break;
       const ms = interrupts.msUntilTimer();
-      if (ms > 0) control.park(index, seen, ms);
+      if (ms > 0) {
+        if (pollNs > 0) this.pollForWake(seen, Math.min(pollNs, ms * 1e6));
+        else control.park(index, seen, ms);
+        pollNs = 0;
+      }
       interrupts.poll();
     }
     control.setState(index, VcpuState.InVmm);
+    const t1 = monotonicClock.nowNs();
+    haltPoll?.afterHalt(t1 - t0);
     stats[Stat.HaltSinceNs] = 0;
-    stats[Stat.HaltNs]! += monotonicClock.nowNs() - t0;
+    stats[Stat.HaltNs]! += t1 - t0;
+  }
+
+  /**
+   * Spins for up to `ns` while the wake word still reads `seen`. Every
+   * waker bumps that word before it would notify a sleeper, so a wake-up
+   * during the poll is seen here without the sleep and wake-up in the kernel.
+   */
+  private pollForWake(seen: number, ns: number): void {
+    const { control, index, stats } = this.c;
+    const t0 = monotonicClock.nowNs();
+    const until = t0 + ns;
+    let t = t0;
+    for (;;) {
+      // Reading the clock costs more than the word: look a few times per read.
+      for (let i = 0; i < 16; i++) {
+        if (control.wakeSnapshot(index) !== seen) {
+          stats[Stat.HaltPollWakes]! += 1;
+          stats[Stat.HaltPollNs]! += monotonicClock.nowNs() - t0;
+          return;
+        }
+      }
+      t = monotonicClock.nowNs();
+      if (t >= until) break;
+    }
+    stats[Stat.HaltPollNs]! += t - t0;
   }
 }
 

@@ -82,6 +82,16 @@ export interface VmOptions {
    */
   pvEoi?: boolean;
   /**
+   * How long a halted vCPU polls for a wake-up before its thread sleeps, at
+   * most, in ns (irqchip `user`, whose HLT the VMM handles; KVM's LAPIC
+   * polls by its own `halt_poll_ns`). The window adapts per vCPU as KVM's
+   * does: it grows while wake-ups come soon after a halt and shrinks to 0
+   * on a vCPU that idles, so an idle guest does not spin. Default 200,000
+   * (KVM's) while there are fewer vCPUs than host CPUs, else 0: a vCPU that
+   * polls takes a core another thread of the VM may need. 0 turns it off.
+   */
+  haltPollNs?: number;
+  /**
    * Count exits by port, MMIO address and reason, and time the VMM's
    * handling of port and MMIO exits (`vm.exitProfile()`, the API's
    * `exit-profile`, `nodevisor run --exit-profile`). Default false: it costs

@@ -21,6 +21,10 @@ export interface VcpuStats {
   guestSeconds: number;
   /** Seconds parked in HLT. */
   haltSeconds: number;
+  /** Of those, seconds spent polling for a wake-up before sleeping (`haltPollNs`). */
+  haltPollSeconds: number;
+  /** Halts a wake-up ended while the vCPU polled, so that its thread never slept. */
+  haltPollWakes: number;
   /** Seconds held outside the guest by pauses. */
   pausedSeconds: number;
   /** Seconds in the VMM handling exits (wall time minus the three above). */
@@ -75,6 +79,8 @@ export function readVcpuStats(buffer: SharedArrayBuffer, count: number, control:
       ipisReceived: ipisReceived(s),
       guestSeconds: guest / 1e9,
       haltSeconds: halt / 1e9,
+      haltPollSeconds: s[Stat.HaltPollNs]! / 1e9,
+      haltPollWakes: s[Stat.HaltPollWakes]!,
       pausedSeconds: paused / 1e9,
       vmmSeconds: Math.max(0, wall - guest - halt - paused) / 1e9,
       state: control ? (STATE_NAMES[control.state(i)] ?? 'in-vmm') : 'starting',

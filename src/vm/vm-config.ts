@@ -9,6 +9,16 @@ import { readSnapshot, type SnapshotContents } from './snapshot-files.js';
 import { SnapshotError } from './snapshot-manifest.js';
 import { checkRestoreOptions } from './snapshot.js';
 import { MAX_IO_THREADS, defaultIoThreads } from './threads/blk-io-pool.js';
+import { KVM_HALT_POLL_NS } from '../vcpu/halt-poll.js';
+import { availableParallelism } from 'node:os';
+
+/** A second of polling would be a bug in the caller, not a tuning. */
+const MAX_HALT_POLL_NS = 10_000_000;
+
+/** KVM's window where every vCPU can have a core and one is left for the VMM's threads; none when vCPUs share cores. */
+export function defaultHaltPollNs(vcpus: number, hostCpus = availableParallelism()): number {
+  return vcpus < hostCpus ? KVM_HALT_POLL_NS : 0;
+}
 
 /**
  * A VM's configuration: the options checked and resolved into what the
@@ -31,6 +41,8 @@ export interface VmConfig {
   readonly consoleKind: ConsoleKind;
   /** I/O threads per virtio-blk disk. */
   readonly ioThreads: number;
+  /** The longest a halted vCPU polls before sleeping (userspace LAPIC), in ns. */
+  readonly haltPollNs: number;
   /** The snapshot being restored (`restore` option), read and checked. */
   readonly restoring?: SnapshotContents;
 }
@@ -61,7 +73,11 @@ export function resolveVmConfig(options: VmOptions): VmConfig {
   if (!Number.isInteger(ioThreads) || ioThreads < 1 || ioThreads > MAX_IO_THREADS) {
     throw new NodevisorError('EIOTHREADS', `ioThreads must be an integer from 1 to ${MAX_IO_THREADS} (got ${options.ioThreads})`);
   }
+  const haltPollNs = options.haltPollNs ?? defaultHaltPollNs(cpus.vcpus);
+  if (!Number.isInteger(haltPollNs) || haltPollNs < 0 || haltPollNs > MAX_HALT_POLL_NS) {
+    throw new NodevisorError('EHALTPOLL', `haltPollNs must be an integer from 0 to ${MAX_HALT_POLL_NS} (got ${options.haltPollNs})`);
+  }
   const consoleKind = saved?.console ?? options.console ?? 'serial';
   if (!CONSOLE_KINDS.includes(consoleKind)) throw new NodevisorError('ECONSOLE', `unknown console "${consoleKind}": use one of ${CONSOLE_KINDS.join(', ')}`);
-  return { options, vcpus: cpus.vcpus, topology, cpus, memorySize, irqchip, irqchipMode: irqchipFor(irqchip), consoleKind, ioThreads, ...(restoring ? { restoring } : {}) };
+  return { options, vcpus: cpus.vcpus, topology, cpus, memorySize, irqchip, irqchipMode: irqchipFor(irqchip), consoleKind, ioThreads, haltPollNs, ...(restoring ? { restoring } : {}) };
 }

@@ -519,6 +519,7 @@ export class Vm extends EventEmitter {
         syncRegs,
         syncEvents,
         quirks: softwareVirt,
+        haltPollNs: this.config.haltPollNs,
         testKnobs: this.options.testKnobs,
         timerWake: this.timerWake,
         clock: this.clockBuffer,

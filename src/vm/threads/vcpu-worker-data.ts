@@ -37,6 +37,8 @@ export interface VcpuWorkerData {
   syncEvents: boolean;
   /** Carry out instructions KVM's emulator cannot (software-virtualising hosts). */
   quirks: boolean;
+  /** The most a halted vCPU polls for a wake-up before sleeping, in ns (0: never). */
+  haltPollNs: number;
   testKnobs?: TestKnobs;
   /** Exit profile tables (exit-profile.ts), when the VM records one. */
   exitProfile?: SharedArrayBuffer;
