@@ -17,7 +17,7 @@ import type { IrqchipMode } from '../vcpu/cpuid.js';
 import type { BenchContext, Better, Metric, Suite, SuiteResult, TestKnobs } from './types.js';
 import { exitRatePair, nodeExitRate, prepareExitRtt, type ExitRttSetup } from './exit-rtt.js';
 import { attachTop, TOP_POLL_MS } from './exit-rtt-top.js';
-import { deviceIrqLatencies, ipiRoundTrips, microImages, timerPeriods, type GuestTiming } from './micro-guests.js';
+import { deviceIrqLatencies, ipiRoundTrips, IPI_WARMUP, microImages, timerPeriods, type GuestTiming } from './micro-guests.js';
 import { wakeRoundTrips } from './micro-wake.js';
 import { isSelected } from './select.js';
 import { fmtSig, median, roundSig } from './stats.js';
@@ -213,7 +213,7 @@ function haltPollProbe(): Probe {
       const offObservation = latencyObservation(off);
       return new Map([
         [without, offObservation],
-        [gain, { sample: offObservation.sample / onUs, measured: { withUs: onUs, pollWakesPerRoundTrip: on.haltPollWakes / IPI_ROUNDS, pollWakesWithout: off.haltPollWakes } }],
+        [gain, { sample: offObservation.sample / onUs, measured: { withUs: onUs, pollWakesPerRoundTrip: on.haltPollWakes / (IPI_ROUNDS + IPI_WARMUP), pollWakesWithout: off.haltPollWakes } }],
       ]);
     },
   };
@@ -352,7 +352,7 @@ function pvEoiProbe(): Probe {
       const offObservation = latencyObservation(off);
       return new Map([
         [without, offObservation],
-        [gain, { sample: offObservation.sample / onUs, measured: { withUs: onUs, pvEoisPerRoundTrip: on.pvEois / IPI_ROUNDS, pvEoisWithout: off.pvEois } }],
+        [gain, { sample: offObservation.sample / onUs, measured: { withUs: onUs, pvEoisPerRoundTrip: on.pvEois / (IPI_ROUNDS + IPI_WARMUP), pvEoisWithout: off.pvEois } }],
       ]);
     },
   };
