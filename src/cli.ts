@@ -85,6 +85,9 @@ Options for run:
                         thread sleeps (irqchip user; adapts per vCPU as KVM's
                         halt_poll_ns does). Default 200000 while there are
                         fewer vCPUs than host CPUs, else 0 (off)
+  --io-poll-ns N        the most an idle virtio-blk I/O thread polls its
+                        queues before it sleeps (adaptive). Default 32768
+                        while there are fewer vCPUs than host CPUs, else 0
   --exit-profile        count exits by port, MMIO address and reason, and
                         print the table (with the VMM's time per exit) on
                         stderr when the VM ends
@@ -264,6 +267,7 @@ function runOptions(args: string[]): RunCommand {
       'exit-profile': { type: 'boolean' },
       'no-pv-eoi': { type: 'boolean' },
       'halt-poll-ns': { type: 'string' },
+      'io-poll-ns': { type: 'string' },
     },
   });
   if (values['gdb-wait'] && values.gdb === undefined) throw new UsageError('--gdb-wait needs --gdb');
@@ -314,6 +318,7 @@ function runOptions(args: string[]): RunCommand {
     exitProfile: values['exit-profile'] ?? false,
     ...(values['no-pv-eoi'] ? { pvEoi: false } : {}),
     ...(values['halt-poll-ns'] !== undefined ? { haltPollNs: parseIntArg('halt-poll-ns', values['halt-poll-ns'], 0) } : {}),
+    ...(values['io-poll-ns'] !== undefined ? { ioPollNs: parseIntArg('io-poll-ns', values['io-poll-ns'], 0) } : {}),
   };
   return {
     options,

@@ -3,7 +3,7 @@ import { reportJson } from '../src/bench/report.js';
 import { runBenchmark } from '../src/bench/runner.js';
 import { validateReport } from '../src/bench/schema.js';
 import type { Metric, SuiteResult } from '../src/bench/types.js';
-import { runVirtioBlkBench, type BlkBenchParams } from '../src/bench/virtio-blk.js';
+import { BENCH_IO_POLL_NS, runVirtioBlkBench, type BlkBenchParams } from '../src/bench/virtio-blk.js';
 import { blkBenchImage, blockSequence, blockSequenceHash, type BlkWorkload } from '../src/bench/virtio-blk-guest.js';
 import { ioUringAvailability } from '../src/kvm/io-uring.js';
 
@@ -12,6 +12,8 @@ describe('virtio-blk suite: request sequences', () => {
 
   it('reads sequentially, wrapping at the end of the image', () => {
     expect(Array.from(blockSequence(w('seqread', 7), 3))).to.deep.equal([0, 1, 2, 0, 1, 2, 0]);
+    // The warm-up requests come first, and the timed ones continue the same sequence.
+    expect(Array.from(blockSequence({ ...w('seqread', 4), warmup: 3 }, 3))).to.deep.equal([0, 1, 2, 0, 1, 2, 0]);
   });
 
   it('spreads random reads over the whole image, the same sequence every time', () => {
@@ -30,6 +32,7 @@ describe('virtio-blk suite: request sequences', () => {
     expect(() => blkBenchImage({ ...w('randread', 10), qd: 43 })).to.throw(/queue depth/);
     expect(() => blkBenchImage({ ...w('randread', 10), requestBytes: 512 })).to.throw(/multiple of 4 KiB/);
     expect(() => blkBenchImage(w('randread', 0))).to.throw(/request count/);
+    expect(() => blkBenchImage({ ...w('randread', 10), warmup: -1 })).to.throw(/warm-up request count/);
   });
 });
 
@@ -39,10 +42,11 @@ describe('virtio-blk suite under KVM', function () {
     imageBytes: 4 << 20,
     modes: ['user', 'split'],
     exitNotify: ['user'],
+    noIoPoll: ['user'],
     syncAio: ['user'],
     workloads: [
       { pattern: 'randread', qd: 1, count: 200, requestBytes: 4096 },
-      { pattern: 'randread', qd: 8, count: 400, requestBytes: 4096 },
+      { pattern: 'randread', qd: 8, count: 400, warmup: 200, requestBytes: 4096 },
       { pattern: 'seqread', qd: 4, count: 96, requestBytes: 64 * 1024 },
     ],
   };
@@ -61,6 +65,7 @@ describe('virtio-blk suite under KVM', function () {
       expected.push(`virtio-blk.${c}.host`);
       for (const m of ['user', 'split']) expected.push(`virtio-blk.${c}.${m}`, `virtio-blk.${c}.${m}.ratio-vs-host`);
       expected.push(`virtio-blk.${c}.user.exit-notify`, `virtio-blk.${c}.user.ioeventfd-gain`, `virtio-blk.${c}.user.aio-sync`, `virtio-blk.${c}.user.io_uring-gain`);
+      expected.push(`virtio-blk.${c}.user.no-io-poll`, `virtio-blk.${c}.user.io-poll-gain`);
     }
     expect(result.suite).to.equal('virtio-blk');
     expect([...byId.keys()].sort()).to.deep.equal(expected.sort());
@@ -73,7 +78,7 @@ describe('virtio-blk suite under KVM', function () {
       expect(m.better, m.id).to.equal('higher');
       expect(m.tolerance, m.id).to.be.within(0.01, 0.5);
       expect(m.description.length, m.id).to.be.greaterThan(20);
-      expect(m.unit, m.id).to.equal(/ratio-vs-host|ioeventfd-gain|io_uring-gain/.test(m.id) ? 'ratio' : m.id.includes('randread') ? 'IOPS' : 'MiB/s');
+      expect(m.unit, m.id).to.equal(/ratio-vs-host|ioeventfd-gain|io_uring-gain|io-poll-gain/.test(m.id) ? 'ratio' : m.id.includes('randread') ? 'IOPS' : 'MiB/s');
       expect(m.params!.qd, m.id).to.equal(Number(/\.qd(\d+)/.exec(m.id)![1]));
     }
   });
@@ -90,8 +95,24 @@ describe('virtio-blk suite under KVM', function () {
         expect(guest.params!.tscMHz, guest.id).to.be.within(100, 10_000);
       }
     }
-    // One request at a time: every request is its own notify.
-    expect(byId.get('virtio-blk.randread-4k.qd1.user')!.params!.notifiesPerRequest).to.equal(1);
+    // One request at a time and an I/O thread that sleeps between them: every request is its own notify.
+    expect(byId.get('virtio-blk.randread-4k.qd1.user.no-io-poll')!.params!.notifiesPerRequest).to.equal(1);
+  });
+
+  it('measures the I/O thread with its polling off too: polling catches requests without a notify, and the gain is paired per repetition', () => {
+    for (const c of ['randread-4k.qd1', 'randread-4k.qd8', 'seqread-64k.qd4']) {
+      const on = byId.get(`virtio-blk.${c}.user`)!;
+      const off = byId.get(`virtio-blk.${c}.user.no-io-poll`)!;
+      const gain = byId.get(`virtio-blk.${c}.user.io-poll-gain`)!;
+      expect(on.params).to.include({ ioPollNs: BENCH_IO_POLL_NS });
+      expect(off.params).to.include({ irqchip: 'user', ioeventfd: 1, ioPollNs: 0, pollWakesPerRequest: 0 });
+      gain.samples.forEach((g, k) => expect(g, `${gain.id} repetition ${k}`).to.be.closeTo(on.samples[k]! / off.samples[k]!, 1e-9 * g));
+    }
+    // At queue depth 1 the guest's next request comes microseconds after the last completion: the poll catches it.
+    const qd1 = byId.get('virtio-blk.randread-4k.qd1.user')!.params!;
+    expect(qd1.pollWakesPerRequest).to.be.above(0);
+    expect(qd1.notifiesPerRequest).to.be.below(1);
+    expect(byId.get('virtio-blk.randread-4k.qd8.user')!.params).to.include({ warmupRequests: 200, requests: 400 });
   });
 
   it('measures the exit path with ioeventfds off and pairs the gain per repetition', () => {
@@ -120,7 +141,7 @@ describe('virtio-blk suite under KVM', function () {
   });
 
   it('reports progress for every run, ending complete, and notes how the guest TSC was calibrated', () => {
-    const total = 2 * 3 * 5; // repetitions x workloads x (host + 2 modes + user without ioeventfds + user with aio=sync)
+    const total = 2 * 3 * 6; // repetitions x workloads x (host + 2 modes + user without ioeventfds + user without polling + user with aio=sync)
     expect(progress[0]!.total).to.equal(total);
     expect(progress[progress.length - 1]).to.deep.equal({ done: total, total });
     expect(result.notes.some((n) => /guest TSC [\d.]+ MHz/.test(n))).to.equal(true);
@@ -135,6 +156,8 @@ describe('virtio-blk suite under KVM', function () {
       'virtio-blk.randread-4k.qd1.user.ratio-vs-host',
       'virtio-blk.randread-4k.qd1.user.exit-notify',
       'virtio-blk.randread-4k.qd1.user.ioeventfd-gain',
+      'virtio-blk.randread-4k.qd1.user.no-io-poll',
+      'virtio-blk.randread-4k.qd1.user.io-poll-gain',
       'virtio-blk.randread-4k.qd1.user.aio-sync',
       'virtio-blk.randread-4k.qd1.user.io_uring-gain',
     ]);

@@ -296,7 +296,7 @@ describe('virtio-blk under KVM with our own guests', function () {
       const run = await runVm({ image: blkGuest('virtio-blk-mq', defines), vcpus: 1, disks: [{ path: image, aio: c.aio }], ioThreads: c.ioThreads, testKnobs: { blkDelayUs: 20_000 } });
       expectPassed(run, 0x10, () => mqReport(run.vm, 1));
       expect(mqReport(run.vm, 1).cpus[0]).to.include({ retired: 96, completions: 96, dataErrors: 0 });
-      expect(run.vm.stats().virtio[0]!.requests).to.deep.equal({ completed: 96, maxInFlight: c.maxInFlight, aio: c.aio });
+      expect(run.vm.stats().virtio[0]!.requests).to.deep.include({ completed: 96, maxInFlight: c.maxInFlight, aio: c.aio });
       const expected = Buffer.alloc(sectors * SECTOR_SIZE);
       pattern(0, 48 * SECTOR_SIZE, SEED_MQ).copy(expected);
       expectSameBytes(readFileSync(image), expected, 'image after the guest ran');

@@ -15,7 +15,7 @@ function snap(t: number, irqchip: 'user' | 'split' | 'kernel', vcpus: VcpuStats[
 }
 
 const blk = (completed: number, exits: number, ioeventfd: number): StatsSnapshot['virtio'][number] => ({
-  name: 'virtio-blk', device: 3, status: 15, interrupts: 'msix', notifications: { exits, ioeventfd }, requests: { completed, maxInFlight: 4, aio: 'io_uring' },
+  name: 'virtio-blk', device: 3, status: 15, interrupts: 'msix', notifications: { exits, ioeventfd }, requests: { completed, maxInFlight: 4, aio: 'io_uring', pollWakes: 0 },
 });
 
 describe('nodevisor top: rates', () => {

@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { Kvm } from '../kvm/kvm.js';
 import { IRQCHIP_MODES, type VmOptions } from '../vm/options.js';
-import { KVM_HALT_POLL_NS } from '../vcpu/halt-poll.js';
+import { KVM_HALT_POLL_NS } from '../sync/poll-window.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
 import type { BenchContext, Better, Metric, Suite, SuiteResult, TestKnobs } from './types.js';
 import { exitRatePair, nodeExitRate, prepareExitRtt, type ExitRttSetup } from './exit-rtt.js';

@@ -17,8 +17,10 @@ export interface BlkWorkload {
   pattern: BlkPattern;
   /** Requests kept outstanding. */
   qd: number;
-  /** Requests per run. */
+  /** Requests per run that are timed. */
   count: number;
+  /** Requests before the timed ones, the same workload (default 0): the VMM's serving code warms up over the first thousands. */
+  warmup?: number;
   /** Bytes per request; a multiple of 4 KiB. */
   requestBytes: number;
 }
@@ -46,18 +48,22 @@ export interface BlkGuestRun {
   calibration: TscCalibration;
   completed: number;
   errors: number;
+  /** Notifications the guest sent during the timed requests. */
   notifies: number;
   /** FNV-1a of the block numbers in issue order (blockSequenceHash). */
   offsetHash: number;
   /** How the disk's requests reached the image, as the VM's stats say. */
   aio: BlkAio | 'io_uring+sync';
+  /** Waits of the I/O threads that polling ended (warm-up included). */
+  pollWakes: number;
 }
 
-/** Block numbers (in units of requestBytes) the workload reads, in issue order, over `blocks` blocks. */
+/** Block numbers (in units of requestBytes) the workload reads, in issue order (warm-up first), over `blocks` blocks. */
 export function blockSequence(w: BlkWorkload, blocks: number): Uint32Array {
-  const out = new Uint32Array(w.count);
+  const total = (w.warmup ?? 0) + w.count;
+  const out = new Uint32Array(total);
   let x = LCG_SEED;
-  for (let r = 0; r < w.count; r++) {
+  for (let r = 0; r < total; r++) {
     if (w.pattern === 'seqread') {
       out[r] = r % blocks;
       continue;
@@ -77,6 +83,7 @@ export function blockSequenceHash(blocks: Uint32Array): number {
 function checkWorkload(w: BlkWorkload): void {
   if (!Number.isInteger(w.qd) || w.qd < 1 || w.qd > MAX_QD) throw new RangeError(`queue depth ${w.qd} is not 1-${MAX_QD}`);
   if (!Number.isInteger(w.count) || w.count < 1) throw new RangeError(`request count ${w.count} is not a positive integer`);
+  if (w.warmup !== undefined && (!Number.isInteger(w.warmup) || w.warmup < 0)) throw new RangeError(`warm-up request count ${w.warmup} is not a non-negative integer`);
   if (!Number.isInteger(w.requestBytes) || w.requestBytes <= 0 || w.requestBytes % BLOCK_WORD_BYTES !== 0 || w.requestBytes > 1 << 20) {
     throw new RangeError(`request size ${w.requestBytes} is not a multiple of 4 KiB up to 1 MiB`);
   }
@@ -88,14 +95,24 @@ export function blkBenchImage(w: BlkWorkload): FlatImage {
   return kitGuest('virtio-blk', {
     with: ['micro-common.c'],
     headers: ['micro-common.h'],
-    defines: { PATTERN: w.pattern === 'randread' ? 'RANDOM' : 'SEQUENTIAL', QD: w.qd, COUNT: w.count, REQ_BYTES: w.requestBytes, SEED: `${LCG_SEED}u` },
+    defines: { PATTERN: w.pattern === 'randread' ? 'RANDOM' : 'SEQUENTIAL', QD: w.qd, COUNT: w.count, WARMUP: w.warmup ?? 0, REQ_BYTES: w.requestBytes, SEED: `${LCG_SEED}u` },
   });
 }
 
-/** Boots the guest on `imagePath` (read-only) and returns what its loop measured. Throws on any failure. `aio` left out: the default. */
-export async function runBlkGuest(w: BlkWorkload, imagePath: string, irqchip: IrqchipMode, ioeventfd = true, aio?: BlkAio): Promise<BlkGuestRun> {
-  const what = `virtio-blk ${w.pattern} QD ${w.qd} guest (irqchip ${irqchip}${ioeventfd ? '' : ', no ioeventfd'}${aio ? `, aio=${aio}` : ''})`;
-  const vm = new Vm({ vcpus: 1, memory: '64M', irqchip, ioeventfd, image: blkBenchImage(w), disks: [{ path: imagePath, readonly: true, ...(aio ? { aio } : {}) }] });
+export interface BlkGuestOptions {
+  /** Default true. */
+  ioeventfd?: boolean;
+  /** Left out: the default (io_uring where available). */
+  aio?: BlkAio;
+  /** The I/O thread's poll limit (VmOptions ioPollNs); left out: the VM's default. */
+  ioPollNs?: number;
+}
+
+/** Boots the guest on `imagePath` (read-only) and returns what its loop measured. Throws on any failure. */
+export async function runBlkGuest(w: BlkWorkload, imagePath: string, irqchip: IrqchipMode, o: BlkGuestOptions = {}): Promise<BlkGuestRun> {
+  const { ioeventfd = true, aio, ioPollNs } = o;
+  const what = `virtio-blk ${w.pattern} QD ${w.qd} guest (irqchip ${irqchip}${ioeventfd ? '' : ', no ioeventfd'}${aio ? `, aio=${aio}` : ''}${ioPollNs !== undefined ? `, ioPollNs ${ioPollNs}` : ''})`;
+  const vm = new Vm({ vcpus: 1, memory: '64M', irqchip, ioeventfd, ...(ioPollNs !== undefined ? { ioPollNs } : {}), image: blkBenchImage(w), disks: [{ path: imagePath, readonly: true, ...(aio ? { aio } : {}) }] });
   const began = performance.now();
   await vm.start();
   const watchdog = setTimeout(() => void vm.stop(), WATCHDOG_MS);
@@ -119,6 +136,7 @@ export async function runBlkGuest(w: BlkWorkload, imagePath: string, irqchip: Ir
     notifies: report(5),
     offsetHash: report(6),
     aio: vm.stats().virtio[0]!.requests!.aio,
+    pollWakes: vm.stats().virtio[0]!.requests!.pollWakes,
   };
   if (run.completed !== w.count) throw new Error(`${what} completed ${run.completed} of ${w.count} requests`);
   if (run.errors) throw new Error(`${what}: ${run.errors} requests failed (status, length or data)`);

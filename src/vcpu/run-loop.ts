@@ -13,7 +13,7 @@ import { disassemble } from './quirks/disasm.js';
 import { cpuModeOf } from './quirks/page-walk.js';
 import type { DebugExits } from './debug-exit.js';
 import { ExitKind, type ExitProfileRecorder } from './exit-profile.js';
-import type { HaltPoll } from './halt-poll.js';
+import type { PollWindow } from '../sync/poll-window.js';
 
 export interface RunLoopContext {
   index: number;
@@ -40,7 +40,7 @@ export interface RunLoopContext {
   /** Counts exits by port, MMIO address and reason (VmOptions `exitProfile`). */
   profile?: ExitProfileRecorder;
   /** Poll for a wake-up before sleeping in a halt the VMM handles (VmOptions `haltPollNs`). */
-  haltPoll?: HaltPoll;
+  haltPoll?: PollWindow;
 }
 
 /**
@@ -328,7 +328,7 @@ export class RunLoop {
     }
     control.setState(index, VcpuState.InVmm);
     const t1 = monotonicClock.nowNs();
-    haltPoll?.afterHalt(t1 - t0);
+    haltPoll?.afterIdle(t1 - t0);
     stats[Stat.HaltSinceNs] = 0;
     stats[Stat.HaltNs]! += t1 - t0;
   }

@@ -5,6 +5,8 @@ import type { BlkDisk } from './blk-request.js';
 import { IoStat, type BlkAio, type VirtioBlkState } from './blk.js';
 import type { VirtioPciState, VirtioPciTransport } from './pci-transport.js';
 import { serveQueue } from './serve-queue.js';
+import { native } from '../kvm/addon.js';
+import type { QueuePoller } from './queue-poller.js';
 import type { DescriptorChain } from './queue.js';
 
 /** One disk as its I/O threads see it (vm/threads/blk-io-worker.ts). */
@@ -40,6 +42,8 @@ export interface BlkServeContext {
   /** The disk's IoStat counters. */
   readonly stats: Int32Array;
   readonly log: VmControl['log'];
+  /** Polls the queues before sleeping (VmOptions ioPollNs); absent: sleep at once. */
+  readonly poller?: QueuePoller;
   /** Test knob: hold every request this long. */
   readonly delayUs?: number;
   /** Test knob: throw once this many requests of the disk have completed. */
@@ -98,7 +102,8 @@ export function takeChains(ctx: BlkServeContext, index: number, max: number): { 
   let more = false;
   serveQueue(ctx.transport, index, (q) => {
     epoch = q.epoch;
-    for (let chain = chains.length < max ? q.pop() : null; chain; chain = chains.length < max ? q.pop() : null) {
+    const arm = ctx.poller?.arming ?? true;
+    for (let chain = chains.length < max ? q.pop(arm) : null; chain; chain = chains.length < max ? q.pop(arm) : null) {
       q.beginService();
       chains.push(chain);
     }
@@ -108,3 +113,9 @@ export function takeChains(ctx: BlkServeContext, index: number, max: number): { 
   return { chains, epoch, more };
 }
 
+
+
+/** Waits until the thread has something to do: poll(2)'s readiness bits over `fds` (the queues' eventfds first; see QueuePoller.wait). */
+export function waitForWork(ctx: BlkServeContext, fds: readonly number[], mayPoll = true): number {
+  return ctx.poller ? ctx.poller.wait(fds, mayPoll) : native.pollReadable(fds, -1);
+}

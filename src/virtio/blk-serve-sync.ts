@@ -2,7 +2,7 @@ import { native } from '../kvm/addon.js';
 import { monotonicClock } from '../sync/clock.js';
 import { executeBlkRequest } from './blk-request.js';
 import { BlkEngine } from './blk.js';
-import { completeRequests, failIfAsked, fileErrorReporter, noteEngine, noteStarted, takeChains, type BlkServeContext } from './blk-serve-context.js';
+import { completeRequests, failIfAsked, fileErrorReporter, noteEngine, noteStarted, takeChains, waitForWork, type BlkServeContext } from './blk-serve-context.js';
 import type { DescriptorChain } from './queue.js';
 
 /**
@@ -30,7 +30,7 @@ export function serveSync(ctx: BlkServeContext): void {
   const assistBit = 1 << ctx.queues.length;
   const stopBit = assistBit << 1;
   for (;;) {
-    const ready = native.pollReadable(fds, -1);
+    const ready = waitForWork(ctx, fds);
     if (ready & stopBit) return;
     ctx.queues.forEach((q, i) => {
       if (!(ready & (1 << i))) return;

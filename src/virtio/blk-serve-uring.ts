@@ -2,7 +2,7 @@ import { native } from '../kvm/addon.js';
 import type { IoUring } from '../kvm/io-uring.js';
 import { BlkEngine } from './blk.js';
 import { BlkUringEngine, type BlkCompletion } from './blk-uring.js';
-import { completeRequests, failIfAsked, fileErrorReporter, noteEngine, noteStarted, takeChains, type BlkServeContext } from './blk-serve-context.js';
+import { completeRequests, failIfAsked, fileErrorReporter, noteEngine, noteStarted, takeChains, waitForWork, type BlkServeContext } from './blk-serve-context.js';
 
 /**
  * How an I/O thread serves its queues through io_uring: it takes every
@@ -11,7 +11,8 @@ import { completeRequests, failIfAsked, fileErrorReporter, noteEngine, noteStart
  * into the used rings, a queue's batch under one lock with at most one
  * interrupt. It waits in poll(2) on the queues' eventfds, the stop eventfd
  * and the ring itself (readable while completions wait), so one thread
- * keeps a whole queue depth in flight and needs no siblings' help.
+ * keeps a whole queue depth in flight and needs no siblings' help; with
+ * nothing in flight it may poll the queues a while first (waitForWork).
  */
 
 /** Serves the context's queues through `ring` until the stop eventfd becomes readable; then waits for what is in flight and closes the ring. */
@@ -58,7 +59,8 @@ export function serveUring(ctx: BlkServeContext, ring: IoUring): void {
 
   try {
     for (;;) {
-      const ready = native.pollReadable(fds, -1);
+      // Polling sees new chains, not completions: only while the kernel holds nothing of ours.
+      const ready = waitForWork(ctx, fds, engine.inFlight === 0);
       if (ready & stopBit) {
         complete(engine.drain());
         return;

@@ -22,7 +22,8 @@ export const VIRTIO_BLK_MAX_QUEUES = 16;
 const CONFIG_SIZE = 0x3c;
 
 /** Request counters of a disk (Int32 words of VirtioBlkState.io), kept by the I/O threads. */
-export const IoStat = { InFlight: 0, MaxInFlight: 1, Completed: 2, FileErrors: 3, Engines: 4, WORDS: 5 } as const;
+/** PollWakes: idle spells of the I/O threads that ended while they polled the queues (no sleep, no wake-up). */
+export const IoStat = { InFlight: 0, MaxInFlight: 1, Completed: 2, FileErrors: 3, Engines: 4, PollWakes: 5, WORDS: 6 } as const;
 
 /**
  * How a disk's requests reach its image file: `io_uring` (many in flight

@@ -1,7 +1,7 @@
 import { defineLayout, i32, loadState, mutex, saveState, StateLayoutError, type SavedState } from '../sync/state-layout.js';
 import { GuestMemoryError } from '../memory/guest-memory.js';
 import { Mutex } from '../sync/mutex.js';
-import { VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_MAX_SIZE, VIRTIO_MSI_NO_VECTOR, VirtqDesc } from './constants.js';
+import { VIRTQ_AVAIL_F_NO_INTERRUPT, VIRTQ_USED_F_NO_NOTIFY, VIRTQ_MAX_SIZE, VIRTIO_MSI_NO_VECTOR, VirtqDesc } from './constants.js';
 import type { GuestRanges } from './guest-ranges.js';
 
 /**
@@ -245,9 +245,10 @@ export class SplitVirtqueue {
    * Takes the next available chain, or null when the driver has made none
    * available (or the queue is not enabled). Caller holds the lock. Throws
    * VirtqueueError for a malformed ring or chain; the chain is consumed
-   * only when it is valid.
+   * only when it is valid. `arm` false: the device is not asking for
+   * notifications now (see setNotifications), so avail_event stays put.
    */
-  pop(): DescriptorChain | null {
+  pop(arm = true): DescriptorChain | null {
     const w = this.words;
     if (!w[A.ready]) return null;
     const size = w[A.size]!;
@@ -255,9 +256,13 @@ export class SplitVirtqueue {
     const last = w[A.lastAvail]!;
     let availIdx = this.guest(() => this.ram.memory.readU16(driver + 2), 'avail ring');
     if (availIdx === last) {
+      if (!arm) return null;
       // Ask for a notification at the next addition, then look again: the
       // driver may have added one between our read and its reading avail_event.
-      if (w[A.eventIdx]) this.guest(() => this.ram.memory.writeU16(address(w, A.deviceLo) + 4 + 8 * size, last), 'used ring');
+      // Without event index, a NO_NOTIFY left by a poller (e.g. in a snapshot) is lifted.
+      const used = address(w, A.deviceLo);
+      if (w[A.eventIdx]) this.guest(() => this.ram.memory.writeU16(used + 4 + 8 * size, last), 'used ring');
+      else if (this.guest(() => this.ram.memory.readU16(used), 'used ring') & VIRTQ_USED_F_NO_NOTIFY) this.guest(() => this.ram.memory.writeU16(used, 0), 'used ring');
       fence(w);
       availIdx = this.guest(() => this.ram.memory.readU16(driver + 2), 'avail ring');
       if (availIdx === last) return null;
@@ -269,8 +274,47 @@ export class SplitVirtqueue {
     const head = this.guest(() => this.ram.memory.readU16(driver + 4 + 2 * (last % size)), 'avail ring');
     const chain = this.walk(head, size);
     w[A.lastAvail] = (last + 1) & 0xffff;
-    if (w[A.eventIdx]) this.guest(() => this.ram.memory.writeU16(address(w, A.deviceLo) + 4 + 8 * size, w[A.lastAvail]!), 'used ring');
+    if (w[A.eventIdx] && arm) this.guest(() => this.ram.memory.writeU16(address(w, A.deviceLo) + 4 + 8 * size, w[A.lastAvail]!), 'used ring');
     return chain;
+  }
+
+  /**
+   * Asks the driver to notify (true) or tells it that it need not (false),
+   * while a thread polls the ring instead (2.7.10: VIRTQ_USED_F_NO_NOTIFY,
+   * or with VIRTIO_F_EVENT_IDX an avail_event left behind the driver).
+   * Best effort, as the spec has it: a driver may notify anyway. Caller
+   * holds the lock. Enabling returns whether chains are available: one
+   * published before the driver could see the request gets no
+   * notification, so look again before sleeping.
+   */
+  setNotifications(enabled: boolean): boolean {
+    const w = this.words;
+    if (!w[A.ready]) return false;
+    const used = address(w, A.deviceLo);
+    if (w[A.eventIdx]) {
+      if (enabled) this.guest(() => this.ram.memory.writeU16(used + 4 + 8 * w[A.size]!, w[A.lastAvail]!), 'used ring');
+    } else {
+      this.guest(() => this.ram.memory.writeU16(used, enabled ? 0 : VIRTQ_USED_F_NO_NOTIFY), 'used ring');
+    }
+    if (!enabled) return false;
+    fence(w);
+    return this.hasAvailable();
+  }
+
+  /**
+   * Whether the driver seems to have made buffers available, without the
+   * lock: a hint for a thread polling for work (`pop`, under the lock,
+   * decides). A ring outside guest RAM reads as work, so that the serving
+   * path meets the error and fails the device.
+   */
+  peekAvailable(): boolean {
+    const w = this.words;
+    if (!Atomics.load(w, A.ready)) return false;
+    try {
+      return this.ram.memory.readU16(address(w, A.driverLo) + 2) !== Atomics.load(w, A.lastAvail);
+    } catch {
+      return true;
+    }
   }
 
   /** Whether the driver has made buffers available that `pop` has not taken yet. Caller holds the lock. */

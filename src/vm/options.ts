@@ -92,6 +92,15 @@ export interface VmOptions {
    */
   haltPollNs?: number;
   /**
+   * How long an idle virtio-blk I/O thread polls its queues for a new
+   * request before it sleeps in poll(2), at most, in ns: a request that
+   * comes while it polls skips the thread's wake-up. Adapts per thread as
+   * `haltPollNs` does, so a disk with nothing to do costs no CPU. Default
+   * 32,768 (QEMU's iothread poll-max-ns) while there are fewer vCPUs than
+   * host CPUs, else 0. 0 turns it off.
+   */
+  ioPollNs?: number;
+  /**
    * Count exits by port, MMIO address and reason, and time the VMM's
    * handling of port and MMIO exits (`vm.exitProfile()`, the API's
    * `exit-profile`, `nodevisor run --exit-profile`). Default false: it costs

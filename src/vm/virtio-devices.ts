@@ -111,7 +111,7 @@ export function virtioModel(spec: VirtioModelSpec, ctx: VirtioContext): VirtioDe
 /** What the virtio-blk I/O pool threads start with. */
 export function blkIoPlan(
   specs: readonly VirtioPciSpec[],
-  o: { memory: MemoryRegion[]; vcpus: number; vmFd: number; control: SharedArrayBuffer; clock: SharedArrayBuffer; irqchipState: IrqchipState; delayUs?: number; failAfter?: number },
+  o: { memory: MemoryRegion[]; vcpus: number; vmFd: number; control: SharedArrayBuffer; clock: SharedArrayBuffer; irqchipState: IrqchipState; delayUs?: number; failAfter?: number; pollNs: number },
 ): BlkIoPlan {
   const disks = specs.flatMap((s) => (s.spec.model === 'blk' ? [{ transport: s.transport, blk: s.spec.blk, fd: s.spec.fd, id: s.spec.id, path: s.spec.path, aio: s.spec.aio }] : []));
   return { ...o, disks };

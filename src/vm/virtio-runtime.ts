@@ -33,7 +33,8 @@ export interface VirtioFunctionStats {
    * synchronously (aio=sync, or io_uring unavailable); 'io_uring+sync' if
    * some I/O thread could not open its ring.
    */
-  requests?: { completed: number; maxInFlight: number; aio: BlkAio | 'io_uring+sync' };
+  /** pollWakes: idle spells of the I/O threads that a request ended while they polled (VmOptions ioPollNs). */
+  requests?: { completed: number; maxInFlight: number; aio: BlkAio | 'io_uring+sync'; pollWakes: number };
   /** virtio-net: the back end, MAC, link, queue pairs, and packets, notifications and interrupts each way. */
   net?: NetStats & { backend: string };
 }
@@ -48,6 +49,8 @@ export interface VirtioStartContext {
   readonly vcpus: number;
   readonly console: GuestConsole;
   readonly ioThreads: number;
+  /** The longest an idle I/O thread polls its queues before sleeping, in ns. */
+  readonly ioPollNs: number;
   /** The disks as opened, for the log line that says how each one's requests go. */
   readonly disks: readonly OpenDisk[];
   readonly testKnobs?: TestKnobs;
@@ -108,6 +111,7 @@ export class VirtioRuntime {
       irqchipState: c.irqchipState,
       delayUs: c.testKnobs?.blkDelayUs,
       failAfter: c.testKnobs?.blkFailAfter,
+      pollNs: c.ioPollNs,
     });
     this.pool = new BlkIoPool({
       plan,
@@ -146,7 +150,7 @@ export class VirtioRuntime {
       status: v.transport.status(),
       interrupts: v.transport.msix.enabled() ? 'msix' : 'intx',
       notifications: v.transport.notifications(),
-      ...(v.io ? { requests: { completed: Atomics.load(v.io, IoStat.Completed), maxInFlight: Atomics.load(v.io, IoStat.MaxInFlight), aio: engineName(Atomics.load(v.io, IoStat.Engines)) ?? v.aio! } } : {}),
+      ...(v.io ? { requests: { completed: Atomics.load(v.io, IoStat.Completed), maxInFlight: Atomics.load(v.io, IoStat.MaxInFlight), aio: engineName(Atomics.load(v.io, IoStat.Engines)) ?? v.aio!, pollWakes: Atomics.load(v.io, IoStat.PollWakes) } } : {}),
       ...this.netStats(v.device, v.transport),
     }));
   }

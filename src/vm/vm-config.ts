@@ -9,15 +9,29 @@ import { readSnapshot, type SnapshotContents } from './snapshot-files.js';
 import { SnapshotError } from './snapshot-manifest.js';
 import { checkRestoreOptions } from './snapshot.js';
 import { MAX_IO_THREADS, defaultIoThreads } from './threads/blk-io-pool.js';
-import { KVM_HALT_POLL_NS } from '../vcpu/halt-poll.js';
+import { KVM_HALT_POLL_NS } from '../sync/poll-window.js';
 import { availableParallelism } from 'node:os';
 
-/** A second of polling would be a bug in the caller, not a tuning. */
-const MAX_HALT_POLL_NS = 10_000_000;
+/** Longer polls than this would be a mistake, not a tuning. */
+const MAX_POLL_NS = 10_000_000;
+
+/** QEMU's default iothread poll-max-ns. */
+export const QEMU_IO_POLL_NS = 32_768;
 
 /** KVM's window where every vCPU can have a core and one is left for the VMM's threads; none when vCPUs share cores. */
 export function defaultHaltPollNs(vcpus: number, hostCpus = availableParallelism()): number {
   return vcpus < hostCpus ? KVM_HALT_POLL_NS : 0;
+}
+
+/** QEMU's window on the same condition as defaultHaltPollNs: a polling thread takes a core. */
+export function defaultIoPollNs(vcpus: number, hostCpus = availableParallelism()): number {
+  return vcpus < hostCpus ? QEMU_IO_POLL_NS : 0;
+}
+
+function pollLimit(name: string, value: number | undefined, fallback: number): number {
+  const ns = value ?? fallback;
+  if (!Number.isInteger(ns) || ns < 0 || ns > MAX_POLL_NS) throw new NodevisorError('EPOLLNS', `${name} must be an integer from 0 to ${MAX_POLL_NS} (got ${value})`);
+  return ns;
 }
 
 /**
@@ -43,6 +57,8 @@ export interface VmConfig {
   readonly ioThreads: number;
   /** The longest a halted vCPU polls before sleeping (userspace LAPIC), in ns. */
   readonly haltPollNs: number;
+  /** The longest an idle virtio-blk I/O thread polls its queues before sleeping, in ns. */
+  readonly ioPollNs: number;
   /** The snapshot being restored (`restore` option), read and checked. */
   readonly restoring?: SnapshotContents;
 }
@@ -73,11 +89,9 @@ export function resolveVmConfig(options: VmOptions): VmConfig {
   if (!Number.isInteger(ioThreads) || ioThreads < 1 || ioThreads > MAX_IO_THREADS) {
     throw new NodevisorError('EIOTHREADS', `ioThreads must be an integer from 1 to ${MAX_IO_THREADS} (got ${options.ioThreads})`);
   }
-  const haltPollNs = options.haltPollNs ?? defaultHaltPollNs(cpus.vcpus);
-  if (!Number.isInteger(haltPollNs) || haltPollNs < 0 || haltPollNs > MAX_HALT_POLL_NS) {
-    throw new NodevisorError('EHALTPOLL', `haltPollNs must be an integer from 0 to ${MAX_HALT_POLL_NS} (got ${options.haltPollNs})`);
-  }
+  const haltPollNs = pollLimit('haltPollNs', options.haltPollNs, defaultHaltPollNs(cpus.vcpus));
+  const ioPollNs = pollLimit('ioPollNs', options.ioPollNs, defaultIoPollNs(cpus.vcpus));
   const consoleKind = saved?.console ?? options.console ?? 'serial';
   if (!CONSOLE_KINDS.includes(consoleKind)) throw new NodevisorError('ECONSOLE', `unknown console "${consoleKind}": use one of ${CONSOLE_KINDS.join(', ')}`);
-  return { options, vcpus: cpus.vcpus, topology, cpus, memorySize, irqchip, irqchipMode: irqchipFor(irqchip), consoleKind, ioThreads, haltPollNs, ...(restoring ? { restoring } : {}) };
+  return { options, vcpus: cpus.vcpus, topology, cpus, memorySize, irqchip, irqchipMode: irqchipFor(irqchip), consoleKind, ioThreads, haltPollNs, ioPollNs, ...(restoring ? { restoring } : {}) };
 }

@@ -204,6 +204,7 @@ export class Vm extends EventEmitter {
         vcpus: this.vcpus,
         console: this.console!,
         ioThreads: this.ioThreads,
+        ioPollNs: this.config.ioPollNs,
         disks: this.disks,
         testKnobs: this.options.testKnobs,
         requestStop: (r) => this.requestStop(r),

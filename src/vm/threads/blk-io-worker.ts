@@ -7,6 +7,10 @@ import { VirtioPciTransport } from '../../virtio/pci-transport.js';
 import type { BlkIoDisk, BlkServeContext } from '../../virtio/blk-serve-context.js';
 import { serveSync } from '../../virtio/blk-serve-sync.js';
 import { serveUring } from '../../virtio/blk-serve-uring.js';
+import { PollWindow } from '../../sync/poll-window.js';
+import { QueuePoller } from '../../virtio/queue-poller.js';
+import { IoStat } from '../../virtio/blk.js';
+import type { VmControlBlock } from '../../vcpu/control.js';
 
 /**
  * An I/O thread (a piscina worker) of the virtio-blk devices. Its one task
@@ -24,6 +28,8 @@ export type { BlkIoDisk };
 
 export interface BlkIoData extends IoThreadData {
   readonly disks: BlkIoDisk[];
+  /** The longest an idle thread polls its queues before it sleeps, in ns (0: never). */
+  readonly pollNs: number;
   /** Test-only: hold every request this long (a slow disk). */
   readonly delayUs?: number;
   /** Test-only: throw once this many requests of the disk have completed. */
@@ -56,6 +62,8 @@ export default function serve(task: BlkServeTask): void {
     control: views.control,
     stats: new Int32Array(d.blk.io),
     log: host.vm.log,
+    // Threads that own no queue (a disk's assistants) wait for tokens only: nothing to poll.
+    ...(data.pollNs > 0 && task.queues.length ? { poller: queuePoller(transport, task.queues, data.pollNs, views.control, d.blk.io) } : {}),
     ...(data.delayUs !== undefined ? { delayUs: data.delayUs } : {}),
     ...(data.failAfter !== undefined ? { failAfter: data.failAfter } : {}),
   };
@@ -77,4 +85,15 @@ function openRing(ctx: BlkServeContext): IoUring | undefined {
     ctx.log('warn', `virtio-blk ${ctx.d.path}: an I/O thread serves its queues synchronously: ${e.reason}`);
     return undefined;
   }
+}
+
+function queuePoller(transport: VirtioPciTransport, queues: readonly number[], maxNs: number, control: VmControlBlock, io: SharedArrayBuffer): QueuePoller {
+  const stats = new Int32Array(io);
+  return new QueuePoller({
+    owner: transport,
+    queues,
+    window: new PollWindow({ maxNs }),
+    paused: () => control.pauseRequested,
+    onCaught: () => Atomics.add(stats, IoStat.PollWakes, 1),
+  });
 }

@@ -21,7 +21,7 @@ import { DebugExits } from '../../vcpu/debug-exit.js';
 import { RunPage, RunOff } from '../../vcpu/run-page.js';
 import type { VcpuWorkerData, WorkerMessage } from './vcpu-worker-data.js';
 import { threadContext, threadVmControl } from './thread-control.js';
-import { HaltPoll } from '../../vcpu/halt-poll.js';
+import { PollWindow } from '../../sync/poll-window.js';
 
 const data = workerData as VcpuWorkerData;
 const post = (m: WorkerMessage): void => parentPort!.postMessage(m);
@@ -125,7 +125,7 @@ function runAttached(vcpu: KvmVcpu, slot: number, run: RunPage, c: { irqchip: Ir
       vm,
       quirks: data.quirks,
       syncEvents: data.syncEvents,
-      haltPoll: data.haltPollNs > 0 ? new HaltPoll({ maxNs: data.haltPollNs }) : undefined,
+      haltPoll: data.haltPollNs > 0 ? new PollWindow({ maxNs: data.haltPollNs }) : undefined,
       kickDelayNs: (data.testKnobs?.kickDelayUs ?? 0) * 1000,
       profile: data.exitProfile ? new ExitProfileRecorder(data.exitProfile, data.index) : undefined,
       onPause: () => tsc.pause(),

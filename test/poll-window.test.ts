@@ -1,71 +1,71 @@
 import { expect } from 'chai';
-import { HaltPoll, KVM_HALT_POLL_NS } from '../src/vcpu/halt-poll.js';
+import { PollWindow, KVM_HALT_POLL_NS } from '../src/sync/poll-window.js';
 import { defaultHaltPollNs, resolveVmConfig } from '../src/vm/vm-config.js';
 
-describe('halt polling (userspace LAPIC)', () => {
+describe('poll windows: halted vCPUs and idle I/O threads poll before they sleep', () => {
   const us = 1000;
 
   it('starts at no polling, and a halt shorter than the limit opens a 10 us window', () => {
-    const p = new HaltPoll({ maxNs: KVM_HALT_POLL_NS });
+    const p = new PollWindow({ maxNs: KVM_HALT_POLL_NS });
     expect(p.windowNs).to.equal(0);
-    p.afterHalt(50 * us);
+    p.afterIdle(50 * us);
     expect(p.windowNs).to.equal(10 * us);
   });
 
   it('doubles the window while halts outlast it but end within the limit, up to the limit', () => {
-    const p = new HaltPoll({ maxNs: 200 * us });
+    const p = new PollWindow({ maxNs: 200 * us });
     const seen: number[] = [];
     for (let i = 0; i < 7; i++) {
-      p.afterHalt(190 * us);
+      p.afterIdle(190 * us);
       seen.push(p.windowNs / us);
     }
     expect(seen).to.deep.equal([10, 20, 40, 80, 160, 200, 200]);
   });
 
   it('keeps the window while halts end inside it (the poll caught them)', () => {
-    const p = new HaltPoll({ maxNs: 200 * us });
-    for (let i = 0; i < 4; i++) p.afterHalt(150 * us);
+    const p = new PollWindow({ maxNs: 200 * us });
+    for (let i = 0; i < 4; i++) p.afterIdle(150 * us);
     expect(p.windowNs).to.equal(80 * us);
-    for (let i = 0; i < 10; i++) p.afterHalt(30 * us);
+    for (let i = 0; i < 10; i++) p.afterIdle(30 * us);
     expect(p.windowNs).to.equal(80 * us);
   });
 
   it('halves the window on a halt longer than the limit, and stops polling below the first window', () => {
-    const p = new HaltPoll({ maxNs: 200 * us });
-    for (let i = 0; i < 6; i++) p.afterHalt(190 * us);
+    const p = new PollWindow({ maxNs: 200 * us });
+    for (let i = 0; i < 6; i++) p.afterIdle(190 * us);
     expect(p.windowNs).to.equal(200 * us);
     const seen: number[] = [];
     for (let i = 0; i < 6; i++) {
-      p.afterHalt(4_000 * us); // a 250 Hz tick on an idle vCPU
+      p.afterIdle(4_000 * us); // a 250 Hz tick on an idle vCPU
       seen.push(p.windowNs / us);
     }
     expect(seen).to.deep.equal([100, 50, 25, 12.5, 0, 0]);
   });
 
   it('drops straight to no polling with a shrink divisor of 0', () => {
-    const p = new HaltPoll({ maxNs: 200 * us, shrink: 0 });
-    p.afterHalt(100 * us);
-    p.afterHalt(100 * us);
-    p.afterHalt(1_000 * us);
+    const p = new PollWindow({ maxNs: 200 * us, shrink: 0 });
+    p.afterIdle(100 * us);
+    p.afterIdle(100 * us);
+    p.afterIdle(1_000 * us);
     expect(p.windowNs).to.equal(0);
   });
 
   it('never polls with a limit of 0', () => {
-    const p = new HaltPoll({ maxNs: 0 });
+    const p = new PollWindow({ maxNs: 0 });
     expect(p.enabled).to.equal(false);
-    for (let i = 0; i < 5; i++) p.afterHalt(5 * us);
+    for (let i = 0; i < 5; i++) p.afterIdle(5 * us);
     expect(p.windowNs).to.equal(0);
   });
 
   it('caps the first window at a limit below 10 us', () => {
-    const p = new HaltPoll({ maxNs: 4 * us });
-    p.afterHalt(3 * us);
+    const p = new PollWindow({ maxNs: 4 * us });
+    p.afterIdle(3 * us);
     expect(p.windowNs).to.equal(4 * us);
   });
 
   it('refuses a negative or non-finite limit', () => {
-    expect(() => new HaltPoll({ maxNs: -1 })).to.throw(RangeError, /non-negative/);
-    expect(() => new HaltPoll({ maxNs: NaN })).to.throw(RangeError);
+    expect(() => new PollWindow({ maxNs: -1 })).to.throw(RangeError, /non-negative/);
+    expect(() => new PollWindow({ maxNs: NaN })).to.throw(RangeError);
   });
 
   it('defaults to KVM\'s 200 us while vCPUs are fewer than host CPUs, else to no polling', () => {
