@@ -2,6 +2,7 @@
 // and the few system calls TypeScript cannot make. No policy lives here; the
 // TypeScript side (src/kvm/) decides what to call and turns errno into
 // actionable messages.
+#include <sched.h>
 #include <napi.h>
 #include <v8.h>
 
@@ -352,6 +353,13 @@ Napi::Value Kick(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// yieldCpu(): sched_yield(2), for a thread that polls: a thread waiting for
+// this CPU runs first, and with none it returns at once.
+Napi::Value YieldCpu(const Napi::CallbackInfo& info) {
+  sched_yield();
+  return info.Env().Undefined();
+}
+
 // setTimer(slot, deadlineNs): at CLOCK_MONOTONIC time `deadlineNs` (0 =
 // disarm), kick the slot's vCPU thread, so a guest running in KVM_RUN comes
 // out for its LAPIC timer. Called on the vCPU's own thread.
@@ -593,6 +601,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("detachVcpu", Napi::Function::New(env, DetachVcpu));
   exports.Set("run", Napi::Function::New(env, Run));
   exports.Set("kick", Napi::Function::New(env, Kick));
+  exports.Set("yieldCpu", Napi::Function::New(env, YieldCpu));
   exports.Set("gettid", Napi::Function::New(env, GetTid));
   exports.Set("setMallocArenaMax", Napi::Function::New(env, SetMallocArenaMax));
   exports.Set("setTimer", Napi::Function::New(env, SetTimer));

@@ -21,6 +21,8 @@ export interface NativeAddon {
   detachVcpu(slot: number, run?: ArrayBuffer): void;
   run(slot: number): number;
   kick(slot: number): void;
+  /** sched_yield(2): lets a thread waiting for this CPU run (a polling thread calls it between looks). */
+  yieldCpu(): void;
   /** Kicks the slot's thread at CLOCK_MONOTONIC `deadlineNs` (0 disarms); call on that thread. */
   setTimer(slot: number, deadlineNs: number): void;
   /** Atomic 16-byte compare-and-swap at `offset` (16-aligned); on failure `expected` gets the current value. */

@@ -337,6 +337,9 @@ export class RunLoop {
    * Spins for up to `ns` while the wake word still reads `seen`. Every
    * waker bumps that word before it would notify a sleeper, so a wake-up
    * during the poll is seen here without the sleep and wake-up in the kernel.
+   * Between looks it yields the CPU: where the scheduler put the waker on
+   * this CPU, the waker runs instead of waiting for the poll to end (KVM's
+   * poll stops when another task needs the CPU, which JavaScript cannot see).
    */
   private pollForWake(seen: number, ns: number): void {
     const { control, index, stats } = this.c;
@@ -354,6 +357,7 @@ export class RunLoop {
       }
       t = monotonicClock.nowNs();
       if (t >= until) break;
+      native.yieldCpu();
     }
     stats[Stat.HaltPollNs]! += t - t0;
   }

@@ -65,7 +65,7 @@ export class QueuePoller {
     return ready;
   }
 
-  /** Watches the queues until `untilNs`: the bits of those with chains, or 0. */
+  /** Watches the queues until `untilNs`: the bits of those with chains, or 0. Yields the CPU between looks (a vCPU the scheduler put on this CPU runs first). */
   private poll(untilNs: number): number {
     const { owner, queues, paused } = this.o;
     for (;;) {
@@ -73,6 +73,7 @@ export class QueuePoller {
       let found = 0;
       for (let i = 0; i < queues.length; i++) if (owner.queues[queues[i]!]?.peekAvailable()) found |= 1 << i;
       if (found || monotonicClock.nowNs() >= untilNs) return found;
+      native.yieldCpu();
     }
   }
 
