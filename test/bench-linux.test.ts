@@ -116,7 +116,7 @@ describe('bench linux: command-line options', () => {
 
   it('takes A/B settings, workloads with their own arguments, and the run settings', () => {
     const o = parse(
-      { kernel: '/k', seconds: '0.5', irqchip: 'split', 'ab-kernel': '/k2', ab: ['irqchip=kernel', 'memory=512M', 'cmdline-append=nosmt'], workload: ['/a', '/b'], 'workload-arg': ['1', '2'] },
+      { kernel: '/k', seconds: '0.5', irqchip: 'split', 'ab-kernel': '/k2', ab: ['irqchip=kernel', 'memory=512M', 'cmdline-append=nosmt', 'halt-poll-ns=200000', 'io-poll-ns=0'], workload: ['/a', '/b'], 'workload-arg': ['1', '2'] },
       [
         { kind: 'option', name: 'workload', value: '/a' },
         { kind: 'option', name: 'workload-arg', value: '1' },
@@ -129,7 +129,7 @@ describe('bench linux: command-line options', () => {
       irqchip: 'split',
       seconds: 0.5,
       workloads: [{ program: '/a', args: ['1'] }, { program: '/b', args: ['2'] }],
-      ab: { kernel: '/k2', irqchip: 'kernel', memory: '512M', cmdlineAppend: 'nosmt' },
+      ab: { kernel: '/k2', irqchip: 'kernel', memory: '512M', cmdlineAppend: 'nosmt', haltPollNs: 200000, ioPollNs: 0 },
     });
   });
 
@@ -138,6 +138,8 @@ describe('bench linux: command-line options', () => {
     expect(() => parse({ ab: ['irqchip=weird'] })).to.throw(LinuxUsageError, /irqchip must be one of user, split, kernel/);
     expect(() => parse({ ab: ['color=blue'] })).to.throw(LinuxUsageError, /unknown setting "color"/);
     expect(() => parse({ ab: ['irqchip'] })).to.throw(LinuxUsageError, /KEY=VALUE/);
+    expect(() => parse({ ab: ['halt-poll-ns=-5'] })).to.throw(LinuxUsageError, /halt-poll-ns must be a whole number of ns/);
+    expect(() => parse({ ab: ['io-poll-ns=20000000'] })).to.throw(LinuxUsageError, /io-poll-ns must be a whole number of ns/);
     expect(() => parse({ seconds: '0' })).to.throw(LinuxUsageError, /--seconds/);
     expect(() => parse({ 'workload-arg': ['x'] }, [{ kind: 'option', name: 'workload-arg', value: 'x' }])).to.throw(LinuxUsageError, /must follow/);
     expect(parse({})).to.equal(undefined);

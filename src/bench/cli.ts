@@ -58,9 +58,10 @@ Options of the linux suite (nodevisor bench linux ...):
                       "metric NAME VALUE UNIT higher|lower"
   --workload-arg A    an argument for the --workload before it (repeatable)
   --ab-kernel FILE    A/B run: B boots this kernel, A the --kernel one
-  --ab KEY=VALUE      A/B run: B differs from A in irqchip, memory, kernel or
-                      cmdline-append (repeatable); A and B boot alternately and
-                      B is compared against A with the rules below
+  --ab KEY=VALUE      A/B run: B differs from A in irqchip, memory, kernel,
+                      cmdline-append, halt-poll-ns or io-poll-ns (repeatable);
+                      A and B boot alternately and B is compared against A
+                      with the rules below
   --list              list the suites and exit
   -h, --help          show this help
 

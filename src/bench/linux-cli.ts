@@ -29,17 +29,27 @@ function memoryOf(text: string, flag: string): string {
   return text;
 }
 
+const AB_KEYS = 'irqchip, memory, kernel, cmdline-append, halt-poll-ns or io-poll-ns';
+
+function nsOf(text: string, flag: string): number {
+  const n = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(n) || n > 10_000_000) throw new LinuxUsageError(`${flag} must be a whole number of ns from 0 to 10000000 (got "${text}")`);
+  return n;
+}
+
 /** `--ab KEY=VALUE` settings. */
 function abSetting(variant: LinuxVariant, spec: string): void {
   const eq = spec.indexOf('=');
   const key = eq < 0 ? spec : spec.slice(0, eq);
   const value = eq < 0 ? '' : spec.slice(eq + 1);
-  if (eq < 0 || value === '') throw new LinuxUsageError(`--ab needs KEY=VALUE, with KEY one of irqchip, memory, kernel, cmdline-append (got "${spec}")`);
+  if (eq < 0 || value === '') throw new LinuxUsageError(`--ab needs KEY=VALUE, with KEY one of ${AB_KEYS} (got "${spec}")`);
   if (key === 'irqchip') variant.irqchip = irqchipOf(value, '--ab irqchip');
   else if (key === 'memory') variant.memory = memoryOf(value, '--ab memory');
   else if (key === 'kernel') variant.kernel = value;
   else if (key === 'cmdline-append') variant.cmdlineAppend = value;
-  else throw new LinuxUsageError(`--ab: unknown setting "${key}": use irqchip, memory, kernel or cmdline-append`);
+  else if (key === 'halt-poll-ns') variant.haltPollNs = nsOf(value, '--ab halt-poll-ns');
+  else if (key === 'io-poll-ns') variant.ioPollNs = nsOf(value, '--ab io-poll-ns');
+  else throw new LinuxUsageError(`--ab: unknown setting "${key}": use ${AB_KEYS}`);
 }
 
 /** The linux suite's options, or undefined when none was given; throws LinuxUsageError on misuse. */

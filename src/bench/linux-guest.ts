@@ -20,6 +20,8 @@ export interface LinuxGuestOptions {
   cmdline?: string;
   disks: { path: string; readonly: boolean }[];
   nets?: NetOptions[];
+  haltPollNs?: number;
+  ioPollNs?: number;
   testKnobs?: TestKnobs;
   /** How long the whole boot and run may take before it is called stuck. */
   timeoutMs: number;
@@ -59,7 +61,7 @@ export async function runLinuxGuest(o: LinuxGuestOptions): Promise<LinuxGuestRun
     if (run) o.onMilestone?.(`running ${run[1]!.replace(/^.*\//, '')}`);
     if (bootSeconds === undefined && /^nodevisor-init: \d+ CPUs online$/.test(line)) bootSeconds = (performance.now() - t0) / 1000;
   });
-  vm = new Vm({ vcpus: o.vcpus, memory: o.memory, irqchip: o.irqchip, kernel: o.kernel, initrd: o.initrd, cmdline: o.cmdline, disks: o.disks, nets: o.nets, testKnobs: o.testKnobs });
+  vm = new Vm({ vcpus: o.vcpus, memory: o.memory, irqchip: o.irqchip, kernel: o.kernel, initrd: o.initrd, cmdline: o.cmdline, disks: o.disks, nets: o.nets, haltPollNs: o.haltPollNs, ioPollNs: o.ioPollNs, testKnobs: o.testKnobs });
   vm.on('console', (chunk: Buffer) => {
     const text = chunk.toString('latin1');
     console = (console + text).slice(-64 * 1024);

@@ -33,6 +33,9 @@ export interface LinuxVariant {
   memory?: string;
   /** Appended to the default kernel command line. */
   cmdlineAppend?: string;
+  /** VmOptions haltPollNs and ioPollNs; default the VM's. */
+  haltPollNs?: number;
+  ioPollNs?: number;
   testKnobs?: TestKnobs;
 }
 
@@ -56,6 +59,8 @@ interface ResolvedVariant {
   irqchip: IrqchipMode;
   memory: string;
   cmdline?: string;
+  haltPollNs?: number;
+  ioPollNs?: number;
   testKnobs?: TestKnobs;
 }
 
@@ -71,8 +76,18 @@ function resolveVariant(v: LinuxVariant, base?: ResolvedVariant): ResolvedVarian
   const memory = v.memory ?? base?.memory ?? DEFAULT_MEMORY;
   const append = [base?.cmdline, v.cmdlineAppend].filter(Boolean).join(' ') || undefined;
   const testKnobs = v.testKnobs;
-  const label = [basename(kernel) === 'bzImage' ? kernel : basename(kernel), `irqchip ${irqchip}`, memory, ...(append ? [`cmdline +"${append}"`] : []), ...(testKnobs ? [`test knobs ${JSON.stringify(testKnobs)}`] : [])].join(', ');
-  return { label, kernel, irqchip, memory, cmdline: append, testKnobs };
+  const haltPollNs = v.haltPollNs ?? base?.haltPollNs;
+  const ioPollNs = v.ioPollNs ?? base?.ioPollNs;
+  const label = [
+    basename(kernel) === 'bzImage' ? kernel : basename(kernel),
+    `irqchip ${irqchip}`,
+    memory,
+    ...(append ? [`cmdline +"${append}"`] : []),
+    ...(haltPollNs !== undefined ? [`halt poll ${haltPollNs} ns`] : []),
+    ...(ioPollNs !== undefined ? [`I/O poll ${ioPollNs} ns`] : []),
+    ...(testKnobs ? [`test knobs ${JSON.stringify(testKnobs)}`] : []),
+  ].join(', ');
+  return { label, kernel, irqchip, memory, cmdline: append, ...(haltPollNs !== undefined ? { haltPollNs } : {}), ...(ioPollNs !== undefined ? { ioPollNs } : {}), testKnobs };
 }
 
 /** The kernel command line for a variant: nodevisor's default plus what the variant appends. */
@@ -140,6 +155,8 @@ async function run(ctx: BenchContext): Promise<SuiteResult> {
             irqchip: v.irqchip,
             cmdline: cmdlineOf(v),
             disks,
+            ...(v.haltPollNs !== undefined ? { haltPollNs: v.haltPollNs } : {}),
+            ...(v.ioPollNs !== undefined ? { ioPollNs: v.ioPollNs } : {}),
             testKnobs: v.testKnobs,
             timeoutMs,
             onMilestone: (label) => ctx.progress(done, steps, `linux: ${who}: ${label}`),
