@@ -116,7 +116,7 @@ describe('bench linux: command-line options', () => {
 
   it('takes A/B settings, workloads with their own arguments, and the run settings', () => {
     const o = parse(
-      { kernel: '/k', seconds: '0.5', irqchip: 'split', 'ab-kernel': '/k2', ab: ['irqchip=kernel', 'memory=512M', 'cmdline-append=nosmt', 'halt-poll-ns=200000', 'io-poll-ns=0'], workload: ['/a', '/b'], 'workload-arg': ['1', '2'] },
+      { kernel: '/k', seconds: '0.5', irqchip: 'split', 'halt-poll-ns': '0', 'ab-kernel': '/k2', ab: ['irqchip=kernel', 'memory=512M', 'cmdline-append=nosmt', 'halt-poll-ns=200000', 'io-poll-ns=0'], workload: ['/a', '/b'], 'workload-arg': ['1', '2'] },
       [
         { kind: 'option', name: 'workload', value: '/a' },
         { kind: 'option', name: 'workload-arg', value: '1' },
@@ -127,6 +127,7 @@ describe('bench linux: command-line options', () => {
     expect(o).to.deep.equal({
       kernel: '/k',
       irqchip: 'split',
+      haltPollNs: 0,
       seconds: 0.5,
       workloads: [{ program: '/a', args: ['1'] }, { program: '/b', args: ['2'] }],
       ab: { kernel: '/k2', irqchip: 'kernel', memory: '512M', cmdlineAppend: 'nosmt', haltPollNs: 200000, ioPollNs: 0 },

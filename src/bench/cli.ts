@@ -51,6 +51,9 @@ Options of the linux suite (nodevisor bench linux ...):
   --irqchip MODE      user (default), split or kernel
   --memory SIZE       guest RAM (default 256M)
   --cmdline-append T  appended to the kernel command line
+  --halt-poll-ns N    halted vCPUs poll up to N ns (default: the VM's; see
+                      nodevisor run --help)
+  --io-poll-ns N      idle I/O threads poll up to N ns (default: the VM's)
   --seconds S         how long each workload runs per boot (default 2)
   --workload PROG     run your static program instead of the built-in
                       workloads (repeatable); it gets NODEVISOR_VCPUS in its
@@ -124,6 +127,8 @@ function parse(args: string[]): BenchArgs | 'help' | 'list' {
       irqchip: { type: 'string' },
       memory: { type: 'string' },
       'cmdline-append': { type: 'string' },
+      'halt-poll-ns': { type: 'string' },
+      'io-poll-ns': { type: 'string' },
       seconds: { type: 'string' },
       workload: { type: 'string', multiple: true },
       'workload-arg': { type: 'string', multiple: true },

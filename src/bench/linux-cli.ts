@@ -13,7 +13,7 @@ interface Token {
   value?: string;
 }
 
-const LINUX_FLAGS = ['kernel', 'irqchip', 'memory', 'cmdline-append', 'seconds', 'workload', 'workload-arg', 'ab-kernel', 'ab'];
+const LINUX_FLAGS = ['kernel', 'irqchip', 'memory', 'cmdline-append', 'halt-poll-ns', 'io-poll-ns', 'seconds', 'workload', 'workload-arg', 'ab-kernel', 'ab'];
 
 function irqchipOf(text: string, flag: string): IrqchipMode {
   if (!(IRQCHIP_MODES as readonly string[]).includes(text)) throw new LinuxUsageError(`${flag} must be one of ${IRQCHIP_MODES.join(', ')} (got "${text}")`);
@@ -63,6 +63,8 @@ export function linuxOptions(values: Values, tokens: readonly Token[] | undefine
   if (str('irqchip') !== undefined) o.irqchip = irqchipOf(str('irqchip')!, '--irqchip');
   if (str('memory') !== undefined) o.memory = memoryOf(str('memory')!, '--memory');
   if (str('cmdline-append') !== undefined) o.cmdlineAppend = str('cmdline-append');
+  if (str('halt-poll-ns') !== undefined) o.haltPollNs = nsOf(str('halt-poll-ns')!, '--halt-poll-ns');
+  if (str('io-poll-ns') !== undefined) o.ioPollNs = nsOf(str('io-poll-ns')!, '--io-poll-ns');
   if (str('seconds') !== undefined) {
     const s = Number(str('seconds'));
     if (!/^\d+(\.\d+)?$/.test(str('seconds')!.trim()) || !(s > 0) || s > 3600) throw new LinuxUsageError(`--seconds must be a number of seconds above 0, at most 3600 (got "${str('seconds')}")`);
