@@ -21,7 +21,7 @@ const PLAUSIBLE: Record<string, [number, number]> = {
   'micro.ipi-rtt.user-vs-kernel': [0.05, 100],
   'micro.ipi-rtt.user-no-pv-eoi': [0.2, 20_000],
   'micro.ipi-rtt.pv-eoi-gain': [0.2, 5],
-  'micro.ipi-rtt.user-no-halt-poll': [0.2, 20_000],
+  'micro.ipi-rtt.user-halt-poll': [0.2, 20_000],
   'micro.ipi-rtt.halt-poll-gain': [0.2, 10],
   'micro.irq-injection.split': [0.1, 20_000],
   'micro.timer-accuracy.user': [0.5, 10],
