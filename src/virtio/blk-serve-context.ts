@@ -113,8 +113,6 @@ export function takeChains(ctx: BlkServeContext, index: number, max: number): { 
   return { chains, epoch, more };
 }
 
-
-
 /** Waits until the thread has something to do: poll(2)'s readiness bits over `fds` (the queues' eventfds first; see QueuePoller.wait). */
 export function waitForWork(ctx: BlkServeContext, fds: readonly number[], mayPoll = true): number {
   return ctx.poller ? ctx.poller.wait(fds, mayPoll) : native.pollReadable(fds, -1);
