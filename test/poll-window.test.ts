@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { PollWindow, KVM_HALT_POLL_NS } from '../src/sync/poll-window.js';
-import { defaultHaltPollNs, resolveVmConfig } from '../src/vm/vm-config.js';
+import { PollWindow, KVM_HALT_POLL_NS, pollUntil } from '../src/sync/poll-window.js';
+import { defaultPollNs, QEMU_IO_POLL_NS, resolveVmConfig } from '../src/vm/vm-config.js';
 
 describe('poll windows: halted vCPUs and idle I/O threads poll before they sleep', () => {
   const us = 1000;
@@ -52,7 +52,6 @@ describe('poll windows: halted vCPUs and idle I/O threads poll before they sleep
 
   it('never polls with a limit of 0', () => {
     const p = new PollWindow({ maxNs: 0 });
-    expect(p.enabled).to.equal(false);
     for (let i = 0; i < 5; i++) p.afterIdle(5 * us);
     expect(p.windowNs).to.equal(0);
   });
@@ -63,16 +62,30 @@ describe('poll windows: halted vCPUs and idle I/O threads poll before they sleep
     expect(p.windowNs).to.equal(4 * us);
   });
 
+  it('polls until a look finds something, and returns what it found', () => {
+    let looks = 0;
+    expect(pollUntil(Infinity, () => (++looks === 40 ? 'found' : ''))).to.equal('found');
+    expect(looks).to.equal(40);
+  });
+
+  it('stops polling once its deadline has passed, returning the last look', () => {
+    let looks = 0;
+    expect(pollUntil(0, () => (looks++, 0))).to.equal(0);
+    // One round of looks, then the clock says the deadline has passed.
+    expect(looks).to.be.within(1, 16);
+  });
+
   it('refuses a negative or non-finite limit', () => {
     expect(() => new PollWindow({ maxNs: -1 })).to.throw(RangeError, /non-negative/);
     expect(() => new PollWindow({ maxNs: NaN })).to.throw(RangeError);
   });
 
-  it('defaults to KVM\'s 200 us while vCPUs are fewer than host CPUs, else to no polling', () => {
-    expect(defaultHaltPollNs(1, 2)).to.equal(KVM_HALT_POLL_NS);
-    expect(defaultHaltPollNs(3, 16)).to.equal(KVM_HALT_POLL_NS);
-    expect(defaultHaltPollNs(2, 2)).to.equal(0);
-    expect(defaultHaltPollNs(64, 16)).to.equal(0);
+  it('defaults to KVM\'s 200 us (halts) and QEMU\'s 32,768 ns (I/O threads) while vCPUs are fewer than host CPUs, else to no polling', () => {
+    expect(defaultPollNs(KVM_HALT_POLL_NS, 1, 2)).to.equal(KVM_HALT_POLL_NS);
+    expect(defaultPollNs(KVM_HALT_POLL_NS, 3, 16)).to.equal(KVM_HALT_POLL_NS);
+    expect(defaultPollNs(QEMU_IO_POLL_NS, 1, 2)).to.equal(QEMU_IO_POLL_NS);
+    expect(defaultPollNs(KVM_HALT_POLL_NS, 2, 2)).to.equal(0);
+    expect(defaultPollNs(QEMU_IO_POLL_NS, 64, 16)).to.equal(0);
   });
 
   it('takes haltPollNs from the VM options and refuses a value that is not a whole number of ns up to 10 ms', () => {

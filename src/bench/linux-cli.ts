@@ -1,6 +1,7 @@
 /** The linux suite's command-line options (`nodevisor bench linux ...`), checked before anything runs. */
 import { parseSize } from '../memory/layout.js';
 import { IRQCHIP_MODES } from '../vm/options.js';
+import { MAX_POLL_NS } from '../vm/vm-config.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
 import type { LinuxBenchOptions, LinuxVariant } from './linux.js';
 
@@ -33,7 +34,7 @@ const AB_KEYS = 'irqchip, memory, kernel, cmdline-append, halt-poll-ns or io-pol
 
 function nsOf(text: string, flag: string): number {
   const n = /^\d+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || n > 10_000_000) throw new LinuxUsageError(`${flag} must be a whole number of ns from 0 to 10000000 (got "${text}")`);
+  if (!Number.isSafeInteger(n) || n > MAX_POLL_NS) throw new LinuxUsageError(`${flag} must be a whole number of ns from 0 to ${MAX_POLL_NS} (got "${text}")`);
   return n;
 }
 

@@ -12,7 +12,7 @@
 import { readFileSync } from 'node:fs';
 import { Kvm } from '../kvm/kvm.js';
 import { IRQCHIP_MODES } from '../vm/options.js';
-import { defaultHaltPollNs } from '../vm/vm-config.js';
+import { defaultPollNs } from '../vm/vm-config.js';
 import { KVM_HALT_POLL_NS } from '../sync/poll-window.js';
 import type { IrqchipMode } from '../vcpu/cpuid.js';
 import type { BenchContext, Better, Metric, Suite, SuiteResult, TestKnobs } from './types.js';
@@ -101,9 +101,26 @@ function exitProbe(): Probe {
   };
 }
 
+/**
+ * Runs two measurements back to back, `a` first in the 1st, 3rd... call and
+ * `b` first in the others: each pair meets the same machine load, and a drift
+ * in it favours neither. Returns [a's, b's].
+ */
+function alternating(): <T>(a: () => Promise<T>, b: () => Promise<T>) => Promise<[T, T]> {
+  let calls = 0;
+  return async (a, b) => {
+    if (calls++ % 2 === 0) {
+      const x = await a();
+      return [x, await b()];
+    }
+    const y = await b();
+    return [await a(), y];
+  };
+}
+
 function exitWithTopProbe(): Probe {
   let setup: ExitRttSetup | undefined;
-  let rep = 0;
+  const pair = alternating();
   return {
     metrics: [
       {
@@ -119,11 +136,10 @@ function exitWithTopProbe(): Probe {
       setup ??= prepareExitRtt(EXITS_PER_RUN);
     },
     async measure(knobs) {
-      // Alternate which goes first, so a drift in machine load favours neither.
-      const first = rep++ % 2 === 0;
-      const plain1 = first ? await nodeExitRate(setup!, knobs) : 0;
-      const watched = await nodeExitRate(setup!, knobs, attachTop);
-      const plain = first ? plain1 : await nodeExitRate(setup!, knobs);
+      const [plain, watched] = await pair(
+        () => nodeExitRate(setup!, knobs),
+        () => nodeExitRate(setup!, knobs, attachTop),
+      );
       return new Map([['micro.exit-rtt.with-top', { sample: watched / plain, measured: { withTopExitsPerSecond: watched, withoutExitsPerSecond: plain } }]]);
     },
   };
@@ -146,7 +162,7 @@ function userHaltPollNs(): number {
 function ipiProbe(mode: IrqchipMode): Probe {
   const id = `micro.ipi-rtt.${mode}`;
   // The VM's defaults: with the userspace LAPIC, halt polling as a 2-vCPU VM gets it on this host.
-  const poll: Record<string, number> = mode === 'user' ? { haltPollNs: defaultHaltPollNs(2) } : {};
+  const poll: Record<string, number> = mode === 'user' ? { haltPollNs: defaultPollNs(KVM_HALT_POLL_NS, 2) } : {};
   return {
     metrics: [
       {
@@ -180,7 +196,7 @@ function haltPollProbe(): Probe {
   const withPoll = 'micro.ipi-rtt.user-halt-poll';
   const gain = 'micro.ipi-rtt.halt-poll-gain';
   const pollNs = userHaltPollNs();
-  let rep = 0;
+  const pair = alternating();
   return {
     metrics: [
       {
@@ -204,11 +220,8 @@ function haltPollProbe(): Probe {
       microImages.ipi(false, IPI_ROUNDS);
     },
     async measure(knobs) {
-      const first = rep++ % 2 === 0;
-      const run = (haltPollNs: number): Promise<GuestTiming> => ipiRoundTrips('user', false, IPI_ROUNDS, knobs, { haltPollNs });
-      const off1 = first ? await run(0) : undefined;
-      const on = await run(pollNs);
-      const off = off1 ?? (await run(0));
+      const run = (haltPollNs: number) => (): Promise<GuestTiming> => ipiRoundTrips('user', false, IPI_ROUNDS, knobs, { haltPollNs });
+      const [off, on] = await pair(run(0), run(pollNs));
       const onObservation = latencyObservation(on);
       return new Map([
         [withPoll, onObservation],
@@ -319,7 +332,7 @@ function kickProbe(): Probe {
 function pvEoiProbe(): Probe {
   const without = 'micro.ipi-rtt.user-no-pv-eoi';
   const gain = 'micro.ipi-rtt.pv-eoi-gain';
-  let rep = 0;
+  const pair = alternating();
   return {
     metrics: [
       {
@@ -343,10 +356,10 @@ function pvEoiProbe(): Probe {
       microImages.ipi(false, IPI_ROUNDS);
     },
     async measure(knobs) {
-      const first = rep++ % 2 === 0;
-      const off1 = first ? await ipiRoundTrips('user', false, IPI_ROUNDS, knobs, { pvEoi: false }) : undefined;
-      const on = await ipiRoundTrips('user', false, IPI_ROUNDS, knobs);
-      const off = off1 ?? (await ipiRoundTrips('user', false, IPI_ROUNDS, knobs, { pvEoi: false }));
+      const [off, on] = await pair(
+        () => ipiRoundTrips('user', false, IPI_ROUNDS, knobs, { pvEoi: false }),
+        () => ipiRoundTrips('user', false, IPI_ROUNDS, knobs),
+      );
       const onUs = median(on.us);
       const offObservation = latencyObservation(off);
       return new Map([

@@ -1,3 +1,6 @@
+import { native } from '../kvm/addon.js';
+import { monotonicClock } from './clock.js';
+
 /**
  * How long a thread that is out of work polls for more before it sleeps:
  * KVM's `halt_poll_ns` policy, used for halted vCPUs of the userspace LAPIC
@@ -24,6 +27,26 @@ export interface PollWindowOptions {
 
 export const KVM_HALT_POLL_NS = 200_000;
 
+/** Looks per clock read in `pollUntil`: reading the clock costs more than the looks polled for. */
+const LOOKS_PER_CLOCK_READ = 16;
+
+/**
+ * Calls `look` until it returns something truthy, which it returns, or until
+ * the monotonic clock passes `untilNs`, when it returns the last (falsy)
+ * result. Between rounds of looks it yields the CPU: where the scheduler put
+ * the thread being waited for on this CPU, that thread runs instead of
+ * waiting for the poll to end (KVM's poll stops when another task needs its
+ * CPU, which JavaScript cannot see).
+ */
+export function pollUntil<T>(untilNs: number, look: () => T): T {
+  for (;;) {
+    let r = look();
+    for (let i = 1; i < LOOKS_PER_CLOCK_READ && !r; i++) r = look();
+    if (r || monotonicClock.nowNs() >= untilNs) return r;
+    native.yieldCpu();
+  }
+}
+
 export class PollWindow {
   /** How long the next idle spell polls, in ns. */
   windowNs = 0;
@@ -38,10 +61,6 @@ export class PollWindow {
     this.growStartNs = Math.min(o.growStartNs ?? 10_000, o.maxNs);
     this.grow = o.grow ?? 2;
     this.shrink = o.shrink ?? 2;
-  }
-
-  get enabled(): boolean {
-    return this.maxNs > 0;
   }
 
   /**

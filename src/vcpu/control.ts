@@ -233,7 +233,7 @@ export const Stat = {
   WaitingForSipi: 14,
   /** EOIs the guest did through its paravirtual EOI word, which the VMM then completed (userspace irqchip). */
   PvEois: 15,
-  /** Nanoseconds halted vCPUs spent polling for a wake-up before sleeping (halt-poll.ts). */
+  /** Nanoseconds halted vCPUs spent polling for a wake-up before sleeping (sync/poll-window.ts). */
   HaltPollNs: 16,
   /** Halts that a wake-up ended while the vCPU polled, so that it never slept. */
   HaltPollWakes: 17,

@@ -13,7 +13,7 @@ import { disassemble } from './quirks/disasm.js';
 import { cpuModeOf } from './quirks/page-walk.js';
 import type { DebugExits } from './debug-exit.js';
 import { ExitKind, type ExitProfileRecorder } from './exit-profile.js';
-import type { PollWindow } from '../sync/poll-window.js';
+import { pollUntil, type PollWindow } from '../sync/poll-window.js';
 
 export interface RunLoopContext {
   index: number;
@@ -334,32 +334,16 @@ export class RunLoop {
   }
 
   /**
-   * Spins for up to `ns` while the wake word still reads `seen`. Every
+   * Polls for up to `ns` while the wake word still reads `seen`. Every
    * waker bumps that word before it would notify a sleeper, so a wake-up
    * during the poll is seen here without the sleep and wake-up in the kernel.
-   * Between looks it yields the CPU: where the scheduler put the waker on
-   * this CPU, the waker runs instead of waiting for the poll to end (KVM's
-   * poll stops when another task needs the CPU, which JavaScript cannot see).
    */
   private pollForWake(seen: number, ns: number): void {
     const { control, index, stats } = this.c;
     const t0 = monotonicClock.nowNs();
-    const until = t0 + ns;
-    let t = t0;
-    for (;;) {
-      // Reading the clock costs more than the word: look a few times per read.
-      for (let i = 0; i < 16; i++) {
-        if (control.wakeSnapshot(index) !== seen) {
-          stats[Stat.HaltPollWakes]! += 1;
-          stats[Stat.HaltPollNs]! += monotonicClock.nowNs() - t0;
-          return;
-        }
-      }
-      t = monotonicClock.nowNs();
-      if (t >= until) break;
-      native.yieldCpu();
-    }
-    stats[Stat.HaltPollNs]! += t - t0;
+    const woke = pollUntil(t0 + ns, () => control.wakeSnapshot(index) !== seen);
+    stats[Stat.HaltPollNs]! += monotonicClock.nowNs() - t0;
+    if (woke) stats[Stat.HaltPollWakes]! += 1;
   }
 }
 

@@ -256,16 +256,11 @@ export class SplitVirtqueue {
     const last = w[A.lastAvail]!;
     let availIdx = this.guest(() => this.ram.memory.readU16(driver + 2), 'avail ring');
     if (availIdx === last) {
-      if (!arm) return null;
-      // Ask for a notification at the next addition, then look again: the
-      // driver may have added one between our read and its reading avail_event.
-      // Without event index, a NO_NOTIFY left by a poller (e.g. in a snapshot) is lifted.
-      const used = address(w, A.deviceLo);
-      if (w[A.eventIdx]) this.guest(() => this.ram.memory.writeU16(used + 4 + 8 * size, last), 'used ring');
-      else if (this.guest(() => this.ram.memory.readU16(used), 'used ring') & VIRTQ_USED_F_NO_NOTIFY) this.guest(() => this.ram.memory.writeU16(used, 0), 'used ring');
-      fence(w);
+      // Ask for a notification at the next addition (which also lifts a
+      // NO_NOTIFY a poller left, e.g. in a snapshot), then look again: the
+      // driver may have added one between our read and its reading the request.
+      if (!arm || !this.setNotifications(true)) return null;
       availIdx = this.guest(() => this.ram.memory.readU16(driver + 2), 'avail ring');
-      if (availIdx === last) return null;
     }
     const pending = (availIdx - last) & 0xffff;
     if (pending > size) throw new VirtqueueError(`the driver made ${pending} buffers available on a queue of ${size}`);
@@ -308,10 +303,8 @@ export class SplitVirtqueue {
    * path meets the error and fails the device.
    */
   peekAvailable(): boolean {
-    const w = this.words;
-    if (!Atomics.load(w, A.ready)) return false;
     try {
-      return this.ram.memory.readU16(address(w, A.driverLo) + 2) !== Atomics.load(w, A.lastAvail);
+      return this.hasAvailable();
     } catch {
       return true;
     }

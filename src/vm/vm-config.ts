@@ -13,19 +13,19 @@ import { KVM_HALT_POLL_NS } from '../sync/poll-window.js';
 import { availableParallelism } from 'node:os';
 
 /** Longer polls than this would be a mistake, not a tuning. */
-const MAX_POLL_NS = 10_000_000;
+export const MAX_POLL_NS = 10_000_000;
 
 /** QEMU's default iothread poll-max-ns. */
 export const QEMU_IO_POLL_NS = 32_768;
 
-/** KVM's window where every vCPU can have a core and one is left for the VMM's threads; none when vCPUs share cores. */
-export function defaultHaltPollNs(vcpus: number, hostCpus = availableParallelism()): number {
-  return vcpus < hostCpus ? KVM_HALT_POLL_NS : 0;
-}
-
-/** QEMU's window on the same condition as defaultHaltPollNs: a polling thread takes a core. */
-export function defaultIoPollNs(vcpus: number, hostCpus = availableParallelism()): number {
-  return vcpus < hostCpus ? QEMU_IO_POLL_NS : 0;
+/**
+ * A poll limit's default (KVM_HALT_POLL_NS for halts, QEMU_IO_POLL_NS for
+ * I/O threads): `limitNs` where every vCPU can have a core and one is left
+ * for the VMM's threads, none when vCPUs share cores - a polling thread
+ * holds a core.
+ */
+export function defaultPollNs(limitNs: number, vcpus: number, hostCpus = availableParallelism()): number {
+  return vcpus < hostCpus ? limitNs : 0;
 }
 
 function pollLimit(name: string, value: number | undefined, fallback: number): number {
@@ -89,8 +89,8 @@ export function resolveVmConfig(options: VmOptions): VmConfig {
   if (!Number.isInteger(ioThreads) || ioThreads < 1 || ioThreads > MAX_IO_THREADS) {
     throw new NodevisorError('EIOTHREADS', `ioThreads must be an integer from 1 to ${MAX_IO_THREADS} (got ${options.ioThreads})`);
   }
-  const haltPollNs = pollLimit('haltPollNs', options.haltPollNs, defaultHaltPollNs(cpus.vcpus));
-  const ioPollNs = pollLimit('ioPollNs', options.ioPollNs, defaultIoPollNs(cpus.vcpus));
+  const haltPollNs = pollLimit('haltPollNs', options.haltPollNs, defaultPollNs(KVM_HALT_POLL_NS, cpus.vcpus));
+  const ioPollNs = pollLimit('ioPollNs', options.ioPollNs, defaultPollNs(QEMU_IO_POLL_NS, cpus.vcpus));
   const consoleKind = saved?.console ?? options.console ?? 'serial';
   if (!CONSOLE_KINDS.includes(consoleKind)) throw new NodevisorError('ECONSOLE', `unknown console "${consoleKind}": use one of ${CONSOLE_KINDS.join(', ')}`);
   return { options, vcpus: cpus.vcpus, topology, cpus, memorySize, irqchip, irqchipMode: irqchipFor(irqchip), consoleKind, ioThreads, haltPollNs, ioPollNs, ...(restoring ? { restoring } : {}) };

@@ -10,7 +10,6 @@ import { serveUring } from '../../virtio/blk-serve-uring.js';
 import { PollWindow } from '../../sync/poll-window.js';
 import { QueuePoller } from '../../virtio/queue-poller.js';
 import { IoStat } from '../../virtio/blk.js';
-import type { VmControlBlock } from '../../vcpu/control.js';
 
 /**
  * An I/O thread (a piscina worker) of the virtio-blk devices. Its one task
@@ -52,6 +51,7 @@ export default function serve(task: BlkServeTask): void {
   const d = data.disks[task.disk]!;
   const host = ioThreadHost(views, task.report);
   const transport = new VirtioPciTransport(d.transport, host, (ctx) => new VirtioBlk(d.blk, ctx));
+  const stats = new Int32Array(d.blk.io);
   const ctx: BlkServeContext = {
     transport,
     d,
@@ -60,10 +60,20 @@ export default function serve(task: BlkServeTask): void {
     stopFd: task.stopFd,
     ram: views.ram,
     control: views.control,
-    stats: new Int32Array(d.blk.io),
+    stats,
     log: host.vm.log,
     // Threads that own no queue (a disk's assistants) wait for tokens only: nothing to poll.
-    ...(data.pollNs > 0 && task.queues.length ? { poller: queuePoller(transport, task.queues, data.pollNs, views.control, d.blk.io) } : {}),
+    ...(data.pollNs > 0 && task.queues.length
+      ? {
+          poller: new QueuePoller({
+            owner: transport,
+            queues: task.queues,
+            window: new PollWindow({ maxNs: data.pollNs }),
+            paused: () => views.control.pauseRequested,
+            onCaught: () => Atomics.add(stats, IoStat.PollWakes, 1),
+          }),
+        }
+      : {}),
     ...(data.delayUs !== undefined ? { delayUs: data.delayUs } : {}),
     ...(data.failAfter !== undefined ? { failAfter: data.failAfter } : {}),
   };
@@ -87,13 +97,3 @@ function openRing(ctx: BlkServeContext): IoUring | undefined {
   }
 }
 
-function queuePoller(transport: VirtioPciTransport, queues: readonly number[], maxNs: number, control: VmControlBlock, io: SharedArrayBuffer): QueuePoller {
-  const stats = new Int32Array(io);
-  return new QueuePoller({
-    owner: transport,
-    queues,
-    window: new PollWindow({ maxNs }),
-    paused: () => control.pauseRequested,
-    onCaught: () => Atomics.add(stats, IoStat.PollWakes, 1),
-  });
-}
