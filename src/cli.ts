@@ -17,6 +17,7 @@ import { parseNetSpec } from './vm/net-options.js';
 import { formatExitProfile } from './vm/exit-profile-table.js';
 import type { GdbServer } from './gdb/server.js';
 import { parseGdbAddress, type GdbAddress } from './gdb/address.js';
+import { MAX_POLL_NS } from './vm/vm-config.js';
 
 const HELP = `nodevisor ${VERSION} - an x86-64 hypervisor for Linux/KVM on Node.js
 
@@ -82,12 +83,13 @@ Options for run:
                         controllers are emulated
   --no-pv-eoi           do not offer the guest paravirtual EOI (irqchip user)
   --halt-poll-ns N      the most a halted vCPU polls for a wake-up before its
-                        thread sleeps (irqchip user; adapts per vCPU as KVM's
-                        halt_poll_ns does). Default 200000 while there are
-                        fewer vCPUs than host CPUs, else 0 (off)
-  --io-poll-ns N        the most an idle virtio-blk I/O thread polls its
-                        queues before it sleeps (adaptive). Default 32768
+                        thread sleeps, 0-10000000 ns (irqchip user; adapts
+                        per vCPU as KVM's halt_poll_ns does). Default 200000
                         while there are fewer vCPUs than host CPUs, else 0
+  --io-poll-ns N        the most an idle virtio-blk I/O thread polls its
+                        queues before it sleeps, 0-10000000 ns (adaptive).
+                        Default 32768 while there are fewer vCPUs than host
+                        CPUs, else 0
   --exit-profile        count exits by port, MMIO address and reason, and
                         print the table (with the VMM's time per exit) on
                         stderr when the VM ends
@@ -145,10 +147,12 @@ function fail(message: string, status: number = ExitStatus.setupFailed): never {
 }
 
 /** Decimal digits only: Number() would also take "0x2", "1e2" and " 2". */
-function parseIntArg(name: string, text: string | undefined, min: number): number | undefined {
+function parseIntArg(name: string, text: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (text === undefined) return undefined;
   const n = /^[0-9]+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be a decimal integer >= ${min} (got "${text}")`);
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be a decimal integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`} (got "${text}")`);
+  }
   return n;
 }
 
@@ -284,6 +288,10 @@ function runOptions(args: string[]): RunCommand {
   if (irqchip !== undefined && !IRQCHIP_MODES.includes(irqchip)) {
     throw new UsageError(`--irqchip must be one of ${IRQCHIP_MODES.join(', ')} (got "${irqchip}")`);
   }
+  // KVM's LAPIC (split, kernel) handles halts and EOIs itself: these would do nothing there.
+  for (const flag of ['no-pv-eoi', 'halt-poll-ns'] as const) {
+    if (values[flag] !== undefined && irqchip !== undefined && irqchip !== 'user') throw new UsageError(`--${flag} applies to --irqchip user only (with ${irqchip}, KVM's LAPIC handles halts and EOIs itself)`);
+  }
   const consoleKind = values.console as ConsoleKind | undefined;
   if (consoleKind !== undefined && !CONSOLE_KINDS.includes(consoleKind)) {
     throw new UsageError(`--console must be one of ${CONSOLE_KINDS.join(', ')} (got "${consoleKind}")`);
@@ -317,8 +325,8 @@ function runOptions(args: string[]): RunCommand {
     startPaused: values['gdb-wait'] ?? false,
     exitProfile: values['exit-profile'] ?? false,
     ...(values['no-pv-eoi'] ? { pvEoi: false } : {}),
-    ...(values['halt-poll-ns'] !== undefined ? { haltPollNs: parseIntArg('halt-poll-ns', values['halt-poll-ns'], 0) } : {}),
-    ...(values['io-poll-ns'] !== undefined ? { ioPollNs: parseIntArg('io-poll-ns', values['io-poll-ns'], 0) } : {}),
+    ...(values['halt-poll-ns'] !== undefined ? { haltPollNs: parseIntArg('halt-poll-ns', values['halt-poll-ns'], 0, MAX_POLL_NS) } : {}),
+    ...(values['io-poll-ns'] !== undefined ? { ioPollNs: parseIntArg('io-poll-ns', values['io-poll-ns'], 0, MAX_POLL_NS) } : {}),
   };
   return {
     options,

@@ -31,7 +31,7 @@ const TIMER_TICKS = 200;
 const WAKE_ROUNDS = 1000;
 const WAKE_WARMUP = 100;
 const RATIO_VS_C_TARGET = 0.9;
-const USER_VS_KERNEL_TARGET = 2;
+const USER_VS_KERNEL_TARGET = 1.6;
 const WITH_TOP_TARGET = 0.98;
 
 type Params = Record<string, string | number | boolean>;

@@ -10,7 +10,7 @@ import { cacheDir } from './cache.js';
 /** Debian's linux-source-6.12 package (Linux 6.12 LTS) leaves the tarball here. */
 export const LINUX_SOURCE_TARBALL = '/usr/src/linux-source-6.12.tar.xz';
 export const TEST_KERNEL_FRAGMENT = join(PACKAGE_ROOT, 'images', 'test-kernel.config');
-export const BUILD_PACKAGES = 'linux-source-6.12 bc bison flex libelf-dev libssl-dev make gcc';
+export const BUILD_PACKAGES = 'linux-source-6.12 bc bison flex libelf-dev libssl-dev lz4 cpio patch make gcc';
 const SOURCE_DIR = 'linux-source-6.12';
 
 /**
