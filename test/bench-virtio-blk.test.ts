@@ -91,7 +91,11 @@ describe('virtio-blk suite under KVM', function () {
         const ratio = byId.get(`virtio-blk.${c}.${m}.ratio-vs-host`)!;
         expect(guest.params).to.include({ irqchip: m });
         ratio.samples.forEach((r, k) => expect(r, `${ratio.id} repetition ${k}`).to.be.closeTo(guest.samples[k]! / host[k]!, 1e-9 * r));
-        expect(guest.params!.notifiesPerRequest, `${guest.id}: at most one notify per request`).to.be.within(0.001, 1);
+        // A polling I/O thread may catch every timed request with the driver told not to notify (0 is the best case):
+        // then its poll wakes are what served them.
+        const { notifiesPerRequest, pollWakesPerRequest } = guest.params! as { notifiesPerRequest: number; pollWakesPerRequest: number };
+        expect(notifiesPerRequest, `${guest.id}: at most one notify per request`).to.be.within(0, 1);
+        expect(notifiesPerRequest + pollWakesPerRequest, `${guest.id}: requests arrive by notify or by poll`).to.be.above(0);
         expect(guest.params!.tscMHz, guest.id).to.be.within(100, 10_000);
       }
     }
@@ -106,6 +110,8 @@ describe('virtio-blk suite under KVM', function () {
       const gain = byId.get(`virtio-blk.${c}.user.io-poll-gain`)!;
       expect(on.params).to.include({ ioPollNs: BENCH_IO_POLL_NS });
       expect(off.params).to.include({ irqchip: 'user', ioeventfd: 1, ioPollNs: 0, pollWakesPerRequest: 0 });
+      // Without polling every request batch is announced: at least one notify, at most one per request.
+      expect(off.params!.notifiesPerRequest, off.id).to.be.within(0.001, 1);
       gain.samples.forEach((g, k) => expect(g, `${gain.id} repetition ${k}`).to.be.closeTo(on.samples[k]! / off.samples[k]!, 1e-9 * g));
     }
     // At queue depth 1 the guest's next request comes microseconds after the last completion: the poll catches it.
