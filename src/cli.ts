@@ -3,6 +3,7 @@ import { openSync, writeSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { Vm } from './vm/vm.js';
 import { VERSION } from './version.js';
+import { joinNegativeValues } from './args.js';
 import { ExitStatus } from './vm/stop-reason.js';
 import { NodevisorError } from './kvm/errors.js';
 import { DEFAULT_BIOS } from './boot/firmware.js';
@@ -154,21 +155,6 @@ function parseIntArg(name: string, text: string | undefined, min: number, max = 
     throw new UsageError(`--${name} must be a decimal integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `from ${min} to ${max}`} (got "${text}")`);
   }
   return n;
-}
-
-/**
- * `--opt -2` as `--opt=-2`: parseArgs takes a value that starts with a dash
- * for an option and refuses it with a three-line hint; this way a negative
- * number reaches the option's own one-line check.
- */
-function joinNegativeValues(args: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const next = args[i + 1];
-    if (/^--[a-z-]+$/.test(args[i]!) && next !== undefined && /^-[0-9.]/.test(next)) out.push(`${args[i]}=${args[++i]}`);
-    else out.push(args[i]!);
-  }
-  return out;
 }
 
 /**

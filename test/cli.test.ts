@@ -108,6 +108,10 @@ describe('nodevisor CLI', function () {
     [['run', '--bogus'], /^nodevisor: Unknown option '--bogus'/],
     [['run', 'extra'], /^nodevisor: unexpected argument "extra"/],
     [['frobnicate'], /^nodevisor: unknown command "frobnicate"/],
+    // A negative number reaches each subcommand's own range check, not Node's "ambiguous argument" hint.
+    [['bench', 'linux', '--halt-poll-ns', '-1'], /^nodevisor bench: --halt-poll-ns must be a whole number of ns from 0 to 10000000 \(got "-1"\)$/],
+    [['bench', '--repetitions', '-2'], /^nodevisor bench: --repetitions must be a positive integer \(got "-2"\)$/],
+    [['top', '/nonexistent.sock', '--interval', '-1'], /^nodevisor: --interval must be a number of seconds from 0.05 to 3600 \(got "-1"\)$/],
   ];
   for (const [args, message] of bad) {
     it(`rejects \`${args.join(' ')}\` with one clear line and status 64`, async () => {

@@ -28,6 +28,7 @@ const LAYERS: Record<string, number> = {
   kvm: 1,
   sync: 1,
   'version.ts': 0,
+  'args.ts': 0,
 };
 
 const here = dirname(fileURLToPath(import.meta.url));

@@ -6,6 +6,7 @@ import { existsSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { joinNegativeValues } from '../args.js';
 import { NodevisorError } from '../kvm/errors.js';
 import { compareToBaseline, parseTolerances, type ToleranceOverrides } from './compare.js';
 import { compareAb } from './ab.js';
@@ -109,7 +110,7 @@ function writableDirOf(file: string, flag: string): void {
 /** Parses and checks everything before any benchmark runs: a typo should not cost a ten-minute run. */
 function parse(args: string[]): BenchArgs | 'help' | 'list' {
   const { values, positionals, tokens } = parseArgs({
-    args,
+    args: joinNegativeValues(args),
     allowPositionals: true,
     options: {
       repetitions: { type: 'string' },

@@ -10,6 +10,7 @@ import { buildInitramfs, parseAddition } from './initramfs.js';
 import { BUILD_PACKAGES, buildTestKernel, findTestKernel } from './test-kernel.js';
 import { buildDisk, DISK_PACKAGES } from './build-disk.js';
 import { parseSize } from '../memory/layout.js';
+import { joinNegativeValues } from '../args.js';
 
 export class ImageUsageError extends Error {}
 
@@ -86,7 +87,7 @@ function buildInitramfsCommand(args: string[]): number {
 
 function buildDiskCommand(args: string[]): number {
   const { values, positionals } = parseArgs({
-    args,
+    args: joinNegativeValues(args),
     allowPositionals: true,
     options: {
       kernel: { type: 'string' },

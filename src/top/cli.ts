@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util';
 import { ApiClient } from '../api/client.js';
 import { rates, type StatsSnapshot, type TopSample } from './rates.js';
 import { renderTop } from './render.js';
+import { joinNegativeValues } from '../args.js';
 
 export class TopUsageError extends Error {}
 
@@ -69,7 +70,7 @@ export async function topCommand(argv: string[], out: NodeJS.WriteStream = proce
     return 0;
   }
   const { values, positionals } = parseArgs({
-    args: argv,
+    args: joinNegativeValues(argv),
     allowPositionals: true,
     options: { interval: { type: 'string' }, once: { type: 'boolean' }, json: { type: 'boolean' } },
   });
