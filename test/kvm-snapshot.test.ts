@@ -146,7 +146,7 @@ describe('restore refusals', function () {
     await refused(dir, /the snapshot has 2 vCPUs, 4 were asked for/, { vcpus: 4 });
     await refused(dir, /the snapshot's irqchip mode is user, kernel was asked for/, { irqchip: 'kernel' });
     await refused(dir, /it boots nothing, so "kernel" cannot be given/, { kernel: '/boot/vmlinuz' });
-    await refused(dir, /the snapshot has no network devices/, { nets: [{ kind: 'user' }] });
+    await refused(dir, /the snapshot has no NICs, 1 were given; give none, or one for each/, { nets: [{ kind: 'user' }] });
   });
 
   it('refuses a host that lacks a CPU feature the guest saw', async () => {

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -92,14 +92,31 @@ describe('virtio-net through passt, the VM\'s child process', function () {
     expect((await vm.stop()).reason).to.deep.equal({ kind: 'stopped' });
   });
 
-  it('refuses a snapshot of a VM with a network device, and the VM runs on', async () => {
-    vm = createVm({ image: testImage('halt-forever'), memory: '16M', nets: [{ kind: 'user' }] });
-    await vm.start();
-    let error: (Error & { code?: string }) | undefined;
-    await vm.snapshot(join(tmpdir(), `nodevisor-net-snap-${process.pid}`)).catch((e: Error) => (error = e));
-    expect(error?.code).to.equal('ESNAPSHOT');
-    expect(error?.message).to.equal('a VM with network devices (--net) cannot be snapshotted yet');
-    expect(vm.runState).to.equal('running');
+  it('keeps its NIC in a snapshot: a restore starts a passt of its own on the recorded forwards (or those given), with the MAC the guest saw', async () => {
+    const [portA, portB] = [await freePort(), await freePort()];
+    const dir = mkdtempSync(join(tmpdir(), 'nodevisor-net-snap-'));
+    try {
+      vm = createVm({ image: testImage('halt-forever'), memory: '16M', nets: [{ kind: 'user', mac: '52:54:00:aa:bb:01', hostfwd: [{ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: portA, guestPort: 22 }] }] });
+      await vm.start();
+      await vm.snapshot(dir, { resume: false });
+      await vm.stop();
+      expect(passtChildren()).to.deep.equal([]);
+      vm = createVm({ restore: dir });
+      await vm.start();
+      expect(passtChildren()).to.have.length(1);
+      expect(vm.stats().virtio[0]!.net).to.include({ backend: 'user', mac: '52:54:00:aa:bb:01', link: 'up' });
+      expect(await canConnect(portA), 'the recorded forward listens again').to.equal(true);
+      await vm.stop();
+      vm = createVm({ restore: dir, nets: [{ kind: 'user', hostfwd: [{ protocol: 'tcp', hostAddress: '127.0.0.1', hostPort: portB, guestPort: 22 }] }] });
+      await vm.start();
+      expect(vm.stats().virtio[0]!.net!.mac).to.equal('52:54:00:aa:bb:01');
+      expect([await canConnect(portB), await canConnect(portA)], 'the forward given instead').to.deep.equal([true, false]);
+      await vm.stop();
+      vm = undefined;
+      expect(() => createVm({ restore: dir, nets: [{ kind: 'tap', name: 'nvsnap0' }] })).to.throw(/NIC 0 is user,mac=52:54:00:aa:bb:01: its back end may change, not its kind/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses to start when passt cannot (a forwarded port already taken), naming the port', async () => {

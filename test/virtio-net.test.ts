@@ -3,7 +3,9 @@ import { native, k } from '../src/kvm/addon.js';
 import { GuestRanges } from '../src/virtio/guest-ranges.js';
 import { VirtioStatus, VirtqDesc } from '../src/virtio/constants.js';
 import { VirtqueueError } from '../src/virtio/queue.js';
-import { VirtioNet, allocateVirtioNet, virtioNetType, virtioNetQueueCount, NetStatus } from '../src/virtio/net.js';
+import { VirtioNet, allocateVirtioNet, virtioNetType, virtioNetQueueCount, NetStatus, loadVirtioNet, saveVirtioNet } from '../src/virtio/net.js';
+import { VirtioPciTransport } from '../src/virtio/pci-transport.js';
+import { StateLayoutError } from '../src/sync/state-layout.js';
 import { NET_HDR_SIZE, NetGso, NetHdr, NetHdrFlag, decodeNetHeader, encodeNetHeader } from '../src/virtio/net-header.js';
 import { VirtioNetFeature as F, maxReceivePacket, offeredNetFeatures, receivable, tunOffloadFlags, type NetBackendCaps } from '../src/virtio/net-features.js';
 import { NetReceiver, netRxFeatures, type NetPacketSource } from '../src/virtio/net-rx.js';
@@ -59,7 +61,7 @@ function netFunction(o: { pairs?: number; caps?: NetBackendCaps } = {}) {
     f.bringUp({ lo, hi: VERSION_1.hi }, Array.from({ length: virtioNetQueueCount(pairs) }, (_, q) => q));
   };
   const close = (): void => eventfds.forEach((fd) => native.close(fd));
-  return { ...f, state, net, ram, netLogs, post, start, close, avail };
+  return { ...f, pciState: f.state, state, net, ram, netLogs, post, start, close, avail };
 }
 
 type Net = ReturnType<typeof netFunction>;
@@ -413,6 +415,78 @@ describe('virtio-net queue pairs, control queue and failures (model)', () => {
       pair.serve({ rx: false, tx: true });
       expect(n.usedIdx(1), 'the driver gets its buffer back').to.equal(1);
       expect(new Float64Array(n.state.stats)[2], 'counted as dropped').to.equal(1);
+    });
+  });
+});
+
+describe('virtio-net in a snapshot (model)', () => {
+  it('gives the receive chains it holds back to the ring: the restored device fills the same buffers, in the order the driver posted them', () => {
+    withNet((n) => {
+      n.start(F.MrgRxbuf);
+      for (let i = 0; i < 8; i++) n.post(0, i, [{ addr: BUF + i * 0x400, len: 256, write: true }]);
+      const f = (): ReturnType<typeof netRxFeatures> => netRxFeatures(n.net.acceptedFeatures());
+      const rx = new NetReceiver(n.t.queues[0]!, n.ram);
+      expect(rx.receive(new FakeSource([packet(600)]), f(), 64).packets).to.equal(1);
+      expect(rx.heldChains, 'taken for the next packet, not filled').to.equal(5);
+      const saved = VirtioPciTransport.save(n.pciState);
+      expect(saved.queue0!.fields).to.include({ lastAvail: 3, usedIdx: 3 });
+      // The restored process: the saved state loaded, a new receiver that holds nothing.
+      VirtioPciTransport.load(n.pciState, saved);
+      const restored = new NetReceiver(n.t.queues[0]!, n.ram);
+      // The driver reposts the three it got back; with the five given back that is room for a whole packet again.
+      for (const i of [0, 1, 2]) n.post(0, i, [{ addr: BUF + i * 0x400, len: 256, write: true }]);
+      expect(restored.receive(new FakeSource([packet(100, {}, 2)]), f(), 64)).to.include({ packets: 1, starved: false });
+      expect(n.used(0, 3)).to.deep.equal([3, NET_HDR_SIZE + 100]);
+      expect(n.mem.read(BUF + 3 * 0x400 + NET_HDR_SIZE, 4)).to.deep.equal(packet(100, {}, 2).subarray(NET_HDR_SIZE, NET_HDR_SIZE + 4));
+    });
+  });
+
+  it('gives back a transmit packet its back end had no room for: the restored device sends it', () => {
+    withNet((n) => {
+      n.start();
+      const p = packet(64, {}, 5);
+      n.mem.write(BUF, p);
+      n.post(1, 0, [{ addr: BUF, len: p.length }]);
+      const full = new FakeSink();
+      full.room = 0;
+      expect(new NetTransmitter(n.t.queues[1]!, n.ram).transmit(full, 64)).to.include({ packets: 0, busy: true });
+      const saved = VirtioPciTransport.save(n.pciState);
+      expect(saved.queue1!.fields).to.include({ lastAvail: 0, usedIdx: 0 });
+      VirtioPciTransport.load(n.pciState, saved);
+      const sink = new FakeSink();
+      expect(new NetTransmitter(n.t.queues[1]!, n.ram).transmit(sink, 64).packets).to.equal(1);
+      expect(sink.sent.map((b) => Buffer.from(b).equals(Buffer.from(p)))).to.deep.equal([true]);
+      expect(n.used(1, 0)).to.deep.equal([0, 0]);
+    });
+  });
+
+  it('refuses to save a queue with a chain in service (a device that completes out of order is drained first)', () => {
+    withNet((n) => {
+      n.start();
+      const q = n.t.queues[0]!;
+      q.withLock(() => q.beginService());
+      expect(() => VirtioPciTransport.save(n.pciState)).to.throw(/a queue with 1 chains in service cannot be saved/);
+      q.withLock(() => q.endService());
+      expect(() => VirtioPciTransport.save(n.pciState)).to.not.throw();
+    });
+  });
+
+  it('saves the link status and the active queue pairs, and loads them onto a new back end, whose attached tap files stay its own', () => {
+    withNet({ pairs: 2 }, (n) => {
+      n.start(F.CtrlVq, F.Mq);
+      expect(n.net.setActivePairs(2)).to.equal(true);
+      n.net.setLink(false);
+      const saved = saveVirtioNet(n.state);
+      withNet({ pairs: 2 }, (fresh) => {
+        const attachedBefore = new Int32Array(fresh.state.words)[3];
+        loadVirtioNet(fresh.state, saved, null);
+        expect(fresh.net.activePairs).to.equal(2);
+        expect(fresh.net.linkUp).to.equal(false);
+        expect(new Int32Array(fresh.state.words)[3], 'the attached tap files are the new back end\'s').to.equal(attachedBefore);
+      });
+      withNet({ pairs: 1 }, (smaller) => {
+        expect(() => loadVirtioNet(smaller.state, saved, null)).to.throw(StateLayoutError, /has 2 active queue pairs, this one at most 1/);
+      });
     });
   });
 });

@@ -1,7 +1,7 @@
 import type { AccessSize } from '../devices/device.js';
 import { native } from '../kvm/addon.js';
 import { Mutex } from '../sync/mutex.js';
-import { defineLayout, i32, mutex } from '../sync/state-layout.js';
+import { defineLayout, i32, loadState, mutex, saveState, StateLayoutError, type SavedState } from '../sync/state-layout.js';
 import { VirtioDeviceId } from './constants.js';
 import type { VirtioContext, VirtioDeviceModel, VirtioDeviceType } from './device.js';
 import { offeredNetFeatures, tunOffloadFlags, type NetBackendCaps } from './net-features.js';
@@ -179,25 +179,58 @@ export class VirtioNet implements VirtioDeviceModel {
    */
   setActivePairs(pairs: number): boolean {
     if (!Number.isInteger(pairs) || pairs < 1 || pairs > this.pairs) return false;
-    return this.lock.with(() => {
-      const fds = this.state.tapFds && this.state.tapFds.length > 1 ? this.state.tapFds : [];
-      const attach = (p: number, on: boolean): boolean => {
-        const bit = 1 << p;
-        if (((this.words[W.attached]! & bit) !== 0) === on) return true;
-        try {
-          setTapQueueAttached(fds[p]!, on);
-        } catch (e) {
-          this.log(`cannot ${on ? 'attach' : 'detach'} tap queue ${p}: ${(e as Error).message}`);
-          return false;
-        }
-        this.words[W.attached] = on ? this.words[W.attached]! | bit : this.words[W.attached]! & ~bit;
-        return true;
-      };
-      let good = true;
-      for (let p = 0; p < fds.length; p++) if (p < pairs) good = attach(p, true) && good;
-      Atomics.store(this.words, W.activePairs, pairs);
-      for (let p = 1; p < fds.length; p++) if (p >= pairs) good = attach(p, false) && good;
-      return good;
-    });
+    return this.lock.with(() => applyActivePairs(this.state, pairs, this.log));
   }
+}
+
+/** With the device's lock held (or before any thread runs): attaches the tap queue files of the first `pairs` pairs, makes them active, detaches the rest. */
+function applyActivePairs(state: VirtioNetState, pairs: number, log: (message: string) => void): boolean {
+  const words = new Int32Array(state.words);
+  const fds = state.tapFds && state.tapFds.length > 1 ? state.tapFds : [];
+  const attach = (p: number, on: boolean): boolean => {
+    const bit = 1 << p;
+    if (((words[W.attached]! & bit) !== 0) === on) return true;
+    try {
+      setTapQueueAttached(fds[p]!, on);
+    } catch (e) {
+      log(`cannot ${on ? 'attach' : 'detach'} tap queue ${p}: ${(e as Error).message}`);
+      return false;
+    }
+    words[W.attached] = on ? words[W.attached]! | bit : words[W.attached]! & ~bit;
+    return true;
+  };
+  let good = true;
+  for (let p = 0; p < fds.length; p++) if (p < pairs) good = attach(p, true) && good;
+  Atomics.store(words, W.activePairs, pairs);
+  for (let p = 1; p < fds.length; p++) if (p >= pairs) good = attach(p, false) && good;
+  return good;
+}
+
+/**
+ * The device's part of a snapshot: its link status and the queue pairs the
+ * driver made active. (Which tap queue files are attached describes this
+ * process's back end, not the machine: a restore attaches its own.)
+ */
+export function saveVirtioNet(state: VirtioNetState): SavedState {
+  return saveState(VIRTIO_NET_LAYOUT, state.words);
+}
+
+/**
+ * Loads a snapshot's device state onto a freshly opened back end, before
+ * any thread runs: the saved link status and active pairs, with the new
+ * tap's queue files attached to match and its offloads set to what the
+ * driver accepted (`accepted`; null: it had not got that far). The driver
+ * negotiated once, in the snapshot's past, and will not again.
+ */
+export function loadVirtioNet(state: VirtioNetState, saved: SavedState, accepted: bigint | null): void {
+  const words = new Int32Array(state.words);
+  const attached = words[W.attached]!;
+  loadState(VIRTIO_NET_LAYOUT, state.words, saved);
+  words[W.attached] = attached;
+  const pairs = words[W.activePairs]!;
+  words[W.activePairs] = 1;
+  if (!Number.isInteger(pairs) || pairs < 1 || pairs > state.pairs) throw new StateLayoutError(`the saved virtio-net device has ${pairs} active queue pairs, this one at most ${state.pairs}`);
+  const failures: string[] = [];
+  if (!applyActivePairs(state, pairs, (m) => failures.push(m))) throw new Error(`the restored NIC's tap: ${failures.join('; ')}`);
+  if (accepted !== null) for (const fd of state.tapFds ?? []) setTapOffload(fd, tunOffloadFlags(accepted));
 }

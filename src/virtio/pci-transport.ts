@@ -189,6 +189,13 @@ export class VirtioPciTransport implements PciFunction {
     state.queues.forEach((q, i) => SplitVirtqueue.load(q, required(saved, `queue${i}`)));
   }
 
+  /** The features the driver accepted, or null before FEATURES_OK (read from the state, no view needed: a restore's back ends use it). */
+  static acceptedFeatures(state: VirtioPciState): bigint | null {
+    const w = new Int32Array(state.regs);
+    if (!(Atomics.load(w, V.status) & VirtioStatus.FeaturesOk)) return null;
+    return BigInt(Atomics.load(w, V.driverFeaturesLo) >>> 0) | (BigInt(Atomics.load(w, V.driverFeaturesHi) >>> 0) << 32n);
+  }
+
   constructor(
     private readonly state: VirtioPciState,
     private readonly host: VirtioPciHost,

@@ -117,8 +117,22 @@ export class SplitVirtqueue {
   }
 
   /** The queue's registers and positions by name (the device quiesced). */
+  /**
+   * The queue as a snapshot keeps it (queue lock held, requests in service
+   * drained). Chains the device took and still holds unused - virtio-net's
+   * receive buffers waiting for packets, a transmit packet its back end had
+   * no room for, a control command being run - go back to the ring: the
+   * saved `lastAvail` is the used index, so the restored device takes them
+   * again from the avail ring, where the driver left them. That is exact
+   * because such devices use chains in the order they took them; one that
+   * completes out of order (virtio-blk) has none in service by now.
+   */
   static save(state: VirtqueueState): SavedState {
-    return saveState(VIRTQUEUE_LAYOUT, state.regs);
+    const w = new Int32Array(state.regs);
+    if (Atomics.load(w, A.inService) !== 0) throw new Error(`a queue with ${Atomics.load(w, A.inService)} chains in service cannot be saved (quiesce the device first)`);
+    const saved = saveState(VIRTQUEUE_LAYOUT, state.regs);
+    saved.fields.lastAvail = w[A.usedIdx]!;
+    return saved;
   }
 
   static load(state: VirtqueueState, saved: SavedState): void {

@@ -25,7 +25,8 @@ import { DebugConsole } from '../devices/debug-console.js';
 import { I440fxPmc, PamArea, PAM_AREA_START, PAM_AREA_END } from '../devices/i440fx-pam.js';
 import { applyPamModes } from './pam-slots.js';
 import type { PamSpec } from './firmware-memory.js';
-import { StateLayoutError, type SavedState } from '../sync/state-layout.js';
+import { required, StateLayoutError, type SavedState } from '../sync/state-layout.js';
+import { loadVirtioNet, saveVirtioNet } from '../virtio/net.js';
 import type { SavedDevice } from './snapshot-files.js';
 
 /**
@@ -176,8 +177,12 @@ const KINDS: DeviceKinds = {
       t.window.add(transport.config, 0, VIRTIO_BAR_SIZE, transport.bar);
       t.keep(transport);
     },
-    save: (spec) => VirtioPciTransport.save(spec.transport),
-    load: (spec, s) => VirtioPciTransport.load(spec.transport, s),
+    // virtio-net adds its own state: link and active pairs, loaded onto the restore's new back end.
+    save: (spec) => ({ ...VirtioPciTransport.save(spec.transport), ...(spec.spec.model === 'net' ? { net: saveVirtioNet(spec.spec.net) } : {}) }),
+    load: (spec, s) => {
+      VirtioPciTransport.load(spec.transport, s);
+      if (spec.spec.model === 'net') loadVirtioNet(spec.spec.net, required(s, 'net'), VirtioPciTransport.acceptedFeatures(spec.transport));
+    },
   },
 };
 

@@ -15,6 +15,8 @@ export interface OpenNic {
   readonly caps: NetBackendCaps;
   readonly backend: NetBackendSpec;
   readonly passt?: PasstProcess;
+  /** Its options as opened: the MAC given or drawn, a tap's queue pairs (what a snapshot records). */
+  readonly options: NetOptions;
 }
 
 /**
@@ -31,10 +33,10 @@ export async function openNics(nets: readonly NetOptions[], vcpus: number): Prom
       if (o.kind === 'tap') {
         const pairs = o.queues ?? (tapIsSingleQueue(o.name) ? 1 : Math.min(vcpus, DEFAULT_NET_PAIRS));
         const fds = openTap(o.name, pairs);
-        open.push({ label: `tap ${o.name}`, mac, pairs, caps: { offloads: true }, backend: { kind: 'tap', name: o.name, fds } });
+        open.push({ label: `tap ${o.name}`, mac, pairs, caps: { offloads: true }, backend: { kind: 'tap', name: o.name, fds }, options: { ...o, mac: formatMac(mac), queues: pairs } });
       } else {
         const { passt, fd } = await PasstProcess.start(o.hostfwd ?? []);
-        open.push({ label: 'user', mac, pairs: 1, caps: { offloads: false }, backend: { kind: 'stream', fd }, passt });
+        open.push({ label: 'user', mac, pairs: 1, caps: { offloads: false }, backend: { kind: 'stream', fd }, passt, options: { ...o, mac: formatMac(mac) } });
       }
     }
     return open;

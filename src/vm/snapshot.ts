@@ -20,6 +20,8 @@ import type { OpenDisk } from './disk-images.js';
 import { SNAPSHOT_FORMAT, SnapshotError, type SnapshotManifest } from './snapshot-manifest.js';
 import { prepareSnapshotDir, RAM_FILE, writeSnapshotFiles } from './snapshot-files.js';
 import type { VmOptions } from './options.js';
+import type { NetOptions } from './net-options.js';
+import { formatMac, parseMac } from '../virtio/net-mac.js';
 
 export interface SnapshotInfo {
   dir: string;
@@ -113,9 +115,34 @@ export function checkRestoreOptions(o: VmOptions, m: SnapshotManifest, memorySiz
   if (o.irqchip !== undefined && o.irqchip !== m.vm.irqchip) refuse(`the snapshot's irqchip mode is ${m.vm.irqchip}, ${o.irqchip} was asked for`);
   if (o.console !== undefined && o.console !== m.vm.console) refuse(`the snapshot's console is ${m.vm.console}, ${o.console} was asked for`);
   if (o.rng !== undefined && o.rng !== m.vm.rng) refuse(`the snapshot ${m.vm.rng ? 'has' : 'has no'} virtio-rng`);
-  if (o.nets?.length) refuse('the snapshot has no network devices (VMs with --net cannot be snapshotted yet)');
+  restoredNets(o.nets, m.vm.nets ?? []);
   if (o.disks !== undefined) {
     const same = o.disks.length === m.vm.disks.length && o.disks.every((d, i) => resolve(d.path) === m.vm.disks[i]!.path && (d.readonly ?? false) === m.vm.disks[i]!.readonly);
     if (!same) refuse(`the snapshot's disks are ${m.vm.disks.map((d) => `${d.path}${d.readonly ? ',readonly' : ''}`).join(' ') || 'none'}; give none, or exactly those`);
   }
+}
+
+/**
+ * The NICs a restore opens: the snapshot's, or those given, one for each.
+ * A NIC's back end may change (another tap, other forwarded ports); what
+ * the driver saw may not - the kind of back end (its offloads were
+ * negotiated), the MAC, a tap's queue pairs.
+ */
+export function restoredNets(given: readonly NetOptions[] | undefined, saved: readonly NetOptions[]): NetOptions[] {
+  const refuse = (what: string): never => {
+    throw new SnapshotError(`a restored VM continues the snapshot's machine: ${what}`);
+  };
+  const describe = (n: NetOptions): string => (n.kind === 'tap' ? `tap=${n.name},mac=${n.mac},queues=${n.queues}` : `user,mac=${n.mac}`);
+  if (!given?.length) return saved.map((n) => ({ ...n }));
+  if (given.length !== saved.length) refuse(`the snapshot has ${saved.length ? `${saved.length} NIC(s) (${saved.map(describe).join(' ')})` : 'no NICs'}, ${given.length} were given; give none, or one for each`);
+  return given.map((g, i) => {
+    const s = saved[i]!;
+    if (g.kind !== s.kind) refuse(`NIC ${i} is ${describe(s)}: its back end may change, not its kind (the guest's driver negotiated that kind's offloads)`);
+    if (g.mac !== undefined && formatMac(parseMac(g.mac)) !== formatMac(parseMac(s.mac!))) refuse(`NIC ${i}'s MAC is ${s.mac}, ${g.mac} was given`);
+    if (g.kind === 'tap' && s.kind === 'tap') {
+      if (g.queues !== undefined && g.queues !== s.queues) refuse(`NIC ${i} has ${s.queues} queue pairs, ${g.queues} were given`);
+      return { ...g, mac: s.mac!, queues: s.queues! };
+    }
+    return { ...g, mac: s.mac! };
+  });
 }

@@ -192,9 +192,15 @@ export class VirtioRuntime {
    * I/O threads look at a queue only when notified, and leave buffers
    * made available while the VM was paused (or before its snapshot) where
    * they are: each queue gets one notification when the VM runs again.
+   * `net`: virtio-net's queues too - after a restore, whose threads start
+   * without the chains their predecessors held (given back to the ring by
+   * the snapshot), and whose driver may have been told not to notify.
    */
-  kickQueues(): void {
-    for (const s of this.plan.specs) if (s.spec.model === 'blk') for (const fd of s.spec.blk.eventfds) native.eventfdWrite(fd, 1);
+  kickQueues(o: { net?: boolean } = {}): void {
+    for (const s of this.plan.specs) {
+      const fds = s.spec.model === 'blk' ? s.spec.blk.eventfds : s.spec.model === 'net' && o.net ? s.spec.net.eventfds : [];
+      for (const fd of fds) native.eventfdWrite(fd, 1);
+    }
   }
 
   /** Ends the I/O threads (each finishes the request in hand); call once the vCPUs are gone. */

@@ -42,7 +42,7 @@ import { cpus } from 'node:os';
 import { VERSION } from '../version.js';
 import { mapGuestRamFile } from '../memory/ram-file.js';
 import { diskChange, missingCpuFeatures, SnapshotError } from './snapshot-manifest.js';
-import { takeSnapshot, type SnapshotInfo } from './snapshot.js';
+import { restoredNets, takeSnapshot, type SnapshotInfo } from './snapshot.js';
 import { loadDeviceStates } from './device-specs.js';
 import { StateLayoutError } from '../sync/state-layout.js';
 import { ArchStateError } from '../vcpu/arch-state.js';
@@ -173,7 +173,8 @@ export class Vm extends EventEmitter {
       }
       // A restore takes its disks from the snapshot; how their requests go (aio) is this run's choice.
       this.disks = openDiskImages(restoring ? restoring.manifest.vm.disks.map((d, i) => ({ path: d.path, readonly: d.readonly, aio: this.options.disks?.[i]?.aio })) : (this.options.disks ?? []));
-      this.nics = await openNics(this.options.nets ?? [], this.vcpus);
+      // So are its NICs, each on a back end of the same kind (this run may name another tap or other forwards).
+      this.nics = await openNics(restoring ? restoredNets(this.options.nets, restoring.manifest.vm.nets ?? []) : (this.options.nets ?? []), this.vcpus);
       for (const n of this.nics) this.emit('log', 'info', `virtio-net: ${describeNic(n)}`);
       this.kvm = Kvm.open(this.options.kvmPath);
       const max = this.kvm.maxVcpus;
@@ -212,7 +213,7 @@ export class Vm extends EventEmitter {
       });
       if (restoring) {
         this.irqchipViews!.afterRestore();
-        this.virtio.kickQueues();
+        this.virtio.kickQueues({ net: true });
         this.clock.thaw();
       }
       this.state = 'running';
@@ -561,8 +562,6 @@ export class Vm extends EventEmitter {
     if (this.state !== 'running') throw new NodevisorError('ESTATE', `cannot snapshot a VM that is ${this.state}`);
     // Not saved yet: the firmware image and its memory slots, the PAM registers, the fw_cfg selector.
     if (this.firmware) throw new NodevisorError('ESNAPSHOT', 'a VM booted through firmware (--bios) cannot be snapshotted yet');
-    // Not saved yet: the back ends' state (a tap's queues, passt's connections) lives outside the VM.
-    if (this.nics.length) throw new NodevisorError('ESNAPSHOT', 'a VM with network devices (--net) cannot be snapshotted yet');
     const wasPaused = this.paused;
     await this.pause();
     if (this.control!.stopRequested) throw new NodevisorError('ESTATE', 'the VM stopped before the snapshot could be taken');
@@ -580,7 +579,7 @@ export class Vm extends EventEmitter {
         stats: this.statsBuffer!,
         disks: this.disks,
         cpuid: this.cpuids,
-        vm: { vcpus: this.vcpus, topology: this.topology, memory: this.memorySize, irqchip: this.irqchip, console: this.consoleKind, rng: this.virtio!.plan.specs.some((s) => s.spec.model === 'rng'), x2apic: this.x2apic },
+        vm: { vcpus: this.vcpus, topology: this.topology, memory: this.memorySize, irqchip: this.irqchip, console: this.consoleKind, rng: this.virtio!.plan.specs.some((s) => s.spec.model === 'rng'), nets: this.nics.map((n) => n.options), x2apic: this.x2apic },
         clockNs: this.clock.nowNs(),
         kvmclock: this.pausedKvmclock,
         nodevisorVersion: VERSION,
