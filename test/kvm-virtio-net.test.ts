@@ -1,5 +1,8 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runVm, kitImage, testImage, type GuestRun } from './helpers/guests.js';
 import { NetNamespace, netOrSkip, startPeer, uniqueIfName, type NetPeer } from './helpers/netns.js';
@@ -80,63 +83,123 @@ describe('virtio-net under KVM with our own guest on a tap device in a network n
     it(`${c.pairs} queue pair${c.pairs > 1 ? 's' : ''} (irqchip "${c.irqchip}"): every datagram reaches the namespace byte for byte and every echo comes back intact, through mergeable buffers, ${csum}`, async () => {
       const ns = NetNamespace.create();
       const tap = uniqueIfName();
-      let peer: NetPeer | undefined;
-      let tally: EchoTally | undefined;
+      const echo: EchoRun = {};
       let run: GuestRun;
       try {
-        const image = kitImage('virtio-net', { defines: { PAIRS: c.pairs, PACKETS, GUEST_CSUM: c.guestCsum ? 1 : 0 } });
-        run = await runVm({ image, vcpus: c.pairs, irqchip: c.irqchip, nets: [{ kind: 'tap', name: tap, mac: GUEST_MAC, queues: c.pairs }] }, async (vm) => {
-          // The guest sets the device up and waits at the gate while the tap moves into the namespace.
-          let stopped = false;
-          void vm.wait().then(() => (stopped = true));
-          while (!stopped && vm.memory.readU32(RESULTS) < STAGE_GATE) await new Promise((r) => setTimeout(r, 20));
-          if (stopped) return;
-          ns.adopt(tap, { address: '10.77.0.1/24', mac: HOST_MAC, neighbours: [{ ip: '10.77.0.2', mac: GUEST_MAC }] });
-          peer = await startPeer(ns, ['udp-echo', '10.77.0.1', '7777']);
-          vm.memory.writeU32(RESULTS + 8, 1);
-          // Each vCPU's first echo is held until that vCPU halts for it: it must come through an interrupt.
-          const waiting = (): boolean => report(vm, c.pairs).cpus.every((x) => x.waiting === 1);
-          while (!stopped && !waiting()) await new Promise((r) => setTimeout(r, 20));
-          await peer.ask('release');
-          await vm.wait();
-          tally = await peer.ask<EchoTally>('report');
-        }, 150000);
+        run = await runVm({ image: echoImage(c), vcpus: c.pairs, irqchip: c.irqchip, nets: [{ kind: 'tap', name: tap, mac: GUEST_MAC, queues: c.pairs }] }, (vm) => echoThroughNamespace(vm, c.pairs, ns, tap, echo), 150000);
       } finally {
-        peer?.stop();
+        echo.peer?.stop();
         ns.delete();
       }
-      const r = report(run.vm, c.pairs);
-      expect(run.result.reason, `${run.result.message}\nguest: ${JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString(16) : v))}\npeer: ${JSON.stringify(tally)}\nlogs: ${run.logs.join('\n')}`).to.deep.equal({ kind: 'debug-exit', code: 0x10 });
-      expect(r.macOk, 'the MAC in the configuration space').to.equal(1);
-      expect(r.status, 'link up').to.equal(1);
-      expect(r.maxPairs).to.equal(c.pairs);
-      for (const f of [Feature.Csum, Feature.GuestCsum, Feature.HostTso4, Feature.GuestTso4, Feature.MrgRxbuf, Feature.Mac, Feature.Status]) expect(r.offered & bit(f), `tap offers feature ${f}`).to.equal(bit(f));
-      expect(r.offered & bit(Feature.Mq), 'MQ only with several pairs').to.equal(c.pairs > 1 ? bit(Feature.Mq) : 0n);
-      if (c.pairs > 1) expect(r.ctrlAck, 'VQ_PAIRS_SET acknowledged').to.equal(0);
-      // The host saw every datagram once, intact; the guest saw every echo once, intact.
-      expect(tally!.bad).to.deep.equal([]);
-      expect(tally!.datagrams).to.equal(c.pairs * PACKETS);
-      for (let p = 0; p < c.pairs; p++) expect(tally!.perCpu[String(p)], `datagrams from vCPU ${p}`).to.equal(PACKETS);
-      const cpus = r.cpus;
-      expect(cpus.reduce((n, x) => n + x.rxPackets, 0)).to.equal(c.pairs * PACKETS);
-      for (const [p, x] of cpus.entries()) {
-        expect(x, `vCPU ${p}`).to.include({ sent: PACKETS, answered: PACKETS, dups: 0, txUsed: PACKETS });
-        expect(x.rxIrqs, `vCPU ${p} receive interrupts`).to.be.at.least(1);
+      checkEchoRun(run, c, echo.tally);
+    });
+  }
+});
+
+interface EchoCase {
+  pairs: number;
+  irqchip: IrqchipMode;
+  guestCsum: boolean;
+}
+
+interface EchoRun {
+  peer?: NetPeer;
+  tally?: EchoTally;
+}
+
+const echoImage = (c: EchoCase) => kitImage('virtio-net', { defines: { PAIRS: c.pairs, PACKETS, GUEST_CSUM: c.guestCsum ? 1 : 0 } });
+
+/** Waits until the guest's stage is at least `stage`; false if the VM stopped first. */
+async function reachStage(vm: Vm, stage: number): Promise<boolean> {
+  let stopped = false;
+  void vm.wait().then(() => (stopped = true));
+  while (!stopped && vm.memory.readU32(RESULTS) < stage) await new Promise((r) => setTimeout(r, 20));
+  return !stopped;
+}
+
+/** The guest set the device up and waits at the gate: the tap moves into the namespace, the peer starts, the gate opens, the echoes run. */
+async function echoThroughNamespace(vm: Vm, pairs: number, ns: NetNamespace, tap: string, echo: EchoRun): Promise<void> {
+  let stopped = false;
+  void vm.wait().then(() => (stopped = true));
+  if (!(await reachStage(vm, STAGE_GATE))) return;
+  ns.adopt(tap, { address: '10.77.0.1/24', mac: HOST_MAC, neighbours: [{ ip: '10.77.0.2', mac: GUEST_MAC }] });
+  echo.peer = await startPeer(ns, ['udp-echo', '10.77.0.1', '7777']);
+  vm.memory.writeU32(RESULTS + 8, 1);
+  // Each vCPU's first echo is held until that vCPU halts for it: it must come through an interrupt.
+  const waiting = (): boolean => report(vm, pairs).cpus.every((x) => x.waiting === 1);
+  while (!stopped && !waiting()) await new Promise((r) => setTimeout(r, 20));
+  await echo.peer.ask('release');
+  await vm.wait();
+  echo.tally = await echo.peer.ask<EchoTally>('report');
+}
+
+function checkEchoRun(run: GuestRun, c: EchoCase, tally: EchoTally | undefined): void {
+  const r = report(run.vm, c.pairs);
+  expect(run.result.reason, `${run.result.message}\nguest: ${JSON.stringify(r, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString(16) : v))}\npeer: ${JSON.stringify(tally)}\nlogs: ${run.logs.join('\n')}`).to.deep.equal({ kind: 'debug-exit', code: 0x10 });
+  expect(r.macOk, 'the MAC in the configuration space').to.equal(1);
+  expect(r.status, 'link up').to.equal(1);
+  expect(r.maxPairs).to.equal(c.pairs);
+  for (const f of [Feature.Csum, Feature.GuestCsum, Feature.HostTso4, Feature.GuestTso4, Feature.MrgRxbuf, Feature.Mac, Feature.Status]) expect(r.offered & bit(f), `tap offers feature ${f}`).to.equal(bit(f));
+  expect(r.offered & bit(Feature.Mq), 'MQ only with several pairs').to.equal(c.pairs > 1 ? bit(Feature.Mq) : 0n);
+  if (c.pairs > 1) expect(r.ctrlAck, 'VQ_PAIRS_SET acknowledged').to.equal(0);
+  // The host saw every datagram once, intact; the guest saw every echo once, intact.
+  expect(tally!.bad).to.deep.equal([]);
+  expect(tally!.datagrams).to.equal(c.pairs * PACKETS);
+  for (let p = 0; p < c.pairs; p++) expect(tally!.perCpu[String(p)], `datagrams from vCPU ${p}`).to.equal(PACKETS);
+  const cpus = r.cpus;
+  expect(cpus.reduce((n, x) => n + x.rxPackets, 0)).to.equal(c.pairs * PACKETS);
+  for (const [p, x] of cpus.entries()) {
+    expect(x, `vCPU ${p}`).to.include({ sent: PACKETS, answered: PACKETS, dups: 0, txUsed: PACKETS });
+    expect(x.rxIrqs, `vCPU ${p} receive interrupts`).to.be.at.least(1);
+  }
+  expect(cpus.reduce((n, x) => n + x.rxMerged, 0), 'echoes that spanned several receive buffers').to.be.greaterThan(0);
+  // With GUEST_CSUM the tap hands over the host's partial checksums; without it (TUNSETOFFLOAD 0) the guest verified every one.
+  expect(r.features & bit(Feature.GuestCsum)).to.equal(c.guestCsum ? bit(Feature.GuestCsum) : 0n);
+  if (c.guestCsum) expect(cpus.reduce((n, x) => n + x.rxPartial, 0), 'echoes with NEEDS_CSUM').to.be.greaterThan(0);
+  else expect(cpus.reduce((n, x) => n + x.rxPartial, 0), 'echoes with NEEDS_CSUM').to.equal(0);
+  expect(Math.max(...cpus.map((x) => x.maxBuffers)), 'a 1514-byte frame in 256-byte buffers').to.equal(6);
+  const net = run.vm.stats().virtio[0]!.net!;
+  expect(net).to.include({ mac: GUEST_MAC, link: 'up', queuePairs: c.pairs, activePairs: c.pairs });
+  expect(net.tx).to.include({ packets: c.pairs * PACKETS, dropped: 0 });
+  expect(net.rx.packets).to.equal(c.pairs * PACKETS);
+  if (c.pairs > 1) {
+    // tun steers a flow's packets to the queue the guest sent it from.
+    for (const [p, x] of cpus.entries()) expect(x.rxPackets, `echoes on pair ${p}`).to.be.greaterThan(0);
+  }
+}
+
+describe('virtio-net in a snapshot under KVM, with our own guest on a tap device', function () {
+  this.timeout(180000);
+
+  before(function () {
+    netOrSkip(this, 'namespaces');
+  });
+
+  // The snapshot is taken at the gate: the driver has negotiated (offloads, and with 2 pairs VQ_PAIRS_SET) and will not again.
+  for (const c of [{ pairs: 2, irqchip: 'user' as const, guestCsum: true }, { pairs: 1, irqchip: 'kernel' as const, guestCsum: false }]) {
+    it(`restores onto a new tap (${c.pairs} queue pair${c.pairs > 1 ? 's' : ''}, irqchip "${c.irqchip}"): its queue files attached and offloads set as the driver left them, every datagram and echo intact`, async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'nodevisor-net-snapshot-'));
+      const ns = NetNamespace.create();
+      const echo: EchoRun = {};
+      let run: GuestRun;
+      try {
+        const first = createVm({ image: echoImage(c), memory: '64M', vcpus: c.pairs, irqchip: c.irqchip, nets: [{ kind: 'tap', name: uniqueIfName(), mac: GUEST_MAC, queues: c.pairs }] });
+        await first.start();
+        try {
+          expect(await reachStage(first, STAGE_GATE), 'the guest reached the gate').to.equal(true);
+          await first.snapshot(dir, { resume: false });
+        } finally {
+          await first.stop();
+        }
+        // Another tap: the first went with its VM. The MAC and queue pairs come from the snapshot.
+        const tap = uniqueIfName();
+        run = await runVm({ restore: dir, nets: [{ kind: 'tap', name: tap }] }, (vm) => echoThroughNamespace(vm, c.pairs, ns, tap, echo), 150000);
+      } finally {
+        echo.peer?.stop();
+        ns.delete();
+        rmSync(dir, { recursive: true, force: true });
       }
-      expect(cpus.reduce((n, x) => n + x.rxMerged, 0), 'echoes that spanned several receive buffers').to.be.greaterThan(0);
-      // With GUEST_CSUM the tap hands over the host's partial checksums; without it (TUNSETOFFLOAD 0) the guest verified every one.
-      expect(r.features & bit(Feature.GuestCsum)).to.equal(c.guestCsum ? bit(Feature.GuestCsum) : 0n);
-      if (c.guestCsum) expect(cpus.reduce((n, x) => n + x.rxPartial, 0), 'echoes with NEEDS_CSUM').to.be.greaterThan(0);
-      else expect(cpus.reduce((n, x) => n + x.rxPartial, 0), 'echoes with NEEDS_CSUM').to.equal(0);
-      expect(Math.max(...cpus.map((x) => x.maxBuffers)), 'a 1514-byte frame in 256-byte buffers').to.equal(6);
-      const net = run.vm.stats().virtio[0]!.net!;
-      expect(net).to.include({ mac: GUEST_MAC, link: 'up', queuePairs: c.pairs, activePairs: c.pairs });
-      expect(net.tx).to.include({ packets: c.pairs * PACKETS, dropped: 0 });
-      expect(net.rx.packets).to.equal(c.pairs * PACKETS);
-      if (c.pairs > 1) {
-        // tun steers a flow's packets to the queue the guest sent it from.
-        for (const [p, x] of cpus.entries()) expect(x.rxPackets, `echoes on pair ${p}`).to.be.greaterThan(0);
-      }
+      checkEchoRun(run, c, echo.tally);
     });
   }
 });
