@@ -113,7 +113,8 @@ Options for run:
                         (hvc0) instead, and UART output is still shown
   --restore DIR         continue a snapshot (the machine is the snapshot's:
                         no --kernel/--image; --smp/--memory/--disk... only
-                        if they match it)
+                        if they match it; --net may move a NIC to another
+                        tap or other forwards, same kind, MAC and queues)
   --snapshot-on-signal SIGNAL:DIR
                         take a snapshot into DIR on SIGNAL (SIGUSR1, SIGUSR2,
                         SIGHUP or SIGWINCH); the VM goes on

@@ -135,6 +135,9 @@ describe('restore refusals', function () {
     const m = JSON.parse(readFileSync(join(c, 'manifest.json'), 'utf8'));
     writeFileSync(join(c, 'manifest.json'), JSON.stringify({ ...m, format: 'nodevisor-snapshot/99' }));
     await refused(c, /format "nodevisor-snapshot\/99", this nodevisor reads nodevisor-snapshot\/1/);
+    const n = copy();
+    writeFileSync(join(n, 'manifest.json'), JSON.stringify({ ...m, vm: { ...m.vm, nets: [{ kind: 'tap', mac: '52:54:00:00:00:01' }] } }));
+    await refused(n, /manifest\.json has no valid NIC list/);
     const d = copy();
     const devices = JSON.parse(readFileSync(join(d, 'devices.json'), 'utf8'));
     devices[0].state.regs.version = 7;
