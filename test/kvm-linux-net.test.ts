@@ -1,5 +1,8 @@
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createVm, type Vm } from '../src/index.js';
@@ -14,7 +17,7 @@ import { filePattern } from './helpers/net-patterns.js';
  * over a tap in a network namespace of the test's own (the guest
  * configures eth0 itself and moves a file both ways over TCP, checked by
  * SHA-256 on each side), and through passt (DHCP, then HTTP from a server
- * on the host's loopback).
+ * on the host's loopback), also across a snapshot and restore.
  */
 
 const BOOT_MS = 240000;
@@ -163,5 +166,63 @@ echo "download $(wc -c </tmp/f) bytes sha256 $(sha256sum /tmp/f | cut -d' ' -f1)
 
   it('reaches an HTTP server on the host\'s loopback through the gateway address, and gets the file intact', () => {
     expect(out).to.contain(`download ${FILE_BYTES} bytes sha256 ${sha256(filePattern(FILE_BYTES))}`);
+  });
+});
+
+describe('Linux on passt snapshotted after DHCP and restored onto a new passt', function () {
+  this.timeout(400000);
+  const bytes = 16 << 10;
+  let leased = '';
+  let after = '';
+  let result: VmResult | undefined;
+
+  before(async function () {
+    const kernel = testKernelOrSkip(this);
+    netOrSkip(this, 'passt');
+    const data = filePattern(bytes);
+    const server = createHttpServer((_req, res) => res.end(data));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    const dir = mkdtempSync(join(tmpdir(), 'nodevisor-linux-net-snapshot-'));
+    // The guest takes its lease and waits on the console; the snapshot is taken there, and only the restored VM goes on.
+    const script = `ip link set eth0 up
+udhcpc -i eth0 -n -q -s /etc/udhcpc.script
+gw=$(route -n | awk '$1 == "0.0.0.0" { print $2 }')
+echo "snapshot-me"
+read go
+wget -q -O /tmp/f "http://$gw:${port}/file"
+echo "download $(wc -c </tmp/f) bytes sha256 $(sha256sum /tmp/f | cut -d' ' -f1)"
+`;
+    try {
+      const first = createVm({ vcpus: 1, memory: '256M', kernel, initrd: netInitramfs(script), nets: [{ kind: 'user' }] });
+      const con = new ConsoleWatcher(first);
+      await first.start();
+      try {
+        await con.waitFor(/^snapshot-me/m, BOOT_MS);
+        await first.snapshot(dir, { resume: false });
+        leased = con.text;
+      } finally {
+        await first.stop();
+      }
+      const restored = createVm({ restore: dir });
+      const run = await bootAndRun(restored, async (c) => {
+        restored.sendConsoleInput(Buffer.from('go\n'));
+        await c.waitFor(/^download .*$/m, BOOT_MS);
+      });
+      after = run.console;
+      result = run.result;
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('had its lease before the snapshot', () => {
+    expect(leased).to.match(/lease \d+\.\d+\.\d+\.\d+ router \d+\.\d+\.\d+\.\d+/);
+  });
+
+  it('reaches the host through the new passt after the restore, and gets the file intact', () => {
+    expect(result, after.slice(-3000)).to.deep.include({ exitStatus: 0 });
+    expect(after).to.contain(`download ${bytes} bytes sha256 ${sha256(filePattern(bytes))}`);
   });
 });

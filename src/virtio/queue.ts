@@ -116,16 +116,16 @@ export class SplitVirtqueue {
     return { regs };
   }
 
-  /** The queue's registers and positions by name (the device quiesced). */
   /**
-   * The queue as a snapshot keeps it (queue lock held, requests in service
-   * drained). Chains the device took and still holds unused - virtio-net's
-   * receive buffers waiting for packets, a transmit packet its back end had
-   * no room for, a control command being run - go back to the ring: the
-   * saved `lastAvail` is the used index, so the restored device takes them
-   * again from the avail ring, where the driver left them. That is exact
-   * because such devices use chains in the order they took them; one that
-   * completes out of order (virtio-blk) has none in service by now.
+   * The queue's registers and positions by name, as a snapshot keeps them
+   * (queue lock held, requests in service drained). Chains the device took
+   * and still holds unused - virtio-net's receive buffers waiting for
+   * packets, a transmit packet its back end had no room for, a control
+   * command being run - go back to the ring: the saved `lastAvail` is the
+   * used index, so the restored device takes them again from the avail
+   * ring, where the driver left them. That is exact because such devices
+   * use chains in the order they took them; one that completes out of
+   * order (virtio-blk) has none in service by now.
    */
   static save(state: VirtqueueState): SavedState {
     const w = new Int32Array(state.regs);

@@ -11,10 +11,10 @@
  *   irqchip.json    the irqchip mode's state
  *   vcpu-N.json     vCPU N's architectural state (vcpu/arch-state.ts)
  */
-import type { NetOptions } from './net-options.js';
 import { statSync } from 'node:fs';
 import type { CpuidEntry } from '../kvm/structs.js';
 import { NodevisorError } from '../kvm/errors.js';
+import type { NetOptions } from './net-options.js';
 
 export const SNAPSHOT_FORMAT = 'nodevisor-snapshot/1';
 
