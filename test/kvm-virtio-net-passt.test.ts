@@ -119,6 +119,26 @@ describe('virtio-net through passt, the VM\'s child process', function () {
     }
   });
 
+  it('restores a NIC whose link was down in the snapshot (passt had gone) with the link up on its new passt, saying so', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nodevisor-net-snap-down-'));
+    try {
+      vm = createVm({ image: testImage('halt-forever'), memory: '16M', nets: [{ kind: 'user' }] });
+      await vm.start();
+      process.kill(passtChildren()[0]!, 'SIGKILL');
+      await until(() => vm!.stats().virtio[0]!.net!.link === 'down', 'the link to go down', 10000, 20);
+      await vm.snapshot(dir, { resume: false });
+      await vm.stop();
+      vm = createVm({ restore: dir });
+      const logs: string[] = [];
+      vm.on('log', (_level: string, m: string) => logs.push(m));
+      await vm.start();
+      expect(vm.stats().virtio[0]!.net!.link).to.equal('up');
+      expect(logs).to.include('virtio-net (user): the link, down in the snapshot, is up on the new back end');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses to start when passt cannot (a forwarded port already taken), naming the port', async () => {
     const busy = createServer();
     await new Promise<void>((r) => busy.listen(0, '127.0.0.1', r));

@@ -143,6 +143,20 @@ export class VirtioRuntime {
     });
   }
 
+  /**
+   * After a restore: a NIC whose link was down in the snapshot (its passt
+   * had gone) runs on a new back end, so its link comes up, and the driver
+   * hears of it through a configuration change as it heard of the loss.
+   */
+  raiseRestoredLinks(log: (level: 'info', message: string) => void): void {
+    this.views.forEach((v) => {
+      const spec = this.plan.specs.find((s) => s.device === v.device)?.spec;
+      if (spec?.model !== 'net' || !(v.transport.model instanceof VirtioNet) || v.transport.model.linkUp) return;
+      v.transport.model.setLink(true);
+      log('info', `virtio-net (${spec.label}): the link, down in the snapshot, is up on the new back end`);
+    });
+  }
+
   stats(): VirtioFunctionStats[] {
     return this.views.map((v) => ({
       name: v.transport.name,

@@ -214,6 +214,7 @@ export class Vm extends EventEmitter {
       if (restoring) {
         this.irqchipViews!.afterRestore();
         this.virtio.kickQueues({ net: true });
+        this.virtio.raiseRestoredLinks((level, m) => this.emit('log', level, m));
         this.clock.thaw();
       }
       this.state = 'running';
