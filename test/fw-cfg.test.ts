@@ -172,3 +172,22 @@ describe('fw_cfg (QEMU firmware configuration device)', () => {
     });
   });
 });
+
+describe('fw_cfg in a snapshot', () => {
+  it('keeps the selected item and the read offset: a restored device goes on where the firmware left off', () => {
+    const items = firmwareItems(config);
+    const mem = new GuestMemory([{ gpa: 0, buffer: new SharedArrayBuffer(MiB) }]);
+    const reference = new FwCfg(FwCfg.allocate(items), mem);
+    reference.write(FwCfgReg.Selector, 2, FwCfgKey.FileDir);
+    const whole = Uint8Array.from({ length: 4 + 64 }, () => reference.read(FwCfgReg.Data, 1));
+    const state = FwCfg.allocate(items);
+    const before = new FwCfg(state, mem);
+    before.write(FwCfgReg.Selector, 2, FwCfgKey.FileDir);
+    const head = Uint8Array.from({ length: 10 }, () => before.read(FwCfgReg.Data, 1));
+    const restored = FwCfg.allocate(firmwareItems(config));
+    FwCfg.load(restored, FwCfg.save(state));
+    const after = new FwCfg(restored, mem);
+    const rest = Uint8Array.from({ length: whole.length - 10 }, () => after.read(FwCfgReg.Data, 1));
+    expect([...head, ...rest]).to.deep.equal([...whole]);
+  });
+});

@@ -84,3 +84,19 @@ describe('i440FX PAM registers (shadow RAM attributes of 0xC0000-0xFFFFF)', () =
     });
   });
 });
+
+describe('i440FX PAM registers in a snapshot', () => {
+  it('come back as saved, and loading them says which modes to map', () => {
+    const state = I440fxPmc.allocate();
+    const p = new I440fxPmc(state, new PciConfigSpace(PciConfigSpace.allocate({ ...PCI_HOST_BRIDGE_ID })));
+    p.configWrite(0x59, 1, 0x30); // PAM0: the F segment read/write
+    p.configWrite(0x5d, 1, 0x11); // PAM4: 0xD8000-0xDFFFF read-only
+    const fresh = I440fxPmc.allocate();
+    const modes = I440fxPmc.load(fresh, I440fxPmc.save(state));
+    expect(modes).to.deep.equal(p.modes());
+    expect(modes[12]).to.equal(PamMode.ReadWrite);
+    expect(modes.slice(6, 8)).to.deep.equal([PamMode.ReadOnly, PamMode.ReadOnly]);
+    const q = new I440fxPmc(fresh, new PciConfigSpace(PciConfigSpace.allocate({ ...PCI_HOST_BRIDGE_ID })));
+    expect([0x59, 0x5d].map((o) => q.configRead(o, 1))).to.deep.equal([0x30, 0x11]);
+  });
+});

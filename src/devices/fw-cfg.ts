@@ -1,6 +1,7 @@
 import type { AccessSize, BusDevice, VmControl } from './device.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { Mutex } from '../sync/mutex.js';
+import { defineLayout, i32, loadState, mutex, saveState, type SavedState } from '../sync/state-layout.js';
 import { MAX_REGION } from '../memory/layout.js';
 
 /**
@@ -77,11 +78,11 @@ export interface FwCfgState {
 }
 
 // Int32 words: the lock, the selected key (-1: none), the offset, the DMA address's high half.
-const LOCK = 0;
-const SELECTED = 1;
-const OFFSET = 2;
-const DMA_HIGH = 3;
-const WORDS = 4;
+export const FW_CFG_LAYOUT = defineLayout('fw-cfg', 1, { lock: mutex(), selected: i32(), offset: i32(), dmaHigh: i32() });
+const LOCK = FW_CFG_LAYOUT.at.lock;
+const SELECTED = FW_CFG_LAYOUT.at.selected;
+const OFFSET = FW_CFG_LAYOUT.at.offset;
+const DMA_HIGH = FW_CFG_LAYOUT.at.dmaHigh;
 /** DMA moves data in pieces of at most this much, so a huge length never needs a huge buffer. */
 const DMA_CHUNK = 64 * 1024;
 
@@ -100,9 +101,18 @@ export class FwCfg implements BusDevice {
       if (keys.has(item.key)) throw new RangeError(`fw_cfg key 0x${item.key.toString(16)} is defined twice`);
       keys.add(item.key);
     }
-    const regs = new SharedArrayBuffer(WORDS * 4);
+    const regs = FW_CFG_LAYOUT.allocate();
     new Int32Array(regs)[SELECTED] = -1;
     return { items, regs };
+  }
+
+  /** The selector, offset and DMA address half for a snapshot (the items are rebuilt from the machine's configuration). */
+  static save(state: FwCfgState): SavedState {
+    return saveState(FW_CFG_LAYOUT, state.regs);
+  }
+
+  static load(state: FwCfgState, saved: SavedState): void {
+    loadState(FW_CFG_LAYOUT, state.regs, saved);
   }
 
   constructor(
@@ -110,7 +120,7 @@ export class FwCfg implements BusDevice {
     private readonly memory: GuestMemory,
     private readonly vm?: Pick<VmControl, 'log'>,
   ) {
-    this.words = new Int32Array(state.regs, 0, WORDS);
+    this.words = new Int32Array(state.regs);
     this.lock = new Mutex(this.words, LOCK);
     for (const item of state.items) this.items.set(item.key, item.data);
   }

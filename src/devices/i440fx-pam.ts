@@ -2,6 +2,7 @@ import type { AccessSize, BusDevice } from './device.js';
 import type { PciFunction } from './pci-config.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { Mutex } from '../sync/mutex.js';
+import { bytes, defineLayout, loadState, mutex, saveState, type SavedState } from '../sync/state-layout.js';
 
 /**
  * The i440FX PMC's Programmable Attribute Map (Intel 82441FX datasheet,
@@ -54,8 +55,10 @@ export interface PamState {
   readonly regs: SharedArrayBuffer;
 }
 
-const LOCK = 0;
-const BYTES = 4;
+/** PamState.regs: the registers' lock, then PAM0-PAM6. */
+export const I440FX_PAM_LAYOUT = defineLayout('i440fx-pam', 1, { lock: mutex(), regs: bytes(PAM_REGISTER_COUNT) });
+const LOCK = I440FX_PAM_LAYOUT.at.lock;
+const BYTES = I440FX_PAM_LAYOUT.at.regs;
 
 /** The modes of all segments for register values `regs` (PAM0-PAM6). */
 export function pamModes(regs: ArrayLike<number>): PamMode[] {
@@ -75,7 +78,19 @@ export class I440fxPmc implements PciFunction {
   private readonly lock: Mutex;
 
   static allocate(): PamState {
-    return { regs: new SharedArrayBuffer(BYTES + PAM_REGISTER_COUNT + 1) };
+    return { regs: I440FX_PAM_LAYOUT.allocate() };
+  }
+
+  static save(state: PamState): SavedState {
+    return saveState(I440FX_PAM_LAYOUT, state.regs);
+  }
+
+  /** Loads saved registers before any thread runs (the caller maps memory for them); returns the modes they select. */
+  static load(state: PamState, saved: SavedState): PamMode[] {
+    loadState(I440FX_PAM_LAYOUT, state.regs, saved);
+    const regs = new Uint8Array(state.regs, BYTES, PAM_REGISTER_COUNT);
+    regs.forEach((v, i) => (regs[i] = v & pamMask(PAM_FIRST_REGISTER + i)));
+    return pamModes(regs);
   }
 
   constructor(

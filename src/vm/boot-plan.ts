@@ -57,11 +57,12 @@ interface KernelFiles {
 }
 
 /** The boot source, read and checked; `place` puts it in guest RAM. */
-export type BootSource = { kind: 'restore' } | { kind: 'firmware'; image: FirmwareImage } | { kind: 'kernel'; files: KernelFiles } | { kind: 'image'; image: LoadedImage };
+export type BootSource = { kind: 'restore'; firmware?: FirmwareImage } | { kind: 'firmware'; image: FirmwareImage } | { kind: 'kernel'; files: KernelFiles } | { kind: 'image'; image: LoadedImage };
 
 export function readBootSource(c: VmConfig): BootSource {
   const o = c.options;
-  if (c.restoring) return { kind: 'restore' };
+  // A firmware-booted VM's image comes back from the snapshot: its memory and PAM area are mapped again.
+  if (c.restoring) return c.restoring.firmware ? { kind: 'restore', firmware: readFirmware(c.restoring.firmware) } : { kind: 'restore' };
   if (o.bios !== undefined) {
     if (o.kernel !== undefined || o.image !== undefined) throw new NodevisorError('EBIOS', `${o.kernel !== undefined ? 'a kernel' : 'an image'} cannot be combined with firmware: the firmware boots from the disks (build one with "nodevisor image build-disk")`);
     return { kind: 'firmware', image: readFirmware(o.bios) };

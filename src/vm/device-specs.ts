@@ -22,7 +22,7 @@ import { virtioModel, type VirtioPciSpec } from './virtio-devices.js';
 import type { IoEventfdRegistrar } from '../virtio/notify-eventfds.js';
 import { FwCfg, FW_CFG_PORT_COUNT, type FwCfgState } from '../devices/fw-cfg.js';
 import { DebugConsole } from '../devices/debug-console.js';
-import { I440fxPmc, PamArea, PAM_AREA_START, PAM_AREA_END } from '../devices/i440fx-pam.js';
+import { I440fxPmc, PamArea, PamMode, PAM_AREA_START, PAM_AREA_END, PAM_SEGMENTS } from '../devices/i440fx-pam.js';
 import { applyPamModes } from './pam-slots.js';
 import type { PamSpec } from './firmware-memory.js';
 import { required, StateLayoutError, type SavedState } from '../sync/state-layout.js';
@@ -148,10 +148,12 @@ const KINDS: DeviceKinds = {
     },
     // Its reset control register is the FADT's RESET_REG.
     describe: () => ({ pciHostBridge: true, reset: { port: RESET_CONTROL_PORT, value: RESET_CONTROL_VALUE } }),
-    save: (spec) => ({ ...PciHost.save(spec.state), ...prefixed('reset', ResetControl.save(spec.reset)) }),
+    // With firmware, the PAM registers too; loading them maps the PAM area's memory as they say (it starts as after power-on).
+    save: (spec) => ({ ...PciHost.save(spec.state), ...prefixed('reset', ResetControl.save(spec.reset)), ...(spec.pam ? { pam: I440fxPmc.save(spec.pam.state) } : {}) }),
     load: (spec, s) => {
       PciHost.load(spec.state, s);
       ResetControl.load(spec.reset, unprefixed('reset', s));
+      if (spec.pam) applyPamModes(spec.pam.slots, I440fxPmc.load(spec.pam.state, required(s, 'pam')), PAM_SEGMENTS.map(() => PamMode.Bus));
     },
   },
   'fw-cfg': {
@@ -159,6 +161,9 @@ const KINDS: DeviceKinds = {
     attach: (spec, t) => {
       if (t.pci) t.add(spec.port, FW_CFG_PORT_COUNT, new FwCfg(spec.state, t.pci.memory, t.host.vm));
     },
+    // The selector and offset: the items are rebuilt from the machine's configuration, as at its boot.
+    save: (spec) => ({ regs: FwCfg.save(spec.state) }),
+    load: (spec, s) => FwCfg.load(spec.state, required(s, 'regs')),
   },
   'virtio-pci': {
     attach: (spec, t) => {

@@ -23,6 +23,8 @@ export interface FirmwareBootOptions {
   /** Disk positions (0-based, in `disks` order) the firmware tries first, in order; the rest follow in `disks` order. */
   readonly bootOrder?: readonly number[];
   readonly bootFailWaitMs?: number;
+  /** Restoring a snapshot: guest RAM and the PCI functions are the snapshot's, not a machine's just powered on. */
+  readonly restored?: boolean;
 }
 
 export interface FirmwareBoot {
@@ -50,13 +52,13 @@ export function planFirmwareBoot(o: FirmwareBootOptions): FirmwareBoot {
   }
   const ordered = [...new Set([...order, ...disks.keys()])].map((i) => disks[i]!);
   // As on a machine just powered on: BARs unassigned, decoding off.
-  for (const s of o.virtio.specs) {
+  for (const s of o.restored ? [] : o.virtio.specs) {
     const config = new PciConfigSpace(s.transport.config);
     config.configWrite(PciCfg.Command, 2, 0);
     config.configWrite(PciCfg.Bar0, 4, 0);
     config.configWrite(PciCfg.InterruptLine, 1, 0);
   }
-  const memory = mapFirmwareMemory(o.vm, o.ram, o.image);
+  const memory = mapFirmwareMemory(o.vm, o.ram, o.image, { shadow: !o.restored });
   const items = firmwareItems({
     ramSize: o.ram.regions.reduce((n, r) => n + r.size, 0),
     cpus: o.vcpus,

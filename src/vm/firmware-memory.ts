@@ -28,9 +28,10 @@ export interface FirmwareMemory {
  * 256 KiB are what the PAM area shows until the firmware programs the PAM
  * registers, and are also copied into the RAM beneath, so that the
  * shadow copy is there even for firmware that turns DRAM on without
- * copying.
+ * copying (`shadow`; not when restoring a snapshot, whose RAM holds the
+ * firmware's own copy).
  */
-export function mapFirmwareMemory(vm: KvmVm, ram: AllocatedMemory, image: FirmwareImage): FirmwareMemory {
+export function mapFirmwareMemory(vm: KvmVm, ram: AllocatedMemory, image: FirmwareImage, o: { shadow: boolean } = { shadow: true }): FirmwareMemory {
   let slot = 0;
   for (const r of ram.regions) {
     if (r.gpa !== 0) {
@@ -47,8 +48,9 @@ export function mapFirmwareMemory(vm: KvmVm, ram: AllocatedMemory, image: Firmwa
   new Uint8Array(rom.buffer).set(image.bytes);
   vm.setUserMemoryRegion(slot++, image.base, size, rom.address, k('KVM_MEM_READONLY'));
 
+  // Not over a restored VM's RAM, whose shadow copy is the firmware's own (with its data in it).
   const low = image.bytes.subarray(Math.max(0, size - (PAM_AREA_END - PAM_AREA_START)));
-  new GuestMemory(ram.regions).write(PAM_AREA_END - low.length, low);
+  if (o.shadow) new GuestMemory(ram.regions).write(PAM_AREA_END - low.length, low);
   const region0 = ram.regions.find((r) => r.gpa === 0)!;
   const slots: PamSlotsSpec = { vmFd: vm.fd, firstSlot: slot, ramHost: region0.hostAddress, romHost: rom.address, romSize: size };
   applyPamModes(slots, PAM_SEGMENTS.map(() => PamMode.Bus));

@@ -13,6 +13,8 @@ import type { VcpuArchState } from '../vcpu/arch-state.js';
 import { checkManifest, SnapshotError, type SnapshotManifest } from './snapshot-manifest.js';
 
 export const RAM_FILE = 'ram.img';
+/** The firmware image of a VM booted through firmware (its ROM: the guest cannot change it). */
+export const FIRMWARE_FILE = 'firmware.bin';
 
 /** Each device's saved state, in the VM's device order. */
 export interface SavedDevice {
@@ -34,13 +36,17 @@ export interface SnapshotContents {
   irqchip: SavedIrqchip;
   vcpus: VcpuArchState[];
   ramPath: string;
+  /** A firmware-booted VM's image (manifest.vm.firmware). */
+  firmware?: Uint8Array;
 }
 
-function writeJsonAtomic(path: string, value: unknown): void {
+function writeAtomic(path: string, data: string | Uint8Array): void {
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${JSON.stringify(value)}\n`, { mode: 0o600 });
+  writeFileSync(tmp, data, { mode: 0o600 });
   renameSync(tmp, path);
 }
+
+const writeJsonAtomic = (path: string, value: unknown): void => writeAtomic(path, `${JSON.stringify(value)}\n`);
 
 /** Creates (or reuses) the snapshot directory; refuses a path that is a file. */
 export function prepareSnapshotDir(dir: string): void {
@@ -50,6 +56,7 @@ export function prepareSnapshotDir(dir: string): void {
 
 /** Writes everything but the RAM file (written before, see ram-file.ts), the manifest last. */
 export function writeSnapshotFiles(dir: string, c: Omit<SnapshotContents, 'ramPath'>): void {
+  if (c.firmware) writeAtomic(join(dir, FIRMWARE_FILE), c.firmware);
   writeJsonAtomic(join(dir, 'devices.json'), c.devices);
   writeJsonAtomic(join(dir, 'irqchip.json'), c.irqchip);
   c.vcpus.forEach((v, i) => writeJsonAtomic(join(dir, `vcpu-${i}.json`), v));
@@ -95,5 +102,14 @@ export function readSnapshot(dir: string): SnapshotContents {
       throw new SnapshotError(`${dir} is not a usable snapshot: vcpu-${i}.json is not a vCPU state`);
     }
   }
-  return { manifest, devices: devices as SavedDevice[], irqchip, vcpus, ramPath };
+  let firmware: Uint8Array | undefined;
+  if (manifest.vm.firmware) {
+    try {
+      firmware = readFileSync(join(dir, FIRMWARE_FILE));
+    } catch {
+      throw new SnapshotError(`${dir} is not a usable snapshot: its firmware image ${FIRMWARE_FILE} is missing`);
+    }
+    if (firmware.length !== manifest.vm.firmware.size) throw new SnapshotError(`${dir} is not a usable snapshot: its firmware image is ${firmware.length} bytes, the manifest says ${manifest.vm.firmware.size}`);
+  }
+  return { manifest, devices: devices as SavedDevice[], irqchip, vcpus, ramPath, ...(firmware ? { firmware } : {}) };
 }

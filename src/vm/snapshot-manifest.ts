@@ -44,6 +44,12 @@ export interface SnapshotManifest {
      * Absent in snapshots of VMs from before NICs could be saved (none).
      */
     nets?: NetOptions[];
+    /**
+     * A VM booted through firmware: its image's size (the image is
+     * firmware.bin) and what its fw_cfg said of the boot order, which a
+     * restore gives it again.
+     */
+    firmware?: { size: number; bootOrder?: number[]; bootFailWaitMs?: number };
     x2apic: boolean;
   };
   /** The VM clock's reading (sync/vm-clock.ts) and kvmclock when the snapshot was taken. */
@@ -80,6 +86,10 @@ export function checkManifest(doc: unknown, dir: string): SnapshotManifest {
   // The NICs' options are checked in full when the restore opens them (openNics), as a run's are.
   if (vm.nets !== undefined && (!Array.isArray(vm.nets) || !vm.nets.every((n) => isObject(n) && typeof n.mac === 'string' && (n.kind === 'user' || (n.kind === 'tap' && typeof n.name === 'string' && Number.isInteger(n.queues)))))) {
     return bad('manifest.json has no valid NIC list');
+  }
+  const fw = vm.firmware;
+  if (fw !== undefined && (!isObject(fw) || !Number.isSafeInteger(fw.size) || (fw.bootOrder !== undefined && !(Array.isArray(fw.bootOrder) && fw.bootOrder.every((i) => Number.isInteger(i)))) || (fw.bootFailWaitMs !== undefined && !Number.isInteger(fw.bootFailWaitMs)))) {
+    return bad('manifest.json has no valid firmware entry');
   }
   const clock = doc.clock;
   if (!isObject(clock) || typeof clock.vmNs !== 'number') return bad('manifest.json has no clock reading');

@@ -50,6 +50,8 @@ export interface SnapshotSource {
   nodevisorVersion: string;
   cpuModel: string;
   softwareVirtualised: boolean;
+  /** A firmware-booted VM's image and boot settings (manifest.vm.firmware). */
+  firmware?: { image: Uint8Array; bootOrder?: readonly number[]; bootFailWaitMs?: number };
 }
 
 /** Flushes each disk and records its size and modification time, so a restore can tell whether it changed since. */
@@ -87,12 +89,16 @@ export function takeSnapshot(dir: string, s: SnapshotSource): SnapshotInfo {
     nodevisorVersion: s.nodevisorVersion,
     created: new Date().toISOString(),
     host: { cpuModel: s.cpuModel, softwareVirtualised: s.softwareVirtualised },
-    vm: { ...s.vm, disks: diskRecords(s.disks) },
+    vm: {
+      ...s.vm,
+      disks: diskRecords(s.disks),
+      ...(s.firmware ? { firmware: { size: s.firmware.image.length, ...(s.firmware.bootOrder ? { bootOrder: [...s.firmware.bootOrder] } : {}), ...(s.firmware.bootFailWaitMs !== undefined ? { bootFailWaitMs: s.firmware.bootFailWaitMs } : {}) } } : {}),
+    },
     clock: { vmNs: s.clockNs, ...(s.kvmclock !== undefined ? { kvmclock: s.kvmclock.toString() } : {}) },
     cpuid: s.cpuid.map((c) => [...c]),
     ram: { file: RAM_FILE, size: memory, dataBytes: ramBytes },
   };
-  writeSnapshotFiles(dir, { manifest, devices: saveDeviceStates(s.devices), irqchip: saveIrqchip(s.irqchip, s.vmFd), vcpus });
+  writeSnapshotFiles(dir, { manifest, devices: saveDeviceStates(s.devices), irqchip: saveIrqchip(s.irqchip, s.vmFd), vcpus, ...(s.firmware ? { firmware: s.firmware.image } : {}) });
   return { dir, ramBytes, seconds: (performance.now() - t0) / 1000 };
 }
 
@@ -106,7 +112,7 @@ export function checkRestoreOptions(o: VmOptions, m: SnapshotManifest, memorySiz
   const refuse = (what: string): never => {
     throw new SnapshotError(`a restored VM continues the snapshot's machine: ${what}`);
   };
-  for (const key of ['kernel', 'initrd', 'image', 'cmdline'] as const) if (o[key] !== undefined) refuse(`it boots nothing, so "${key}" cannot be given`);
+  for (const key of ['kernel', 'initrd', 'image', 'cmdline', 'bios', 'bootOrder'] as const) if (o[key] !== undefined) refuse(`it boots nothing, so "${key}" cannot be given`);
   if (o.vcpus !== undefined && o.vcpus !== m.vm.vcpus) refuse(`the snapshot has ${m.vm.vcpus} vCPUs, ${o.vcpus} were asked for`);
   if (o.topology !== undefined && (['sockets', 'cores', 'threads'] as const).some((k) => o.topology![k] !== undefined && o.topology![k] !== m.vm.topology[k])) {
     refuse(`the snapshot's topology is sockets=${m.vm.topology.sockets},cores=${m.vm.topology.cores},threads=${m.vm.topology.threads}`);

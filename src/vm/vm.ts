@@ -123,6 +123,8 @@ export class Vm extends EventEmitter {
   private nics: OpenNic[] = [];
   private virtio?: VirtioRuntime;
   private firmware?: FirmwareBoot;
+  /** What a snapshot records of a firmware boot. */
+  private firmwareSettings?: { image: Uint8Array; bootOrder?: readonly number[]; bootFailWaitMs?: number };
   private devices: DeviceSpec[] = [];
   /** Each vCPU's CPUID, as the guest sees it (a snapshot records it). */
   private cpuids: CpuidEntry[][] = [];
@@ -190,7 +192,7 @@ export class Vm extends EventEmitter {
       });
       this.setUpIrqchip(this.vmFd);
       checkApicIds(this.config.cpus, { maxVcpuId: this.kvm.maxVcpuId, x2apic: !this.config.irqchipMode.userLapic || this.x2apic, x2apicMissing: 'the userspace LAPIC offers it only where KVM passes APIC MSR reads to the VMM' });
-      this.setUpMemory(this.vmFd, source.kind === 'firmware' ? source.image : null);
+      this.setUpMemory(this.vmFd, source.kind === 'firmware' ? source.image : source.kind === 'restore' ? (source.firmware ?? null) : null);
       const plan = source.kind === 'restore' ? RESTORE_PLAN : source.kind === 'firmware' ? FIRMWARE_PLAN : placeBootSource(this.config, source, { memory: this.memory, pciIntx: this.virtio.plan.pciIntx, platform: this.platformDescription() });
       const devices = this.createDevices();
       await this.spawnVcpus(plan, devices);
@@ -387,8 +389,12 @@ export class Vm extends EventEmitter {
       this.clock.freeze();
     }
     if (bios) {
-      const o = this.options;
-      this.firmware = planFirmwareBoot({ image: bios, vm, ram: this.ram, vcpus: this.vcpus, apicIds: this.config.cpus.apicIds(), virtio: this.virtio!.plan, platform: this.platformDescription(), bootOrder: o.bootOrder, bootFailWaitMs: o.bootFailWaitMs });
+      // A restore gives the firmware what it had: its boot settings from the snapshot, the RAM beneath its PAM area as saved.
+      const saved = this.config.restoring?.manifest.vm.firmware;
+      const bootOrder = saved ? saved.bootOrder : this.options.bootOrder;
+      const bootFailWaitMs = saved ? saved.bootFailWaitMs : this.options.bootFailWaitMs;
+      this.firmwareSettings = { image: bios.bytes, ...(bootOrder ? { bootOrder } : {}), ...(bootFailWaitMs !== undefined ? { bootFailWaitMs } : {}) };
+      this.firmware = planFirmwareBoot({ image: bios, vm, ram: this.ram, vcpus: this.vcpus, apicIds: this.config.cpus.apicIds(), virtio: this.virtio!.plan, platform: this.platformDescription(), bootOrder, bootFailWaitMs, restored: saved !== undefined });
     } else {
       this.ram.regions.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.hostAddress));
     }
@@ -561,8 +567,6 @@ export class Vm extends EventEmitter {
    */
   async snapshot(dir: string, options: { resume?: boolean } = {}): Promise<SnapshotInfo> {
     if (this.state !== 'running') throw new NodevisorError('ESTATE', `cannot snapshot a VM that is ${this.state}`);
-    // Not saved yet: the firmware image and its memory slots, the PAM registers, the fw_cfg selector.
-    if (this.firmware) throw new NodevisorError('ESNAPSHOT', 'a VM booted through firmware (--bios) cannot be snapshotted yet');
     const wasPaused = this.paused;
     await this.pause();
     if (this.control!.stopRequested) throw new NodevisorError('ESTATE', 'the VM stopped before the snapshot could be taken');
@@ -586,6 +590,7 @@ export class Vm extends EventEmitter {
         nodevisorVersion: VERSION,
         cpuModel: cpus()[0]?.model ?? 'unknown',
         softwareVirtualised: Kvm.isSoftwareVirtualised(),
+        ...(this.firmwareSettings ? { firmware: this.firmwareSettings } : {}),
       });
     } finally {
       release();
