@@ -228,7 +228,6 @@ export function loadVirtioNet(state: VirtioNetState, saved: SavedState, accepted
   loadState(VIRTIO_NET_LAYOUT, state.words, saved);
   words[W.attached] = attached;
   const pairs = words[W.activePairs]!;
-  words[W.activePairs] = 1;
   if (!Number.isInteger(pairs) || pairs < 1 || pairs > state.pairs) throw new StateLayoutError(`the saved virtio-net device has ${pairs} active queue pairs, this one at most ${state.pairs}`);
   const failures: string[] = [];
   if (!applyActivePairs(state, pairs, (m) => failures.push(m))) throw new Error(`the restored NIC's tap: ${failures.join('; ')}`);

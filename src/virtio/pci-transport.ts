@@ -95,6 +95,9 @@ export const VIRTIO_PCI_LAYOUT = defineLayout('virtio-pci', 1, {
 /** Int32 word of each field of `regs`. */
 const V = VIRTIO_PCI_LAYOUT.at;
 
+/** The 64 feature bits the driver wrote. */
+const driverFeatures = (w: Int32Array): bigint => BigInt(Atomics.load(w, V.driverFeaturesLo) >>> 0) | (BigInt(Atomics.load(w, V.driverFeaturesHi) >>> 0) << 32n);
+
 /** Failures of one device that are logged: a guest that breaks and resets its device in a loop must not flood the host's log. */
 export const LOGGED_FAILURES = 8;
 
@@ -192,8 +195,7 @@ export class VirtioPciTransport implements PciFunction {
   /** The features the driver accepted, or null before FEATURES_OK (read from the state, no view needed: a restore's back ends use it). */
   static acceptedFeatures(state: VirtioPciState): bigint | null {
     const w = new Int32Array(state.regs);
-    if (!(Atomics.load(w, V.status) & VirtioStatus.FeaturesOk)) return null;
-    return BigInt(Atomics.load(w, V.driverFeaturesLo) >>> 0) | (BigInt(Atomics.load(w, V.driverFeaturesHi) >>> 0) << 32n);
+    return Atomics.load(w, V.status) & VirtioStatus.FeaturesOk ? driverFeatures(w) : null;
   }
 
   constructor(
@@ -276,7 +278,7 @@ export class VirtioPciTransport implements PciFunction {
       interruptQueue: (i) => this.interruptQueue(i),
       fail: (reason) => this.fail(reason),
       live: () => (this.status() & (VirtioStatus.DriverOk | VirtioStatus.DeviceNeedsReset | VirtioStatus.Failed)) === VirtioStatus.DriverOk,
-      driverFeatures: () => BigInt(Atomics.load(this.words, V.driverFeaturesLo) >>> 0) | (BigInt(Atomics.load(this.words, V.driverFeaturesHi) >>> 0) << 32n),
+      driverFeatures: () => driverFeatures(this.words),
       configChanged: () => {
         Atomics.add(this.words, V.generation, 1);
         this.interruptConfig();

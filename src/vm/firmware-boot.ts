@@ -29,6 +29,8 @@ export interface FirmwareBootOptions {
 
 export interface FirmwareBoot {
   readonly memory: FirmwareMemory;
+  /** What a snapshot records to give the firmware again: its image and boot settings. */
+  readonly settings: { readonly image: Uint8Array; readonly bootOrder?: readonly number[]; readonly bootFailWaitMs?: number };
   readonly platform: { fwCfg: FwCfgState; pam: PamSpec };
 }
 
@@ -67,5 +69,6 @@ export function planFirmwareBoot(o: FirmwareBootOptions): FirmwareBoot {
     serialConsole: PlatformPorts.com1,
     bootFailWaitMs: o.bootFailWaitMs ?? DEFAULT_BOOT_FAIL_WAIT_MS,
   });
-  return { memory, platform: { fwCfg: FwCfg.allocate(items), pam: memory.pam } };
+  const settings = { image: o.image.bytes, ...(o.bootOrder ? { bootOrder: o.bootOrder } : {}), ...(o.bootFailWaitMs !== undefined ? { bootFailWaitMs: o.bootFailWaitMs } : {}) };
+  return { memory, settings, platform: { fwCfg: FwCfg.allocate(items), pam: memory.pam } };
 }

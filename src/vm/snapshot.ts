@@ -21,6 +21,7 @@ import { SNAPSHOT_FORMAT, SnapshotError, type SnapshotManifest } from './snapsho
 import { prepareSnapshotDir, RAM_FILE, writeSnapshotFiles } from './snapshot-files.js';
 import type { VmOptions } from './options.js';
 import type { NetOptions } from './net-options.js';
+import type { FirmwareBoot } from './firmware-boot.js';
 import { formatMac, parseMac } from '../virtio/net-mac.js';
 
 export interface SnapshotInfo {
@@ -51,7 +52,7 @@ export interface SnapshotSource {
   cpuModel: string;
   softwareVirtualised: boolean;
   /** A firmware-booted VM's image and boot settings (manifest.vm.firmware). */
-  firmware?: { image: Uint8Array; bootOrder?: readonly number[]; bootFailWaitMs?: number };
+  firmware?: FirmwareBoot['settings'];
 }
 
 /** Flushes each disk and records its size and modification time, so a restore can tell whether it changed since. */
@@ -106,12 +107,13 @@ export function takeSnapshot(dir: string, s: SnapshotSource): SnapshotInfo {
  * A restore continues the snapshot's machine: options that would change it
  * are refused, each naming what the snapshot has. Options that only affect
  * the host side (console streams, I/O threads, test knobs, the KVM path)
- * are free.
+ * are free. (NICs: `restoredNets`.)
  */
+function refuse(what: string): never {
+  throw new SnapshotError(`a restored VM continues the snapshot's machine: ${what}`);
+}
+
 export function checkRestoreOptions(o: VmOptions, m: SnapshotManifest, memorySize: (v: number | string) => number): void {
-  const refuse = (what: string): never => {
-    throw new SnapshotError(`a restored VM continues the snapshot's machine: ${what}`);
-  };
   for (const key of ['kernel', 'initrd', 'image', 'cmdline', 'bios', 'bootOrder'] as const) if (o[key] !== undefined) refuse(`it boots nothing, so "${key}" cannot be given`);
   if (o.vcpus !== undefined && o.vcpus !== m.vm.vcpus) refuse(`the snapshot has ${m.vm.vcpus} vCPUs, ${o.vcpus} were asked for`);
   if (o.topology !== undefined && (['sockets', 'cores', 'threads'] as const).some((k) => o.topology![k] !== undefined && o.topology![k] !== m.vm.topology[k])) {
@@ -121,7 +123,6 @@ export function checkRestoreOptions(o: VmOptions, m: SnapshotManifest, memorySiz
   if (o.irqchip !== undefined && o.irqchip !== m.vm.irqchip) refuse(`the snapshot's irqchip mode is ${m.vm.irqchip}, ${o.irqchip} was asked for`);
   if (o.console !== undefined && o.console !== m.vm.console) refuse(`the snapshot's console is ${m.vm.console}, ${o.console} was asked for`);
   if (o.rng !== undefined && o.rng !== m.vm.rng) refuse(`the snapshot ${m.vm.rng ? 'has' : 'has no'} virtio-rng`);
-  restoredNets(o.nets, m.vm.nets ?? []);
   if (o.disks !== undefined) {
     const same = o.disks.length === m.vm.disks.length && o.disks.every((d, i) => resolve(d.path) === m.vm.disks[i]!.path && (d.readonly ?? false) === m.vm.disks[i]!.readonly);
     if (!same) refuse(`the snapshot's disks are ${m.vm.disks.map((d) => `${d.path}${d.readonly ? ',readonly' : ''}`).join(' ') || 'none'}; give none, or exactly those`);
@@ -135,9 +136,6 @@ export function checkRestoreOptions(o: VmOptions, m: SnapshotManifest, memorySiz
  * negotiated), the MAC, a tap's queue pairs.
  */
 export function restoredNets(given: readonly NetOptions[] | undefined, saved: readonly NetOptions[]): NetOptions[] {
-  const refuse = (what: string): never => {
-    throw new SnapshotError(`a restored VM continues the snapshot's machine: ${what}`);
-  };
   const describe = (n: NetOptions): string => (n.kind === 'tap' ? `tap=${n.name},mac=${n.mac},queues=${n.queues}` : `user,mac=${n.mac}`);
   if (!given?.length) return saved.map((n) => ({ ...n }));
   if (given.length !== saved.length) refuse(`the snapshot has ${saved.length ? `${saved.length} NIC(s) (${saved.map(describe).join(' ')})` : 'no NICs'}, ${given.length} were given; give none, or one for each`);

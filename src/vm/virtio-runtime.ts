@@ -11,7 +11,7 @@ import { BlkIoPool } from './threads/blk-io-pool.js';
 import type { IrqchipState, IrqchipViews } from './irqchip.js';
 import type { OpenDisk } from './disk-images.js';
 import type { GuestConsole } from './guest-console.js';
-import { planVirtioDevices, virtioModel, blkIoPlan, netIoData, type VirtioPlan } from './virtio-devices.js';
+import { planVirtioDevices, virtioModel, blkIoPlan, netIoData, type VirtioModelSpec, type VirtioPlan } from './virtio-devices.js';
 import { VirtioNet } from '../virtio/net.js';
 import { NetIoPool } from './threads/net-io-pool.js';
 import { netStats, type NetStats } from '../virtio/net-stats.js';
@@ -67,7 +67,7 @@ export interface VirtioStartContext {
 export class VirtioRuntime {
   readonly plan: VirtioPlan;
   private readonly eventfds: number[] = [];
-  private views: Array<{ device: number; transport: VirtioPciTransport; io?: Int32Array; aio?: BlkAio }> = [];
+  private views: Array<{ device: number; spec: VirtioModelSpec; transport: VirtioPciTransport; io?: Int32Array; aio?: BlkAio }> = [];
   private pool?: BlkIoPool;
   private netPool?: NetIoPool;
 
@@ -90,6 +90,7 @@ export class VirtioRuntime {
     };
     this.views = this.plan.specs.map((s) => ({
       device: s.device,
+      spec: s.spec,
       transport: new VirtioPciTransport(s.transport, host, (ctx) => virtioModel(s.spec, ctx)),
       ...(s.spec.model === 'blk' ? { io: new Int32Array(s.spec.blk.io), aio: s.spec.aio } : {}),
     }));
@@ -149,12 +150,11 @@ export class VirtioRuntime {
    * hears of it through a configuration change as it heard of the loss.
    */
   raiseRestoredLinks(log: (level: 'info', message: string) => void): void {
-    this.views.forEach((v) => {
-      const spec = this.plan.specs.find((s) => s.device === v.device)?.spec;
-      if (spec?.model !== 'net' || !(v.transport.model instanceof VirtioNet) || v.transport.model.linkUp) return;
+    for (const v of this.views) {
+      if (v.spec.model !== 'net' || !(v.transport.model instanceof VirtioNet) || v.transport.model.linkUp) continue;
       v.transport.model.setLink(true);
-      log('info', `virtio-net (${spec.label}): the link, down in the snapshot, is up on the new back end`);
-    });
+      log('info', `virtio-net (${v.spec.label}): the link, down in the snapshot, is up on the new back end`);
+    }
   }
 
   stats(): VirtioFunctionStats[] {
@@ -165,13 +165,12 @@ export class VirtioRuntime {
       interrupts: v.transport.msix.enabled() ? 'msix' : 'intx',
       notifications: v.transport.notifications(),
       ...(v.io ? { requests: { completed: Atomics.load(v.io, IoStat.Completed), maxInFlight: Atomics.load(v.io, IoStat.MaxInFlight), aio: engineName(Atomics.load(v.io, IoStat.Engines)) ?? v.aio!, pollWakes: Atomics.load(v.io, IoStat.PollWakes) } } : {}),
-      ...this.netStats(v.device, v.transport),
+      ...this.netStats(v.spec, v.transport),
     }));
   }
 
-  private netStats(device: number, t: VirtioPciTransport): { net?: NetStats & { backend: string } } {
-    const spec = this.plan.specs.find((s) => s.device === device)?.spec;
-    if (spec?.model !== 'net' || !(t.model instanceof VirtioNet)) return {};
+  private netStats(spec: VirtioModelSpec, t: VirtioPciTransport): { net?: NetStats & { backend: string } } {
+    if (spec.model !== 'net' || !(t.model instanceof VirtioNet)) return {};
     return { net: { backend: spec.label, ...netStats(spec.net, t.model) } };
   }
 

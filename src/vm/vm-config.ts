@@ -7,7 +7,8 @@ import { irqchipFor, type Irqchip } from './irqchip.js';
 import { DEFAULT_MEMORY, IRQCHIP_MODES, type VmOptions } from './options.js';
 import { readSnapshot, type SnapshotContents } from './snapshot-files.js';
 import { SnapshotError } from './snapshot-manifest.js';
-import { checkRestoreOptions } from './snapshot.js';
+import { checkRestoreOptions, restoredNets } from './snapshot.js';
+import type { NetOptions } from './net-options.js';
 import { MAX_IO_THREADS, defaultIoThreads } from './threads/blk-io-pool.js';
 import { KVM_HALT_POLL_NS } from '../sync/poll-window.js';
 import { availableParallelism } from 'node:os';
@@ -59,6 +60,8 @@ export interface VmConfig {
   readonly haltPollNs: number;
   /** The longest an idle virtio-blk I/O thread polls its queues before sleeping, in ns. */
   readonly ioPollNs: number;
+  /** The NICs to open: the options', or on a restore the snapshot's (each may have a new back end of its kind). */
+  readonly nets: readonly NetOptions[];
   /** The snapshot being restored (`restore` option), read and checked. */
   readonly restoring?: SnapshotContents;
 }
@@ -93,5 +96,6 @@ export function resolveVmConfig(options: VmOptions): VmConfig {
   const ioPollNs = pollLimit('ioPollNs', options.ioPollNs, defaultPollNs(QEMU_IO_POLL_NS, cpus.vcpus));
   const consoleKind = saved?.console ?? options.console ?? 'serial';
   if (!CONSOLE_KINDS.includes(consoleKind)) throw new NodevisorError('ECONSOLE', `unknown console "${consoleKind}": use one of ${CONSOLE_KINDS.join(', ')}`);
-  return { options, vcpus: cpus.vcpus, topology, cpus, memorySize, irqchip, irqchipMode: irqchipFor(irqchip), consoleKind, ioThreads, haltPollNs, ioPollNs, ...(restoring ? { restoring } : {}) };
+  const nets = saved ? restoredNets(options.nets, saved.nets ?? []) : (options.nets ?? []);
+  return { options, vcpus: cpus.vcpus, topology, cpus, memorySize, irqchip, irqchipMode: irqchipFor(irqchip), consoleKind, ioThreads, haltPollNs, ioPollNs, nets, ...(restoring ? { restoring } : {}) };
 }

@@ -42,7 +42,7 @@ import { cpus } from 'node:os';
 import { VERSION } from '../version.js';
 import { mapGuestRamFile } from '../memory/ram-file.js';
 import { diskChange, missingCpuFeatures, SnapshotError } from './snapshot-manifest.js';
-import { restoredNets, takeSnapshot, type SnapshotInfo } from './snapshot.js';
+import { takeSnapshot, type SnapshotInfo } from './snapshot.js';
 import { loadDeviceStates } from './device-specs.js';
 import { StateLayoutError } from '../sync/state-layout.js';
 import { ArchStateError } from '../vcpu/arch-state.js';
@@ -123,8 +123,6 @@ export class Vm extends EventEmitter {
   private nics: OpenNic[] = [];
   private virtio?: VirtioRuntime;
   private firmware?: FirmwareBoot;
-  /** What a snapshot records of a firmware boot. */
-  private firmwareSettings?: { image: Uint8Array; bootOrder?: readonly number[]; bootFailWaitMs?: number };
   private devices: DeviceSpec[] = [];
   /** Each vCPU's CPUID, as the guest sees it (a snapshot records it). */
   private cpuids: CpuidEntry[][] = [];
@@ -176,7 +174,7 @@ export class Vm extends EventEmitter {
       // A restore takes its disks from the snapshot; how their requests go (aio) is this run's choice.
       this.disks = openDiskImages(restoring ? restoring.manifest.vm.disks.map((d, i) => ({ path: d.path, readonly: d.readonly, aio: this.options.disks?.[i]?.aio })) : (this.options.disks ?? []));
       // So are its NICs, each on a back end of the same kind (this run may name another tap or other forwards).
-      this.nics = await openNics(restoring ? restoredNets(this.options.nets, restoring.manifest.vm.nets ?? []) : (this.options.nets ?? []), this.vcpus);
+      this.nics = await openNics(this.config.nets, this.vcpus);
       for (const n of this.nics) this.emit('log', 'info', `virtio-net: ${describeNic(n)}`);
       this.kvm = Kvm.open(this.options.kvmPath);
       const max = this.kvm.maxVcpus;
@@ -393,7 +391,6 @@ export class Vm extends EventEmitter {
       const saved = this.config.restoring?.manifest.vm.firmware;
       const bootOrder = saved ? saved.bootOrder : this.options.bootOrder;
       const bootFailWaitMs = saved ? saved.bootFailWaitMs : this.options.bootFailWaitMs;
-      this.firmwareSettings = { image: bios.bytes, ...(bootOrder ? { bootOrder } : {}), ...(bootFailWaitMs !== undefined ? { bootFailWaitMs } : {}) };
       this.firmware = planFirmwareBoot({ image: bios, vm, ram: this.ram, vcpus: this.vcpus, apicIds: this.config.cpus.apicIds(), virtio: this.virtio!.plan, platform: this.platformDescription(), bootOrder, bootFailWaitMs, restored: saved !== undefined });
     } else {
       this.ram.regions.forEach((r, slot) => vm.setUserMemoryRegion(slot, r.gpa, r.size, r.hostAddress));
@@ -590,7 +587,7 @@ export class Vm extends EventEmitter {
         nodevisorVersion: VERSION,
         cpuModel: cpus()[0]?.model ?? 'unknown',
         softwareVirtualised: Kvm.isSoftwareVirtualised(),
-        ...(this.firmwareSettings ? { firmware: this.firmwareSettings } : {}),
+        ...(this.firmware ? { firmware: this.firmware.settings } : {}),
       });
     } finally {
       release();
